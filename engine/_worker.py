@@ -1,0 +1,121 @@
+"""Molecule parsing that runs in worker processes (imports RDKit only, never Numba).
+
+A worker turns a chunk of SMILES / MDL mol blocks into what the main process needs
+to flatten them without the ``Mol`` objects: the RDKit binary pickles, the CIP
+terms of chiral-tagged atoms, FCFP invariants, and a reason for every failure.
+The same function runs in-process for small batches, so results never depend on
+``n_jobs``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CIP_TERM = {"R": 3, "S": 2}
+
+
+def failure_reason(text: str | None, kind: str = "smiles") -> str:
+    """One line saying why RDKit rejected ``text``."""
+    from rdkit import Chem, rdBase
+
+    if text is None:
+        return "missing molecule"
+    if not text.strip():
+        return "empty SMILES" if kind == "smiles" else "empty mol block"
+    with rdBase.BlockLogs():
+        if kind == "smiles":
+            raw = Chem.MolFromSmiles(text, sanitize=False)
+            what = "SMILES"
+        else:
+            raw = Chem.MolFromMolBlock(text, sanitize=False)
+            what = "mol block"
+        if raw is None:
+            return f"invalid {what}: syntax error"
+        problems = Chem.DetectChemistryProblems(raw)
+    if problems:
+        return f"{problems[0].GetType()}: {problems[0].Message()}"
+    return f"invalid {what}: RDKit could not sanitise it"
+
+
+def chiral_cip_terms(mol) -> list[tuple[int, int]]:
+    """``(atom index, CIP term)`` for every chiral-tagged atom, as RDKit's generator sees them."""
+    from rdkit import Chem
+
+    src = mol
+    if not mol.HasProp("_StereochemDone"):
+        src = Chem.Mol(mol)
+        Chem.AssignStereochemistry(src, cleanIt=False, force=False)
+    out = []
+    for a in src.GetAtoms():
+        if a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED:
+            code = a.GetProp("_CIPCode") if a.HasProp("_CIPCode") else ""
+            out.append((a.GetIdx(), CIP_TERM.get(code, 1)))
+    return out
+
+
+def mol_extras(mol, chirality: bool, fcfp: bool, stereo_hint: bool = True):
+    """CIP terms (when asked and the molecule can have any) and FCFP invariants."""
+    from rdkit.Chem import rdMolDescriptors
+
+    cip = chiral_cip_terms(mol) if (chirality and stereo_hint) else []
+    feat = rdMolDescriptors.GetFeatureInvariants(mol) if fcfp else None
+    return cip, feat
+
+
+def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
+    """Parse a chunk; every output is aligned with ``items``.
+
+    Returns ``lengths`` (pickle length per item, 0 when it failed), ``buf`` (the
+    pickles concatenated), ``errors`` ({item index: reason}), ``cip`` (rows, atoms,
+    terms arrays), ``fcfp`` (concatenated invariants of the parsed items) and
+    ``fcfp_lengths`` (invariants per item).
+    """
+    from rdkit import Chem, rdBase
+
+    n = len(items)
+    lengths = np.zeros(n, dtype=np.int64)
+    blobs: list[bytes] = []
+    errors: dict[int, str] = {}
+    cip_rows: list[int] = []
+    cip_atoms: list[int] = []
+    cip_terms: list[int] = []
+    feats: list = []
+    feat_lengths = np.zeros(n, dtype=np.int64)
+    with rdBase.BlockLogs():
+        for i, text in enumerate(items):
+            if text is None or not isinstance(text, str):
+                errors[i] = "missing molecule" if text is None else f"unsupported input of type {type(text).__name__}"
+                continue
+            if not text.strip():
+                errors[i] = failure_reason(text, kind)
+                continue
+            mol = Chem.MolFromSmiles(text) if kind == "smiles" else Chem.MolFromMolBlock(text)
+            if mol is None:
+                errors[i] = failure_reason(text, kind)
+                continue
+            try:
+                # a SMILES without '@' has no chiral tags: skip the per-atom scan
+                hint = kind != "smiles" or "@" in text
+                cip, feat = mol_extras(mol, chirality, fcfp, hint)
+                blob = mol.ToBinary()
+            except Exception as exc:  # RDKit raises on a few pathological molecules
+                errors[i] = f"RDKit error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                continue
+            blobs.append(blob)
+            lengths[i] = len(blob)
+            for a, t in cip:
+                cip_rows.append(i)
+                cip_atoms.append(a)
+                cip_terms.append(t)
+            if feat is not None:
+                feats.append(np.asarray(feat, dtype=np.uint32))
+                feat_lengths[i] = len(feat)
+    return {
+        "lengths": lengths,
+        "buf": b"".join(blobs),
+        "errors": errors,
+        "cip": (np.asarray(cip_rows, dtype=np.int64), np.asarray(cip_atoms, dtype=np.int64),
+                np.asarray(cip_terms, dtype=np.uint8)),
+        "fcfp": np.concatenate(feats) if feats else np.zeros(0, dtype=np.uint32),
+        "fcfp_lengths": feat_lengths,
+    }

@@ -1,0 +1,391 @@
+"""``ecfp()``: molecules -> RDKit-identical unfolded ECFP ids and counts, one CSR row per input."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import _worker, molpickle
+from ._jit import n_threads
+from .flatten import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, to_pickles
+from .morgan import Environments, morgan
+from .pool import parse_parallel, resolve_jobs
+
+INVARIANTS = ("ecfp", "fcfp")
+
+
+class InvalidMoleculeError(ValueError):
+    """Raised in strict mode for the first molecule that cannot be used."""
+
+
+@dataclass(frozen=True)
+class EcfpParams:
+    """Everything that determines the ids of a molecule (the featurisers compare these)."""
+
+    radius: int = 2
+    invariants: str = "ecfp"
+    chirality: bool = False
+    bond_types: bool = True
+    ring_membership: bool = True
+    redundant_environments: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.radius, bool) or not isinstance(self.radius, (int, np.integer)) or self.radius < 0:
+            raise ValueError(f"radius must be an integer >= 0, got {self.radius!r}")
+        if self.invariants not in INVARIANTS:
+            raise ValueError(f"invariants must be 'ecfp' or 'fcfp', got {self.invariants!r}")
+        object.__setattr__(self, "radius", int(self.radius))
+        for name in ("chirality", "bond_types", "ring_membership", "redundant_environments"):
+            object.__setattr__(self, name, bool(getattr(self, name)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def rdkit_generator(self, fp_size: int = 2048):
+        """The RDKit generator that computes the same ids (for comparisons)."""
+        from rdkit.Chem import rdFingerprintGenerator as rfg
+
+        atom_gen = (rfg.GetMorganFeatureAtomInvGen() if self.invariants == "fcfp"
+                    else rfg.GetMorganAtomInvGen(includeRingMembership=self.ring_membership))
+        bond_gen = rfg.GetMorganBondInvGen(useBondTypes=self.bond_types, useChirality=self.chirality)
+        return rfg.GetMorganGenerator(radius=self.radius, includeChirality=self.chirality, fpSize=fp_size,
+                                      atomInvariantsGenerator=atom_gen, bondInvariantsGenerator=bond_gen,
+                                      includeRedundantEnvironments=self.redundant_environments)
+
+
+@dataclass(frozen=True, eq=False)
+class EcfpResult:
+    """Unfolded ids per input row, as CSR.
+
+    Row ``i`` (always input ``i``) has ids ``ids[indptr[i]:indptr[i+1]]`` (uint32,
+    ascending, unique) with ``counts`` (uint32: environments that produced each id).
+    ``valid[i]`` is False for rows that could not be parsed; they have no ids and
+    ``errors[i]`` says why (``None`` for valid rows).  ``environments`` holds each
+    emitted environment's centre atom and radius when computed with ``provenance=True``.
+    """
+
+    indptr: np.ndarray
+    ids: np.ndarray
+    counts: np.ndarray
+    valid: np.ndarray
+    errors: np.ndarray
+    params: EcfpParams
+    environments: Environments | None = None
+
+    def __len__(self) -> int:
+        return self.indptr.shape[0] - 1
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, counts)`` of row ``i``."""
+        s, e = self.indptr[i], self.indptr[i + 1]
+        return self.ids[s:e], self.counts[s:e]
+
+    def to_dict(self, i: int) -> dict[int, int]:
+        """Row ``i`` as ``{id: count}`` (RDKit's ``GetNonzeroElements()`` shape)."""
+        ids, counts = self.row(i)
+        return dict(zip(ids.tolist(), counts.tolist()))
+
+    @property
+    def n_invalid(self) -> int:
+        return int((~self.valid).sum())
+
+    def invalid_rows(self) -> list[tuple[int, str]]:
+        """``(row, reason)`` for every invalid row."""
+        return [(int(i), str(self.errors[i])) for i in np.flatnonzero(~self.valid)]
+
+    def __repr__(self) -> str:
+        return (f"EcfpResult(rows={len(self)}, ids={self.ids.shape[0]}, invalid={self.n_invalid}, "
+                f"params={self.params})")
+
+
+@dataclass
+class Flattened:
+    graph: MolGraph
+    valid: np.ndarray
+    errors: np.ndarray
+
+
+def _is_mol(x) -> bool:
+    from rdkit import Chem
+
+    return isinstance(x, Chem.Mol)
+
+
+def _as_items(molecules) -> list:
+    if isinstance(molecules, (str, bytes)) or _is_mol(molecules):
+        return [molecules]
+    try:  # polars / pandas / numpy / arrow columns
+        if hasattr(molecules, "to_list"):
+            return list(molecules.to_list())
+        if hasattr(molecules, "tolist"):
+            return list(molecules.tolist())
+        return list(molecules)
+    except TypeError:
+        raise TypeError(f"molecules must be SMILES strings, RDKit Mols or an iterable of them, "
+                        f"got {type(molecules).__name__}") from None
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and x != x)
+
+
+def _parse_in_process(kind: str, items: list, rows: list[int]):
+    """Parse strings to Mols here (small batches); returns mols and errors by row."""
+    from rdkit import Chem, rdBase
+
+    mols, errors = {}, {}
+    with rdBase.BlockLogs():
+        for i in rows:
+            text = items[i]
+            mol = None
+            if text.strip():
+                mol = Chem.MolFromSmiles(text) if kind == "smiles" else Chem.MolFromMolBlock(text)
+            if mol is None:
+                errors[i] = _worker.failure_reason(text, kind)
+            else:
+                mols[i] = mol
+    return mols, errors
+
+
+def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
+            kind: str = "smiles", chunk_size: int | None = None) -> Flattened:
+    """Turn a batch of molecules into one :class:`MolGraph` plus per-row validity.
+
+    ``molecules`` may mix SMILES strings (or mol blocks with ``kind="molblock"``),
+    RDKit ``Mol`` objects and missing values.  Large all-text batches are parsed in
+    ``n_jobs`` worker processes; results never depend on ``n_jobs``.
+    """
+    items = _as_items(molecules)
+    n = len(items)
+    errors: dict[int, str] = {}
+    mols: dict[int, object] = {}
+    text_rows: list[int] = []
+    for i, x in enumerate(items):
+        if _missing(x):
+            errors[i] = "missing molecule"
+        elif isinstance(x, str):
+            text_rows.append(i)
+        elif isinstance(x, bytes):
+            items[i] = x.decode("utf-8", errors="replace")
+            text_rows.append(i)
+        elif _is_mol(x):
+            mols[i] = x
+        else:
+            errors[i] = f"unsupported input of type {type(x).__name__}"
+    jobs = resolve_jobs(n_jobs, len(text_rows))
+    threads = n_threads(jobs if n_jobs is not None else None)
+
+    lengths = np.zeros(n, dtype=np.int64)
+    bufs: list = []
+    cip_parts: list = []
+    fcfp_by_row: dict[int, np.ndarray] = {}
+    worker_rows = text_rows if (jobs > 1 and len(text_rows) == n) else []
+    if worker_rows:
+        chunks = parse_parallel(kind, items, chirality, fcfp, jobs, chunk_size)
+        start = 0
+        for ch in chunks:
+            m = ch["lengths"].shape[0]
+            lengths[start:start + m] = ch["lengths"]
+            bufs.append(np.frombuffer(ch["buf"], dtype=np.uint8))
+            errors.update({start + k: v for k, v in ch["errors"].items()})
+            r, a, t = ch["cip"]
+            cip_parts.append((r + start, a, t))
+            if fcfp:
+                fl = ch["fcfp_lengths"]
+                fo = np.concatenate([[0], np.cumsum(fl)])
+                for k in np.flatnonzero(fl):
+                    fcfp_by_row[start + int(k)] = ch["fcfp"][fo[k]:fo[k + 1]]
+            start += m
+        buf = np.concatenate(bufs) if bufs else np.zeros(0, dtype=np.uint8)
+    else:
+        parsed, perr = _parse_in_process(kind, items, text_rows)
+        mols.update(parsed)
+        errors.update(perr)
+        order = sorted(mols)
+        mol_list = [mols[i] for i in order]
+        pbuf, poffs = to_pickles(mol_list, threads)
+        lengths[order] = np.diff(poffs)
+        buf = pbuf
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    graph, status = graph_from_pickles(buf, offsets, threads=threads)
+    has_record = lengths > 0
+    fallback = np.flatnonzero(has_record & (status != molpickle.OK))
+
+    na = graph.atomic_num.shape[0]
+    cip = np.zeros(na, dtype=np.uint8) if chirality else None
+    if chirality:
+        if worker_rows:
+            for r, a, t in cip_parts:
+                keep = status[r] == molpickle.OK
+                cip[graph.atom_ptr[r[keep]] + a[keep]] = t[keep]
+        else:
+            # chiral tags come from the pickle: only molecules that have any need RDKit
+            tagged = np.flatnonzero(graph.chiral_tag)
+            if tagged.size:
+                row_of = np.searchsorted(graph.atom_ptr, tagged, side="right") - 1
+                for r in np.unique(row_of):
+                    for a, t in _worker.chiral_cip_terms(mols[int(r)]):
+                        cip[graph.atom_ptr[r] + a] = t
+    feat = np.zeros(na, dtype=np.uint32) if fcfp else None
+    if fcfp:
+        from rdkit.Chem import rdMolDescriptors
+
+        for r in np.flatnonzero(has_record & (status == molpickle.OK)):
+            v = fcfp_by_row[int(r)] if worker_rows else np.asarray(
+                rdMolDescriptors.GetFeatureInvariants(mols[int(r)]), dtype=np.uint32)
+            feat[graph.atom_ptr[r]:graph.atom_ptr[r + 1]] = v
+    graph.cip_term = cip
+    graph.feature_inv = feat
+
+    valid = has_record & (status == molpickle.OK)
+    if fallback.size:
+        graph, ok = _with_exact_rows(graph, fallback, items, mols, buf, offsets, chirality, fcfp, errors)
+        valid[fallback[ok]] = True
+    err = np.full(n, None, dtype=object)
+    for i, reason in errors.items():
+        err[i] = reason
+    err[valid] = None
+    return Flattened(graph, valid, err)
+
+
+def _with_exact_rows(graph, rows, items, mols, buf, offsets, chirality, fcfp, errors):
+    """Flatten ``rows`` through RDKit's per-atom API and splice them into ``graph``."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolDescriptors
+
+    ok = np.zeros(rows.shape[0], dtype=bool)
+    sub_mols = []
+    for j, r in enumerate(rows):
+        r = int(r)
+        try:
+            mol = mols.get(r)
+            if mol is None:
+                mol = Chem.Mol(buf[offsets[r]:offsets[r + 1]].tobytes())
+            g = graph_from_mols_exact([mol])
+            if chirality:
+                g.cip_term = np.zeros(g.atomic_num.shape[0], dtype=np.uint8)
+                for a, t in _worker.chiral_cip_terms(mol):
+                    g.cip_term[a] = t
+            if fcfp:
+                g.feature_inv = np.asarray(rdMolDescriptors.GetFeatureInvariants(mol), dtype=np.uint32)
+            sub_mols.append(g)
+            ok[j] = True
+        except Exception as exc:  # a molecule RDKit itself cannot describe
+            errors[r] = f"RDKit error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if not ok.any():
+        return graph, ok
+    good_rows = rows[ok]
+    combined = concat_graphs([graph] + sub_mols)
+    n = graph.n_molecules
+    order = np.arange(n, dtype=np.int64)
+    order[good_rows] = n + np.arange(good_rows.shape[0])
+    return take_rows(combined, order), ok
+
+
+def take_rows(g: MolGraph, rows: np.ndarray) -> MolGraph:
+    """A new graph made of molecules ``rows`` of ``g`` (in that order)."""
+    na = np.diff(g.atom_ptr)[rows]
+    nb = np.diff(g.bond_ptr)[rows]
+    atom_ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    bond_ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(na, out=atom_ptr[1:])
+    np.cumsum(nb, out=bond_ptr[1:])
+    aidx = np.repeat(g.atom_ptr[rows] - atom_ptr[:-1], na) + np.arange(atom_ptr[-1])
+    bidx = np.repeat(g.bond_ptr[rows] - bond_ptr[:-1], nb) + np.arange(bond_ptr[-1])
+
+    def sel(a, idx):
+        return None if a is None else a[idx]
+
+    from .morgan import neighbours
+
+    bond_begin, bond_end = g.bond_begin[bidx], g.bond_end[bidx]
+    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end)
+    return MolGraph(atom_ptr, bond_ptr, g.atomic_num[aidx], g.total_degree[aidx], g.total_hs[aidx], g.charge[aidx],
+                    g.delta_mass[aidx], g.in_ring[aidx], g.chiral_tag[aidx], bond_begin, bond_end,
+                    g.bond_type[bidx], g.bond_stereo[bidx], nbr_ptr, nbr_atom, nbr_bond,
+                    sel(g.cip_term, aidx), sel(g.feature_inv, aidx))
+
+
+def ids_from_graph(graph: MolGraph, params: EcfpParams, *, provenance: bool = False, threads: int | None = None):
+    """Run the ECFP kernel on a flattened batch."""
+    return morgan(graph.atom_ptr, graph.atom_invariants(params.invariants, params.ring_membership),
+                  graph.chiral_terms(params.chirality), graph.nbr_ptr, graph.nbr_atom, graph.nbr_bond,
+                  graph.bond_ptr, graph.bond_invariants(params.bond_types, params.chirality), params.radius,
+                  redundant_environments=params.redundant_environments, provenance=provenance, threads=threads)
+
+
+def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False,
+         bond_types: bool = True, ring_membership: bool = True, redundant_environments: bool = False,
+         n_jobs: int | None = None, strict: bool = False, provenance: bool = False,
+         kind: str = "smiles") -> EcfpResult:
+    """Unfolded ECFP/FCFP ids and counts, bit-identical to RDKit's Morgan generator.
+
+    Parameters
+    ----------
+    molecules
+        SMILES strings, RDKit ``Mol`` objects (mixed freely) or missing values; a
+        list, tuple, NumPy array, Polars or pandas Series.  ``kind="molblock"``
+        reads strings as MDL mol blocks (SDF records).
+    radius, invariants, chirality, bond_types, ring_membership, redundant_environments
+        As RDKit's ``GetMorganGenerator`` (``invariants="fcfp"`` uses
+        ``GetMorganFeatureAtomInvGen``; ``ring_membership=False`` is
+        ``GetMorganAtomInvGen(includeRingMembership=False)``).
+    n_jobs
+        Parsing processes and kernel threads; ``None`` uses every core for large
+        batches, ``-1`` all cores, ``1`` none.  Results never depend on it.
+    strict
+        Raise :class:`InvalidMoleculeError` on the first unusable molecule instead
+        of returning an invalid row.
+    provenance
+        Also return every emitted environment's centre atom and radius
+        (``result.environments``), needed to draw or explain substructures.
+
+    Returns
+    -------
+    EcfpResult
+        Row ``i`` belongs to input ``i``; invalid rows are empty with a reason.
+
+    Examples
+    --------
+    >>> import sortslice
+    >>> fp = sortslice.ecfp(["CCO", "not a smiles", None], radius=1)
+    >>> fp.to_dict(0) == {864662311: 1, 1535166686: 1, 2245384272: 1, 2246728737: 1,
+    ...                   3542456614: 1, 4018048386: 1}
+    True
+    >>> fp.valid.tolist()
+    [True, False, False]
+    >>> fp.errors[2]
+    'missing molecule'
+    """
+    params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
+    flat = flatten(molecules, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs, kind=kind)
+    if strict and not flat.valid.all():
+        i = int(np.flatnonzero(~flat.valid)[0])
+        raise InvalidMoleculeError(f"row {i}: {flat.errors[i]}")
+    threads = n_threads(n_jobs) if n_jobs is not None else None
+    env = None
+    if provenance:
+        env = ids_from_graph(flat.graph, params, provenance=True, threads=threads)
+        indptr, ids, counts = _counts_from_envs(env)
+    else:
+        indptr, ids, counts = ids_from_graph(flat.graph, params, threads=threads)
+    return EcfpResult(indptr, ids, counts, flat.valid, flat.errors, params, env)
+
+
+def _counts_from_envs(env: Environments):
+    n = env.indptr.shape[0] - 1
+    rows = np.repeat(np.arange(n), np.diff(env.indptr))
+    order = np.lexsort((env.ids, rows))
+    r, v = rows[order], env.ids[order]
+    if v.size == 0:
+        return np.zeros(n + 1, dtype=np.int64), v.astype(np.uint32), np.zeros(0, dtype=np.uint32)
+    new = np.ones(v.shape[0], dtype=bool)
+    new[1:] = (v[1:] != v[:-1]) | (r[1:] != r[:-1])
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, v.shape[0])).astype(np.uint32)
+    per_row = np.bincount(r[starts], minlength=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(per_row, out=indptr[1:])
+    return indptr, v[starts].astype(np.uint32), counts

@@ -1,0 +1,288 @@
+"""Molecules -> one flattened CSR batch (:class:`MolGraph`).
+
+Fast route: ``Mol.ToBinary()`` (one C++ call per molecule, GIL released, run on a
+thread pool) parsed by the compiled reader in :mod:`.molpickle`; no per-atom Python.
+Exact route: RDKit's per-atom Python API, used for molecules the fast reader
+declines (query atoms, PDB residue info, unsanitised molecules, unknown pickle
+versions) and as the test oracle for the fast route.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from numba import prange
+
+from . import molpickle
+from ._jit import kernel, n_threads
+from .hashing import bond_invariants, ecfp_invariants
+from .morgan import _blocks_for, _threads, neighbours
+
+#: CIP term RDKit appends for a chiral-tagged atom: R -> 3, S -> 2, anything else -> 1
+CIP_TERM = {"R": 3, "S": 2}
+
+
+@dataclass
+class MolGraph:
+    """A batch of molecular graphs as flat arrays (CSR over molecules).
+
+    Atoms of molecule ``i`` are ``atom_ptr[i]:atom_ptr[i+1]``; its bonds are
+    ``bond_ptr[i]:bond_ptr[i+1]`` with molecule-local ``bond_begin``/``bond_end``.
+    ``nbr_ptr``/``nbr_atom``/``nbr_bond`` are the per-atom neighbour lists.
+    ``cip_term`` is 0 for atoms without a chiral tag, else RDKit's CIP term
+    (only filled when the batch was flattened with ``chirality=True``).
+    ``feature_inv`` holds FCFP layer-0 invariants when flattened with ``fcfp=True``.
+    """
+
+    atom_ptr: np.ndarray
+    bond_ptr: np.ndarray
+    atomic_num: np.ndarray
+    total_degree: np.ndarray
+    total_hs: np.ndarray
+    charge: np.ndarray
+    delta_mass: np.ndarray
+    in_ring: np.ndarray
+    chiral_tag: np.ndarray
+    bond_begin: np.ndarray
+    bond_end: np.ndarray
+    bond_type: np.ndarray
+    bond_stereo: np.ndarray
+    nbr_ptr: np.ndarray
+    nbr_atom: np.ndarray
+    nbr_bond: np.ndarray
+    cip_term: np.ndarray | None = None
+    feature_inv: np.ndarray | None = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def n_molecules(self) -> int:
+        return self.atom_ptr.shape[0] - 1
+
+    def atom_invariants(self, invariants: str = "ecfp", ring_membership: bool = True) -> np.ndarray:
+        if invariants == "fcfp":
+            if self.feature_inv is None:
+                raise ValueError("this batch was flattened without FCFP invariants (fcfp=False)")
+            return self.feature_inv
+        return ecfp_invariants(self.atomic_num, self.total_degree, self.total_hs, self.charge,
+                               self.delta_mass, self.in_ring, bool(ring_membership))
+
+    def bond_invariants(self, bond_types: bool = True, chirality: bool = False) -> np.ndarray:
+        return bond_invariants(self.bond_type, self.bond_stereo, bool(bond_types), bool(chirality))
+
+    def chiral_terms(self, chirality: bool) -> np.ndarray:
+        if not chirality:
+            return np.zeros(self.atomic_num.shape[0], dtype=np.uint8)
+        if self.cip_term is None:
+            raise ValueError("this batch was flattened without chirality data (chirality=False)")
+        return self.cip_term
+
+
+@kernel(parallel=True)
+def _derive_totals(blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
+                   implicit_valence, total_degree, total_hs):
+    """RDKit's getTotalDegree and getTotalNumHs(includeNeighbors=True) per atom."""
+    for bi in prange(blocks.shape[0] - 1):
+        for i in range(blocks[bi], blocks[bi + 1]):
+            a0 = atom_ptr[i]
+            for a in range(a0, atom_ptr[i + 1]):
+                implicit = 0 if no_implicit[a] else implicit_valence[a]
+                hs = explicit_hs[a] + implicit
+                h_nbrs = 0
+                for e in range(nbr_ptr[a], nbr_ptr[a + 1]):
+                    if atomic_num[a0 + nbr_atom[e]] == 1:
+                        h_nbrs += 1
+                total_degree[a] = (nbr_ptr[a + 1] - nbr_ptr[a]) + hs
+                total_hs[a] = hs + h_nbrs
+
+
+@lru_cache(maxsize=4096)
+def _delta_mass(z: int, isotope: int) -> int:
+    """``int(atom.GetMass() - atomic weight)`` truncated toward zero, as RDKit's invariant."""
+    from rdkit import Chem
+
+    atom = Chem.Atom(int(z))
+    atom.SetIsotope(int(isotope))
+    weight = Chem.GetPeriodicTable().GetAtomicWeight(int(z))
+    return int(atom.GetMass() - weight)
+
+
+def _delta_masses(atomic_num: np.ndarray, isotope: np.ndarray) -> np.ndarray:
+    out = np.zeros(atomic_num.shape[0], dtype=np.int32)
+    idx = np.flatnonzero(isotope)
+    if idx.size:
+        pairs = np.stack([atomic_num[idx].astype(np.int64), isotope[idx].astype(np.int64)], axis=1)
+        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        values = np.array([_delta_mass(int(z), int(iso)) for z, iso in uniq], dtype=np.int32)
+        out[idx] = values[inverse.ravel()]
+    return out
+
+
+def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | None = None):
+    """Parse concatenated RDKit pickles. Returns ``(MolGraph, status)``.
+
+    Molecules whose ``status`` is not ``molpickle.OK`` have no atoms in the graph;
+    the caller decides what to do with them (exact route or invalid row).
+    """
+    t = n_threads(threads)
+    n = offsets.shape[0] - 1
+    n_atoms = np.zeros(n, dtype=np.int64)
+    n_bonds = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    with _threads(t):
+        if n:
+            molpickle.pickle_sizes(buf, offsets, n_atoms, n_bonds, status)
+        atom_ptr = np.zeros(n + 1, dtype=np.int64)
+        bond_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(n_atoms, out=atom_ptr[1:])
+        np.cumsum(n_bonds, out=bond_ptr[1:])
+        na, nb = int(atom_ptr[-1]), int(bond_ptr[-1])
+        atomic_num = np.zeros(na, dtype=np.int32)
+        no_implicit = np.zeros(na, dtype=np.bool_)
+        charge = np.zeros(na, dtype=np.int32)
+        chiral_tag = np.zeros(na, dtype=np.uint8)
+        explicit_hs = np.zeros(na, dtype=np.int32)
+        implicit_valence = np.zeros(na, dtype=np.int32)
+        isotope = np.zeros(na, dtype=np.uint32)
+        in_ring = np.zeros(na, dtype=np.bool_)
+        bond_begin = np.zeros(nb, dtype=np.int32)
+        bond_end = np.zeros(nb, dtype=np.int32)
+        bond_type = np.zeros(nb, dtype=np.int32)
+        bond_stereo = np.zeros(nb, dtype=np.int32)
+        blocks = _blocks_for(atom_ptr, t)
+        if n:
+            molpickle.parse_pickles(blocks, buf, offsets, atom_ptr, bond_ptr, status, atomic_num, no_implicit,
+                                    charge, chiral_tag, explicit_hs, implicit_valence, isotope, in_ring,
+                                    bond_begin, bond_end, bond_type, bond_stereo)
+    if np.any(status != molpickle.OK):
+        # drop the partially parsed molecules so the graph only holds good ones
+        keep = status == molpickle.OK
+        atom_keep = np.repeat(keep, n_atoms)
+        bond_keep = np.repeat(keep, n_bonds)
+        n_atoms = np.where(keep, n_atoms, 0)
+        n_bonds = np.where(keep, n_bonds, 0)
+        np.cumsum(n_atoms, out=atom_ptr[1:])
+        np.cumsum(n_bonds, out=bond_ptr[1:])
+        atomic_num, no_implicit, charge, chiral_tag = (a[atom_keep] for a in (atomic_num, no_implicit, charge, chiral_tag))
+        explicit_hs, implicit_valence, isotope, in_ring = (a[atom_keep] for a in (explicit_hs, implicit_valence, isotope, in_ring))
+        bond_begin, bond_end, bond_type, bond_stereo = (a[bond_keep] for a in (bond_begin, bond_end, bond_type, bond_stereo))
+        blocks = _blocks_for(atom_ptr, t)
+    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
+    total_degree = np.empty(atomic_num.shape[0], dtype=np.int32)
+    total_hs = np.empty(atomic_num.shape[0], dtype=np.int32)
+    if n:
+        with _threads(t):
+            _derive_totals(blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
+                           implicit_valence, total_degree, total_hs)
+    graph = MolGraph(atom_ptr, bond_ptr, atomic_num, total_degree, total_hs, charge,
+                     _delta_masses(atomic_num, isotope), in_ring, chiral_tag, bond_begin, bond_end,
+                     bond_type, bond_stereo, nbr_ptr, nbr_atom, nbr_bond)
+    return graph, status
+
+
+def _mol_arrays_exact(mol):
+    """Per-atom/bond fields of one molecule through RDKit's Python API (exact, slow)."""
+    from rdkit import Chem
+
+    pt = Chem.GetPeriodicTable()
+    atoms = mol.GetAtoms()
+    n = mol.GetNumAtoms()
+    ri = mol.GetRingInfo()
+    if not ri.IsInitialized():
+        Chem.FastFindRings(mol)
+    fields = np.zeros((7, n), dtype=np.int64)
+    for a in atoms:
+        i = a.GetIdx()
+        z = a.GetAtomicNum()
+        fields[0, i] = z
+        fields[1, i] = a.GetTotalDegree()
+        fields[2, i] = a.GetTotalNumHs(includeNeighbors=True)
+        fields[3, i] = a.GetFormalCharge()
+        fields[4, i] = int(a.GetMass() - pt.GetAtomicWeight(z))
+        fields[5, i] = ri.NumAtomRings(i) > 0
+        fields[6, i] = int(a.GetChiralTag())
+    bonds = np.zeros((4, mol.GetNumBonds()), dtype=np.int64)
+    for b in mol.GetBonds():
+        j = b.GetIdx()
+        bonds[:, j] = (b.GetBeginAtomIdx(), b.GetEndAtomIdx(), int(b.GetBondType()), int(b.GetStereo()))
+    return fields, bonds
+
+
+def graph_from_mols_exact(mols, *, threads: int | None = None) -> MolGraph:
+    """Flatten through RDKit's per-atom Python API (the reference route)."""
+    per = [_mol_arrays_exact(m) for m in mols]
+    n_atoms = np.array([f.shape[1] for f, _ in per], dtype=np.int64)
+    n_bonds = np.array([b.shape[1] for _, b in per], dtype=np.int64)
+    atom_ptr = np.zeros(len(per) + 1, dtype=np.int64)
+    bond_ptr = np.zeros(len(per) + 1, dtype=np.int64)
+    np.cumsum(n_atoms, out=atom_ptr[1:])
+    np.cumsum(n_bonds, out=bond_ptr[1:])
+    f = np.concatenate([p[0] for p in per], axis=1) if per else np.zeros((7, 0), dtype=np.int64)
+    b = np.concatenate([p[1] for p in per], axis=1) if per else np.zeros((4, 0), dtype=np.int64)
+    bond_begin, bond_end = b[0].astype(np.int32), b[1].astype(np.int32)
+    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
+    return MolGraph(atom_ptr, bond_ptr, f[0].astype(np.int32), f[1].astype(np.int32), f[2].astype(np.int32),
+                    f[3].astype(np.int32), f[4].astype(np.int32), f[5].astype(bool), f[6].astype(np.uint8),
+                    bond_begin, bond_end, b[2].astype(np.int32), b[3].astype(np.int32),
+                    nbr_ptr, nbr_atom, nbr_bond)
+
+
+def concat_graphs(graphs: list[MolGraph]) -> MolGraph:
+    """Concatenate batches (molecule order kept); neighbour pointers are re-based."""
+    if len(graphs) == 1:
+        return graphs[0]
+    atom_off = np.cumsum([0] + [g.atom_ptr[-1] for g in graphs[:-1]])
+    bond_off = np.cumsum([0] + [g.bond_ptr[-1] for g in graphs[:-1]])
+
+    def ptr(name, offs):
+        parts = [getattr(graphs[0], name)[:1]] + [getattr(g, name)[1:] + o for g, o in zip(graphs, offs)]
+        return np.concatenate(parts)
+
+    def cat(name):
+        vals = [getattr(g, name) for g in graphs]
+        if any(v is None for v in vals):
+            return None
+        return np.concatenate(vals)
+
+    nbr_ptr = np.concatenate([graphs[0].nbr_ptr[:1]] + [g.nbr_ptr[1:] + 2 * o for g, o in zip(graphs, bond_off)])
+    return MolGraph(ptr("atom_ptr", atom_off), ptr("bond_ptr", bond_off), cat("atomic_num"), cat("total_degree"),
+                    cat("total_hs"), cat("charge"), cat("delta_mass"), cat("in_ring"), cat("chiral_tag"),
+                    cat("bond_begin"), cat("bond_end"), cat("bond_type"), cat("bond_stereo"), nbr_ptr,
+                    cat("nbr_atom"), cat("nbr_bond"), cat("cip_term"), cat("feature_inv"))
+
+
+def cip_terms_for(mol, atom_indices) -> list[int]:
+    """RDKit's chirality term for the given chiral-tagged atoms of ``mol``."""
+    from rdkit import Chem
+
+    src = mol
+    if not mol.HasProp("_StereochemDone"):
+        # as RDKit's generator does: perceive stereo on a copy (cleanIt=False, force=False)
+        src = Chem.Mol(mol)
+        Chem.AssignStereochemistry(src, cleanIt=False, force=False)
+    out = []
+    for i in atom_indices:
+        a = src.GetAtomWithIdx(int(i))
+        code = a.GetProp("_CIPCode") if a.HasProp("_CIPCode") else ""
+        out.append(CIP_TERM.get(code, 1))
+    return out
+
+
+def to_pickles(mols, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """``Mol.ToBinary()`` of every molecule (threaded: the call releases the GIL)."""
+    n = len(mols)
+    if threads > 1 and n >= 2048:
+        step = -(-n // threads)
+        chunks = [mols[i:i + step] for i in range(0, n, step)]
+        with ThreadPoolExecutor(threads) as ex:
+            parts = list(ex.map(lambda ch: [m.ToBinary() for m in ch], chunks))
+        blobs = [b for p in parts for b in p]
+    else:
+        blobs = [m.ToBinary() for m in mols]
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    buf = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    return buf, offsets

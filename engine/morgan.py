@@ -1,0 +1,452 @@
+"""The ECFP (Morgan) iteration: flattened molecule graphs -> RDKit-identical unfolded ids.
+
+Three layers (stumpy style):
+
+* :func:`morgan` / :func:`morgan_from_bonds` validate and allocate;
+* ``_morgan_counts_batch`` / ``_morgan_envs_batch`` own the ``prange`` over blocks of
+  molecules balanced by atom count;
+* ``_morgan_one`` runs the iteration of one molecule exactly as RDKit's
+  ``MorganEnvironmentGenerator`` does (see ``shared/docs/ecfp-spec.md`` §3).
+
+Bond sets are multi-word bitsets (``ceil(n_bonds / 64)`` uint64 words per atom), so
+there is no 64-bond limit.  Each ``prange`` iteration writes only its own slice of
+the output; there are no atomics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import prange
+
+from ._jit import kernel, n_threads
+from .hashing import hash_combine, hash_pair
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@kernel
+def _mix64(x):
+    # splitmix64 finaliser: a good 64-bit mix for hashing bond-set words
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@kernel
+def _set_hash(words):
+    h = np.uint64(0x9E3779B97F4A7C15)
+    for w in range(words.shape[0]):
+        h = _mix64(h ^ words[w]) + np.uint64(w)
+    return h
+
+
+@kernel
+def _same_set(a, b):
+    for w in range(a.shape[0]):
+        if a[w] != b[w]:
+            return False
+    return True
+
+
+@kernel
+def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
+                redundant, out_ids, out_atom, out_radius, want_prov):
+    """One molecule. Writes every emitted environment; returns how many.
+
+    ``nbr_ptr`` is this molecule's slice of the global neighbour pointer (n + 1
+    entries, offsets into the global ``nbr_atom``/``nbr_bond``, which hold
+    molecule-local atom and bond indices).
+    ``chiral[a]`` is 0 for atoms without a chiral tag (or chirality off), else the
+    CIP term (1 unknown, 2 S, 3 R) RDKit appends.
+    """
+    k = 0
+    for a in range(n):
+        out_ids[k] = atom_inv[a]
+        if want_prov:
+            out_atom[k] = a
+            out_radius[k] = 0
+        k += 1
+    if radius == 0 or n == 0:
+        return k
+
+    W = max(1, (nb + 63) // 64)
+    cur = np.empty(n, dtype=np.uint32)
+    for a in range(n):
+        cur[a] = atom_inv[a]
+    nxt = np.zeros(n, dtype=np.uint32)
+    dead = np.zeros(n, dtype=np.bool_)
+    chiral_done = np.zeros(n, dtype=np.bool_)
+    prev_sets = np.zeros((n, W), dtype=np.uint64)
+    round_sets = np.zeros((n, W), dtype=np.uint64)
+    max_deg = 0
+    for a in range(n):
+        d = nbr_ptr[a + 1] - nbr_ptr[a]
+        if d > max_deg:
+            max_deg = d
+    keys = np.empty(max(1, max_deg), dtype=np.int64)
+    ent_atom = np.empty(n, dtype=np.int64)
+    ent_inv = np.empty(n, dtype=np.uint32)
+    ent_hash = np.empty(n, dtype=np.uint64)
+    ent_done = np.zeros(n, dtype=np.bool_)
+    seen_sets = np.empty((max(1, n * radius), W), dtype=np.uint64)
+    seen_hash = np.empty(max(1, n * radius), dtype=np.uint64)
+    n_seen = 0
+
+    for layer in range(radius):
+        m = 0
+        for a in range(n):
+            nxt[a] = 0
+        for a in range(n):
+            if dead[a]:
+                continue
+            s = nbr_ptr[a]
+            d = nbr_ptr[a + 1] - nbr_ptr[a]
+            if d == 0:
+                dead[a] = True
+                continue
+            for j in range(d):
+                o = nbr_atom[s + j]
+                b = nbr_bond[s + j]
+                round_sets[a, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+                for w in range(W):
+                    round_sets[a, w] |= prev_sets[o, w]
+                keys[j] = (np.int64(bond_inv[b]) << np.int64(32)) | np.int64(cur[o])
+            # insertion sort by (bond invariant, neighbour invariant): degrees are tiny
+            for j in range(1, d):
+                v = keys[j]
+                i = j - 1
+                while i >= 0 and keys[i] > v:
+                    keys[i + 1] = keys[i]
+                    i -= 1
+                keys[i + 1] = v
+            inv = hash_combine(np.uint64(layer), np.uint64(cur[a]))
+            looks_chiral = chiral[a] != 0
+            prev_ni = np.uint64(0)
+            for j in range(d):
+                bt = keys[j] >> np.int64(32)
+                ni = np.uint64(keys[j] & np.int64(0xFFFFFFFF))
+                inv = hash_combine(inv, hash_pair(bt, ni))
+                if looks_chiral and not chiral_done[a]:
+                    if bt != 1 or (j > 0 and ni == prev_ni):
+                        looks_chiral = False
+                prev_ni = ni
+            if looks_chiral:
+                chiral_done[a] = True
+                inv = hash_combine(inv, np.uint64(chiral[a]))
+            nxt[a] = np.uint32(inv)
+            ent_atom[m] = a
+            ent_inv[m] = np.uint32(inv)
+            ent_hash[m] = _set_hash(round_sets[a])
+            ent_done[m] = False
+            m += 1
+
+        if redundant:
+            for e in range(m):
+                out_ids[k] = ent_inv[e]
+                if want_prov:
+                    out_atom[k] = ent_atom[e]
+                    out_radius[k] = layer + 1
+                k += 1
+        else:
+            # group entries by identical bond set; keep the smallest (inv, atom) of a
+            # group unless the set was already emitted (then the whole group dies)
+            for e in range(m):
+                if ent_done[e]:
+                    continue
+                ae = ent_atom[e]
+                best = e
+                for f in range(e + 1, m):
+                    if ent_done[f] or ent_hash[f] != ent_hash[e]:
+                        continue
+                    if not _same_set(round_sets[ent_atom[f]], round_sets[ae]):
+                        continue
+                    ent_done[f] = True
+                    if ent_inv[f] < ent_inv[best] or (ent_inv[f] == ent_inv[best] and ent_atom[f] < ent_atom[best]):
+                        dead[ent_atom[best]] = True
+                        best = f
+                    else:
+                        dead[ent_atom[f]] = True
+                ent_done[e] = True
+                already = False
+                for q in range(n_seen):
+                    if seen_hash[q] == ent_hash[e] and _same_set(seen_sets[q], round_sets[ae]):
+                        already = True
+                        break
+                if already:
+                    dead[ent_atom[best]] = True
+                    continue
+                seen_hash[n_seen] = ent_hash[e]
+                for w in range(W):
+                    seen_sets[n_seen, w] = round_sets[ae, w]
+                n_seen += 1
+                out_ids[k] = ent_inv[best]
+                if want_prov:
+                    out_atom[k] = ent_atom[best]
+                    out_radius[k] = layer + 1
+                k += 1
+        for a in range(n):
+            cur[a] = nxt[a]
+            for w in range(W):
+                prev_sets[a, w] = round_sets[a, w]
+    return k
+
+
+@kernel
+def _sort_unique_counts(ids, counts):
+    """Sort ``ids`` in place and compact to unique ids with counts; returns the size."""
+    n = ids.shape[0]
+    if n == 0:
+        return 0
+    ids.sort()
+    u = 0
+    c = 1
+    for i in range(1, n):
+        if ids[i] == ids[u]:
+            c += 1
+        else:
+            counts[u] = c
+            u += 1
+            ids[u] = ids[i]
+            c = 1
+    counts[u] = c
+    return u + 1
+
+
+@kernel(parallel=True)
+def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
+                         bond_inv, radius, redundant, tmp_ids, tmp_counts, n_out):
+    dummy_i = np.empty(0, dtype=np.int32)
+    for bi in prange(blocks.shape[0] - 1):
+        for i in range(blocks[bi], blocks[bi + 1]):
+            a0 = atom_ptr[i]
+            n = atom_ptr[i + 1] - a0
+            b0 = bond_ptr[i]
+            nb = bond_ptr[i + 1] - b0
+            off = a0 * (radius + 1)
+            size = n * (radius + 1)
+            k = _morgan_one(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
+                            nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
+                            tmp_ids[off:off + size], dummy_i, dummy_i, False)
+            n_out[i] = _sort_unique_counts(tmp_ids[off:off + k], tmp_counts[off:off + k])
+
+
+@kernel(parallel=True)
+def _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
+                       bond_inv, radius, redundant, tmp_ids, tmp_atom, tmp_radius, n_out):
+    for bi in prange(blocks.shape[0] - 1):
+        for i in range(blocks[bi], blocks[bi + 1]):
+            a0 = atom_ptr[i]
+            n = atom_ptr[i + 1] - a0
+            b0 = bond_ptr[i]
+            nb = bond_ptr[i + 1] - b0
+            off = a0 * (radius + 1)
+            size = n * (radius + 1)
+            n_out[i] = _morgan_one(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
+                                   nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
+                                   tmp_ids[off:off + size], tmp_atom[off:off + size],
+                                   tmp_radius[off:off + size], True)
+
+
+@kernel(parallel=True)
+def _compact(blocks, src_ptr, n_out, dst_ptr, src, dst):
+    for bi in prange(blocks.shape[0] - 1):
+        for i in range(blocks[bi], blocks[bi + 1]):
+            s = src_ptr[i]
+            d = dst_ptr[i]
+            for j in range(n_out[i]):
+                dst[d + j] = src[s + j]
+
+
+@kernel(parallel=True)
+def _build_neighbours(blocks, atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
+    """Per-atom neighbour lists (CSR) from per-molecule bond lists (local atom indices).
+
+    Molecule i's neighbour entries occupy ``[2 * bond_ptr[i], 2 * bond_ptr[i+1])``.
+    """
+    for bi in prange(blocks.shape[0] - 1):
+        for i in range(blocks[bi], blocks[bi + 1]):
+            a0 = atom_ptr[i]
+            n = atom_ptr[i + 1] - a0
+            b0 = bond_ptr[i]
+            nb = bond_ptr[i + 1] - b0
+            deg = np.zeros(n + 1, dtype=np.int64)
+            for b in range(nb):
+                deg[bond_begin[b0 + b] + 1] += 1
+                deg[bond_end[b0 + b] + 1] += 1
+            start = 2 * b0
+            for a in range(n):
+                deg[a + 1] += deg[a]
+            # the molecule's end pointer is the next molecule's start (written by it,
+            # or by the caller for the last one): each thread writes only its own rows
+            for a in range(n):
+                nbr_ptr[a0 + a] = start + deg[a]
+            fill = deg[:n].copy()
+            for b in range(nb):
+                u = bond_begin[b0 + b]
+                v = bond_end[b0 + b]
+                p = start + fill[u]
+                nbr_atom[p] = v
+                nbr_bond[p] = b
+                fill[u] += 1
+                p = start + fill[v]
+                nbr_atom[p] = u
+                nbr_bond[p] = b
+                fill[v] += 1
+
+
+def balanced_blocks(ptr: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Split rows into ``n_blocks`` contiguous blocks of about equal work (``ptr`` = CSR pointer)."""
+    n_rows = ptr.shape[0] - 1
+    if n_rows <= 0:
+        return np.zeros(1, dtype=np.int64)
+    n_blocks = max(1, min(n_blocks, n_rows))
+    # work = elements + 1 per row so that runs of empty rows are split too
+    work = ptr.astype(np.int64) + np.arange(n_rows + 1, dtype=np.int64)
+    targets = np.linspace(0, work[-1], n_blocks + 1)
+    cuts = np.searchsorted(work, targets, side="left").astype(np.int64)
+    cuts[0], cuts[-1] = 0, n_rows
+    return np.unique(cuts)
+
+
+def _blocks_for(ptr: np.ndarray, threads: int) -> np.ndarray:
+    return balanced_blocks(ptr, threads * 8)
+
+
+def neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None = None):
+    """Build the neighbour CSR ``(nbr_ptr, nbr_atom, nbr_bond)`` of a batch of bond lists."""
+    t = n_threads(threads)
+    n_atoms = int(atom_ptr[-1])
+    nbr_ptr = np.zeros(n_atoms + 1, dtype=np.int64)
+    nbr_atom = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
+    nbr_bond = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
+    if atom_ptr.shape[0] > 1:
+        with _threads(t):
+            _build_neighbours(_blocks_for(atom_ptr, t), atom_ptr, bond_ptr, bond_begin, bond_end,
+                              nbr_ptr, nbr_atom, nbr_bond)
+    nbr_ptr[n_atoms] = 2 * int(bond_ptr[-1]) if n_atoms else 0
+    return nbr_ptr, nbr_atom, nbr_bond
+
+
+class _threads:
+    """Context manager: run parallel kernels with ``n`` threads in this thread."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        self.old = numba.get_num_threads()
+        numba.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self.old)
+
+
+@dataclass(frozen=True)
+class Environments:
+    """Every emitted atom environment (not de-duplicated into counts), per molecule.
+
+    ``ids[indptr[i]:indptr[i+1]]`` are molecule i's environments in emission order,
+    with their centre atom (molecule-local index) and radius.
+    """
+
+    indptr: np.ndarray
+    ids: np.ndarray
+    atom: np.ndarray
+    radius: np.ndarray
+
+
+def _check_graph(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius):
+    """Reject malformed CSR input before any jitted code sees it."""
+    if not isinstance(radius, (int, np.integer)) or isinstance(radius, bool) or radius < 0:
+        raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
+    n_mols = atom_ptr.shape[0] - 1
+    if atom_ptr.ndim != 1 or n_mols < 0 or bond_ptr.shape != atom_ptr.shape:
+        raise ValueError("atom_ptr and bond_ptr must be 1-d pointer arrays of the same length (n_molecules + 1)")
+    if n_mols >= 0 and atom_ptr.shape[0] and (atom_ptr[0] != 0 or bond_ptr[0] != 0):
+        raise ValueError("atom_ptr and bond_ptr must start at 0")
+    if np.any(np.diff(atom_ptr) < 0) or np.any(np.diff(bond_ptr) < 0):
+        raise ValueError("atom_ptr and bond_ptr must be non-decreasing")
+    n_atoms = int(atom_ptr[-1]) if atom_ptr.shape[0] else 0
+    n_bonds = int(bond_ptr[-1]) if bond_ptr.shape[0] else 0
+    if atom_inv.shape != (n_atoms,) or chiral.shape != (n_atoms,):
+        raise ValueError(f"atom_inv and chiral must have atom_ptr[-1] = {n_atoms} entries")
+    if bond_inv.shape != (n_bonds,):
+        raise ValueError(f"bond_inv must have bond_ptr[-1] = {n_bonds} entries")
+    if nbr_ptr.shape != (n_atoms + 1,) or nbr_atom.shape != (2 * n_bonds,) or nbr_bond.shape != (2 * n_bonds,):
+        raise ValueError("neighbour arrays do not match the atom and bond counts")
+    if n_atoms * (radius + 1) >= 2**62:
+        raise ValueError("batch too large")
+
+
+def _as(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius: int, *,
+           redundant_environments: bool = False, provenance: bool = False, threads: int | None = None):
+    """Unfolded Morgan ids of a flattened batch.
+
+    Returns ``(indptr, ids, counts)`` (int64, uint32, uint32; ids ascending and
+    unique per molecule), or an :class:`Environments` when ``provenance`` is true.
+    """
+    atom_ptr, bond_ptr = _as(atom_ptr, np.int64), _as(bond_ptr, np.int64)
+    atom_inv, chiral = _as(atom_inv, np.uint32), _as(chiral, np.uint8)
+    nbr_ptr, nbr_atom, nbr_bond = _as(nbr_ptr, np.int64), _as(nbr_atom, np.int32), _as(nbr_bond, np.int32)
+    bond_inv = _as(bond_inv, np.int32)
+    _check_graph(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius)
+    radius = int(radius)
+    n_mols = atom_ptr.shape[0] - 1
+    t = n_threads(threads)
+    size = int(atom_ptr[-1]) * (radius + 1)
+    n_out = np.zeros(max(n_mols, 0), dtype=np.int64)
+    src_ptr = atom_ptr * (radius + 1)
+    blocks = _blocks_for(atom_ptr, t)
+    with _threads(t):
+        if provenance:
+            tmp_ids = np.empty(size, dtype=np.uint32)
+            tmp_atom = np.empty(size, dtype=np.int32)
+            tmp_rad = np.empty(size, dtype=np.int32)
+            if n_mols > 0:
+                _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
+                                   bond_inv, radius, bool(redundant_environments), tmp_ids, tmp_atom, tmp_rad, n_out)
+            indptr = np.zeros(n_mols + 1, dtype=np.int64)
+            np.cumsum(n_out, out=indptr[1:])
+            out = [np.empty(int(indptr[-1]), dtype=a.dtype) for a in (tmp_ids, tmp_atom, tmp_rad)]
+            if n_mols > 0:
+                for src, dst in zip((tmp_ids, tmp_atom, tmp_rad), out):
+                    _compact(blocks, src_ptr, n_out, indptr, src, dst)
+            return Environments(indptr, out[0], out[1], out[2])
+        tmp_ids = np.empty(size, dtype=np.uint32)
+        tmp_counts = np.empty(size, dtype=np.uint32)
+        if n_mols > 0:
+            _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
+                                 bond_inv, radius, bool(redundant_environments), tmp_ids, tmp_counts, n_out)
+        indptr = np.zeros(n_mols + 1, dtype=np.int64)
+        np.cumsum(n_out, out=indptr[1:])
+        ids = np.empty(int(indptr[-1]), dtype=np.uint32)
+        counts = np.empty(int(indptr[-1]), dtype=np.uint32)
+        if n_mols > 0:
+            _compact(blocks, src_ptr, n_out, indptr, tmp_ids, ids)
+            _compact(blocks, src_ptr, n_out, indptr, tmp_counts, counts)
+    return indptr, ids, counts
+
+
+def morgan_from_bonds(atom_ptr, atom_inv, chiral_term, bond_ptr, bond_begin, bond_end, bond_inv, radius: int,
+                      redundant_environments: bool = False, *, provenance: bool = False,
+                      threads: int | None = None):
+    """:func:`morgan` from per-molecule bond lists (``bond_begin``/``bond_end`` molecule-local)."""
+    atom_ptr, bond_ptr = _as(atom_ptr, np.int64), _as(bond_ptr, np.int64)
+    bond_begin, bond_end = _as(bond_begin, np.int32), _as(bond_end, np.int32)
+    n_bonds = int(bond_ptr[-1]) if bond_ptr.shape[0] else 0
+    if bond_begin.shape != (n_bonds,) or bond_end.shape != (n_bonds,):
+        raise ValueError(f"bond_begin and bond_end must have bond_ptr[-1] = {n_bonds} entries")
+    sizes = np.repeat(np.diff(atom_ptr), np.diff(bond_ptr))
+    if n_bonds and (np.any(bond_begin < 0) or np.any(bond_end < 0) or np.any(bond_begin >= sizes)
+                    or np.any(bond_end >= sizes) or np.any(bond_begin == bond_end)):
+        raise ValueError("bond atom indices must be molecule-local, in range and not self-loops")
+    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
+    return morgan(atom_ptr, atom_inv, chiral_term, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
+                  redundant_environments=redundant_environments, provenance=provenance, threads=threads)

@@ -1,0 +1,5 @@
+"""Command line interface (``sortslice``)."""
+
+from .main import main
+
+__all__ = ["main"]
