@@ -10,7 +10,7 @@ from . import _worker, molpickle
 from ._jit import n_threads
 from .flatten import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, to_pickles
 from .morgan import Environments, morgan
-from .pool import parse_parallel, resolve_jobs
+from .pool import iter_parse_parallel, resolve_jobs
 
 INVARIANTS = ("ecfp", "fcfp")
 
@@ -148,16 +148,8 @@ def _parse_in_process(kind: str, items: list, rows: list[int]):
     return mols, errors
 
 
-def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
-            kind: str = "smiles", chunk_size: int | None = None) -> Flattened:
-    """Turn a batch of molecules into one :class:`MolGraph` plus per-row validity.
-
-    ``molecules`` may mix SMILES strings (or mol blocks with ``kind="molblock"``),
-    RDKit ``Mol`` objects and missing values.  Large all-text batches are parsed in
-    ``n_jobs`` worker processes; results never depend on ``n_jobs``.
-    """
+def _classify(molecules):
     items = _as_items(molecules)
-    n = len(items)
     errors: dict[int, str] = {}
     mols: dict[int, object] = {}
     text_rows: list[int] = []
@@ -173,40 +165,64 @@ def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: i
             mols[i] = x
         else:
             errors[i] = f"unsupported input of type {type(x).__name__}"
-    jobs = resolve_jobs(n_jobs, len(text_rows))
-    threads = n_threads(jobs if n_jobs is not None else None)
+    return items, errors, mols, text_rows
 
-    lengths = np.zeros(n, dtype=np.int64)
-    bufs: list = []
-    cip_parts: list = []
-    fcfp_by_row: dict[int, np.ndarray] = {}
-    worker_rows = text_rows if (jobs > 1 and len(text_rows) == n) else []
-    if worker_rows:
-        chunks = parse_parallel(kind, items, chirality, fcfp, jobs, chunk_size)
+
+def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
+                 kind: str = "smiles", chunk_size: int | None = None):
+    """Flatten in chunks: yields ``(first_row, Flattened)`` in input order.
+
+    Large all-text batches are parsed by ``n_jobs`` worker processes while the
+    caller works on the chunks already returned (the pipeline overlaps parsing and
+    the kernels).  Results never depend on ``n_jobs`` or ``chunk_size``.
+    """
+    items, errors, mols, text_rows = _classify(molecules)
+    n = len(items)
+    jobs = resolve_jobs(n_jobs, len(text_rows))
+    if jobs > 1 and len(text_rows) == n:
+        # while workers parse, the main process runs the kernels single-threaded
         start = 0
-        for ch in chunks:
+        for ch in iter_parse_parallel(kind, items, chirality, fcfp, jobs, chunk_size):
             m = ch["lengths"].shape[0]
-            lengths[start:start + m] = ch["lengths"]
-            bufs.append(np.frombuffer(ch["buf"], dtype=np.uint8))
-            errors.update({start + k: v for k, v in ch["errors"].items()})
-            r, a, t = ch["cip"]
-            cip_parts.append((r + start, a, t))
+            fcfp_by_row = None
             if fcfp:
                 fl = ch["fcfp_lengths"]
                 fo = np.concatenate([[0], np.cumsum(fl)])
-                for k in np.flatnonzero(fl):
-                    fcfp_by_row[start + int(k)] = ch["fcfp"][fo[k]:fo[k + 1]]
+                fcfp_by_row = {int(k): ch["fcfp"][fo[k]:fo[k + 1]] for k in np.flatnonzero(fl)}
+            flat = _assemble(m, ch["lengths"], np.frombuffer(ch["buf"], dtype=np.uint8), ch["errors"],
+                             ch["cip"], fcfp_by_row, {}, items[start:start + m], chirality, fcfp, kind, 1)
+            yield start, flat
             start += m
-        buf = np.concatenate(bufs) if bufs else np.zeros(0, dtype=np.uint8)
-    else:
-        parsed, perr = _parse_in_process(kind, items, text_rows)
-        mols.update(parsed)
-        errors.update(perr)
-        order = sorted(mols)
-        mol_list = [mols[i] for i in order]
-        pbuf, poffs = to_pickles(mol_list, threads)
-        lengths[order] = np.diff(poffs)
-        buf = pbuf
+        return
+    threads = n_threads(jobs if n_jobs is not None else None)
+    parsed, perr = _parse_in_process(kind, items, text_rows)
+    mols.update(parsed)
+    errors.update(perr)
+    order = sorted(mols)
+    buf, poffs = to_pickles([mols[i] for i in order], threads)
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[order] = np.diff(poffs)
+    yield 0, _assemble(n, lengths, buf, errors, None, None, mols, items, chirality, fcfp, kind, threads)
+
+
+def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
+            kind: str = "smiles", chunk_size: int | None = None) -> Flattened:
+    """Turn a batch of molecules into one :class:`MolGraph` plus per-row validity.
+
+    ``molecules`` may mix SMILES strings (or mol blocks with ``kind="molblock"``),
+    RDKit ``Mol`` objects and missing values.
+    """
+    parts = [f for _, f in iter_flatten(molecules, chirality=chirality, fcfp=fcfp, n_jobs=n_jobs, kind=kind,
+                                        chunk_size=chunk_size)]
+    if len(parts) == 1:
+        return parts[0]
+    return Flattened(concat_graphs([p.graph for p in parts]), np.concatenate([p.valid for p in parts]),
+                     np.concatenate([p.errors for p in parts]))
+
+
+def _assemble(n, lengths, buf, errors, cip_rows, fcfp_by_row, mols, items, chirality, fcfp, kind, threads):
+    """Pickles (+ worker extras, or the Mols themselves) of ``n`` rows -> :class:`Flattened`."""
+    errors = dict(errors)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     graph, status = graph_from_pickles(buf, offsets, threads=threads)
@@ -216,10 +232,10 @@ def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: i
     na = graph.atomic_num.shape[0]
     cip = np.zeros(na, dtype=np.uint8) if chirality else None
     if chirality:
-        if worker_rows:
-            for r, a, t in cip_parts:
-                keep = status[r] == molpickle.OK
-                cip[graph.atom_ptr[r[keep]] + a[keep]] = t[keep]
+        if cip_rows is not None:
+            r, a, t = cip_rows
+            keep = status[r] == molpickle.OK
+            cip[graph.atom_ptr[r[keep]] + a[keep]] = t[keep]
         else:
             # chiral tags come from the pickle: only molecules that have any need RDKit
             tagged = np.flatnonzero(graph.chiral_tag)
@@ -233,7 +249,7 @@ def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: i
         from rdkit.Chem import rdMolDescriptors
 
         for r in np.flatnonzero(has_record & (status == molpickle.OK)):
-            v = fcfp_by_row[int(r)] if worker_rows else np.asarray(
+            v = fcfp_by_row[int(r)] if fcfp_by_row is not None else np.asarray(
                 rdMolDescriptors.GetFeatureInvariants(mols[int(r)]), dtype=np.uint32)
             feat[graph.atom_ptr[r]:graph.atom_ptr[r + 1]] = v
     graph.cip_term = cip
@@ -241,7 +257,7 @@ def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: i
 
     valid = has_record & (status == molpickle.OK)
     if fallback.size:
-        graph, ok = _with_exact_rows(graph, fallback, items, mols, buf, offsets, chirality, fcfp, errors)
+        graph, ok = _with_exact_rows(graph, fallback, mols, buf, offsets, chirality, fcfp, errors)
         valid[fallback[ok]] = True
     err = np.full(n, None, dtype=object)
     for i, reason in errors.items():
@@ -250,7 +266,7 @@ def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: i
     return Flattened(graph, valid, err)
 
 
-def _with_exact_rows(graph, rows, items, mols, buf, offsets, chirality, fcfp, errors):
+def _with_exact_rows(graph, rows, mols, buf, offsets, chirality, fcfp, errors):
     """Flatten ``rows`` through RDKit's per-atom API and splice them into ``graph``."""
     from rdkit import Chem
     from rdkit.Chem import rdMolDescriptors
@@ -319,7 +335,7 @@ def ids_from_graph(graph: MolGraph, params: EcfpParams, *, provenance: bool = Fa
 def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False,
          bond_types: bool = True, ring_membership: bool = True, redundant_environments: bool = False,
          n_jobs: int | None = None, strict: bool = False, provenance: bool = False,
-         kind: str = "smiles") -> EcfpResult:
+         kind: str = "smiles", chunk_size: int | None = None) -> EcfpResult:
     """Unfolded ECFP/FCFP ids and counts, bit-identical to RDKit's Morgan generator.
 
     Parameters
@@ -338,6 +354,8 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     strict
         Raise :class:`InvalidMoleculeError` on the first unusable molecule instead
         of returning an invalid row.
+    chunk_size
+        Molecules per worker task (default: chosen from the batch size).
     provenance
         Also return every emitted environment's centre atom and radius
         (``result.environments``), needed to draw or explain substructures.
@@ -360,10 +378,17 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     'missing molecule'
     """
     params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
-    flat = flatten(molecules, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs, kind=kind)
-    if strict and not flat.valid.all():
-        i = int(np.flatnonzero(~flat.valid)[0])
-        raise InvalidMoleculeError(f"row {i}: {flat.errors[i]}")
+    parts = []
+    for _start, flat in iter_flatten(molecules, chirality=params.chirality, fcfp=params.invariants == "fcfp",
+                                     n_jobs=n_jobs, kind=kind, chunk_size=chunk_size):
+        if strict and not flat.valid.all():
+            i = int(np.flatnonzero(~flat.valid)[0])
+            raise InvalidMoleculeError(f"row {_start + i}: {flat.errors[i]}")
+        parts.append(_fingerprint_chunk(flat, params, provenance, n_jobs))
+    return _concat_results(parts, params) if len(parts) != 1 else parts[0]
+
+
+def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, n_jobs) -> EcfpResult:
     threads = n_threads(n_jobs) if n_jobs is not None else None
     env = None
     if provenance:
@@ -372,6 +397,31 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     else:
         indptr, ids, counts = ids_from_graph(flat.graph, params, threads=threads)
     return EcfpResult(indptr, ids, counts, flat.valid, flat.errors, params, env)
+
+
+def _concat_ptr(ptrs):
+    out = [np.zeros(1, dtype=np.int64)]
+    base = 0
+    for p in ptrs:
+        out.append(p[1:] + base)
+        base += int(p[-1])
+    return np.concatenate(out)
+
+
+def _concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
+    """Concatenate row-chunk results (row order kept)."""
+    if not parts:
+        z = np.zeros(0, dtype=np.uint32)
+        return EcfpResult(np.zeros(1, dtype=np.int64), z, z.copy(), np.zeros(0, dtype=bool),
+                          np.zeros(0, dtype=object), params)
+    env = None
+    if parts[0].environments is not None:
+        envs = [p.environments for p in parts]
+        env = Environments(_concat_ptr([e.indptr for e in envs]), np.concatenate([e.ids for e in envs]),
+                           np.concatenate([e.atom for e in envs]), np.concatenate([e.radius for e in envs]))
+    return EcfpResult(_concat_ptr([p.indptr for p in parts]), np.concatenate([p.ids for p in parts]),
+                      np.concatenate([p.counts for p in parts]), np.concatenate([p.valid for p in parts]),
+                      np.concatenate([p.errors for p in parts]), params, env)
 
 
 def _counts_from_envs(env: Environments):

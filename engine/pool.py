@@ -1,8 +1,11 @@
 """A persistent pool of parsing processes (RDKit holds the GIL, so parsing needs processes).
 
-Workers are started with ``spawn`` (safe beside Numba's and RDKit's threads) and
-import only :mod:`._worker` and RDKit; the pool is reused across calls and shut
-down at exit.  Chunks come back in submission order, so row order is preserved.
+On Linux workers are forked: ``spawn``/``forkserver`` re-import the caller's
+``__main__``, which breaks every user script without a ``__main__`` guard.  The
+workers only ever run RDKit parsing (:mod:`._worker`), never Numba or Polars, so
+the threads those libraries may have in the parent are never needed in a child.
+Elsewhere ``spawn`` is used.  The pool is reused across calls and shut down at
+exit.  Chunks come back in submission order, so row order is preserved.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
+import sys
 import threading
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
 from . import _worker
@@ -38,13 +43,17 @@ def resolve_jobs(n_jobs: int | None, n_items: int, min_per_job: int = 2000) -> i
     return max(1, n_jobs)
 
 
+def _context():
+    return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
 def get_pool(size: int) -> ProcessPoolExecutor:
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size != size:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=size, mp_context=mp.get_context("spawn"))
+            _pool = ProcessPoolExecutor(max_workers=size, mp_context=_context())
             _pool_size = size
         return _pool
 
@@ -60,19 +69,27 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def parse_parallel(kind: str, items: list, chirality: bool, fcfp: bool, n_jobs: int, chunk_size: int | None = None):
-    """``_worker.parse_chunk`` over chunks of ``items`` on ``n_jobs`` processes, in order."""
-    if n_jobs <= 1:
-        return [_worker.parse_chunk(kind, items, chirality, fcfp)]
+def iter_parse_parallel(kind: str, items: list, chirality: bool, fcfp: bool, n_jobs: int,
+                        chunk_size: int | None = None, window: int | None = None):
+    """``_worker.parse_chunk`` over chunks of ``items`` on ``n_jobs`` processes, yielded in order.
+
+    At most ``window`` chunks are in flight, so memory stays bounded on huge inputs.
+    """
     if chunk_size is None:
-        # enough chunks to balance the workers, big enough to amortise the IPC
-        chunk_size = max(500, min(20000, -(-len(items) // (n_jobs * 4))))
+        # enough chunks to balance the workers and overlap the caller's work,
+        # big enough to amortise the inter-process traffic
+        chunk_size = max(500, min(10000, -(-len(items) // (n_jobs * 8))))
+    window = window or 3 * n_jobs
     pool = get_pool(n_jobs)
-    futures = [pool.submit(_worker.parse_chunk, kind, items[i:i + chunk_size], chirality, fcfp)
-               for i in range(0, len(items), chunk_size)]
+    starts = list(range(0, len(items), chunk_size))
+    pending = deque()
     try:
-        return [f.result() for f in futures]
-    except BaseException:
-        for f in futures:
+        for s in starts:
+            pending.append(pool.submit(_worker.parse_chunk, kind, items[s:s + chunk_size], chirality, fcfp))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
             f.cancel()
-        raise
