@@ -10,6 +10,7 @@ than read inside a cached parallel function.
 from __future__ import annotations
 
 import os
+import threading
 
 import numba
 
@@ -43,3 +44,40 @@ def n_threads(requested: int | None = None) -> int:
     if requested is None or requested <= 0:
         requested = limit if requested is None else max(1, (os.cpu_count() or 1) + 1 + requested)
     return max(1, min(int(requested), limit))
+
+
+_workqueue_lock = threading.Lock()
+
+
+class parallel_section:
+    """Run parallel kernels with ``n`` threads from the calling thread.
+
+    Numba's TBB and OpenMP layers accept launches from many threads at once (Polars
+    calls UDFs from its own pool); the fallback ``workqueue`` layer aborts the
+    process on concurrent launches, so with it launches are serialised here.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.lock = None
+
+    def __enter__(self):
+        # until the first launch the layer is not chosen yet: serialise that too
+        if _layer() in ("workqueue", "unknown"):
+            self.lock = _workqueue_lock
+            self.lock.acquire()
+        self.old = numba.get_num_threads()
+        numba.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self.old)
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _layer() -> str:
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel launched yet: the layer is not chosen
+        return "unknown"

@@ -187,11 +187,14 @@ def _mol_arrays_exact(mol):
     from rdkit import Chem
 
     pt = Chem.GetPeriodicTable()
-    atoms = mol.GetAtoms()
     n = mol.GetNumAtoms()
-    ri = mol.GetRingInfo()
-    if not ri.IsInitialized():
+    try:
+        rings = [mol.GetRingInfo().NumAtomRings(i) > 0 for i in range(n)]
+    except RuntimeError:  # ring info never computed: find rings on a copy, as RDKit would
+        mol = Chem.Mol(mol)
         Chem.FastFindRings(mol)
+        rings = [mol.GetRingInfo().NumAtomRings(i) > 0 for i in range(n)]
+    atoms = mol.GetAtoms()
     fields = np.zeros((7, n), dtype=np.int64)
     for a in atoms:
         i = a.GetIdx()
@@ -201,7 +204,7 @@ def _mol_arrays_exact(mol):
         fields[2, i] = a.GetTotalNumHs(includeNeighbors=True)
         fields[3, i] = a.GetFormalCharge()
         fields[4, i] = int(a.GetMass() - pt.GetAtomicWeight(z))
-        fields[5, i] = ri.NumAtomRings(i) > 0
+        fields[5, i] = rings[i]
         fields[6, i] = int(a.GetChiralTag())
     bonds = np.zeros((4, mol.GetNumBonds()), dtype=np.int64)
     for b in mol.GetBonds():

@@ -81,6 +81,10 @@ def _header(buf, start, end):
     n_bonds = _i32(buf, start + 24)
     if n_atoms < 0 or n_bonds < 0:
         return BAD_HEADER, 0, 0, 0, start
+    # every atom record takes >= 6 bytes and every bond >= 3: a header claiming
+    # more than the record can hold is corrupt (and must not size any allocation)
+    if 6 * n_atoms + 3 * n_bonds > end - start - 28:
+        return TRUNCATED, 0, 0, 0, start
     return OK, version, n_atoms, n_bonds, start + 28
 
 
@@ -228,7 +232,7 @@ def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_
     tag = buf[p]
     p += 1
     if tag != _BEGINSSSR and tag != _BEGINSYMMSSSR and tag != _BEGINFASTFIND and tag != _BEGINFINDOTHER:
-        return NO_RINGS
+        return OK if n_atoms == 0 else NO_RINGS
     if p + 4 > end:
         return TRUNCATED
     n_rings = _u32(buf, p)

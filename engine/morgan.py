@@ -22,6 +22,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel, n_threads
+from ._jit import parallel_section as _threads
 from .hashing import hash_combine, hash_pair
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -328,20 +329,6 @@ def neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None 
                               nbr_ptr, nbr_atom, nbr_bond)
     nbr_ptr[n_atoms] = 2 * int(bond_ptr[-1]) if n_atoms else 0
     return nbr_ptr, nbr_atom, nbr_bond
-
-
-class _threads:
-    """Context manager: run parallel kernels with ``n`` threads in this thread."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __enter__(self):
-        self.old = numba.get_num_threads()
-        numba.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        numba.set_num_threads(self.old)
 
 
 @dataclass(frozen=True)

@@ -113,29 +113,26 @@ def _smiles_column(header, rows):
 def sample_mols():
     assert DATA_DIR.is_dir(), f"data directory {DATA_DIR} is missing: these tests need it"
     rng = np.random.default_rng(SEED)
+    RDLogger.DisableLog("rdApp.*")  # a few data-set SMILES are invalid and are skipped
     mols = []
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        for name in DATA_FILES:
-            path = DATA_DIR / name
-            assert path.is_file(), f"data file {path} is missing"
-            with open(path, newline="") as fh:
-                reader = csv.reader(fh)
-                header = next(reader)
-                rows = [r for r in reader if r]
-            col = _smiles_column(header, rows)
-            picked = []
-            for k in rng.permutation(len(rows)):
-                smiles = rows[k][col]
-                mol = Chem.MolFromSmiles(smiles)
-                if mol is not None:
-                    picked.append((f"{name}:{k}:{smiles}", mol))
-                if len(picked) == PER_FILE:
-                    break
-            assert len(picked) == PER_FILE, f"too few parsable SMILES in {path}"
-            mols.extend(picked)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    for name in DATA_FILES:
+        path = DATA_DIR / name
+        assert path.is_file(), f"data file {path} is missing"
+        with open(path, newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            rows = [r for r in reader if r]
+        col = _smiles_column(header, rows)
+        picked = []
+        for k in rng.permutation(len(rows)):
+            smiles = rows[k][col]
+            mol = Chem.MolFromSmiles(smiles)
+            if mol is not None:
+                picked.append((f"{name}:{k}:{smiles}", mol))
+            if len(picked) == PER_FILE:
+                break
+        assert len(picked) == PER_FILE, f"too few parsable SMILES in {path}"
+        mols.extend(picked)
     return mols
 
 
