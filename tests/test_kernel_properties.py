@@ -89,7 +89,7 @@ def assert_batch_equal(batch, got, expected, radius, redundant_environments):
             )
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(batch=batches(), radius=st.integers(0, 4), redundant=st.booleans())
 def test_kernel_matches_reference(batch, radius, redundant):
     got = run_kernel(batch, radius, redundant_environments=redundant)

@@ -1,0 +1,410 @@
+"""Pooling kernels: prevalence, Sort & Slice lookup, hash folding, supervised scores.
+
+Counting uses open-addressing hash tables of uint32 ids, one per thread over a
+block of rows, merged afterwards (no atomics, no races).  Transforms look ids up
+in a small table built once per vocabulary (O(1) per id) and write only their own
+output rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import kernel, n_threads, parallel_section
+from .morgan import balanced_blocks
+
+_EMPTY = np.uint64(0)
+
+
+@kernel
+def _slot(key, mask):
+    # Fibonacci hashing of the id; keys are stored as id + 1 so that 0 means empty
+    return (np.uint64(key) * np.uint64(0x9E3779B97F4A7C15) >> np.uint64(20)) & mask
+
+
+@kernel
+def _table_insert_add(keys, vals, key, add):
+    """Add ``add`` to ``key``'s value; returns False when the table is full (caller grows it)."""
+    mask = np.uint64(keys.shape[0] - 1)
+    k = np.uint64(key) + np.uint64(1)
+    s = _slot(k, mask)
+    for _ in range(keys.shape[0]):
+        if keys[s] == k:
+            vals[s] += add
+            return True
+        if keys[s] == _EMPTY:
+            keys[s] = k
+            vals[s] += add
+            return True
+        s = (s + np.uint64(1)) & mask
+    return False
+
+
+@kernel
+def _grow(keys, vals):
+    new_keys = np.zeros(keys.shape[0] * 2, dtype=np.uint64)
+    new_vals = np.zeros((keys.shape[0] * 2, vals.shape[1]), dtype=np.int64)
+    mask = np.uint64(new_keys.shape[0] - 1)
+    for i in range(keys.shape[0]):
+        if keys[i] != _EMPTY:
+            s = _slot(keys[i], mask)
+            while new_keys[s] != _EMPTY:
+                s = (s + np.uint64(1)) & mask
+            new_keys[s] = keys[i]
+            for c in range(vals.shape[1]):
+                new_vals[s, c] = vals[i, c]
+    return new_keys, new_vals
+
+
+@kernel
+def _count_rows(r0, r1, indptr, ids, row_class, n_classes):
+    """Document frequency per id (per class) over rows r0..r1 (ids unique within a row)."""
+    cap = 1024
+    keys = np.zeros(cap, dtype=np.uint64)
+    vals = np.zeros((cap, n_classes), dtype=np.int64)
+    used = 0
+    for r in range(r0, r1):
+        c = row_class[r]
+        if c < 0:
+            continue
+        for j in range(indptr[r], indptr[r + 1]):
+            if 2 * (used + 1) > keys.shape[0]:
+                keys, vals = _grow(keys, vals)
+            mask = np.uint64(keys.shape[0] - 1)
+            k = np.uint64(ids[j]) + np.uint64(1)
+            s = _slot(k, mask)
+            while True:
+                if keys[s] == k:
+                    break
+                if keys[s] == _EMPTY:
+                    keys[s] = k
+                    used += 1
+                    break
+                s = (s + np.uint64(1)) & mask
+            vals[s, c] += 1
+    n = 0
+    for i in range(keys.shape[0]):
+        if keys[i] != _EMPTY:
+            n += 1
+    out_ids = np.empty(n, dtype=np.uint32)
+    out_vals = np.empty((n, n_classes), dtype=np.int64)
+    n = 0
+    for i in range(keys.shape[0]):
+        if keys[i] != _EMPTY:
+            out_ids[n] = np.uint32(keys[i] - np.uint64(1))
+            for c in range(n_classes):
+                out_vals[n, c] = vals[i, c]
+            n += 1
+    return out_ids, out_vals
+
+
+@kernel(parallel=True)
+def _count_blocks(blocks, indptr, ids, row_class, n_classes, part_ptr_out):
+    nb = blocks.shape[0] - 1
+    parts_ids = [np.empty(0, dtype=np.uint32) for _ in range(nb)]
+    parts_vals = [np.empty((0, n_classes), dtype=np.int64) for _ in range(nb)]
+    for b in prange(nb):
+        pi, pv = _count_rows(blocks[b], blocks[b + 1], indptr, ids, row_class, n_classes)
+        parts_ids[b] = pi
+        parts_vals[b] = pv
+        part_ptr_out[b + 1] = pi.shape[0]
+    total = 0
+    for b in range(nb):
+        total += part_ptr_out[b + 1]
+    all_ids = np.empty(total, dtype=np.uint32)
+    all_vals = np.empty((total, n_classes), dtype=np.int64)
+    p = 0
+    for b in range(nb):
+        m = parts_ids[b].shape[0]
+        all_ids[p:p + m] = parts_ids[b]
+        all_vals[p:p + m] = parts_vals[b]
+        p += m
+    return all_ids, all_vals
+
+
+@kernel
+def _merge_counts(ids, vals):
+    """Sum the rows of ``vals`` that share an id; returns ids ascending."""
+    n = ids.shape[0]
+    if n == 0:
+        return ids.copy(), vals.copy()
+    order = np.argsort(ids, kind="mergesort")
+    out_ids = np.empty(n, dtype=np.uint32)
+    out_vals = np.zeros((n, vals.shape[1]), dtype=np.int64)
+    u = -1
+    for i in range(n):
+        k = ids[order[i]]
+        if u < 0 or out_ids[u] != k:
+            u += 1
+            out_ids[u] = k
+        for c in range(vals.shape[1]):
+            out_vals[u, c] += vals[order[i], c]
+    return out_ids[:u + 1].copy(), out_vals[:u + 1].copy()
+
+
+def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threads: int | None = None):
+    """Prevalence of every id (number of rows containing it), optionally split by class.
+
+    ``row_class`` (int64, one per row; -1 skips the row) selects the column of the
+    returned count matrix.  Returns ``(ids ascending uint32, counts int64 (n, n_classes))``.
+    """
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    n_rows = indptr.shape[0] - 1
+    if row_class is None:
+        row_class = np.zeros(n_rows, dtype=np.int64)
+    row_class = np.ascontiguousarray(row_class, dtype=np.int64)
+    if row_class.shape != (n_rows,):
+        raise ValueError("row_class must have one entry per row")
+    if n_rows == 0 or ids.shape[0] == 0:
+        return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
+    t = n_threads(threads)
+    blocks = balanced_blocks(indptr, t * 2)
+    part_ptr = np.zeros(blocks.shape[0], dtype=np.int64)
+    with parallel_section(t):
+        all_ids, all_vals = _count_blocks(blocks, indptr, ids, row_class, int(n_classes), part_ptr)
+        return _merge_counts(all_ids, all_vals)
+
+
+def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
+    """Sum two prevalence tables (ids ascending) -> one (ids ascending)."""
+    ids = np.concatenate([a_ids, b_ids]).astype(np.uint32)
+    counts = np.concatenate([a_counts.reshape(len(a_ids), -1), b_counts.reshape(len(b_ids), -1)]).astype(np.int64)
+    return _merge_counts(ids, counts)
+
+
+def rank_by_prevalence(ids, prevalence, length: int, tie_break: str = "larger_id_first"):
+    """Sort & Slice: ids by prevalence descending, ties by id; the first ``length``."""
+    ids = np.asarray(ids, dtype=np.uint32)
+    prevalence = np.asarray(prevalence, dtype=np.int64)
+    if tie_break == "larger_id_first":
+        order = np.lexsort((-ids.astype(np.int64), -prevalence))
+    elif tie_break == "smaller_id_first":
+        order = np.lexsort((ids.astype(np.int64), -prevalence))
+    else:
+        raise ValueError(f"tie_break must be 'larger_id_first' or 'smaller_id_first', got {tie_break!r}")
+    return order[:length]
+
+
+# --------------------------------------------------------------------------- lookup
+def lookup_table(vocabulary: np.ndarray):
+    """An open-addressing table id -> column (load <= 0.25, built once per vocabulary)."""
+    vocabulary = np.ascontiguousarray(vocabulary, dtype=np.uint32)
+    cap = 16
+    while cap < 4 * max(1, vocabulary.shape[0]):
+        cap *= 2
+    keys = np.zeros(cap, dtype=np.uint64)
+    cols = np.full(cap, -1, dtype=np.int64)
+    _fill_lookup(vocabulary, keys, cols)
+    return keys, cols
+
+
+@kernel
+def _fill_lookup(vocabulary, keys, cols):
+    mask = np.uint64(keys.shape[0] - 1)
+    for j in range(vocabulary.shape[0]):
+        k = np.uint64(vocabulary[j]) + np.uint64(1)
+        s = _slot(k, mask)
+        while keys[s] != _EMPTY and keys[s] != k:
+            s = (s + np.uint64(1)) & mask
+        if keys[s] == _EMPTY:
+            keys[s] = k
+            cols[s] = j
+
+
+@kernel
+def _find(keys, cols, key):
+    mask = np.uint64(keys.shape[0] - 1)
+    k = np.uint64(key) + np.uint64(1)
+    s = _slot(k, mask)
+    while True:
+        if keys[s] == k:
+            return cols[s]
+        if keys[s] == _EMPTY:
+            return -1
+        s = (s + np.uint64(1)) & mask
+
+
+@kernel
+def _row_columns(keys, cols, ids, counts, s, e, fold, length, out_cols, out_vals):
+    """Columns (and counts) of one row's ids: vocabulary lookup or ``id % length``."""
+    m = 0
+    for j in range(s, e):
+        if fold:
+            c = np.int64(np.uint64(ids[j]) % np.uint64(length))
+        else:
+            c = _find(keys, cols, ids[j])
+        if c >= 0:
+            out_cols[m] = c
+            out_vals[m] = counts[j]
+            m += 1
+    return m
+
+
+@kernel(parallel=True)
+def _dense(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, out):
+    for b in prange(blocks.shape[0] - 1):
+        for r in range(blocks[b], blocks[b + 1]):
+            for j in range(indptr[r], indptr[r + 1]):
+                if fold:
+                    c = np.int64(np.uint64(ids[j]) % np.uint64(length))
+                else:
+                    c = _find(keys, cols, ids[j])
+                if c >= 0:
+                    if use_counts:
+                        out[r, c] += counts[j]
+                    else:
+                        out[r, c] = 1
+
+
+@kernel(parallel=True)
+def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
+    for b in prange(blocks.shape[0] - 1):
+        n_max = 0
+        for r in range(blocks[b], blocks[b + 1]):
+            n_max = max(n_max, indptr[r + 1] - indptr[r])
+        tc = np.empty(n_max, dtype=np.int64)
+        tv = np.empty(n_max, dtype=np.int64)
+        for r in range(blocks[b], blocks[b + 1]):
+            m = _row_columns(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, tc, tv)
+            tc[:m].sort()
+            u = 0
+            for i in range(m):
+                if i == 0 or tc[i] != tc[i - 1]:
+                    u += 1
+            sizes[r] = u
+
+
+@kernel(parallel=True)
+def _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, out_ptr, out_idx, out_val):
+    for b in prange(blocks.shape[0] - 1):
+        n_max = 0
+        for r in range(blocks[b], blocks[b + 1]):
+            n_max = max(n_max, indptr[r + 1] - indptr[r])
+        tc = np.empty(n_max, dtype=np.int64)
+        tv = np.empty(n_max, dtype=np.int64)
+        for r in range(blocks[b], blocks[b + 1]):
+            m = _row_columns(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, tc, tv)
+            order = np.argsort(tc[:m], kind="mergesort")
+            p = out_ptr[r] - 1
+            last = -1
+            for i in range(m):
+                c = tc[order[i]]
+                v = tv[order[i]] if use_counts else 1
+                if c != last:
+                    p += 1
+                    out_idx[p] = c
+                    out_val[p] = v
+                    last = c
+                elif use_counts:
+                    out_val[p] += v
+
+
+def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_counts: bool = False,
+         dtype=np.uint8, sparse: bool = False, threads: int | None = None):
+    """Rows of ids -> fixed-length vectors: Sort & Slice lookup (``vocabulary``) or folding (``None``).
+
+    Dense output is ``(n_rows, length)`` of ``dtype``; sparse output is a SciPy CSR
+    matrix with sorted column indices.  Count sums saturate at the dtype's maximum.
+    """
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    counts = np.ascontiguousarray(counts, dtype=np.uint32)
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    n_rows = indptr.shape[0] - 1
+    fold = vocabulary is None and table is None
+    if fold:
+        keys, cols = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int64)
+    else:
+        keys, cols = table if table is not None else lookup_table(vocabulary)
+    t = n_threads(threads)
+    blocks = balanced_blocks(indptr, t * 8)
+    dtype = np.dtype(dtype)
+    with parallel_section(t):
+        if not sparse:
+            if use_counts:
+                wide = np.zeros((n_rows, length), dtype=np.int64)
+                if n_rows:
+                    _dense(blocks, indptr, ids, counts, keys, cols, fold, length, True, wide)
+                return _saturate(wide, dtype)
+            out = np.zeros((n_rows, length), dtype=dtype)
+            if n_rows:
+                _dense(blocks, indptr, ids, counts, keys, cols, fold, length, False, out)
+            return out
+        import scipy.sparse as sp
+
+        sizes = np.zeros(n_rows, dtype=np.int64)
+        if n_rows:
+            _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes)
+        out_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(sizes, out=out_ptr[1:])
+        out_idx = np.empty(int(out_ptr[-1]), dtype=np.int64)
+        out_val = np.empty(int(out_ptr[-1]), dtype=np.int64)
+        if n_rows:
+            _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, bool(use_counts), out_ptr,
+                         out_idx, out_val)
+        idx_dtype = np.int32 if max(length, int(out_ptr[-1])) < 2**31 else np.int64
+        return sp.csr_matrix((_saturate(out_val, dtype), out_idx.astype(idx_dtype), out_ptr.astype(idx_dtype)),
+                             shape=(n_rows, length))
+
+
+def _saturate(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if values.size and values.max(initial=0) > info.max:
+            values = np.minimum(values, info.max)
+    return values.astype(dtype)
+
+
+# ---------------------------------------------------------------- supervised scores
+def mutual_information(contingency: np.ndarray, n_per_class: np.ndarray) -> np.ndarray:
+    """Plug-in MI (bits) between presence of each id and the class.
+
+    ``contingency[i, c]`` = molecules of class ``c`` that contain id ``i``.
+    """
+    present = contingency.astype(np.float64)
+    n_c = n_per_class.astype(np.float64)[None, :]
+    n = float(n_per_class.sum())
+    absent = n_c - present
+    mi = np.zeros(present.shape[0])
+    px1 = present.sum(1) / n
+    px0 = 1.0 - px1
+    py = n_c / n
+    for cell, px in ((present, px1), (absent, px0)):
+        pxy = cell / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = pxy * np.log2(pxy / (px[:, None] * py))
+        mi += np.where(pxy > 0, term, 0.0).sum(1)
+    return np.maximum(mi, 0.0)
+
+
+def chi2_yates_pvalues(contingency: np.ndarray, n_per_class: np.ndarray) -> np.ndarray:
+    """P-values of the chi-squared test of presence vs class (Yates-corrected for 2x2).
+
+    Same statistic as ``scipy.stats.chi2_contingency(table, correction=True)``; ids
+    whose table has an empty margin (present in every or no molecule, or a single
+    class) get p = 1.
+    """
+    from scipy.stats import chi2
+
+    present = contingency.astype(np.float64)
+    absent = n_per_class.astype(np.float64)[None, :] - present
+    table = np.stack([present, absent], axis=1)          # (ids, 2, classes)
+    n = table.sum(axis=(1, 2))
+    row = table.sum(axis=2, keepdims=True)
+    col = table.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = row * col / n[:, None, None]
+    dof = (table.shape[2] - 1)
+    obs = table
+    if dof == 1:
+        diff = expected - obs
+        obs = obs + np.minimum(0.5, np.abs(diff)) * np.sign(diff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = ((obs - expected) ** 2 / expected).sum(axis=(1, 2))
+    degenerate = (expected == 0).any(axis=(1, 2))
+    p = chi2.sf(stat, dof)
+    p[degenerate] = 1.0
+    return p
