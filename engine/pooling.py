@@ -58,72 +58,6 @@ def _grow(keys, vals):
 
 
 @kernel
-def _count_rows(r0, r1, indptr, ids, row_class, n_classes):
-    """Document frequency per id (per class) over rows r0..r1 (ids unique within a row)."""
-    cap = 1024
-    keys = np.zeros(cap, dtype=np.uint64)
-    vals = np.zeros((cap, n_classes), dtype=np.int64)
-    used = 0
-    for r in range(r0, r1):
-        c = row_class[r]
-        if c < 0:
-            continue
-        for j in range(indptr[r], indptr[r + 1]):
-            if 2 * (used + 1) > keys.shape[0]:
-                keys, vals = _grow(keys, vals)
-            mask = np.uint64(keys.shape[0] - 1)
-            k = np.uint64(ids[j]) + np.uint64(1)
-            s = _slot(k, mask)
-            while True:
-                if keys[s] == k:
-                    break
-                if keys[s] == _EMPTY:
-                    keys[s] = k
-                    used += 1
-                    break
-                s = (s + np.uint64(1)) & mask
-            vals[s, c] += 1
-    n = 0
-    for i in range(keys.shape[0]):
-        if keys[i] != _EMPTY:
-            n += 1
-    out_ids = np.empty(n, dtype=np.uint32)
-    out_vals = np.empty((n, n_classes), dtype=np.int64)
-    n = 0
-    for i in range(keys.shape[0]):
-        if keys[i] != _EMPTY:
-            out_ids[n] = np.uint32(keys[i] - np.uint64(1))
-            for c in range(n_classes):
-                out_vals[n, c] = vals[i, c]
-            n += 1
-    return out_ids, out_vals
-
-
-@kernel(parallel=True)
-def _count_blocks(blocks, indptr, ids, row_class, n_classes, part_ptr_out):
-    nb = blocks.shape[0] - 1
-    parts_ids = [np.empty(0, dtype=np.uint32) for _ in range(nb)]
-    parts_vals = [np.empty((0, n_classes), dtype=np.int64) for _ in range(nb)]
-    for b in prange(nb):
-        pi, pv = _count_rows(blocks[b], blocks[b + 1], indptr, ids, row_class, n_classes)
-        parts_ids[b] = pi
-        parts_vals[b] = pv
-        part_ptr_out[b + 1] = pi.shape[0]
-    total = 0
-    for b in range(nb):
-        total += part_ptr_out[b + 1]
-    all_ids = np.empty(total, dtype=np.uint32)
-    all_vals = np.empty((total, n_classes), dtype=np.int64)
-    p = 0
-    for b in range(nb):
-        m = parts_ids[b].shape[0]
-        all_ids[p:p + m] = parts_ids[b]
-        all_vals[p:p + m] = parts_vals[b]
-        p += m
-    return all_ids, all_vals
-
-
-@kernel
 def _merge_counts(ids, vals):
     """Sum the rows of ``vals`` that share an id; returns ids ascending."""
     n = ids.shape[0]
@@ -143,11 +77,106 @@ def _merge_counts(ids, vals):
     return out_ids[:u + 1].copy(), out_vals[:u + 1].copy()
 
 
+_RADIX_BITS = 8
+_N_BUCKETS = 1 << _RADIX_BITS
+_SHIFT = 32 - _RADIX_BITS
+
+
+@kernel(parallel=True)
+def _bucket_histogram(blocks, indptr, ids, row_class, hist):
+    for b in prange(blocks.shape[0] - 1):
+        for r in range(blocks[b], blocks[b + 1]):
+            if row_class[r] < 0:
+                continue
+            for j in range(indptr[r], indptr[r + 1]):
+                hist[b, ids[j] >> _SHIFT] += 1
+
+
+@kernel(parallel=True)
+def _bucket_scatter(blocks, indptr, ids, row_class, start, out_ids, out_cls):
+    for b in prange(blocks.shape[0] - 1):
+        pos = start[b].copy()
+        for r in range(blocks[b], blocks[b + 1]):
+            c = row_class[r]
+            if c < 0:
+                continue
+            for j in range(indptr[r], indptr[r + 1]):
+                k = ids[j] >> _SHIFT
+                out_ids[pos[k]] = ids[j]
+                out_cls[pos[k]] = c
+                pos[k] += 1
+
+
+@kernel
+def _count_run(keys, vals, ids, cls, j, e, used):
+    """Count ids[j:e] into a fixed table until it is half full; returns (next j, used).
+
+    Kept separate from the growth so the hot loop sees arrays that never change.
+    """
+    mask = np.uint64(keys.shape[0] - 1)
+    limit = keys.shape[0] // 2
+    while j < e:
+        key = np.uint64(ids[j]) + np.uint64(1)
+        p = _slot(key, mask)
+        while True:
+            if keys[p] == key:
+                break
+            if keys[p] == _EMPTY:
+                if used >= limit:
+                    return j, used
+                keys[p] = key
+                used += 1
+                break
+            p = (p + np.uint64(1)) & mask
+        vals[p, cls[j]] += 1
+        j += 1
+    return j, used
+
+
+@kernel(parallel=True)
+def _bucket_count(bucket_ptr, ids, cls, n_classes, n_distinct, out_ids, out_vals):
+    """Count each bucket with a small private table (it fits in cache)."""
+    for k in prange(bucket_ptr.shape[0] - 1):
+        s, e = bucket_ptr[k], bucket_ptr[k + 1]
+        if e == s:
+            n_distinct[k] = 0
+            continue
+        # start small: buckets hold many repeats of few ids; the table grows on demand
+        keys = np.zeros(256, dtype=np.uint64)
+        vals = np.zeros((256, n_classes), dtype=np.int64)
+        used = 0
+        j = s
+        while j < e:
+            j, used = _count_run(keys, vals, ids, cls, j, e, used)
+            if j < e:
+                keys, vals = _grow(keys, vals)
+        found = np.empty(used, dtype=np.uint32)
+        where = np.empty(used, dtype=np.int64)
+        m = 0
+        for p in range(keys.shape[0]):
+            if keys[p] != _EMPTY:
+                found[m] = np.uint32(keys[p] - np.uint64(1))
+                where[m] = p
+                m += 1
+        order = np.argsort(found)
+        # write in place of the bucket's input region (distinct <= inputs)
+        for i in range(m):
+            out_ids[s + i] = found[order[i]]
+            for c in range(n_classes):
+                out_vals[s + i, c] = vals[where[order[i]], c]
+        n_distinct[k] = m
+
+
 def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threads: int | None = None):
     """Prevalence of every id (number of rows containing it), optionally split by class.
 
-    ``row_class`` (int64, one per row; -1 skips the row) selects the column of the
-    returned count matrix.  Returns ``(ids ascending uint32, counts int64 (n, n_classes))``.
+    Ids are unique within a row (as ``ecfp`` returns them).  ``row_class`` (one
+    int per row; -1 skips the row) selects the column of the count matrix.
+    Returns ``(ids ascending uint32, counts int64 (n, n_classes))``.
+
+    Radix-partitioned counting: ids are scattered into 256 buckets by their top
+    byte (per-block regions, no races), then every bucket is counted with a small
+    private hash table, so the hot loop stays in cache and buckets need no merge.
     """
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     ids = np.ascontiguousarray(ids, dtype=np.uint32)
@@ -160,11 +189,28 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     if n_rows == 0 or ids.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
     t = n_threads(threads)
-    blocks = balanced_blocks(indptr, t * 2)
-    part_ptr = np.zeros(blocks.shape[0], dtype=np.int64)
+    blocks = balanced_blocks(indptr, t * 4)
+    nb = blocks.shape[0] - 1
     with parallel_section(t):
-        all_ids, all_vals = _count_blocks(blocks, indptr, ids, row_class, int(n_classes), part_ptr)
-        return _merge_counts(all_ids, all_vals)
+        hist = np.zeros((nb, _N_BUCKETS), dtype=np.int64)
+        _bucket_histogram(blocks, indptr, ids, row_class, hist)
+        # region of (block b, bucket k) = bucket k's start + earlier blocks' share of it
+        per_bucket = hist.sum(axis=0)
+        bucket_ptr = np.zeros(_N_BUCKETS + 1, dtype=np.int64)
+        np.cumsum(per_bucket, out=bucket_ptr[1:])
+        start = bucket_ptr[:-1][None, :] + np.cumsum(hist, axis=0) - hist
+        total = int(bucket_ptr[-1])
+        flat_ids = np.empty(total, dtype=np.uint32)
+        flat_cls = np.empty(total, dtype=np.int64 if n_classes > 127 else np.int8)
+        _bucket_scatter(blocks, indptr, ids, row_class, np.ascontiguousarray(start), flat_ids, flat_cls)
+        n_distinct = np.zeros(_N_BUCKETS, dtype=np.int64)
+        out_ids = np.empty(total, dtype=np.uint32)
+        out_vals = np.empty((total, n_classes), dtype=np.int64)
+        _bucket_count(bucket_ptr, flat_ids, flat_cls, int(n_classes), n_distinct, out_ids, out_vals)
+    offsets = np.zeros(_N_BUCKETS + 1, dtype=np.int64)
+    np.cumsum(n_distinct, out=offsets[1:])
+    keep = np.arange(int(offsets[-1])) + np.repeat(bucket_ptr[:-1] - offsets[:-1], n_distinct)
+    return out_ids[keep], out_vals[keep]
 
 
 def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
