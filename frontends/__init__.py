@@ -4,8 +4,11 @@
 kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
+from .engine.featurisers import MIM, Featurised, Filtering, HashFold, SortSlice
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp
+from .engine.persist import ModelFileError, load
 
 __version__ = "0.1.0"
 
-__all__ = ["EcfpParams", "EcfpResult", "InvalidMoleculeError", "ecfp", "__version__"]
+__all__ = ["MIM", "EcfpParams", "EcfpResult", "Featurised", "Filtering", "HashFold", "InvalidMoleculeError",
+           "ModelFileError", "SortSlice", "__version__", "ecfp", "load"]

@@ -1,0 +1,603 @@
+"""Side-by-side benchmarks of the ECFP engine against RDKit (one process, same molecules).
+
+Usage (from the repository root)::
+
+    python perf/bench_ecfp.py            # full run (~5-8 min on 2 cores), writes perf/results/ecfp.md
+    python perf/bench_ecfp.py --quick    # small samples, writes perf/results/ecfp_quick.md
+
+Sections
+--------
+(a) RDKit ``Mol`` -> ids, radius 2, ~20k MOSES test molecules:
+    ``sortslice.ecfp(mols, n_jobs=n)`` (flatten + kernel) and the kernel alone
+    (``ids_from_graph`` on an already flattened batch) vs
+    ``GetMorganGenerator(radius=2).GetSparseCountFingerprints(mols, numThreads=n)``.
+(b) SMILES -> ids, 100k MOSES train molecules: ``sortslice.ecfp(smiles, n_jobs=2)``
+    (worker pool warmed by a small call first) vs RDKit parse + ``GetSparseCountFingerprint``
+    in one process, and vs the floor: only parsing the SMILES with RDKit on a
+    ``fork`` ``multiprocessing.Pool`` of all cores (returning a count).
+(c) Cold start in fresh subprocesses: ``import sortslice`` + a first small ``ecfp()``
+    call with the Numba cache warm, and with an empty cache (fresh ``NUMBA_CACHE_DIR``).
+
+Every timed comparison runs its cases interleaved (the order rotates each round) so
+machine noise hits ours and RDKit's alike; tables report medians and ratios of
+medians.  The "where the time goes" tables time the pieces of our pipeline
+separately (diagnostic; also interleaved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = Path(os.environ.get("SORTSLICE_DATA", ROOT.parent / "shared" / "data" / "large"))
+RESULTS = HERE / "results"
+
+RADIUS = 2
+
+# ---------------------------------------------------------------- data (read in place)
+
+
+def read_smiles(name: str, limit: int | None = None) -> list[str]:
+    """First ``limit`` SMILES of a MOSES ``.csv.gz`` (header ``SMILES``), read in place."""
+    path = DATA / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing (set SORTSLICE_DATA to the folder holding the MOSES files)")
+    out: list[str] = []
+    with gzip.open(path, "rt") as fh:
+        header = fh.readline().strip().split(",")
+        col = next(i for i, h in enumerate(header) if h.strip().upper() == "SMILES")
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            out.append(line.split(",")[col])
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def parse_mols(smiles: list[str]) -> list:
+    from rdkit import Chem, rdBase
+
+    with rdBase.BlockLogs():
+        mols = [Chem.MolFromSmiles(s) for s in smiles]
+    return [m for m in mols if m is not None]
+
+
+# ---------------------------------------------------------------- RDKit baselines
+
+
+def rdkit_generator():
+    from rdkit.Chem import rdFingerprintGenerator
+
+    return rdFingerprintGenerator.GetMorganGenerator(radius=RADIUS)
+
+
+def rdkit_smiles_to_fps(smiles: list[str], gen) -> list:
+    """Single-process RDKit: parse each SMILES and take its sparse count fingerprint."""
+    from rdkit import Chem, rdBase
+
+    out = []
+    with rdBase.BlockLogs():
+        for s in smiles:
+            m = Chem.MolFromSmiles(s)
+            out.append(gen.GetSparseCountFingerprint(m) if m is not None else None)
+    return out
+
+
+def count_parsed(chunk: list[str]) -> int:
+    """Floor worker: parse a chunk with RDKit and return only how many parsed."""
+    from rdkit import Chem, rdBase
+
+    n = 0
+    with rdBase.BlockLogs():
+        for s in chunk:
+            if Chem.MolFromSmiles(s) is not None:
+                n += 1
+    return n
+
+
+def default_chunk_size(n_items: int, n_jobs: int) -> int:
+    """The chunk size our pool uses by default (engine/pool.py), reused for the floor."""
+    return max(500, min(10000, -(-n_items // (n_jobs * 8))))
+
+
+def chunks_of(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def parse_floor_pool(n_jobs: int):
+    """A persistent ``fork`` pool for the parse floor (created once, warmed like ours)."""
+    return mp.get_context("fork").Pool(n_jobs)
+
+
+def parse_floor(pool, chunks: list[list[str]]) -> int:
+    return sum(pool.map(count_parsed, chunks, chunksize=1))
+
+
+# ---------------------------------------------------------------- timing
+
+
+def interleaved(cases: dict, repeats: int, warm: dict | None = None) -> dict[str, list[float]]:
+    """Time every case ``repeats`` times, one of each per round, rotating the order.
+
+    ``warm`` maps a case to an untimed warm-up callable (default: the case itself).
+    """
+    names = list(cases)
+    for name in names:
+        (warm or {}).get(name, cases[name])()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            gc.collect()
+            t0 = time.perf_counter()
+            cases[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def med(ts: list[float]) -> float:
+    return statistics.median(ts)
+
+
+def paired_ratio(num: list[float], den: list[float]) -> float:
+    """Median over rounds of num_i / den_i (both measured in the same round)."""
+    return statistics.median([a / b for a, b in zip(num, den)])
+
+
+# ---------------------------------------------------------------- report model
+
+
+class Report:
+    def __init__(self):
+        self.headline: list[dict] = []   # comparisons against targets
+        self.detail: list[dict] = []     # every measurement
+        self.breakdown: dict[str, list[dict]] = {}
+        self.notes: list[str] = []
+        self.raw: dict[str, list[float]] = {}
+
+    def measure(self, section: str, name: str, ts: list[float], n_items: int | None = None):
+        self.raw[f"{section}: {name}"] = ts
+        self.detail.append(dict(section=section, name=name, median=med(ts), min=min(ts), max=max(ts),
+                                n=len(ts), items=n_items))
+
+    def compare(self, label: str, ours: list[float], ref: list[float], ref_label: str, target: str,
+                kind: str, goal: float):
+        """``kind='speedup'``: ratio = ref/ours must be >= goal; ``'within'``: ours/ref <= goal."""
+        if kind == "speedup":
+            ratio, paired = med(ref) / med(ours), paired_ratio(ref, ours)
+            met = ratio >= goal
+        else:
+            ratio, paired = med(ours) / med(ref), paired_ratio(ours, ref)
+            met = ratio <= goal
+        self.headline.append(dict(label=label, ours=med(ours), ref=med(ref), ref_label=ref_label, ratio=ratio,
+                                  paired=paired, kind=kind, target=target, met=met))
+
+    def check(self, label: str, value: str, target: str, met: bool | None):
+        self.headline.append(dict(label=label, value=value, target=target, met=met))
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.3f} s" if x >= 0.1 else f"{x * 1e3:.1f} ms"
+
+
+def markdown(rep: Report, meta: dict) -> str:
+    L = []
+    L.append(f"# ECFP engine benchmarks{' (quick)' if meta['quick'] else ''}\n")
+    L.append(f"Command: `{meta['command']}`  ")
+    L.append(f"Date: {meta['date']}; wall time of the whole script: {meta['elapsed']:.0f} s  ")
+    L.append(f"Machine: {meta['cpu']} x {meta['cores']} cores (usable), {meta['platform']}; "
+             f"load average before/after: {meta['load_before']} / {meta['load_after']}  ")
+    L.append(f"Python {meta['python']}, RDKit {meta['rdkit']}, Numba {meta['numba']} "
+             f"(threading layer {meta['layer']}, NUMBA_NUM_THREADS={meta['numba_threads']}), NumPy {meta['numpy']}  ")
+    L.append(f"sortslice {meta['sortslice']} at {meta['git']}  ")
+    L.append(f"Repeats: {meta['repeats']} per measurement, interleaved (order rotated each round); "
+             "times are medians; ratios are ratios of medians (\"paired\" = median of per-round ratios).\n")
+
+    L.append("## Targets\n")
+    L.append("| Comparison | Ours | Reference | Ratio | Paired ratio | Target | Met |")
+    L.append("|---|---:|---:|---:|---:|---|:---:|")
+    for h in rep.headline:
+        met = {True: "yes", False: "**NO**", None: "n/a"}[h["met"]]
+        if "value" in h:
+            L.append(f"| {h['label']} | {h['value']} | | | | {h['target']} | {met} |")
+        else:
+            unit = "x faster" if h["kind"] == "speedup" else "x the floor"
+            L.append(f"| {h['label']} | {fmt_s(h['ours'])} | {fmt_s(h['ref'])} ({h['ref_label']}) | "
+                     f"{h['ratio']:.2f}{unit} | {h['paired']:.2f} | {h['target']} | {met} |")
+    L.append("")
+
+    L.append("## All measurements\n")
+    L.append("| Section | Measurement | Median | Min | Max | Runs | Molecules/s (median) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|")
+    for d in rep.detail:
+        rate = f"{d['items'] / d['median']:,.0f}" if d["items"] else ""
+        L.append(f"| {d['section']} | {d['name']} | {fmt_s(d['median'])} | {fmt_s(d['min'])} | "
+                 f"{fmt_s(d['max'])} | {d['n']} | {rate} |")
+    L.append("")
+
+    for title, rows in rep.breakdown.items():
+        L.append(f"## Where the time goes: {title}\n")
+        L.append("| Piece | Median | us/molecule | Share |")
+        L.append("|---|---:|---:|---:|")
+        for r in rows:
+            share = f"{r['share'] * 100:.0f}%" if r.get("share") is not None else ""
+            L.append(f"| {r['piece']} | {fmt_s(r['median'])} | {r['per_mol'] * 1e6:.1f} | {share} |")
+        L.append("")
+
+    if rep.notes:
+        L.append("## Notes\n")
+        L.extend(f"- {n}" for n in rep.notes)
+        L.append("")
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------- (a) Mols -> ids
+
+
+def check_identical(res, fps, rows) -> int:
+    """How many of ``rows`` have exactly RDKit's ids and counts."""
+    same = 0
+    for i in rows:
+        if fps[i] is not None and res.to_dict(i) == fps[i].GetNonzeroElements():
+            same += 1
+    return same
+
+
+def bench_mols(rep: Report, n_mols: int, repeats: int, threads: list[int]):
+    import sortslice
+    from sortslice.engine.fingerprint import EcfpParams, flatten, ids_from_graph
+    from sortslice.engine.flatten import graph_from_pickles, to_pickles
+
+    mols = parse_mols(read_smiles("moses_test.csv.gz", n_mols))
+    n = len(mols)
+    gen = rdkit_generator()
+    params = EcfpParams(radius=RADIUS)
+    section = f"(a) {n:,} Mols"
+
+    # correctness of what we time: every row identical to RDKit
+    res = sortslice.ecfp(mols, radius=RADIUS, n_jobs=1)
+    fps = gen.GetSparseCountFingerprints(mols, numThreads=1)
+    same = check_identical(res, fps, range(n))
+    rep.notes.append(f"(a) ids and counts identical to RDKit for {same:,}/{n:,} molecules.")
+    graph = flatten(mols, n_jobs=1).graph
+
+    cases = {}
+    for t in threads:
+        cases[f"ours ecfp n_jobs={t}"] = (lambda t=t: sortslice.ecfp(mols, radius=RADIUS, n_jobs=t))
+        cases[f"ours kernel threads={t}"] = (lambda t=t: ids_from_graph(graph, params, threads=t))
+        cases[f"RDKit numThreads={t}"] = (lambda t=t: gen.GetSparseCountFingerprints(mols, numThreads=t))
+    times = interleaved(cases, repeats)
+    for name, ts in times.items():
+        rep.measure(section, name, ts, n)
+    for t in threads:
+        rd = times[f"RDKit numThreads={t}"]
+        rep.compare(f"(a) Mols -> ids, {t} thread{'s' * (t > 1)}: `ecfp(mols, n_jobs={t})` vs RDKit",
+                    times[f"ours ecfp n_jobs={t}"], rd, f"RDKit {t}T", ">= 1.3x faster", "speedup", 1.3)
+    for t in threads:
+        rd = times[f"RDKit numThreads={t}"]
+        rep.compare(f"(a) kernel alone, {t} thread{'s' * (t > 1)}: `ids_from_graph` vs RDKit",
+                    times[f"ours kernel threads={t}"], rd, f"RDKit {t}T", ">= 4x faster", "speedup", 4.0)
+
+    # where the time goes inside ecfp(mols): ToBinary, pickle reader, kernel, rest
+    for t in threads:
+        buf, offs = to_pickles(mols, t)
+        pieces = {
+            "to_pickles (Mol.ToBinary)": lambda t=t: to_pickles(mols, t),
+            "graph_from_pickles": lambda t=t: graph_from_pickles(buf, offs, threads=t),
+            "kernel (ids_from_graph)": lambda t=t: ids_from_graph(graph, params, threads=t),
+            "whole ecfp(mols)": lambda t=t: sortslice.ecfp(mols, radius=RADIUS, n_jobs=t),
+            "RDKit GetSparseCountFingerprints": lambda t=t: gen.GetSparseCountFingerprints(mols, numThreads=t),
+        }
+        pt = interleaved(pieces, max(3, repeats // 2))
+        total = med(pt["whole ecfp(mols)"])
+        parts = ["to_pickles (Mol.ToBinary)", "graph_from_pickles", "kernel (ids_from_graph)"]
+        rows = [dict(piece=p, median=med(pt[p]), per_mol=med(pt[p]) / n, share=med(pt[p]) / total) for p in parts]
+        rest = total - sum(r["median"] for r in rows)
+        rows.append(dict(piece="rest (input classification, assembly, Python)", median=max(rest, 0.0),
+                         per_mol=max(rest, 0.0) / n, share=max(rest, 0.0) / total))
+        rows.append(dict(piece="**whole `ecfp(mols)`**", median=total, per_mol=total / n, share=1.0))
+        rdm = med(pt["RDKit GetSparseCountFingerprints"])
+        rows.append(dict(piece="RDKit GetSparseCountFingerprints (same rounds)", median=rdm, per_mol=rdm / n,
+                         share=None))
+        rep.breakdown[f"(a) `ecfp(mols, n_jobs={t})`, {n:,} Mols"] = rows
+    del mols, graph, res, fps
+    gc.collect()
+
+
+# ---------------------------------------------------------------- (b) SMILES -> ids
+
+
+def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: int):
+    import sortslice
+    from sortslice.engine import _worker
+    from sortslice.engine.fingerprint import EcfpParams, ids_from_graph
+    from sortslice.engine.flatten import graph_from_pickles
+
+    smiles = read_smiles("moses_train.csv.gz", n_smiles)
+    n = len(smiles)
+    gen = rdkit_generator()
+    section = f"(b) {n:,} SMILES"
+    chunk = default_chunk_size(n, n_jobs)
+    floor_chunks = chunks_of(smiles, chunk)
+
+    # warm our worker pool with a small call (forks the workers, imports RDKit there)
+    warm_smiles = smiles[:4 * n_jobs * 500]
+    t0 = time.perf_counter()
+    sortslice.ecfp(warm_smiles, radius=RADIUS, n_jobs=n_jobs)
+    warm_s = time.perf_counter() - t0
+    pool = parse_floor_pool(n_jobs)
+    try:
+        t0 = time.perf_counter()
+        parse_floor(pool, chunks_of(warm_smiles, 500))
+        warm_floor = time.perf_counter() - t0
+        rep.notes.append(
+            f"(b) our worker pool ({n_jobs} processes) was warmed by `sortslice.ecfp(smiles[:{len(warm_smiles)}], "
+            f"n_jobs={n_jobs})` ({warm_s:.2f} s, untimed) before timing; the floor's fork Pool({n_jobs}) was "
+            f"created once and warmed the same way ({warm_floor:.2f} s). The floor maps Chem.MolFromSmiles over "
+            f"{len(floor_chunks)} chunks of {chunk:,} (our default chunk size) and returns only a count.")
+
+        # correctness of what we time (sample of rows)
+        res = sortslice.ecfp(smiles, radius=RADIUS, n_jobs=n_jobs)
+        sample = range(0, n, max(1, n // 2000))
+        ref = rdkit_smiles_to_fps([smiles[i] for i in sample], gen)
+        same = sum(1 for j, i in enumerate(sample) if ref[j] is not None
+                   and res.to_dict(i) == ref[j].GetNonzeroElements())
+        rep.notes.append(f"(b) ids identical to RDKit on a sample of {same:,}/{len(sample):,} rows; "
+                         f"{res.n_invalid} invalid rows in the batch.")
+        del res
+
+        cases = {
+            f"ours ecfp(smiles, n_jobs={n_jobs})": lambda: sortslice.ecfp(smiles, radius=RADIUS, n_jobs=n_jobs),
+            "RDKit 1 process: MolFromSmiles + GetSparseCountFingerprint": lambda: rdkit_smiles_to_fps(smiles, gen),
+            f"floor: MolFromSmiles only, fork Pool({n_jobs})": lambda: parse_floor(pool, floor_chunks),
+        }
+        warm = {  # already warm; a small untimed call each keeps the first round fair
+            f"ours ecfp(smiles, n_jobs={n_jobs})": lambda: sortslice.ecfp(warm_smiles, radius=RADIUS, n_jobs=n_jobs),
+            "RDKit 1 process: MolFromSmiles + GetSparseCountFingerprint": lambda: rdkit_smiles_to_fps(warm_smiles, gen),
+            f"floor: MolFromSmiles only, fork Pool({n_jobs})": lambda: parse_floor(pool, chunks_of(warm_smiles, 500)),
+        }
+        times = interleaved(cases, repeats, warm)
+    finally:
+        pool.close()
+        pool.join()
+    names = list(cases)
+    for name in names:
+        rep.measure(section, name, times[name], n)
+    rep.compare(f"(b) SMILES -> ids, {n:,} MOSES train: `ecfp(smiles, n_jobs={n_jobs})` vs single-process RDKit",
+                times[names[0]], times[names[1]], "RDKit 1 proc", ">= 1.6x faster", "speedup", 1.6)
+    rep.compare(f"(b) same, vs parse floor (RDKit MolFromSmiles only on {n_jobs} processes)",
+                times[names[0]], times[names[2]], f"floor {n_jobs} proc", "within 1.3x of the floor", "within", 1.3)
+
+    # where the time goes: serial cost of each pipeline stage on a sub-sample (diagnostic)
+    import pickle
+
+    from rdkit import Chem, rdBase
+
+    sub = smiles[:diag_n]
+    m = len(sub)
+    sub_chunks = chunks_of(sub, default_chunk_size(n, n_jobs))
+    params = EcfpParams(radius=RADIUS)
+    parsed = [_worker.parse_chunk("smiles", c, False, False) for c in sub_chunks]
+    blobs = [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in parsed]
+    item_blobs = [pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL) for c in sub_chunks]
+
+    def parse_only():
+        with rdBase.BlockLogs():
+            return [Chem.MolFromSmiles(s) for s in sub]
+
+    mols_sub = parse_only()
+
+    def main_side(threads):
+        out = []
+        for c, p in zip(sub_chunks, parsed):
+            offsets = np.zeros(len(c) + 1, dtype=np.int64)
+            np.cumsum(p["lengths"], out=offsets[1:])
+            graph, _status = graph_from_pickles(np.frombuffer(p["buf"], dtype=np.uint8), offsets, threads=1)
+            out.append(ids_from_graph(graph, params, threads=threads))
+        return out
+
+    pieces = {
+        "worker: MolFromSmiles only": parse_only,
+        "worker: ToBinary only (of the parsed Mols)": lambda: [mm.ToBinary() for mm in mols_sub],
+        "worker: whole parse_chunk (parse + ToBinary + bookkeeping)":
+            lambda: [_worker.parse_chunk("smiles", c, False, False) for c in sub_chunks],
+        "IPC: pickle/unpickle chunk lists and results (one way each)":
+            lambda: ([pickle.loads(b) for b in blobs], [pickle.loads(b) for b in item_blobs],
+                     [pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL) for c in sub_chunks],
+                     [pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL) for p in parsed]),
+        "main: graph_from_pickles + kernel, 1 thread": lambda: main_side(1),
+        f"ours ecfp(smiles, n_jobs={n_jobs}) (wall)": lambda: sortslice.ecfp(sub, radius=RADIUS, n_jobs=n_jobs),
+        "RDKit 1 process (wall)": lambda: rdkit_smiles_to_fps(sub, gen),
+    }
+    pt = interleaved(pieces, max(3, repeats))
+    rows = [dict(piece=p, median=med(ts), per_mol=med(ts) / m, share=None) for p, ts in pt.items()]
+    w = med(pt["worker: whole parse_chunk (parse + ToBinary + bookkeeping)"])
+    ipc = med(pt["IPC: pickle/unpickle chunk lists and results (one way each)"])
+    main = med(pt["main: graph_from_pickles + kernel, 1 thread"])
+    ideal = (w + ipc + main) / n_jobs
+    floor_ideal = med(pt["worker: MolFromSmiles only"]) / n_jobs
+    rows.append(dict(piece=f"ideal ours on {n_jobs} cores = (worker + IPC + main) / {n_jobs}", median=ideal,
+                     per_mol=ideal / m, share=None))
+    rows.append(dict(piece=f"ideal floor on {n_jobs} cores = parse / {n_jobs}", median=floor_ideal,
+                     per_mol=floor_ideal / m, share=None))
+    rep.breakdown[f"(b) serial CPU cost per stage, first {m:,} of the SMILES (chunks of {len(sub_chunks[0]):,})"] = rows
+    bytes_out = sum(len(p["buf"]) for p in parsed)
+    rep.notes.append(f"(b) worker -> main traffic: {bytes_out / m:.0f} bytes of pickles per molecule "
+                     f"({bytes_out / 2**20:.1f} MiB for {m:,}).")
+
+
+# ---------------------------------------------------------------- (c) cold start
+
+CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import sortslice
+t1 = time.perf_counter()
+after_import = sorted(m for m in ("polars", "pyarrow", "rdkit", "numba") if m in sys.modules)
+r = sortslice.ecfp(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C[C@H](N)C(=O)O", "CN1CCC[C@H]1c1cccnc1"])
+t2 = time.perf_counter()
+assert r.valid.all() and len(r) == 5
+import numba
+print(json.dumps(dict(import_s=t1 - t0, call_s=t2 - t1, total_s=t2 - t0, after_import=after_import,
+                      polars_after_call="polars" in sys.modules, layer=numba.threading_layer())))
+"""
+
+
+def run_child(env: dict) -> dict:
+    t0 = time.perf_counter()
+    cp = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
+                        cwd=tempfile.gettempdir(), timeout=600)
+    wall = time.perf_counter() - t0
+    if cp.returncode != 0:
+        raise RuntimeError(f"cold-start child failed:\n{cp.stderr}")
+    out = json.loads(cp.stdout.strip().splitlines()[-1])
+    out["process_s"] = wall
+    return out
+
+
+def bench_cold(rep: Report, repeats_warm: int, repeats_cold: int):
+    env = dict(os.environ)
+    run_child(env)  # make sure the configured cache holds every first-call kernel
+    warm, cold = [], []
+    for i in range(max(repeats_warm, repeats_cold)):  # interleave warm and cold children
+        if i < repeats_warm:
+            warm.append(run_child(env))
+        if i < repeats_cold:
+            d = tempfile.mkdtemp(prefix="sortslice-numba-cold-")
+            try:
+                cold.append(run_child(dict(env, NUMBA_CACHE_DIR=d)))
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+    section = "(c) cold start"
+    for label, runs in (("warm cache", warm), ("empty cache", cold)):
+        rep.measure(section, f"{label}: `import sortslice`", [r["import_s"] for r in runs])
+        rep.measure(section, f"{label}: first `ecfp()` of 5 SMILES", [r["call_s"] for r in runs])
+        rep.measure(section, f"{label}: import + first call", [r["total_s"] for r in runs])
+        rep.measure(section, f"{label}: whole subprocess (interpreter start to exit)", [r["process_s"] for r in runs])
+    w = med([r["total_s"] for r in warm])
+    rep.check("(c) warm Numba cache: `import sortslice` + first `ecfp()` in a fresh process",
+              f"{fmt_s(w)} (whole process {fmt_s(med([r['process_s'] for r in warm]))})", "< 1 s incl. imports",
+              w < 1.0)
+    c = med([r["call_s"] for r in cold])
+    rep.check("(c) empty Numba cache (fresh NUMBA_CACHE_DIR): first `ecfp()` compile time",
+              f"{fmt_s(c)} (import + call {fmt_s(med([r['total_s'] for r in cold]))})", "report only", None)
+    polars = any("polars" in r["after_import"] for r in warm + cold)
+    rep.check("(c) `import sortslice` does not import polars",
+              f"polars imported: {'yes' if polars else 'no'} ({len(warm + cold)} fresh processes)", "not imported",
+              not polars)
+    rep.notes.append(f"(c) modules loaded by `import sortslice` (of polars, pyarrow, rdkit, numba): "
+                     f"{', '.join(warm[0]['after_import']) or 'none'}; polars after the first call: "
+                     f"{'yes' if any(r['polars_after_call'] for r in warm) else 'no'}; child threading layer: "
+                     f"{warm[0]['layer']}.")
+    return warm[0]["layer"]
+
+
+# ---------------------------------------------------------------- main
+
+
+def _meta_static() -> dict:
+    import numba
+    import rdkit
+
+    import sortslice
+
+    try:
+        git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        git = f"{git}{' (uncommitted changes in the working tree)' if dirty else ''}"
+    except OSError:
+        git = "unknown"
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    from sortslice.engine.pool import cpu_count
+
+    return dict(python=platform.python_version(), rdkit=rdkit.__version__, numba=numba.__version__,
+                numpy=np.__version__, sortslice=sortslice.__version__, git=git, cpu=cpu, cores=cpu_count(),
+                platform=f"{platform.system()} {platform.release()}",
+                numba_threads=numba.config.NUMBA_NUM_THREADS)
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small samples and fewer repeats (smoke run)")
+    ap.add_argument("--repeats", type=int, default=None, help="runs per measurement (>= 5; default 7, quick 5)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="Markdown output (default perf/results/ecfp.md, quick: perf/results/ecfp_quick.md)")
+    ap.add_argument("--skip", action="append", default=[], choices=["a", "b", "c"], help="skip a section")
+    args = ap.parse_args(argv)
+
+    from rdkit import RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    t_start = time.perf_counter()
+    quick = args.quick
+    repeats = args.repeats or (5 if quick else 7)
+    from sortslice.engine.pool import cpu_count
+
+    cores = cpu_count()
+    meta = _meta_static()
+    meta.update(quick=quick, repeats=repeats, load_before=_load(),
+                date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                command="python perf/bench_ecfp.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:])))
+    rep = Report()
+    layer = "n/a"
+    if "c" not in args.skip:  # first, so the parent's own state cannot matter; children are fresh anyway
+        print("(c) cold start ...", file=sys.stderr, flush=True)
+        layer = bench_cold(rep, 5 if quick else 7, 3 if quick else 5)
+    if "a" not in args.skip:
+        print("(a) Mols -> ids ...", file=sys.stderr, flush=True)
+        bench_mols(rep, 5_000 if quick else 20_000, repeats, sorted({1, min(2, cores)}))
+    if "b" not in args.skip:
+        print("(b) SMILES -> ids ...", file=sys.stderr, flush=True)
+        bench_smiles(rep, 20_000 if quick else 100_000, repeats, cores, 5_000 if quick else 20_000)
+    try:
+        import numba
+
+        layer = numba.threading_layer()
+    except ValueError:
+        pass
+    meta.update(layer=layer, load_after=_load(), elapsed=time.perf_counter() - t_start)
+    md = markdown(rep, meta)
+    out = args.out or RESULTS / ("ecfp_quick.md" if quick else "ecfp.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(md + "\n")
+    out.with_suffix(".json").write_text(json.dumps(dict(meta=meta, raw=rep.raw), indent=1) + "\n")
+    print(md)
+    print(f"\nwritten to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
