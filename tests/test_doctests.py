@@ -12,9 +12,13 @@ import sortslice
 
 
 def _modules():
-    names = ["sortslice"]
-    for info in pkgutil.walk_packages(sortslice.__path__, "sortslice."):
-        names.append(info.name)
+    # walk each mapped folder (editable installs map sortslice.engine to its own directory)
+    import sortslice.engine
+
+    names = {"sortslice", "sortslice.engine"}
+    for pkg in (sortslice, sortslice.engine):
+        for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+            names.add(info.name)
     return sorted(names)
 
 
