@@ -80,22 +80,28 @@ class MolGraph:
         return self.cip_term
 
 
+@kernel
+def _totals_one(a0, a1, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence,
+                total_degree, total_hs):
+    """RDKit's getTotalDegree and getTotalNumHs(includeNeighbors=True) for atoms a0..a1."""
+    for a in range(a0, a1):
+        implicit = 0 if no_implicit[a] else implicit_valence[a]
+        hs = explicit_hs[a] + implicit
+        h_nbrs = 0
+        for e in range(nbr_ptr[a], nbr_ptr[a + 1]):
+            if atomic_num[a0 + nbr_atom[e]] == 1:
+                h_nbrs += 1
+        total_degree[a] = (nbr_ptr[a + 1] - nbr_ptr[a]) + hs
+        total_hs[a] = hs + h_nbrs
+
+
 @kernel(parallel=True)
 def _derive_totals(blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
                    implicit_valence, total_degree, total_hs):
-    """RDKit's getTotalDegree and getTotalNumHs(includeNeighbors=True) per atom."""
     for bi in prange(blocks.shape[0] - 1):
         for i in range(blocks[bi], blocks[bi + 1]):
-            a0 = atom_ptr[i]
-            for a in range(a0, atom_ptr[i + 1]):
-                implicit = 0 if no_implicit[a] else implicit_valence[a]
-                hs = explicit_hs[a] + implicit
-                h_nbrs = 0
-                for e in range(nbr_ptr[a], nbr_ptr[a + 1]):
-                    if atomic_num[a0 + nbr_atom[e]] == 1:
-                        h_nbrs += 1
-                total_degree[a] = (nbr_ptr[a + 1] - nbr_ptr[a]) + hs
-                total_hs[a] = hs + h_nbrs
+            _totals_one(atom_ptr[i], atom_ptr[i + 1], nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
+                        implicit_valence, total_degree, total_hs)
 
 
 @lru_cache(maxsize=4096)

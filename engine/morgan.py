@@ -261,41 +261,46 @@ def _compact(blocks, src_ptr, n_out, dst_ptr, src, dst):
                 dst[d + j] = src[s + j]
 
 
+@kernel
+def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
+    """One molecule's neighbour lists; its entries occupy ``[2*b0, 2*(b0+nb))``.
+
+    Writes ``nbr_ptr[a0:a0+n]``; the molecule's end pointer is the next molecule's
+    start (written by it, or by the caller for the last one), so each caller
+    writes only its own rows.
+    """
+    deg = np.zeros(n + 1, dtype=np.int64)
+    for b in range(nb):
+        deg[bond_begin[b0 + b] + 1] += 1
+        deg[bond_end[b0 + b] + 1] += 1
+    start = 2 * b0
+    for a in range(n):
+        deg[a + 1] += deg[a]
+    for a in range(n):
+        nbr_ptr[a0 + a] = start + deg[a]
+    fill = deg[:n].copy()
+    for b in range(nb):
+        u = bond_begin[b0 + b]
+        v = bond_end[b0 + b]
+        p = start + fill[u]
+        nbr_atom[p] = v
+        nbr_bond[p] = b
+        fill[u] += 1
+        p = start + fill[v]
+        nbr_atom[p] = u
+        nbr_bond[p] = b
+        fill[v] += 1
+
+
 @kernel(parallel=True)
 def _build_neighbours(blocks, atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
-    """Per-atom neighbour lists (CSR) from per-molecule bond lists (local atom indices).
-
-    Molecule i's neighbour entries occupy ``[2 * bond_ptr[i], 2 * bond_ptr[i+1])``.
-    """
+    """Per-atom neighbour lists (CSR) from per-molecule bond lists (local atom indices)."""
     for bi in prange(blocks.shape[0] - 1):
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
-            n = atom_ptr[i + 1] - a0
             b0 = bond_ptr[i]
-            nb = bond_ptr[i + 1] - b0
-            deg = np.zeros(n + 1, dtype=np.int64)
-            for b in range(nb):
-                deg[bond_begin[b0 + b] + 1] += 1
-                deg[bond_end[b0 + b] + 1] += 1
-            start = 2 * b0
-            for a in range(n):
-                deg[a + 1] += deg[a]
-            # the molecule's end pointer is the next molecule's start (written by it,
-            # or by the caller for the last one): each thread writes only its own rows
-            for a in range(n):
-                nbr_ptr[a0 + a] = start + deg[a]
-            fill = deg[:n].copy()
-            for b in range(nb):
-                u = bond_begin[b0 + b]
-                v = bond_end[b0 + b]
-                p = start + fill[u]
-                nbr_atom[p] = v
-                nbr_bond[p] = b
-                fill[u] += 1
-                p = start + fill[v]
-                nbr_atom[p] = u
-                nbr_bond[p] = b
-                fill[v] += 1
+            _neighbours_one(a0, atom_ptr[i + 1] - a0, b0, bond_ptr[i + 1] - b0, bond_begin, bond_end,
+                            nbr_ptr, nbr_atom, nbr_bond)
 
 
 def balanced_blocks(ptr: np.ndarray, n_blocks: int) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""The low-latency path: one molecule -> one fingerprint row in a single compiled call.
+
+Batch code amortises Python and kernel-launch overhead over many molecules; a
+scoring service sees one molecule per request, so here the RDKit pickle reader,
+the invariants, the Morgan iteration and the column lookup run fused in one serial
+kernel (no thread launches, no intermediate Python objects).  Everything that does
+not depend on the molecule (configuration, lookup table) is prepared once per
+featuriser.  Molecules the fused reader declines (isotopes, query features, ...)
+take the batch path, which gives identical results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import kernel
+from .flatten import _totals_one
+from .hashing import bond_invariants, ecfp_invariants
+from .molpickle import OK, _header, _parse_one
+from .morgan import _morgan_one, _neighbours_one, _sort_unique_counts
+from .pooling import _find
+
+NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table
+
+# cfg layout (int64): radius, fcfp, chirality, bond_types, ring_membership, redundant, length, fold,
+# use_counts, max_value
+CFG_SIZE = 10
+
+
+@kernel
+def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out):
+    """Fill ``out`` (zeroed by the caller) with one molecule's pooled fingerprint; returns a status."""
+    end = buf.shape[0]
+    st, _version, n, nb, _p = _header(buf, 0, end)
+    if st != OK:
+        return st
+    radius = cfg[0]
+    atomic_num = np.zeros(n, dtype=np.int32)
+    no_implicit = np.zeros(n, dtype=np.bool_)
+    charge = np.zeros(n, dtype=np.int32)
+    chiral_tag = np.zeros(n, dtype=np.uint8)
+    explicit_hs = np.zeros(n, dtype=np.int32)
+    implicit_valence = np.zeros(n, dtype=np.int32)
+    isotope = np.zeros(n, dtype=np.uint32)
+    in_ring = np.zeros(n, dtype=np.bool_)
+    bond_begin = np.zeros(nb, dtype=np.int32)
+    bond_end = np.zeros(nb, dtype=np.int32)
+    bond_type = np.zeros(nb, dtype=np.int32)
+    bond_stereo = np.zeros(nb, dtype=np.int32)
+    st = _parse_one(buf, 0, end, 0, 0, atomic_num, no_implicit, charge, chiral_tag, explicit_hs,
+                    implicit_valence, isotope, in_ring, bond_begin, bond_end, bond_type, bond_stereo)
+    if st != OK:
+        return st
+    for a in range(n):
+        if isotope[a] != 0:
+            return NEEDS_BATCH_PATH
+    nbr_ptr = np.zeros(n + 1, dtype=np.int64)
+    nbr_atom = np.zeros(2 * nb, dtype=np.int32)
+    nbr_bond = np.zeros(2 * nb, dtype=np.int32)
+    _neighbours_one(0, n, 0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond)
+    nbr_ptr[n] = 2 * nb
+    if cfg[1]:
+        if feature_inv.shape[0] != n:
+            return NEEDS_BATCH_PATH
+        atom_inv = feature_inv
+    else:
+        total_degree = np.zeros(n, dtype=np.int32)
+        total_hs = np.zeros(n, dtype=np.int32)
+        _totals_one(0, n, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence,
+                    total_degree, total_hs)
+        atom_inv = ecfp_invariants(atomic_num, total_degree, total_hs, charge, np.zeros(n, dtype=np.int32),
+                                   in_ring, cfg[4] != 0)
+    bond_inv = bond_invariants(bond_type, bond_stereo, cfg[3] != 0, cfg[2] != 0)
+    chiral = np.zeros(n, dtype=np.uint8)
+    if cfg[2]:
+        for k in range(cip_atoms.shape[0]):
+            if cip_atoms[k] >= n:
+                return NEEDS_BATCH_PATH
+            chiral[cip_atoms[k]] = cip_terms[k]
+    size = n * (radius + 1)
+    ids = np.empty(size, dtype=np.uint32)
+    counts = np.empty(size, dtype=np.uint32)
+    dummy = np.empty(0, dtype=np.int32)
+    k = _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, cfg[5] != 0,
+                    ids, dummy, dummy, False)
+    u = _sort_unique_counts(ids[:k], counts[:k])
+    length = cfg[6]
+    fold = cfg[7] != 0
+    use_counts = cfg[8] != 0
+    max_value = cfg[9]
+    for j in range(u):
+        if fold:
+            c = np.int64(np.uint64(ids[j]) % np.uint64(length))
+        else:
+            c = _find(keys, cols, ids[j])
+        if c >= 0:
+            if use_counts:
+                v = np.int64(out[c]) + np.int64(counts[j])
+                out[c] = v if v <= max_value else max_value
+            else:
+                out[c] = 1
+    return OK
+
+
+def config(params, length: int, fold: bool, use_counts: bool, dtype: np.dtype) -> np.ndarray:
+    """The per-featuriser constant part of a call (built once)."""
+    if np.issubdtype(dtype, np.integer):
+        max_value = int(np.iinfo(dtype).max)
+    else:
+        max_value = 2**62
+    return np.array([params.radius, params.invariants == "fcfp", params.chirality, params.bond_types,
+                     params.ring_membership, params.redundant_environments, length, fold, use_counts,
+                     min(max_value, 2**62)], dtype=np.int64)
