@@ -243,7 +243,7 @@ class _Featuriser(EstimatorBase):
         >>> import sortslice
         >>> fold = sortslice.HashFold(length=8, radius=1).fit()
         >>> fold.transform_one("CCO").tolist()
-        [0, 1, 1, 1, 1, 0, 1, 0]
+        [1, 1, 1, 0, 0, 0, 1, 1]
         """
         from rdkit import Chem, rdBase
 
