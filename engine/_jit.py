@@ -10,9 +10,48 @@ than read inside a cached parallel function.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 
 import numba
+
+def _writable(folder: str) -> bool:
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def cache_dir() -> str | None:
+    """Where compiled kernels are cached (``None``: Numba's default beside the sources).
+
+    ``SORTSLICE_CACHE_DIR`` wins, then ``NUMBA_CACHE_DIR``; when the package folder
+    is read-only (system installs, containers) the user cache folder is used, or a
+    per-user temporary folder when even that is not writable.
+    """
+    explicit = os.environ.get("SORTSLICE_CACHE_DIR")
+    if explicit:
+        return explicit
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    if _writable(os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for folder in (os.path.join(base, "sortslice", "numba"),
+                   os.path.join(tempfile.gettempdir(), f"sortslice-numba-{os.getuid() if hasattr(os, 'getuid') else 0}")):
+        if _writable(folder):
+            return folder
+    return None
+
+
+_CACHE_DIR = cache_dir()
+if _CACHE_DIR is not None:
+    # must be set before the first @kernel below is decorated (Numba picks the
+    # cache locator then); this also applies to other Numba code in the process
+    numba.config.CACHE_DIR = _CACHE_DIR
 
 # Integer-only kernels: fastmath buys nothing and could reorder the MI sums.
 _OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)

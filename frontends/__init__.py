@@ -7,8 +7,9 @@ kernels are compiled (or loaded from the on-disk cache) on first use.
 from .engine.featurisers import MIM, Featurised, Filtering, HashFold, SortSlice
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp
 from .engine.persist import ModelFileError, load
+from .engine.warmup import WarmupReport, warmup
 
 __version__ = "0.1.0"
 
 __all__ = ["MIM", "EcfpParams", "EcfpResult", "Featurised", "Filtering", "HashFold", "InvalidMoleculeError",
-           "ModelFileError", "SortSlice", "__version__", "ecfp", "load"]
+           "ModelFileError", "SortSlice", "WarmupReport", "__version__", "ecfp", "load", "warmup"]

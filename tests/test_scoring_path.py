@@ -1,0 +1,141 @@
+"""The low-latency path (transform_one / transform_many), warmup and the kernel cache location."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+import sortslice
+from datasets import PAPER, paper_smiles, paper_table
+from test_ecfp_parity import EDGE
+
+
+@pytest.fixture(scope="module")
+def paper_molecules():
+    smiles = []
+    for name in PAPER:
+        smiles += paper_smiles(name)
+    return smiles
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sortslice.SortSlice(length=1024, chirality=True),
+    lambda: sortslice.SortSlice(length=512, radius=3, counts=True),
+    lambda: sortslice.HashFold(length=2048, chirality=True),
+])
+def test_transform_one_equals_batch_transform_on_paper_data(paper_molecules, make):
+    f = make()
+    f.fit(paper_molecules[::7])
+    batch = f.transform(paper_molecules)
+    one = np.stack([f.transform_one(s) for s in paper_molecules])
+    assert one.dtype == batch.dtype
+    assert np.array_equal(one, batch)
+
+
+def test_transform_one_fcfp_mols_edge_cases_and_invalid():
+    smiles, y = paper_table("ames")
+    f = sortslice.MIM(length=256, invariants="fcfp", chirality=True).fit(smiles[:1500], y[:1500])
+    items = list(EDGE.values()) + ["not a smiles", "", None, 7] + smiles[1500:1700]
+    batch = f.transform(items)
+    assert np.array_equal(np.stack([f.transform_one(m) for m in items]), batch)
+    assert np.array_equal(f.transform_many(items), batch)
+
+
+def test_transform_one_strict_and_out_buffer():
+    f = sortslice.HashFold(length=64, strict=True).fit()
+    with pytest.raises(sortslice.InvalidMoleculeError, match="row 0: invalid SMILES"):
+        f.transform_one("C1CC")
+    buf = np.full(64, 9, dtype=np.uint8)
+    res = f.transform_one("CCO", out=buf)
+    assert res is buf and np.array_equal(buf, f.transform(["CCO"])[0])
+    with pytest.raises(ValueError, match="out must be"):
+        f.transform_one("CCO", out=np.zeros(3, dtype=np.uint8))
+
+
+def test_set_params_resets_the_prepared_constants():
+    f = sortslice.HashFold(length=32).fit()
+    a = f.transform_one("c1ccccc1O")
+    f.set_params(length=16)
+    b = f.transform_one("c1ccccc1O")
+    assert a.shape == (32,) and b.shape == (16,)
+    assert np.array_equal(b, f.transform(["c1ccccc1O"])[0])
+
+
+def test_threads_scoring_concurrently_match_serial(paper_molecules):
+    f = sortslice.SortSlice(length=1024, chirality=True).fit(paper_molecules[:3000])
+    items = paper_molecules[3000:7000]
+    serial = np.stack([f.transform_one(s) for s in items])
+    chunks = [items[i::4] for i in range(4)]
+    with ThreadPoolExecutor(4) as ex:
+        parts = list(ex.map(lambda ch: np.stack([f.transform_one(s) for s in ch]), chunks))
+    together = np.empty_like(serial)
+    for i, p in enumerate(parts):
+        together[i::4] = p
+    assert np.array_equal(together, serial)
+    with ThreadPoolExecutor(4) as ex:
+        batches = list(ex.map(lambda ch: f.transform(ch), chunks))
+    for i, b in enumerate(batches):
+        assert np.array_equal(b, serial[i::4])
+
+
+def test_warmup_reports_kernels():
+    report = sortslice.warmup()
+    assert report.seconds >= 0 and "kernels ready" in str(report)
+
+
+def test_cache_dir_policy(monkeypatch, tmp_path):
+    from sortslice.engine import _jit
+
+    monkeypatch.delenv("SORTSLICE_CACHE_DIR", raising=False)
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _jit.cache_dir() is None  # package folder writable: Numba's default
+    monkeypatch.setattr(_jit, "_writable", lambda folder: "xdg" in folder)
+    assert _jit.cache_dir() == str(tmp_path / "xdg" / "sortslice" / "numba")
+    monkeypatch.setattr(_jit, "_writable", lambda folder: "sortslice-numba-" in folder)
+    assert "sortslice-numba-" in _jit.cache_dir()
+    monkeypatch.setenv("SORTSLICE_CACHE_DIR", str(tmp_path / "mine"))
+    assert _jit.cache_dir() == str(tmp_path / "mine")
+
+
+def test_kernel_cache_works_when_the_package_folder_is_read_only(tmp_path):
+    """A read-only bind mount over the engine folder (works for root too): kernels are cached in the
+    user cache folder instead and a second process loads them from there."""
+    import sortslice.engine as eng
+
+    engine_dir = Path(eng.__file__).parent
+    home = tmp_path / "home"
+    home.mkdir()
+    script = textwrap.dedent("""
+        import json, sortslice
+        from sortslice.engine import _jit
+        from sortslice.engine.morgan import _morgan_counts_batch
+        fp = sortslice.ecfp(["CCO", "c1ccccc1"])
+        print(json.dumps({"cache": _jit.cache_dir(), "ids": fp.ids.tolist(),
+                          "hits": sum(_morgan_counts_batch.stats.cache_hits.values()),
+                          "misses": sum(_morgan_counts_batch.stats.cache_misses.values())}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "SORTSLICE_CACHE_DIR",
+                                                             "XDG_CACHE_HOME")}
+    env["HOME"] = str(home)
+    cmd = ["unshare", "-m", "sh", "-c",
+           f'mount --bind -o ro "{engine_dir}" "{engine_dir}" && exec "{sys.executable}" -c "$0"', script]
+    runs = []
+    for _ in range(2):
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        assert res.returncode == 0, f"needs root and unshare(1) to make a read-only mount: {res.stderr[-2000:]}"
+        runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    expected = str(home / ".cache" / "sortslice" / "numba")
+    assert runs[0]["cache"] == expected and runs[1]["cache"] == expected
+    assert list(Path(expected).rglob("*.nbi")), "no kernel was cached"
+    assert runs[1]["misses"] == 0 and runs[1]["hits"] >= 1
+    assert runs[0]["ids"] == sortslice.ecfp(["CCO", "c1ccccc1"]).ids.tolist()
