@@ -53,6 +53,20 @@ def _same_set(a, b):
 
 
 @kernel
+def _small_order(keys, m):
+    """Insertion-sort order of keys[:m] (cheaper than argsort for a few entries)."""
+    order = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        v = keys[i]
+        j = i - 1
+        while j >= 0 and keys[order[j]] > v:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = i
+    return order
+
+
+@kernel
 def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
                 redundant, out_ids, out_atom, out_radius, want_prov):
     """One molecule. Writes every emitted environment; returns how many.
@@ -95,6 +109,11 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
     seen_sets = np.empty((max(1, n * radius), W), dtype=np.uint64)
     seen_hash = np.empty(max(1, n * radius), dtype=np.uint64)
     n_seen = 0
+    cap = 16
+    while cap < 2 * n * radius:
+        cap *= 2
+    seen_table = np.zeros(cap, dtype=np.int64)   # open addressing: seen index + 1, 0 = empty
+    seen_mask = np.uint64(cap - 1)
 
     for layer in range(radius):
         m = 0
@@ -153,41 +172,55 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
                 k += 1
         else:
             # group entries by identical bond set; keep the smallest (inv, atom) of a
-            # group unless the set was already emitted (then the whole group dies)
-            for e in range(m):
-                if ent_done[e]:
-                    continue
-                ae = ent_atom[e]
-                best = e
-                for f in range(e + 1, m):
-                    if ent_done[f] or ent_hash[f] != ent_hash[e]:
+            # group unless the set was already emitted (then the whole group dies).
+            # Entries are visited in hash order so equal sets are adjacent: O(m log m)
+            # even for molecules with thousands of atoms.
+            order = np.argsort(ent_hash[:m]) if m > 32 else _small_order(ent_hash, m)
+            i = 0
+            while i < m:
+                j = i + 1
+                while j < m and ent_hash[order[j]] == ent_hash[order[i]]:
+                    j += 1
+                for x in range(i, j):
+                    e = order[x]
+                    if ent_done[e]:
                         continue
-                    if not _same_set(round_sets[ent_atom[f]], round_sets[ae]):
-                        continue
-                    ent_done[f] = True
-                    if ent_inv[f] < ent_inv[best] or (ent_inv[f] == ent_inv[best] and ent_atom[f] < ent_atom[best]):
+                    ae = ent_atom[e]
+                    best = e
+                    for y in range(x + 1, j):
+                        f = order[y]
+                        if ent_done[f] or not _same_set(round_sets[ent_atom[f]], round_sets[ae]):
+                            continue
+                        ent_done[f] = True
+                        if ent_inv[f] < ent_inv[best] or (ent_inv[f] == ent_inv[best] and ent_atom[f] < ent_atom[best]):
+                            dead[ent_atom[best]] = True
+                            best = f
+                        else:
+                            dead[ent_atom[f]] = True
+                    ent_done[e] = True
+                    h = ent_hash[e]
+                    slot = h & seen_mask
+                    already = False
+                    while seen_table[slot] != 0:
+                        q = seen_table[slot] - 1
+                        if seen_hash[q] == h and _same_set(seen_sets[q], round_sets[ae]):
+                            already = True
+                            break
+                        slot = (slot + np.uint64(1)) & seen_mask
+                    if already:
                         dead[ent_atom[best]] = True
-                        best = f
-                    else:
-                        dead[ent_atom[f]] = True
-                ent_done[e] = True
-                already = False
-                for q in range(n_seen):
-                    if seen_hash[q] == ent_hash[e] and _same_set(seen_sets[q], round_sets[ae]):
-                        already = True
-                        break
-                if already:
-                    dead[ent_atom[best]] = True
-                    continue
-                seen_hash[n_seen] = ent_hash[e]
-                for w in range(W):
-                    seen_sets[n_seen, w] = round_sets[ae, w]
-                n_seen += 1
-                out_ids[k] = ent_inv[best]
-                if want_prov:
-                    out_atom[k] = ent_atom[best]
-                    out_radius[k] = layer + 1
-                k += 1
+                        continue
+                    seen_table[slot] = n_seen + 1
+                    seen_hash[n_seen] = h
+                    for w in range(W):
+                        seen_sets[n_seen, w] = round_sets[ae, w]
+                    n_seen += 1
+                    out_ids[k] = ent_inv[best]
+                    if want_prov:
+                        out_atom[k] = ent_atom[best]
+                        out_radius[k] = layer + 1
+                    k += 1
+                i = j
         for a in range(n):
             cur[a] = nxt[a]
             for w in range(W):
