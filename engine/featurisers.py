@@ -98,7 +98,9 @@ class EstimatorBase:
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
         return Tags(estimator_type=None, target_tags=TargetTags(required=self._requires_y),
-                    transformer_tags=TransformerTags(), input_tags=InputTags(two_d_array=False, string=True))
+                    # integer fingerprints whatever the input: no dtype is preserved
+                    transformer_tags=TransformerTags(preserves_dtype=[]),
+                    input_tags=InputTags(two_d_array=False, string=True))
 
     _requires_y = False
 
@@ -198,6 +200,7 @@ class _Featuriser(EstimatorBase):
 
     def fit_transform(self, X, y=None):
         """``fit(X, y)`` then ``transform(X)``, computing the ids of ``X`` once."""
+        self._check_length()
         fp = self._ids(X, provenance=isinstance(self, Filtering))
         self._fit(fp, X, y)
         return self._wrap_output(self._pool(fp))
@@ -326,6 +329,9 @@ class _Vocabulary(_Featuriser):
 
     def _lookup(self):
         table = self.__dict__.get("_table")
+        if len(self.vocabulary_) > int(self.length):  # the kernels would write past the row
+            raise ValueError(f"length={self.length} is shorter than the fitted vocabulary "
+                             f"({len(self.vocabulary_)} ids): it was changed after fitting; fit again")
         if table is None:
             table = lookup_table(self.vocabulary_)
             self._table = table
@@ -454,9 +460,13 @@ class SortSlice(_Vocabulary):
 
     def _fit(self, fp, X, y=None):
         """Count prevalence over ``X`` and keep the ``length`` most prevalent ids."""
-        for attr in ("state_ids_", "state_prevalence_", "n_molecules_", "n_invalid_", "_examples"):
-            self.__dict__.pop(attr, None)
+        self._reset_counts()
         self._accumulate(fp, X)
+
+    def _reset_counts(self):
+        for attr in ("state_ids_", "state_prevalence_", "n_molecules_", "n_invalid_", "_examples",
+                     "saved_n_distinct_ids_", "_vocabulary_only"):
+            self.__dict__.pop(attr, None)
 
     def partial_fit(self, X, y=None):
         """Add a batch's prevalence to the running counts (streams larger-than-memory sets)."""
@@ -465,6 +475,10 @@ class SortSlice(_Vocabulary):
         return self
 
     def _accumulate(self, fp, X):
+        if self.__dict__.get("_vocabulary_only"):
+            # loaded from a file, which keeps only the vocabulary's prevalence: continuing from it would
+            # silently lose every other id's count, so counting restarts (see persist.from_document)
+            self._reset_counts()
         ids, prev = document_frequency(fp.indptr, fp.ids)
         if hasattr(self, "state_ids_"):
             ids, prev = merge_prevalence(self.state_ids_, self.state_prevalence_, ids, prev)
@@ -485,6 +499,9 @@ class SortSlice(_Vocabulary):
         check_is_fitted(other)
         if self.get_params() != other.get_params():
             raise ValueError("cannot merge featurisers with different parameters")
+        if self.__dict__.get("_vocabulary_only") or other.__dict__.get("_vocabulary_only"):
+            raise ValueError("cannot merge a SortSlice loaded from a file: the file keeps only the vocabulary's "
+                             "prevalence, not the counts of every training id")
         out = SortSlice(**self.get_params())
         ids, prev = merge_prevalence(self.state_ids_, self.state_prevalence_, other.state_ids_,
                                      other.state_prevalence_)
@@ -499,7 +516,7 @@ class SortSlice(_Vocabulary):
 
     @property
     def n_distinct_ids_(self) -> int:
-        return int(self.state_ids_.shape[0])
+        return int(self.__dict__.get("saved_n_distinct_ids_", self.state_ids_.shape[0]))
 
 
 class HashFold(_Featuriser):
@@ -640,7 +657,8 @@ class MIM(_Supervised):
 
     def _fit(self, fp, X, y):
         if y is None:
-            raise ValueError("MIM is supervised: fit(X, y) needs labels")
+            raise ValueError("MIM requires y to be passed, but the target y is None "
+                             "(it is supervised: fit(X, y))")
         ids, per_class, n_per_class = self._labelled_counts(fp, y)
         keep = np.ones(len(ids), dtype=bool)
         excess = len(ids) - int(self.length)
@@ -678,7 +696,8 @@ class Filtering(_Supervised):
 
     def _fit(self, fp, X, y):
         if y is None:
-            raise ValueError("Filtering is supervised: fit(X, y) needs labels")
+            raise ValueError("Filtering requires y to be passed, but the target y is None "
+                             "(it is supervised: fit(X, y))")
         if isinstance(_molecule_list(X), EcfpResult):
             raise ValueError("Filtering needs the molecules (SMILES or Mols) to compare substructures, "
                              "not precomputed ids")

@@ -61,7 +61,13 @@ def is_strict_subgraph(small, big) -> bool:
         return False
     if small.GetNumAtoms() > big.GetNumAtoms() or small.GetNumBonds() > big.GetNumBonds():
         return False
-    return big.HasSubstructMatch(small, useChirality=False)
+    # RDKit compares charges only when the query atom is charged (a neutral N matches N+): check them
+    # both ways on every embedding
+    charges = [a.GetFormalCharge() for a in small.GetAtoms()]
+    for match in big.GetSubstructMatches(small, uniquify=False, useChirality=False, maxMatches=100000):
+        if all(big.GetAtomWithIdx(j).GetFormalCharge() == c for j, c in zip(match, charges)):
+            return True
+    return False
 
 
 def draw_environments(examples: list[Example | None], legends: list[str], *, per_row: int = 5,

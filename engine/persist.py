@@ -145,6 +145,7 @@ def from_document(doc, *, source: str = "document", expect_ecfp=None):
         order = np.argsort(f.vocabulary_)
         f.state_prevalence_ = f.prevalence_[order]
         f.saved_n_distinct_ids_ = training.get("n_distinct_ids", n)
+        f._vocabulary_only = True
     return f
 
 

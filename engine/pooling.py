@@ -186,6 +186,8 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     row_class = np.ascontiguousarray(row_class, dtype=np.int64)
     if row_class.shape != (n_rows,):
         raise ValueError("row_class must have one entry per row")
+    if n_rows and int(row_class.max()) >= n_classes:  # the kernel indexes a column per class
+        raise ValueError(f"row_class has values >= n_classes={n_classes}")
     if n_rows == 0 or ids.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
     t = n_threads(threads)
@@ -215,8 +217,14 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
 
 def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
     """Sum two prevalence tables (ids ascending) -> one (ids ascending)."""
+    a_counts = np.asarray(a_counts, dtype=np.int64)
+    b_counts = np.asarray(b_counts, dtype=np.int64)
+    # 1-d counts are one column; an empty table (a batch of invalid molecules) takes the other's width
+    # (``reshape(0, -1)`` cannot infer it)
+    ref = a_counts if len(a_ids) else b_counts
+    n_cols = ref.shape[1] if ref.ndim == 2 else 1
     ids = np.concatenate([a_ids, b_ids]).astype(np.uint32)
-    counts = np.concatenate([a_counts.reshape(len(a_ids), -1), b_counts.reshape(len(b_ids), -1)]).astype(np.int64)
+    counts = np.concatenate([a_counts.reshape(len(a_ids), n_cols), b_counts.reshape(len(b_ids), n_cols)])
     return _merge_counts(ids, counts)
 
 
@@ -365,6 +373,9 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
         keys, cols = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int64)
     else:
         keys, cols = table if table is not None else lookup_table(vocabulary)
+        # a column past ``length`` would be written out of bounds by the kernels
+        if cols.size and int(cols.max()) >= length:
+            raise ValueError(f"the vocabulary has {int(cols.max()) + 1} ids, more than length={length}")
     t = n_threads(threads)
     blocks = balanced_blocks(indptr, t * 8)
     dtype = np.dtype(dtype)
@@ -451,6 +462,7 @@ def chi2_yates_pvalues(contingency: np.ndarray, n_per_class: np.ndarray) -> np.n
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = ((obs - expected) ** 2 / expected).sum(axis=(1, 2))
     degenerate = (expected == 0).any(axis=(1, 2))
-    p = chi2.sf(stat, dof)
+    # one class: no degrees of freedom, scipy's chi2_contingency reports p = 1 (chi2.sf(0, 0) is NaN)
+    p = chi2.sf(stat, dof) if dof > 0 else np.ones(stat.shape[0])
     p[degenerate] = 1.0
     return p
