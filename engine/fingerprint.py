@@ -86,6 +86,23 @@ class EcfpResult:
         ids, counts = self.row(i)
         return dict(zip(ids.tolist(), counts.tolist()))
 
+    def take(self, rows) -> "EcfpResult":
+        """The rows ``rows`` (indices or a boolean mask), in that order — e.g. a cross-validation fold."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            if rows.shape != (len(self),):
+                raise ValueError(f"boolean mask must have {len(self)} entries")
+            rows = np.flatnonzero(rows)
+        rows = rows.astype(np.int64)
+        if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
+            raise IndexError("row index out of range")
+        rows = np.where(rows < 0, rows + len(self), rows)
+        sizes = np.diff(self.indptr)[rows]
+        indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+        np.cumsum(sizes, out=indptr[1:])
+        idx = np.repeat(self.indptr[rows] - indptr[:-1], sizes) + np.arange(indptr[-1])
+        return EcfpResult(indptr, self.ids[idx], self.counts[idx], self.valid[rows], self.errors[rows], self.params)
+
     @property
     def n_invalid(self) -> int:
         return int((~self.valid).sum())

@@ -139,3 +139,17 @@ def test_every_kernel_goes_through_the_jit_wrapper():
             continue
         text = path.read_text()
         assert "njit" not in text and "@numba.jit" not in text and "@jit" not in text, path.name
+
+
+def test_take_rows_equals_recomputing_those_rows():
+    smiles = paper_smiles("mpro")[:300] + ["bad"]
+    fp = sortslice.ecfp(smiles)
+    rows = np.array([5, 300, 0, 0, -1, 17])
+    sub = fp.take(rows)
+    again = sortslice.ecfp([smiles[i] for i in rows])
+    _same(sub, again)
+    mask = np.zeros(len(fp), dtype=bool)
+    mask[[3, 4]] = True
+    _same(fp.take(mask), sortslice.ecfp([smiles[3], smiles[4]]))
+    with pytest.raises(IndexError):
+        fp.take([len(fp)])
