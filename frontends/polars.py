@@ -1,0 +1,451 @@
+"""Polars frontend: ECFP fingerprints as typed, lazy, streaming expressions.
+
+Functions first: each function takes a column name or an expression holding
+SMILES and returns a ``pl.Expr`` whose dtype is known before anything runs.
+``import sortslice.polars`` also registers the ``ecfp`` expression namespace,
+which forwards to the same functions (``pl.col("smiles").ecfp.fold(2048)``).
+
+Every per-row function is a ``map_batches`` with an explicit ``return_dtype``
+and ``is_elementwise=True``: ``collect_schema()`` is exact without running
+anything, and the streaming engine may split a column into batches and call the
+function on several of them at once.  Output columns are Arrow views of the
+engine's own CSR / dense buffers (no Python object per row).  A null or invalid
+SMILES gives a null fingerprint; the row count is always the input's.
+
+Examples
+--------
+>>> import polars as pl
+>>> import sortslice
+>>> import sortslice.polars as ssp
+>>> df = pl.DataFrame({"smiles": ["CCO", "CO", "C1CC", None]})
+>>> ss = sortslice.SortSlice(length=3, radius=1).fit(["CCO", "CCN", "CCC"])
+>>> df.with_columns(fp=pl.col("smiles").ecfp.sort_slice(ss), error=ssp.parse_error("smiles"))
+shape: (4, 3)
+┌────────┬──────────────┬──────────────────────────────┐
+│ smiles ┆ fp           ┆ error                        │
+│ ---    ┆ ---          ┆ ---                          │
+│ str    ┆ array[u8, 3] ┆ str                          │
+╞════════╪══════════════╪══════════════════════════════╡
+│ CCO    ┆ [1, 1, 1]    ┆ null                         │
+│ CO     ┆ [0, 1, 0]    ┆ null                         │
+│ C1CC   ┆ null         ┆ invalid SMILES: syntax error │
+│ null   ┆ null         ┆ missing molecule             │
+└────────┴──────────────┴──────────────────────────────┘
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from .engine.featurisers import HashFold, SortSlice, check_is_fitted
+from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
+from .engine.pool import cpu_count, resolve_jobs
+
+__all__ = ["IDS_DTYPE", "EcfpNamespace", "fit_lazy", "fold", "ids", "is_valid", "parse_error", "sort_slice", "transform"]
+
+#: dtype of :func:`ids`: ascending unique ids and how many environments produced each
+IDS_DTYPE = pl.Struct({"ids": pl.List(pl.UInt32), "counts": pl.List(pl.UInt32)})
+
+
+# ----------------------------------------------------------------------------- helpers
+def _as_expr(molecules: str | pl.Expr) -> pl.Expr:
+    if isinstance(molecules, str):
+        return pl.col(molecules)
+    if isinstance(molecules, pl.Expr):
+        return molecules
+    raise TypeError(f"expected a column name or a polars expression, got {type(molecules).__name__}")
+
+
+def _map(molecules: str | pl.Expr, function, return_dtype) -> pl.Expr:
+    # elementwise: Polars may call `function` on any split of the column, from any thread
+    return _as_expr(molecules).map_batches(function, return_dtype=return_dtype, is_elementwise=True)
+
+
+def _smiles(s: pl.Series) -> pl.Series:
+    """The batch as the engine takes it: a String (or all-null) Series."""
+    if s.dtype in (pl.String, pl.Null):
+        return s
+    if isinstance(s.dtype, (pl.Categorical, pl.Enum)):
+        return s.cast(pl.String)
+    raise TypeError(f"expected a column of SMILES strings, got column {s.name!r} of type {s.dtype}")
+
+
+def _jobs(n_jobs: int | None, n_rows: int) -> int | None:
+    # Polars calls UDFs from several threads at once.  The engine keeps one parsing
+    # pool and replaces it whenever a call asks for another size, which cancels the
+    # work other threads have queued on it; so `None` ("use the pool when the batch
+    # is big enough") always asks for the same size here.
+    if n_jobs is not None or resolve_jobs(None, n_rows) == 1:
+        return n_jobs
+    return cpu_count()
+
+
+def _polars_dtype(dtype: np.dtype) -> pl.DataType:
+    return pl.Series(np.zeros(0, dtype=dtype)).dtype
+
+
+def _ids_series(name: str, fp: EcfpResult) -> pl.Series:
+    """CSR -> Struct{ids, counts} sharing the engine's buffers; invalid rows null."""
+    null = pa.array(~fp.valid)
+    offsets = pa.array(fp.indptr)  # int64: Polars' own list offsets, so no conversion
+    fields = [pa.LargeListArray.from_arrays(offsets, pa.array(v), mask=null) for v in (fp.ids, fp.counts)]
+    return pl.Series(name, pa.StructArray.from_arrays(fields, names=["ids", "counts"], mask=null))
+
+
+def _array_series(name: str, X: np.ndarray, valid: np.ndarray) -> pl.Series:
+    """Dense ``(n, L)`` -> Array(dtype, L) sharing the buffer; invalid rows null."""
+    X = np.ascontiguousarray(X)
+    values = pa.array(X.reshape(-1))
+    return pl.Series(name, pa.FixedSizeListArray.from_arrays(values, X.shape[1], mask=pa.array(~valid)))
+
+
+def _ecfp_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None) -> EcfpResult:
+    return ecfp(_smiles(s), **params.to_dict(), n_jobs=_jobs(n_jobs, s.len()))
+
+
+def _ids_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None) -> pl.Series:
+    return _ids_series(s.name, _ecfp_batch(s, params, n_jobs))
+
+
+def _transform_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> pl.Series:
+    fp = _ecfp_batch(s, params, featuriser.n_jobs)
+    if strict and not fp.valid.all():
+        # a row number would count from the start of this batch, not of the frame: name the molecule
+        i = int(np.flatnonzero(~fp.valid)[0])
+        raise InvalidMoleculeError(f"{s[i]!r}: {fp.errors[i]} (strict featuriser; a non-strict one gives null)")
+    return _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
+
+
+def _parse_batch(s: pl.Series, chirality: bool, fcfp: bool, n_jobs: int | None, what: str) -> pl.Series:
+    flat = flatten(_smiles(s), chirality=chirality, fcfp=fcfp, n_jobs=_jobs(n_jobs, s.len()))
+    if what == "valid":
+        return pl.Series(s.name, flat.valid, dtype=pl.Boolean)
+    return pl.Series(s.name, flat.errors.tolist(), dtype=pl.String)
+
+
+def _snapshot(featuriser):
+    """A private fitted copy: refitting the original later cannot change a built expression."""
+    if not (hasattr(featuriser, "featurise") and hasattr(featuriser, "ecfp_params")):
+        raise TypeError(f"expected a sortslice featuriser, got {type(featuriser).__name__}")
+    check_is_fitted(featuriser)
+    snap = copy.deepcopy(featuriser)
+    # Array columns are dense anyway; strictness is handled per batch (see _transform_batch)
+    snap.set_params(sparse=False, strict=False)
+    return snap
+
+
+# --------------------------------------------------------------------------- functions
+def ids(molecules: str | pl.Expr, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False,
+        bond_types: bool = True, ring_membership: bool = True, redundant_environments: bool = False,
+        n_jobs: int | None = None) -> pl.Expr:
+    """Unfolded ECFP ids and counts per molecule, identical to RDKit's Morgan generator.
+
+    Parameters
+    ----------
+    molecules
+        Column name or expression of SMILES strings.
+    radius, invariants, chirality, bond_types, ring_membership, redundant_environments
+        As :func:`sortslice.ecfp`.
+    n_jobs
+        Parsing processes and kernel threads per batch (``None``: chosen by size).
+
+    Returns
+    -------
+    pl.Expr
+        ``Struct{ids: List(UInt32), counts: List(UInt32)}``: ids ascending and
+        unique, counts the environments that produced each; null for a null or
+        invalid SMILES.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice.polars as ssp
+    >>> df = pl.DataFrame({"smiles": ["CC", "CCC", "no", None]})
+    >>> out = df.with_columns(fp=ssp.ids("smiles", radius=1))
+    >>> out["fp"][0]
+    {'ids': [2246728737, 3545175291], 'counts': [2, 1]}
+    >>> out.with_columns(n_ids=pl.col("fp").struct.field("ids").list.len()).drop("fp")
+    shape: (4, 2)
+    ┌────────┬───────┐
+    │ smiles ┆ n_ids │
+    │ ---    ┆ ---   │
+    │ str    ┆ u32   │
+    ╞════════╪═══════╡
+    │ CC     ┆ 2     │
+    │ CCC    ┆ 4     │
+    │ no     ┆ null  │
+    │ null   ┆ null  │
+    └────────┴───────┘
+    """
+    params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
+    return _map(molecules, partial(_ids_batch, params=params, n_jobs=n_jobs), IDS_DTYPE)
+
+
+def transform(molecules: str | pl.Expr, featuriser) -> pl.Expr:
+    """Fixed-length fingerprints from any fitted sortslice featuriser.
+
+    The ECFP parameters, ``length``, ``counts`` and ``dtype`` are the
+    featuriser's.  The featuriser is copied when the expression is built, so
+    refitting it afterwards does not change the expression.  A ``strict=True``
+    featuriser makes the query fail on the first invalid molecule (naming it);
+    otherwise invalid or null SMILES give null rows.
+
+    Returns
+    -------
+    pl.Expr
+        ``Array(dtype, length)``: ``UInt8`` by default, ``UInt32`` for counts,
+        or the featuriser's ``dtype``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice
+    >>> import sortslice.polars as ssp
+    >>> mim = sortslice.MIM(length=3, radius=1).fit(["CCO", "CCN", "CCC", "CO"], [1, 0, 0, 1])
+    >>> pl.DataFrame({"smiles": ["OCCO", "CN", "?"]}).with_columns(fp=ssp.transform("smiles", mim))
+    shape: (3, 2)
+    ┌────────┬──────────────┐
+    │ smiles ┆ fp           │
+    │ ---    ┆ ---          │
+    │ str    ┆ array[u8, 3] │
+    ╞════════╪══════════════╡
+    │ OCCO   ┆ [1, 0, 0]    │
+    │ CN     ┆ [0, 0, 0]    │
+    │ ?      ┆ null         │
+    └────────┴──────────────┘
+    """
+    strict = bool(getattr(featuriser, "strict", False))
+    snap = _snapshot(featuriser)
+    params = snap.ecfp_params  # validated now rather than at collect time
+    dtype = pl.Array(_polars_dtype(snap._out_dtype()), int(snap.length))
+    return _map(molecules, partial(_transform_batch, featuriser=snap, params=params, strict=strict), dtype)
+
+
+def sort_slice(molecules: str | pl.Expr, featuriser: SortSlice) -> pl.Expr:
+    """Sort & Slice fingerprints from a fitted :class:`sortslice.SortSlice` (see :func:`transform`).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice
+    >>> import sortslice.polars  # registers the `ecfp` namespace
+    >>> ss = sortslice.SortSlice(length=4, radius=1).fit(["CCO", "CCN", "CCC"])
+    >>> lf = pl.LazyFrame({"smiles": ["CCO", "CO"]}).with_columns(fp=pl.col("smiles").ecfp.sort_slice(ss))
+    >>> lf.collect_schema()
+    Schema([('smiles', String), ('fp', Array(UInt8, shape=(4,)))])
+    >>> lf.collect()["fp"].to_list()
+    [[1, 1, 1, 1], [0, 1, 0, 0]]
+    """
+    if not isinstance(featuriser, SortSlice):
+        raise TypeError(f"sort_slice needs a fitted SortSlice, got {type(featuriser).__name__}; "
+                        f"use transform() for other featurisers")
+    return transform(molecules, featuriser)
+
+
+def fold(molecules: str | pl.Expr, length: int = 2048, counts: bool = False, *, radius: int = 2,
+         invariants: str = "ecfp", chirality: bool = False, bond_types: bool = True, ring_membership: bool = True,
+         redundant_environments: bool = False, n_jobs: int | None = None) -> pl.Expr:
+    """Hash-folded ECFP (column ``id % length``), identical to RDKit's folded Morgan fingerprints.
+
+    Parameters
+    ----------
+    molecules
+        Column name or expression of SMILES strings.
+    length
+        Number of bits (columns).
+    counts
+        Sum the counts of the ids folded onto each column (``UInt32``; RDKit's
+        count fingerprint) instead of setting bits (``UInt8`` 0/1).
+
+    Returns
+    -------
+    pl.Expr
+        ``Array(UInt8, length)``, or ``Array(UInt32, length)`` with ``counts=True``;
+        null for a null or invalid SMILES.  Same values as
+        ``sortslice.HashFold(length=length, counts=counts, ...)``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice.polars
+    >>> df = pl.DataFrame({"smiles": ["CCO", "CC", "not a molecule"]})
+    >>> df.with_columns(bits=pl.col("smiles").ecfp.fold(3, radius=1),
+    ...                 counts=pl.col("smiles").ecfp.fold(3, counts=True, radius=1))
+    shape: (3, 3)
+    ┌────────────────┬──────────────┬───────────────┐
+    │ smiles         ┆ bits         ┆ counts        │
+    │ ---            ┆ ---          ┆ ---           │
+    │ str            ┆ array[u8, 3] ┆ array[u32, 3] │
+    ╞════════════════╪══════════════╪═══════════════╡
+    │ CCO            ┆ [1, 1, 1]    ┆ [3, 2, 1]     │
+    │ CC             ┆ [1, 0, 0]    ┆ [3, 0, 0]     │
+    │ not a molecule ┆ null         ┆ null          │
+    └────────────────┴──────────────┴───────────────┘
+    """
+    hf = HashFold(length=length, counts=counts, radius=radius, invariants=invariants, chirality=chirality,
+                  bond_types=bond_types, ring_membership=ring_membership,
+                  redundant_environments=redundant_environments, n_jobs=n_jobs).fit()
+    return transform(molecules, hf)
+
+
+def is_valid(molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality: bool = False,
+             n_jobs: int | None = None) -> pl.Expr:
+    """Whether each SMILES can be fingerprinted (``Boolean``; ``False`` for null).
+
+    Exactly the rows where :func:`ids`, :func:`fold` and :func:`transform` with
+    the same ``invariants`` and ``chirality`` are not null (only those two
+    parameters can change whether a molecule is usable).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice.polars as ssp
+    >>> df = pl.DataFrame({"smiles": ["CCO", "C(C)(C)(C)(C)C", "", None]})
+    >>> df.filter(ssp.is_valid("smiles"))
+    shape: (1, 1)
+    ┌────────┐
+    │ smiles │
+    │ ---    │
+    │ str    │
+    ╞════════╡
+    │ CCO    │
+    └────────┘
+    """
+    params = EcfpParams(invariants=invariants, chirality=chirality)
+    return _map(molecules, partial(_parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp",
+                                   n_jobs=n_jobs, what="valid"), pl.Boolean)
+
+
+def parse_error(molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality: bool = False,
+                n_jobs: int | None = None) -> pl.Expr:
+    """Why each SMILES cannot be fingerprinted (``String``), null when it can.
+
+    A null SMILES gives ``"missing molecule"``, so ``parse_error(...).is_null()``
+    equals :func:`is_valid`.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice.polars as ssp
+    >>> df = pl.DataFrame({"smiles": ["CCO", "C(C)(C)(C)(C)C", "", None]})
+    >>> df.with_columns(error=ssp.parse_error("smiles"))
+    shape: (4, 2)
+    ┌────────────────┬─────────────────────────────────┐
+    │ smiles         ┆ error                           │
+    │ ---            ┆ ---                             │
+    │ str            ┆ str                             │
+    ╞════════════════╪═════════════════════════════════╡
+    │ CCO            ┆ null                            │
+    │ C(C)(C)(C)(C)C ┆ AtomValenceException: Explicit… │
+    │                ┆ empty SMILES                    │
+    │ null           ┆ missing molecule                │
+    └────────────────┴─────────────────────────────────┘
+    """
+    params = EcfpParams(invariants=invariants, chirality=chirality)
+    return _map(molecules, partial(_parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp",
+                                   n_jobs=n_jobs, what="error"), pl.String)
+
+
+# ------------------------------------------------------------------------------ fitting
+def fit_lazy(featuriser, frame: pl.LazyFrame | pl.DataFrame, column: str | pl.Expr, *,
+             batch_size: int = 100_000):
+    """Fit ``featuriser`` on a column streamed in batches (larger-than-memory files).
+
+    The first batch goes through ``fit`` (which resets the featuriser), the rest
+    through ``partial_fit``: the result equals ``fit`` on the whole column.  Only
+    featurisers with ``partial_fit`` (:class:`sortslice.SortSlice`,
+    :class:`sortslice.HashFold`) can be fitted this way; the supervised ones need
+    all labels at once.
+
+    Parameters
+    ----------
+    featuriser
+        An unsupervised sortslice featuriser; fitted in place and returned.
+    frame
+        A ``LazyFrame`` (e.g. from ``pl.scan_parquet`` / ``pl.scan_csv``) or ``DataFrame``.
+    column
+        Column name or expression of SMILES strings.
+    batch_size
+        Rows per batch held in memory at once.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice
+    >>> from sortslice.polars import fit_lazy
+    >>> lf = pl.LazyFrame({"smiles": ["CCO", "CCN", "CCC", None]})
+    >>> ss = fit_lazy(sortslice.SortSlice(length=4, radius=1), lf, "smiles", batch_size=2)
+    >>> ss.prevalence_.tolist(), ss.n_molecules_, ss.n_invalid_
+    ([3, 3, 3, 1], 3, 1)
+    """
+    if not hasattr(featuriser, "partial_fit"):
+        raise TypeError(f"{type(featuriser).__name__} cannot be fitted batch by batch (it has no partial_fit); "
+                        f"collect the column and call fit(series, y)")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    fitted = False
+    for batch in frame.lazy().select(_as_expr(column)).collect_batches(chunk_size=int(batch_size)):
+        s = _smiles(batch.to_series())
+        if fitted:
+            featuriser.partial_fit(s)
+        else:
+            featuriser.fit(s)
+            fitted = True
+    if not fitted:  # an empty frame: fitted on nothing, like fit([])
+        featuriser.fit([])
+    return featuriser
+
+
+# ---------------------------------------------------------------------------- namespace
+@pl.api.register_expr_namespace("ecfp")
+class EcfpNamespace:
+    """``expr.ecfp.<function>(...)``: the functions of :mod:`sortslice.polars` on ``expr``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice.polars
+    >>> pl.LazyFrame({"smiles": ["CCO"]}).select(
+    ...     ok=pl.col("smiles").ecfp.is_valid(), fp=pl.col("smiles").ecfp.fold(1024)).collect_schema()
+    Schema([('ok', Boolean), ('fp', Array(UInt8, shape=(1024,)))])
+    """
+
+    def __init__(self, expr: pl.Expr):
+        self._expr = expr
+
+    def ids(self, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False, bond_types: bool = True,
+            ring_membership: bool = True, redundant_environments: bool = False,
+            n_jobs: int | None = None) -> pl.Expr:
+        """See :func:`sortslice.polars.ids`."""
+        return ids(self._expr, radius=radius, invariants=invariants, chirality=chirality, bond_types=bond_types,
+                   ring_membership=ring_membership, redundant_environments=redundant_environments, n_jobs=n_jobs)
+
+    def fold(self, length: int = 2048, counts: bool = False, *, radius: int = 2, invariants: str = "ecfp",
+             chirality: bool = False, bond_types: bool = True, ring_membership: bool = True,
+             redundant_environments: bool = False, n_jobs: int | None = None) -> pl.Expr:
+        """See :func:`sortslice.polars.fold`."""
+        return fold(self._expr, length, counts, radius=radius, invariants=invariants, chirality=chirality,
+                    bond_types=bond_types, ring_membership=ring_membership,
+                    redundant_environments=redundant_environments, n_jobs=n_jobs)
+
+    def transform(self, featuriser) -> pl.Expr:
+        """See :func:`sortslice.polars.transform`."""
+        return transform(self._expr, featuriser)
+
+    def sort_slice(self, featuriser: SortSlice) -> pl.Expr:
+        """See :func:`sortslice.polars.sort_slice`."""
+        return sort_slice(self._expr, featuriser)
+
+    def is_valid(self, *, invariants: str = "ecfp", chirality: bool = False, n_jobs: int | None = None) -> pl.Expr:
+        """See :func:`sortslice.polars.is_valid`."""
+        return is_valid(self._expr, invariants=invariants, chirality=chirality, n_jobs=n_jobs)
+
+    def parse_error(self, *, invariants: str = "ecfp", chirality: bool = False,
+                    n_jobs: int | None = None) -> pl.Expr:
+        """See :func:`sortslice.polars.parse_error`."""
+        return parse_error(self._expr, invariants=invariants, chirality=chirality, n_jobs=n_jobs)
