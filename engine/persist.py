@@ -159,6 +159,6 @@ def load(path, *, expect_ecfp=None):
         raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise ModelFileError(f"{path}: not valid JSON ({exc.__class__.__name__}: {exc})".splitlines()[0]) from None
     return from_document(doc, source=path, expect_ecfp=expect_ecfp)

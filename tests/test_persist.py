@@ -165,6 +165,8 @@ def test_refuses_unreadable_files(good, tmp_path):
     assert_refused(tmp_path / "empty.json", "not valid JSON")
     (tmp_path / "binary.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
     assert_refused(tmp_path / "binary.json", "not valid JSON")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # regression: escaped as RecursionError
+    assert_refused(tmp_path / "deep.json", "not valid JSON")
     (tmp_path / "list.json").write_text("[1, 2]")
     assert_refused(tmp_path / "list.json", "not a sortslice featuriser file")
     assert_refused(tmp_path / "missing.json", "cannot read")
