@@ -77,94 +77,87 @@ def _merge_counts(ids, vals):
     return out_ids[:u + 1].copy(), out_vals[:u + 1].copy()
 
 
-_RADIX_BITS = 8
-_N_BUCKETS = 1 << _RADIX_BITS
-_SHIFT = 32 - _RADIX_BITS
-
-
-@kernel(parallel=True)
-def _bucket_histogram(blocks, indptr, ids, row_class, hist):
-    for b in prange(blocks.shape[0] - 1):
-        for r in range(blocks[b], blocks[b + 1]):
-            if row_class[r] < 0:
-                continue
-            for j in range(indptr[r], indptr[r + 1]):
-                hist[b, ids[j] >> _SHIFT] += 1
-
-
-@kernel(parallel=True)
-def _bucket_scatter(blocks, indptr, ids, row_class, start, out_ids, out_cls):
-    for b in prange(blocks.shape[0] - 1):
-        pos = start[b].copy()
-        for r in range(blocks[b], blocks[b + 1]):
-            c = row_class[r]
-            if c < 0:
-                continue
-            for j in range(indptr[r], indptr[r + 1]):
-                k = ids[j] >> _SHIFT
-                out_ids[pos[k]] = ids[j]
-                out_cls[pos[k]] = c
-                pos[k] += 1
-
-
 @kernel
-def _count_run(keys, vals, ids, cls, j, e, used):
-    """Count ids[j:e] into a fixed table until it is half full; returns (next j, used).
+def _count_rows_run(keys, vals, indptr, ids, row_class, r, j, r1, used):
+    """Count ids of rows r..r1 (resuming at id j) into a fixed table until it is half full.
 
-    Kept separate from the growth so the hot loop sees arrays that never change.
+    Returns ``(r, j, used)`` where it stopped.  Kept separate from the growth so the
+    hot loop sees arrays that never change (Numba then keeps them in registers).
     """
     mask = np.uint64(keys.shape[0] - 1)
     limit = keys.shape[0] // 2
-    while j < e:
-        key = np.uint64(ids[j]) + np.uint64(1)
-        p = _slot(key, mask)
-        while True:
-            if keys[p] == key:
-                break
-            if keys[p] == _EMPTY:
-                if used >= limit:
-                    return j, used
-                keys[p] = key
-                used += 1
-                break
-            p = (p + np.uint64(1)) & mask
-        vals[p, cls[j]] += 1
-        j += 1
-    return j, used
+    while r < r1:
+        c = row_class[r]
+        if c >= 0:
+            e = indptr[r + 1]
+            while j < e:
+                key = np.uint64(ids[j]) + np.uint64(1)
+                p = _slot(key, mask)
+                while True:
+                    if keys[p] == key:
+                        break
+                    if keys[p] == _EMPTY:
+                        if used >= limit:
+                            return r, j, used
+                        keys[p] = key
+                        used += 1
+                        break
+                    p = (p + np.uint64(1)) & mask
+                vals[p, c] += 1
+                j += 1
+        r += 1
+        if r < r1:
+            j = indptr[r]
+    return r, j, used
+
+
+@kernel
+def _count_block(r0, r1, indptr, ids, row_class, n_classes):
+    """Prevalence (per class) of rows r0..r1 in a private hash table -> compact (ids, counts)."""
+    keys = np.zeros(1 << 12, dtype=np.uint64)
+    vals = np.zeros((1 << 12, n_classes), dtype=np.int64)
+    used = 0
+    r = r0
+    j = indptr[r0] if r0 < r1 else 0
+    while r < r1:
+        r, j, used = _count_rows_run(keys, vals, indptr, ids, row_class, r, j, r1, used)
+        if r < r1:
+            keys, vals = _grow(keys, vals)
+    out_ids = np.empty(used, dtype=np.uint32)
+    out_vals = np.empty((used, n_classes), dtype=np.int64)
+    m = 0
+    for p in range(keys.shape[0]):
+        if keys[p] != _EMPTY:
+            out_ids[m] = np.uint32(keys[p] - np.uint64(1))
+            for c in range(n_classes):
+                out_vals[m, c] = vals[p, c]
+            m += 1
+    return out_ids, out_vals
 
 
 @kernel(parallel=True)
-def _bucket_count(bucket_ptr, ids, cls, n_classes, n_distinct, out_ids, out_vals):
-    """Count each bucket with a small private table (it fits in cache)."""
-    for k in prange(bucket_ptr.shape[0] - 1):
-        s, e = bucket_ptr[k], bucket_ptr[k + 1]
-        if e == s:
-            n_distinct[k] = 0
-            continue
-        # start small: buckets hold many repeats of few ids; the table grows on demand
-        keys = np.zeros(256, dtype=np.uint64)
-        vals = np.zeros((256, n_classes), dtype=np.int64)
-        used = 0
-        j = s
-        while j < e:
-            j, used = _count_run(keys, vals, ids, cls, j, e, used)
-            if j < e:
-                keys, vals = _grow(keys, vals)
-        found = np.empty(used, dtype=np.uint32)
-        where = np.empty(used, dtype=np.int64)
-        m = 0
-        for p in range(keys.shape[0]):
-            if keys[p] != _EMPTY:
-                found[m] = np.uint32(keys[p] - np.uint64(1))
-                where[m] = p
-                m += 1
-        order = np.argsort(found)
-        # write in place of the bucket's input region (distinct <= inputs)
-        for i in range(m):
-            out_ids[s + i] = found[order[i]]
-            for c in range(n_classes):
-                out_vals[s + i, c] = vals[where[order[i]], c]
-        n_distinct[k] = m
+def _count_blocks(blocks, indptr, ids, row_class, n_classes, sizes):
+    """One private table per block (a block per thread), concatenated; duplicates merged by the caller."""
+    nb = blocks.shape[0] - 1
+    parts_ids = [np.empty(0, dtype=np.uint32) for _ in range(nb)]
+    parts_vals = [np.empty((0, n_classes), dtype=np.int64) for _ in range(nb)]
+    for b in prange(nb):
+        pi, pv = _count_block(blocks[b], blocks[b + 1], indptr, ids, row_class, n_classes)
+        parts_ids[b] = pi
+        parts_vals[b] = pv
+        sizes[b] = pi.shape[0]
+    total = 0
+    for b in range(nb):
+        total += sizes[b]
+    all_ids = np.empty(total, dtype=np.uint32)
+    all_vals = np.empty((total, n_classes), dtype=np.int64)
+    p = 0
+    for b in range(nb):
+        m = parts_ids[b].shape[0]
+        all_ids[p:p + m] = parts_ids[b]
+        all_vals[p:p + m] = parts_vals[b]
+        p += m
+    return all_ids, all_vals
 
 
 def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threads: int | None = None):
@@ -174,9 +167,10 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     int per row; -1 skips the row) selects the column of the count matrix.
     Returns ``(ids ascending uint32, counts int64 (n, n_classes))``.
 
-    Radix-partitioned counting: ids are scattered into 256 buckets by their top
-    byte (per-block regions, no races), then every bucket is counted with a small
-    private hash table, so the hot loop stays in cache and buckets need no merge.
+    Each thread counts a block of rows (balanced by ids) in a private
+    open-addressing table that starts small and grows outside the hot loop (no
+    shared state, no atomics); the per-thread tables, which hold only distinct
+    ids, are merged at the end.
     """
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     ids = np.ascontiguousarray(ids, dtype=np.uint32)
@@ -186,33 +180,16 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     row_class = np.ascontiguousarray(row_class, dtype=np.int64)
     if row_class.shape != (n_rows,):
         raise ValueError("row_class must have one entry per row")
-    if n_rows and int(row_class.max()) >= n_classes:  # the kernel indexes a column per class
-        raise ValueError(f"row_class has values >= n_classes={n_classes}")
+    if n_rows and row_class.max(initial=-1) >= n_classes:
+        raise ValueError(f"row_class has a class >= n_classes ({n_classes})")
     if n_rows == 0 or ids.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
     t = n_threads(threads)
-    blocks = balanced_blocks(indptr, t * 4)
-    nb = blocks.shape[0] - 1
+    blocks = balanced_blocks(indptr, t)
+    sizes = np.zeros(blocks.shape[0] - 1, dtype=np.int64)
     with parallel_section(t):
-        hist = np.zeros((nb, _N_BUCKETS), dtype=np.int64)
-        _bucket_histogram(blocks, indptr, ids, row_class, hist)
-        # region of (block b, bucket k) = bucket k's start + earlier blocks' share of it
-        per_bucket = hist.sum(axis=0)
-        bucket_ptr = np.zeros(_N_BUCKETS + 1, dtype=np.int64)
-        np.cumsum(per_bucket, out=bucket_ptr[1:])
-        start = bucket_ptr[:-1][None, :] + np.cumsum(hist, axis=0) - hist
-        total = int(bucket_ptr[-1])
-        flat_ids = np.empty(total, dtype=np.uint32)
-        flat_cls = np.empty(total, dtype=np.int64 if n_classes > 127 else np.int8)
-        _bucket_scatter(blocks, indptr, ids, row_class, np.ascontiguousarray(start), flat_ids, flat_cls)
-        n_distinct = np.zeros(_N_BUCKETS, dtype=np.int64)
-        out_ids = np.empty(total, dtype=np.uint32)
-        out_vals = np.empty((total, n_classes), dtype=np.int64)
-        _bucket_count(bucket_ptr, flat_ids, flat_cls, int(n_classes), n_distinct, out_ids, out_vals)
-    offsets = np.zeros(_N_BUCKETS + 1, dtype=np.int64)
-    np.cumsum(n_distinct, out=offsets[1:])
-    keep = np.arange(int(offsets[-1])) + np.repeat(bucket_ptr[:-1] - offsets[:-1], n_distinct)
-    return out_ids[keep], out_vals[keep]
+        all_ids, all_vals = _count_blocks(blocks, indptr, ids, row_class, int(n_classes), sizes)
+        return _merge_counts(all_ids, all_vals)
 
 
 def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
