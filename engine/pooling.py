@@ -258,14 +258,19 @@ def _find(keys, cols, key):
 
 
 @kernel
+def _column(keys, cols, key, fold, length):
+    """The output column of an id: ``id % length`` when folding, else its vocabulary column (or -1)."""
+    if fold:
+        return np.int64(np.uint64(key) % np.uint64(length))
+    return _find(keys, cols, key)
+
+
+@kernel
 def _row_columns(keys, cols, ids, counts, s, e, fold, length, out_cols, out_vals):
     """Columns (and counts) of one row's ids: vocabulary lookup or ``id % length``."""
     m = 0
     for j in range(s, e):
-        if fold:
-            c = np.int64(np.uint64(ids[j]) % np.uint64(length))
-        else:
-            c = _find(keys, cols, ids[j])
+        c = _column(keys, cols, ids[j], fold, length)
         if c >= 0:
             out_cols[m] = c
             out_vals[m] = counts[j]
@@ -278,10 +283,7 @@ def _dense(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, ou
     for b in prange(blocks.shape[0] - 1):
         for r in range(blocks[b], blocks[b + 1]):
             for j in range(indptr[r], indptr[r + 1]):
-                if fold:
-                    c = np.int64(np.uint64(ids[j]) % np.uint64(length))
-                else:
-                    c = _find(keys, cols, ids[j])
+                c = _column(keys, cols, ids[j], fold, length)
                 if c >= 0:
                     if use_counts:
                         out[r, c] += counts[j]

@@ -18,7 +18,7 @@ from .flatten import _totals_one
 from .hashing import bond_invariants, ecfp_invariants
 from .molpickle import OK, _header, _parse_one
 from .morgan import _morgan_one, _neighbours_one, _sort_unique_counts
-from .pooling import _find
+from .pooling import _column
 
 NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table
 
@@ -89,10 +89,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     use_counts = cfg[8] != 0
     max_value = cfg[9]
     for j in range(u):
-        if fold:
-            c = np.int64(np.uint64(ids[j]) % np.uint64(length))
-        else:
-            c = _find(keys, cols, ids[j])
+        c = _column(keys, cols, ids[j], fold, length)
         if c >= 0:
             if use_counts:
                 v = np.int64(out[c]) + np.int64(counts[j])
