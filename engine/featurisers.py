@@ -493,6 +493,46 @@ class SortSlice(_Vocabulary):
         order = rank_by_prevalence(self.state_ids_, self.state_prevalence_, int(self.length), self.tie_break)
         self._set_vocabulary(self.state_ids_[order], self.state_prevalence_[order], self.state_prevalence_[order])
 
+    @classmethod
+    def from_prevalence(cls, ids, prevalence, n_molecules: int, n_invalid: int = 0, **params) -> "SortSlice":
+        """A featuriser fitted from a prevalence state counted elsewhere (e.g. merged from workers).
+
+        ``ids`` (ascending, unique) and ``prevalence`` (molecules containing each id)
+        are exactly what :attr:`state_ids_` / :attr:`state_prevalence_` hold after
+        ``fit``; the result equals ``SortSlice(**params).fit(molecules)`` except for
+        the example environments used by :meth:`explain`, which only molecules give.
+
+        Examples
+        --------
+        >>> import numpy as np, sortslice
+        >>> ss = sortslice.SortSlice.from_prevalence(np.array([5, 7, 9], dtype=np.uint32),
+        ...                                          np.array([2, 3, 2]), n_molecules=3, length=2)
+        >>> ss.vocabulary_.tolist(), ss.prevalence_.tolist()
+        ([7, 9], [3, 2])
+        """
+        ids = np.asarray(ids)
+        prevalence = np.asarray(prevalence).reshape(-1)
+        if ids.ndim != 1 or ids.shape != prevalence.shape:
+            raise ValueError(f"ids and prevalence must be 1-d of the same length, got {ids.shape} and "
+                             f"{prevalence.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() > np.iinfo(np.uint32).max):
+            raise ValueError("ids must be 32-bit unsigned ECFP identifiers")
+        ids = ids.astype(np.uint32)
+        if ids.size > 1 and not (ids[1:] > ids[:-1]).all():
+            raise ValueError("ids must be strictly ascending (a merged prevalence state)")
+        if prevalence.size and prevalence.min() < 0:
+            raise ValueError("prevalence must be >= 0")
+        if int(n_molecules) < 0 or int(n_invalid) < 0:
+            raise ValueError("n_molecules and n_invalid must be >= 0")
+        out = cls(**params)
+        out._check_length()
+        out.state_ids_ = ids
+        out.state_prevalence_ = prevalence.astype(np.int64)
+        out.n_molecules_ = int(n_molecules)
+        out.n_invalid_ = int(n_invalid)
+        out._finalise()
+        return out
+
     def merge(self, other: "SortSlice") -> "SortSlice":
         """A new featuriser fitted on both training sets (for workers that fit parts of a data set)."""
         check_is_fitted(self)

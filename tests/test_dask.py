@@ -1,0 +1,282 @@
+"""sortslice.dask on a real LocalCluster of two worker processes: identical to the single-machine path.
+
+The cluster is started once for the module.  Every comparison is exact: the
+fitted state (every id's prevalence), the vocabulary, the example environments
+and the fingerprint bytes, against ``SortSlice.fit_transform`` on all molecules
+at once.  A worker process is killed in the middle of a task (by the partition
+it is reading) and the job must come out the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+# Dask is in the test extra: a missing install fails here loudly instead of skipping
+import dask.bag as db
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client, LocalCluster
+
+import datasets
+import sortslice
+from sortslice.dask import InputError, fit_partitioned, list_input_files, transform_partitioned
+from sortslice.engine.persist import to_document
+
+MOSES_ROWS = 10_000
+LENGTH = 1024
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    c = Client(cluster)
+    # load RDKit and the cached kernels in both workers before anything is timed or killed
+    c.run(lambda: sortslice.SortSlice(length=4).fit_transform(["CCO", "c1ccccc1"]) is not None)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _fingerprints(paths) -> np.ndarray:
+    table = pq.read_table(paths)
+    col = table.column("fingerprint").combine_chunks()
+    return np.asarray(col.flatten()).reshape(len(table), -1)
+
+
+def _assert_same_fit(got, ref):
+    assert got.get_params() == ref.get_params()
+    np.testing.assert_array_equal(got.state_ids_, ref.state_ids_)
+    np.testing.assert_array_equal(got.state_prevalence_, ref.state_prevalence_)
+    assert got.state_prevalence_.dtype == ref.state_prevalence_.dtype == np.int64
+    np.testing.assert_array_equal(got.vocabulary_, ref.vocabulary_)
+    np.testing.assert_array_equal(got.prevalence_, ref.prevalence_)
+    assert (got.n_molecules_, got.n_invalid_) == (ref.n_molecules_, ref.n_invalid_)
+    assert got._examples == ref._examples
+    a, b = to_document(got), to_document(ref)
+    a.pop("created"), b.pop("created")
+    assert a == b
+
+
+# ---------------------------------------------------------------- MOSES, partitioned
+@pytest.fixture(scope="module")
+def moses(tmp_path_factory):
+    """10,000 MOSES molecules as four Parquet files (with an id column), and the single-machine fit."""
+    smiles = datasets.moses("test", MOSES_ROWS)
+    folder = tmp_path_factory.mktemp("moses")
+    bounds = [0, 1500, 5000, 7000, MOSES_ROWS]   # unequal partitions
+    for k in range(4):
+        part = smiles[bounds[k]:bounds[k + 1]]
+        ids = [f"M{bounds[k] + j}" for j in range(len(part))]
+        pq.write_table(pa.table({"id": ids, "SMILES": part}), folder / f"moses-{k}.parquet")
+    ref = sortslice.SortSlice(length=LENGTH)
+    X = ref.fit_transform(smiles)
+    return folder, smiles, ref, X
+
+
+def test_moses_partitions_fit_and_transform_identical(client, moses, tmp_path):
+    folder, smiles, ref, X = moses
+    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), folder, client=client, chunk_size=4000,
+                            split_every=2)
+    _assert_same_fit(model, ref)
+    out = transform_partitioned(model, str(folder / "*.parquet"), tmp_path / "fps", client=client,
+                                id_column="id", chunk_size=4000)
+    assert [os.path.basename(p) for p in out.paths] == [f"part-0000{k}.parquet" for k in range(4)]
+    assert (out.rows, out.written, out.invalid) == (MOSES_ROWS, MOSES_ROWS, 0)
+    got = _fingerprints(out.paths)
+    assert got.dtype == X.dtype and got.shape == X.shape
+    assert got.tobytes() == np.ascontiguousarray(X).tobytes()
+    # one output file per input file, rows in order, ids carried first
+    for k, p in enumerate(out.paths):
+        src = pq.read_table(folder / f"moses-{k}.parquet")
+        assert pq.read_table(p).column("id").to_pylist() == src.column("id").to_pylist()
+    assert sorted(os.listdir(tmp_path / "fps")) == [f"part-0000{k}.parquet" for k in range(4)]
+
+
+def test_output_has_the_cli_columns_and_metadata(client, moses, tmp_path):
+    """The same schema and key-value metadata as ``sortslice transform`` writes."""
+    from click.testing import CliRunner
+
+    from sortslice.cli import main
+
+    _, smiles, ref, _ = moses
+    src = tmp_path / "few.csv"
+    rows = ["id,smiles"] + [f"X{i},{s}" for i, s in enumerate(smiles[:40])] + ["X40,not_a_smiles"]
+    src.write_text("\n".join(rows) + "\n")
+    model_path = tmp_path / "model.json"
+    ref.save(model_path)
+    model = sortslice.load(model_path)
+    cli_out = tmp_path / "cli.parquet"
+    result = CliRunner().invoke(main, ["transform", str(model_path), str(src), "--id-column", "id",
+                                       "-o", str(cli_out)])
+    assert result.exit_code == 0, result.output
+    out = transform_partitioned(model, src, tmp_path / "dask", client=client, id_column="id")
+    theirs, ours = pq.read_table(cli_out), pq.read_table(out.paths)
+    assert ours.schema.equals(theirs.schema, check_metadata=True)
+    assert ours.equals(theirs)
+    assert out.invalid == 1 and out.first_problem.startswith(f"{src}: row 41 (X40): ")
+
+
+# ------------------------------------------------------------------ the paper's data
+def test_paper_set_as_dask_dataframe(client, tmp_path):
+    smiles = datasets.paper_smiles("mpro")
+    ref = sortslice.SortSlice(length=2048, radius=2)
+    X = ref.fit_transform(smiles)
+    frame = dd.from_pandas(pd.DataFrame({"smiles": smiles, "row": np.arange(len(smiles))}), npartitions=3)
+    model = fit_partitioned(sortslice.SortSlice(length=2048), frame, client=client)
+    _assert_same_fit(model, ref)
+    out = transform_partitioned(model, frame, tmp_path / "frame", client=client, keep=["row"])
+    assert len(out.paths) == frame.npartitions
+    table = pq.read_table(out.paths)
+    assert table.column("row").to_pylist() == list(range(len(smiles)))
+    assert _fingerprints(out.paths).tobytes() == X.tobytes()
+
+
+def test_paper_set_as_dask_bag(client, tmp_path):
+    smiles = datasets.paper_smiles("lit_pcba_esr_ant")
+    ref = sortslice.SortSlice(length=512, radius=3, counts=True, tie_break="smaller_id_first")
+    X = ref.fit_transform(smiles)
+    bag = db.from_sequence(smiles, npartitions=4)
+    model = fit_partitioned(sortslice.SortSlice(length=512, radius=3, counts=True, tie_break="smaller_id_first"),
+                            bag, client=client, split_every=3)
+    _assert_same_fit(model, ref)
+    out = transform_partitioned(model, bag, tmp_path / "bag", client=client)
+    assert len(out.paths) == bag.npartitions
+    got = _fingerprints(out.paths)
+    assert got.dtype == np.uint32 and got.tobytes() == X.tobytes()
+
+
+# ------------------------------------------------------------------- a worker dies
+class DieOnce:
+    """A Bag partition that kills its worker process half-way through being read, the first time only.
+
+    The marker file records the first attempt, so Dask's retry (on the restarted
+    or the other worker) reads it to the end.
+    """
+
+    def __init__(self, smiles, marker):
+        self.smiles = list(smiles)
+        self.marker = str(marker)
+
+    def __iter__(self):
+        half = len(self.smiles) // 2
+        yield from self.smiles[:half]
+        if not os.path.exists(self.marker):
+            with open(self.marker, "w") as fh:
+                fh.write(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield from self.smiles[half:]
+
+
+def test_worker_killed_mid_task_is_survived(client, moses, tmp_path):
+    import dask
+
+    _, smiles, _, _ = moses
+    sample = smiles[:1600]
+    ref = sortslice.SortSlice(length=LENGTH)
+    X = ref.fit_transform(sample)
+    pieces = [sample[i:i + 400] for i in range(0, len(sample), 400)]
+
+    def bag(marker):
+        parts = [p if k != 2 else DieOnce(p, marker) for k, p in enumerate(pieces)]
+        return db.from_delayed([dask.delayed(lambda x: x, pure=True)(p) for p in parts])
+
+    def worker_pids():
+        client.wait_for_workers(2, timeout=120)
+        return set(client.run(os.getpid).values())
+
+    before_fit = worker_pids()
+    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), bag(tmp_path / "fit.died"), client=client,
+                            chunk_size=100)
+    assert (tmp_path / "fit.died").exists()
+    _assert_same_fit(model, ref)
+    assert int((tmp_path / "fit.died").read_text()) in before_fit
+
+    before_transform = worker_pids()   # the killed worker was restarted by its nanny: a new process
+    out = transform_partitioned(model, bag(tmp_path / "transform.died"), tmp_path / "fps", client=client,
+                                chunk_size=100)
+    assert (tmp_path / "transform.died").exists()
+    assert _fingerprints(out.paths).tobytes() == X.tobytes()
+    # the killed task's temporary file went with the staging folder
+    assert sorted(os.listdir(tmp_path / "fps")) == [f"part-0000{k}.parquet" for k in range(4)]
+    assert int((tmp_path / "transform.died").read_text()) in before_transform
+    worker_pids()
+
+
+# ------------------------------------------------------------- inputs, outputs, errors
+def test_smi_files_strict_skip_and_existing_output(client, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.smi").write_text("CCO ethanol\nc1ccccc1 benzene\n")
+    (tmp_path / "in" / "b.smi").write_text("CC(=O)O acetic\nC1CC bad_ring\nCN methylamine\n")
+    (tmp_path / "in" / "notes.txt").write_text("not molecules")
+    files = list_input_files(tmp_path / "in")
+    assert [os.path.basename(f) for f in files] == ["a.smi", "b.smi"]
+    smiles = ["CCO", "c1ccccc1", "CC(=O)O", "C1CC", "CN"]
+    ref = sortslice.SortSlice(length=64, radius=1)
+    X = ref.fit_transform(smiles)
+
+    model, summary = fit_partitioned(sortslice.SortSlice(length=64, radius=1), tmp_path / "in", client=client,
+                                     return_summary=True)
+    _assert_same_fit(model, ref)
+    assert (summary.rows, summary.n_invalid, summary.n_partitions) == (5, 1, 2)
+    assert summary.first_problem.startswith(f"{files[1]}: row 2 (bad_ring): ")
+
+    out = transform_partitioned(model, files, tmp_path / "skip", client=client, errors="skip", keep=["name"])
+    table = pq.read_table(out.paths)
+    assert table.column_names == ["name", "fingerprint"]
+    assert table.column("name").to_pylist() == ["ethanol", "benzene", "acetic", "methylamine"]
+    assert _fingerprints(out.paths).tobytes() == X[[0, 1, 2, 4]].tobytes()
+
+    with pytest.raises(sortslice.InvalidMoleculeError, match=r"b\.smi: row 2 \(bad_ring\): .*nothing was written"):
+        transform_partitioned(model, files, tmp_path / "strict", client=client, errors="strict")
+    assert os.listdir(tmp_path / "strict") == []
+
+    with pytest.raises(InputError, match="already holds 2 part files"):
+        transform_partitioned(model, files, tmp_path / "skip", client=client)
+    again = transform_partitioned(model, files[:1], tmp_path / "skip", client=client, overwrite=True)
+    assert sorted(os.listdir(tmp_path / "skip")) == ["part-00000.parquet"]
+    assert len(pq.read_table(again.paths)) == 2
+
+    series = dd.from_pandas(pd.Series(smiles, name="smiles"), npartitions=2)
+    _assert_same_fit(fit_partitioned(sortslice.SortSlice(length=64, radius=1), series, client=client), ref)
+
+    with pytest.raises(InputError, match="--smiles-column 'nope' does not apply"):
+        fit_partitioned(sortslice.SortSlice(), tmp_path / "in" / "*.smi", smiles_column="nope", client=client)
+    with pytest.raises(InputError, match="no files match"):
+        fit_partitioned(sortslice.SortSlice(), tmp_path / "none-*.csv", client=client)
+    with pytest.raises(TypeError, match="MIM cannot be fitted partition by partition"):
+        fit_partitioned(sortslice.MIM(), files, client=client)
+    fold = fit_partitioned(sortslice.HashFold(length=32), files, client=client)
+    folded = transform_partitioned(fold, files, tmp_path / "fold", client=client)
+    expected = sortslice.HashFold(length=32).fit().transform(smiles)
+    rows = pq.read_table(folded.paths).column("fingerprint").to_pylist()
+    assert rows == [None if i == 3 else expected[i].tolist() for i in range(5)]
+
+
+def test_from_prevalence_equals_fit_and_validates():
+    smiles = ["CCO", "CCN", "c1ccccc1", "CC(=O)O"]
+    ref = sortslice.SortSlice(length=8, tie_break="smaller_id_first").fit(smiles)
+    got = sortslice.SortSlice.from_prevalence(ref.state_ids_, ref.state_prevalence_, ref.n_molecules_,
+                                              ref.n_invalid_, length=8, tie_break="smaller_id_first")
+    np.testing.assert_array_equal(got.vocabulary_, ref.vocabulary_)
+    np.testing.assert_array_equal(got.transform(smiles), ref.transform(smiles))
+    with pytest.raises(ValueError, match="strictly ascending"):
+        sortslice.SortSlice.from_prevalence(np.array([3, 2], dtype=np.uint32), [1, 1], 2)
+    with pytest.raises(ValueError, match="same length"):
+        sortslice.SortSlice.from_prevalence(np.array([1, 2], dtype=np.uint32), [1], 2)
+    with pytest.raises(ValueError, match="length must be"):
+        sortslice.SortSlice.from_prevalence(np.array([1], dtype=np.uint32), [1], 1, length=0)
+
+
+def test_import_sortslice_does_not_import_dask():
+    code = ("import sys, sortslice, sortslice.cli; "
+            "assert not any(m == 'dask' or m.startswith(('dask.', 'distributed')) for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
