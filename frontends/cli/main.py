@@ -1,6 +1,632 @@
+"""``sortslice``: the command line over the library (file in, file out).
+
+Every command is a thin translation of files and options into engine calls
+(``sortslice.ecfp``, the featurisers, ``sortslice.load``); files are handled by
+:mod:`.io` and streamed chunk by chunk by :mod:`.run`.  Every user error is a
+:class:`click.ClickException`: exit status 1 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+
 import click
+import numpy as np
+
+import sortslice
+
+from .io import IDS, Chunk, Fingerprints, Part, _umask, fail, open_input, open_output, write_bytes_atomic
+from .options import ecfp_options, input_options, output_options, run_options
+from .run import Progress, Tally, chunk_jobs, convert, report, start_workers
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group()
+def _terminate(signum, frame):
+    # turn SIGTERM into an exception so temporary outputs are removed on the way out
+    raise SystemExit(128 + signum)
+
+
+@click.group(context_settings=_CONTEXT)
+@click.version_option(sortslice.__version__, prog_name="sortslice")
 def main():
-    """sortslice: collision-free ECFP fingerprints."""
+    """sortslice: collision-free ECFP fingerprints with Sort & Slice.
+
+    Convert molecule files (CSV, TSV, .smi, SDF, Parquet; gzip-compressed or not;
+    '-' for stdin) into fingerprint tables (Parquet, CSV, .npy, .npz). Files are
+    streamed in chunks, and an output is only put in place once it is complete.
+
+    \b
+    Examples:
+      sortslice demo
+      sortslice fit train.csv -o model.json --length 1024
+      sortslice transform model.json molecules.csv.gz -o fingerprints.parquet
+      sortslice info model.json
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+# ------------------------------------------------------------------------ helpers
+def _metadata(command: str, ecfp: dict, featuriser=None) -> dict:
+    """Key-value metadata of Parquet outputs: how the fingerprints were made."""
+    meta = {"sortslice.version": sortslice.__version__, "sortslice.command": command, "sortslice.ecfp": ecfp}
+    if featuriser is not None:
+        from sortslice.engine.persist import to_document
+
+        doc = to_document(featuriser)
+        pooling = {"method": doc["method"], **{k: v for k, v in doc["params"].items() if k != "sparse"}}
+        if doc["vocabulary"]["ids"]:
+            pooling["vocabulary"] = doc["vocabulary"]["ids"]
+        meta["sortslice.pooling"] = pooling
+    return meta
+
+
+def _output_dtype(featuriser, ecfp: dict) -> np.dtype:
+    """The dtype ``featurise`` returns (asked of the featuriser itself, on no molecules)."""
+    return featuriser.featurise(sortslice.ecfp([], **ecfp)).X.dtype
+
+
+def _stream(command: str, input_path: str, output: str, output_format: str | None, inputs, run, ecfp: dict,
+            featuriser=None, quiet: bool = False) -> Tally:
+    """Shared body of ``ids``, ``fold`` and ``transform``: molecules in, one output row per molecule."""
+    reader = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
+                        carry=inputs.carry, id_column=inputs.id_column, chunk_size=run.chunk_size)
+    try:
+        if featuriser is None:
+            payload = IDS
+        else:
+            payload = Fingerprints(int(featuriser.length), _output_dtype(featuriser, ecfp), bool(featuriser.counts))
+        sink = open_output(output, output_format, payload, reader.carried_types(), error_column=run.errors == "null",
+                           metadata=_metadata(command, ecfp, featuriser))
+    except BaseException:
+        reader.source.close()
+        raise
+    if featuriser is not None:
+        featuriser.set_params(sparse=sink.wants_sparse)
+    kind, carry = reader.kind, inputs.carry
+
+    def compute(chunk) -> Part:
+        fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(run.jobs, len(chunk)), kind=kind)
+        columns = {c: chunk.columns[c] for c in carry}
+        if featuriser is None:
+            return Part(columns, fp.valid, fp.errors, indptr=fp.indptr, ids=fp.ids, counts=fp.counts)
+        out = featuriser.featurise(fp)
+        return Part(columns, out.valid, out.errors, X=out.X)
+
+    tally = convert(reader, sink, compute, errors=run.errors, progress=run.progress,
+                    before_first=lambda chunk: start_workers(chunk_jobs(run.jobs, len(chunk))))
+    if not quiet:
+        report(tally, run.errors, sink,
+               nulls="their ids are null" if featuriser is None else "their fingerprints are null")
+    return tally
+
+
+def _load_model(path: str):
+    try:
+        return sortslice.load(path)
+    except sortslice.ModelFileError as exc:
+        fail(str(exc))
+
+
+def _check_writable(path: str) -> None:
+    """Fail before any work when ``path`` cannot be created."""
+    if path == "-":
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        fail(f"cannot write {path}: it is a directory")
+    if not os.path.isdir(folder):
+        fail(f"cannot write {path}: No such file or directory")
+    if not os.access(folder, os.W_OK):
+        fail(f"cannot write {path}: Permission denied")
+
+
+# ----------------------------------------------------------------------- commands
+@main.command()
+@click.argument("input_path", metavar="IN")
+@output_options
+@input_options()
+@ecfp_options
+@run_options
+def ids(input_path, output, output_format, inputs, ecfp, run):
+    """Unfolded ECFP ids and counts of every molecule in IN.
+
+    One row per molecule, in input order: Parquet columns 'ids' and 'counts'
+    (List(UInt32); ids ascending) — the RDKit Morgan identifiers, not folded. CSV
+    writes them space-separated; .npz writes a sparse matrix whose column is the id.
+    The ECFP parameters are stored in the Parquet file's key-value metadata.
+
+    \b
+    Examples:
+      sortslice ids molecules.csv -o ids.parquet
+      sortslice ids compounds.sdf.gz --radius 3 --chirality --id-column name -o ids.parquet
+      cat molecules.smi | sortslice ids - --format csv > ids.csv
+    """
+    _stream("ids", input_path, output, output_format, inputs, run, ecfp)
+
+
+@main.command()
+@click.argument("input_path", metavar="IN")
+@output_options
+@click.option("--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Number of bits (columns).")
+@click.option("--counts", is_flag=True, help="Count fingerprints (UInt32) instead of 0/1 bits.")
+@input_options()
+@ecfp_options
+@run_options
+def fold(input_path, output, output_format, length, counts, inputs, ecfp, run):
+    """Hash-folded ECFP fingerprints (column = id modulo LENGTH).
+
+    Identical to RDKit's Morgan fingerprint with fpSize=LENGTH. Parquet column
+    'fingerprint' is Array(UInt8, LENGTH) (counts: Array(UInt32, LENGTH)); CSV
+    writes it as a 0/1 string (counts space-separated); .npy is dense, .npz sparse.
+
+    \b
+    Examples:
+      sortslice fold molecules.csv --length 2048 -o folded.parquet
+      sortslice fold molecules.smi.gz --counts --fcfp -o folded.npz
+    """
+    featuriser = sortslice.HashFold(length=length, counts=counts, **ecfp).fit()
+    _stream("fold", input_path, output, output_format, inputs, run, ecfp, featuriser)
+
+
+_METHODS = {"sort-slice": "SortSlice", "mim": "MIM", "filter": "Filtering", "hash-fold": "HashFold"}
+
+
+def _labels(values: list, column: str, where: str, names) -> np.ndarray:
+    """Label values as floats when they all are numbers, else as class names."""
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and v != v):
+            name = f" ({names[i]})" if names is not None and names[i] not in (None, "") else ""
+            fail(f"{where}: row {i + 1}{name} has no value in the label column {column!r}")
+    try:
+        return np.asarray([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.asarray([str(v) for v in values], dtype=object)
+
+
+def _fit_molecules(chunk, kind: str):
+    """What a featuriser's fit accepts: SMILES as they are; SDF mol blocks parsed to RDKit Mols here."""
+    if kind == "smiles":
+        return chunk.molecules
+    from rdkit import Chem, rdBase
+
+    with rdBase.BlockLogs():
+        return [Chem.MolFromMolBlock(b) if b.strip() else None for b in chunk.molecules]
+
+
+def _first_invalid(chunk, kind: str, ecfp: dict, jobs) -> tuple[int, str]:
+    """Row and reason of a chunk's first invalid molecule (run only when a fit saw some)."""
+    fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(jobs, len(chunk)), kind=kind)
+    i = int(np.flatnonzero(~fp.valid)[0])
+    return i, str(fp.errors[i])
+
+
+def fit_file(input_path: str, output: str, *, length: int, method: str, label: str | None, counts: bool,
+             inputs, ecfp: dict, run, quiet: bool = False):
+    """Fit a featuriser on a file and save it; returns the fitted featuriser."""
+    if method in ("mim", "filter") and label is None:
+        fail(f"--method {method} needs --label COL (the property the columns are chosen for)")
+    if method not in ("mim", "filter") and label is not None:
+        fail(f"--label is only used by --method mim and --method filter, not {method}")
+    _check_writable(output)
+    reader = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
+                        carry=[label] if label else [], id_column=inputs.id_column, chunk_size=run.chunk_size)
+    cls = getattr(sortslice, _METHODS[method])
+    model = cls(length=length, counts=counts, **ecfp)
+    where = reader.source.name
+    tally = Tally()
+    bar = Progress(run.progress, reader)
+    started = time.perf_counter()
+    try:
+        if method == "sort-slice":
+            # streamed: only the prevalence table (distinct ids) is kept between chunks
+            for chunk in reader:
+                before = getattr(model, "n_invalid_", 0)
+                model.n_jobs = chunk_jobs(run.jobs, len(chunk))
+                model.partial_fit(_fit_molecules(chunk, reader.kind))
+                _note_fit_chunk(tally, chunk, model.n_invalid_ - before, reader.kind, ecfp, run, where)
+                bar.update(len(chunk))
+        else:
+            chunks = []
+            for chunk in reader:
+                chunks.append(chunk)
+                bar.update(len(chunk))
+            whole = Chunk(0, [m for c in chunks for m in c.molecules],
+                          names=None if reader.name_column is None else [n for c in chunks for n in c.names])
+            if label:
+                values = [v for c in chunks for v in c.columns[label].to_pylist()]
+                y = _labels(values, label, where, whole.names)
+            else:
+                y = None
+            if whole.molecules:
+                model.n_jobs = chunk_jobs(run.jobs, len(whole))
+                model.fit(_fit_molecules(whole, reader.kind), y)
+                _note_fit_chunk(tally, whole, getattr(model, "n_invalid_", 0), reader.kind, ecfp, run, where)
+    finally:
+        bar.close()
+        reader.source.close()
+    tally.seconds = time.perf_counter() - started
+    if tally.rows == 0:
+        fail(f"{where}: no molecules to fit on")
+    if method != "hash-fold" and tally.rows == tally.invalid:
+        fail(f"{where}: none of the {tally.rows:,} molecules is valid; first: {tally.first_problem}")
+    _save_model(model, output)
+    if not quiet:
+        line = tally.warning("were left out of the fit")
+        if line:
+            click.echo(line, err=True)
+        click.echo(_fit_summary(model, method, tally, output), err=True)
+    return model
+
+
+def _note_fit_chunk(tally: Tally, chunk, n_invalid: int, kind, ecfp, run, where) -> None:
+    valid = np.ones(len(chunk), dtype=bool)
+    errors = np.full(len(chunk), None, dtype=object)
+    if n_invalid and (run.errors == "strict" or tally.first_problem is None):
+        i, reason = _first_invalid(chunk, kind, ecfp, run.jobs)
+        valid[i], errors[i] = False, reason
+    tally.note(chunk, valid, errors, where, run.errors)
+    tally.invalid += max(0, n_invalid - int((~valid).sum()))
+
+
+def _save_model(model, output: str) -> None:
+    if output == "-":
+        from sortslice.engine.persist import to_document
+
+        click.echo(json.dumps(to_document(model), indent=1))
+        return
+    try:
+        model.save(output)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    # the engine's save() keeps mkstemp's owner-only mode; a model is a normal file
+    os.chmod(output, 0o666 & ~_umask())
+
+
+def _fit_summary(model, method: str, tally: Tally, output: str) -> str:
+    where = "stdout" if output == "-" else output
+    valid = tally.rows - tally.invalid
+    if method == "hash-fold":
+        return f"hash-fold, {model.length:,} columns: nothing to learn; wrote {where}"
+    n_vocab = len(model.vocabulary_)
+    kept = f"kept {n_vocab:,} of {model.n_distinct_ids_:,} distinct ids"
+    if n_vocab < model.length:
+        kept += f" (columns {n_vocab:,}..{model.length - 1:,} are always 0)"
+    prev = model.prevalence_
+    span = f"prevalence {int(prev.max()):,}..{int(prev.min()):,}" if n_vocab else "no ids"
+    return (f"fitted {method} on {valid:,} molecules in {tally.seconds:.1f} s: {kept}, {span}; "
+            f"wrote {where}")
+
+
+@main.command()
+@click.argument("input_path", metavar="IN")
+@click.option("-o", "--output", metavar="MODEL.json", required=True,
+              help="Where to save the fitted featuriser (JSON; written atomically; '-' is stdout).")
+@click.option("--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Number of columns of the fingerprints.")
+@click.option("--method", type=click.Choice(list(_METHODS)), default="sort-slice", show_default=True,
+              help="sort-slice: the most prevalent ids; mim: highest mutual information with --label; "
+                   "filter: Gütlein & Kramer's filters with --label; hash-fold: plain folding.")
+@click.option("--label", metavar="COL", default=None,
+              help="Column with the property (numbers: regression; text: classes) for mim and filter.")
+@click.option("--counts", is_flag=True, help="Transform to counts (UInt32) instead of 0/1.")
+@input_options(carry=False)
+@ecfp_options
+@run_options
+def fit(input_path, output, length, method, label, counts, inputs, ecfp, run):
+    """Fit a featuriser on the molecules in IN and save it as JSON.
+
+    Sort & Slice (the default) streams IN chunk by chunk through partial_fit, so
+    memory grows with the number of distinct substructures, not with the file.
+    mim and filter need every molecule and label at once. Invalid molecules are
+    left out of the fit (--errors strict stops instead).
+
+    \b
+    Examples:
+      sortslice fit train.csv -o model.json --length 1024
+      sortslice fit train.smi.gz -o model.json --radius 3 --chirality
+      sortslice fit assay.csv --method mim --label pIC50 -o model.json
+    """
+    fit_file(input_path, output, length=length, method=method, label=label, counts=counts, inputs=inputs,
+             ecfp=ecfp, run=run)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL.json")
+@click.argument("input_path", metavar="IN")
+@output_options
+@input_options()
+@run_options
+def transform(model_path, input_path, output, output_format, inputs, run):
+    """Fingerprints of the molecules in IN from a fitted model.
+
+    Applies a featuriser saved by 'sortslice fit'. The ECFP parameters and columns come from MODEL.json. Parquet column
+    'fingerprint' is Array(UInt8, LENGTH) (counts: Array(UInt32, LENGTH)), null for
+    invalid molecules (see --errors); the ECFP and pooling parameters, including the
+    vocabulary, are stored in the file's key-value metadata.
+
+    \b
+    Examples:
+      sortslice transform model.json molecules.csv -o fingerprints.parquet
+      sortslice transform model.json big.csv.gz --id-column id --keep label -o fps.parquet --progress
+      sortslice transform model.json test.smi -o X.npy --errors strict
+    """
+    model = _load_model(model_path)
+    _stream("transform", input_path, output, output_format, inputs, run, model.ecfp_params.to_dict(), model)
+
+
+def _model_document(path: str) -> dict:
+    with open(path, "rb") as fh:
+        return json.loads(fh.read())
+
+
+_METHOD_WORDS = {"sort-slice": "Sort & Slice (the most prevalent training ids)",
+                 "hash-fold": "hash folding (id modulo length)",
+                 "mim": "mutual-information maximisation", "filter": "filtered circular fingerprints"}
+
+
+def describe_model(path: str) -> list[tuple[str, str]]:
+    """``(field, value)`` lines of ``sortslice info``."""
+    _load_model(path)   # validates the file (one-line error if it is not a usable model)
+    doc = _model_document(path)
+    e, p, t, v = doc["ecfp"], doc["params"], doc["training"], doc["vocabulary"]
+    yes = {True: "yes", False: "no"}
+    dtype = np.dtype(p["dtype"] or ("uint32" if p["counts"] else "uint8")).name
+    rows = [("file", path), ("method", f"{doc['method']}: {_METHOD_WORDS[doc['method']]}"),
+            ("length", f"{p['length']:,} columns of {'counts' if p['counts'] else '0/1'} ({dtype})"),
+            ("ecfp", f"radius {e['radius']} ({e['invariants'].upper()}{2 * e['radius']}), "
+                     f"chirality {yes[e['chirality']]}, bond types {yes[e['bond_types']]}, "
+                     f"ring membership {yes[e['ring_membership']]}, "
+                     f"redundant environments {yes[e['redundant_environments']]}")]
+    n_mol = t["n_molecules"]
+    if doc["method"] != "hash-fold":
+        n_vocab = len(v["ids"])
+        distinct = t.get("n_distinct_ids")
+        rows.append(("vocabulary", f"{n_vocab:,} ids" + (f" of {distinct:,} distinct in training"
+                                                           if distinct is not None else "")))
+        if n_vocab:
+            hi, lo = max(v["prevalence"]), min(v["prevalence"])
+            pct = (lambda x: f" ({100 * x / n_mol:.1f}%)") if n_mol else (lambda x: "")
+            rows.append(("prevalence", f"{hi:,}{pct(hi)} .. {lo:,}{pct(lo)} training molecules per column"))
+            if v["score_name"] not in ("prevalence", "none"):
+                rows.append((v["score_name"].replace("_", " "),
+                             f"{max(v['scores']):.4g} .. {min(v['scores']):.4g}"))
+        if "task" in t:
+            task = t["task"] + (f" (classes split at the median {t['median']:.4g})"
+                                if t.get("median") is not None else "")
+            rows.append(("task", task))
+    rows.append(("training set", f"{n_mol:,} molecules ({t['n_invalid']:,} invalid, left out)"))
+    rows.append(("versions", ", ".join(f"{k} {val}" for k, val in doc["versions"].items())))
+    if doc.get("created"):
+        rows.append(("created", doc["created"]))
+    return rows
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL.json")
+@click.option("--json", "as_json", is_flag=True, help="Print the model's parameters and training summary as JSON.")
+def info(model_path, as_json):
+    """Describe a fitted model.
+
+    Parameters, vocabulary size, training-set size, prevalence range and versions.
+
+    \b
+    Examples:
+      sortslice info model.json
+      sortslice info model.json --json
+    """
+    if as_json:
+        _load_model(model_path)   # validates
+        doc = _model_document(model_path)
+        doc["vocabulary"] = {"size": len(doc["vocabulary"]["ids"]), "score_name": doc["vocabulary"]["score_name"]}
+        click.echo(json.dumps(doc, indent=1))
+        return
+    rows = describe_model(model_path)
+    width = max(len(k) for k, _ in rows)
+    for k, val in rows:
+        click.echo(f"{k + ':':<{width + 2}}{val}")
+
+
+def _explain_rows(model, top: int) -> list[dict]:
+    if isinstance(model, sortslice.HashFold):
+        fail("a hash-fold model has no vocabulary to explain: column j is every id with id % length == j")
+    return model.explain(top)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL.json")
+@click.option("--top", "-k", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Number of columns (the first K) to explain.")
+@click.option("-o", "--output", metavar="FILE", default=None,
+              help="Also draw the columns' substructures as a grid (.svg or .png).")
+@click.option("--format", "image_format", type=click.Choice(["svg", "png"]), default=None,
+              help="Drawing format (default: from the extension of -o).")
+@click.option("--per-row", type=click.IntRange(min=1), default=5, show_default=True, help="Drawings per row.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def explain(model_path, top, output, image_format, per_row, as_json):
+    """Explain (and draw) the first K columns of a model.
+
+    For each column: its ECFP id, score, prevalence and substructure (as a SMILES
+    fragment of an example training molecule), one line per column; with -o, the
+    substructures are drawn as an SVG or PNG grid.
+
+    \b
+    Examples:
+      sortslice explain model.json --top 10
+      sortslice explain model.json --top 20 -o top20.svg
+      sortslice explain model.json -k 12 -o grid.png --per-row 4
+    """
+    model = _load_model(model_path)
+    rows = _explain_rows(model, top)
+    if output is not None:
+        fmt = image_format or os.path.splitext(output)[1].lower().lstrip(".")
+        if fmt not in ("svg", "png"):
+            fail(f"cannot tell the drawing format of {output}; use a .svg or .png name or --format")
+        _check_writable(output)
+        try:
+            image = model.draw(top, fmt=fmt, per_row=per_row)
+        except ValueError as exc:
+            fail(f"{model_path}: {exc}")
+        write_bytes_atomic(output, image.encode() if isinstance(image, str) else image)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    fixed = {"column", "id", "prevalence", "radius", "example", "fragment"}
+    score = next((k for k in (rows[0] if rows else {}) if k not in fixed), None)
+    head = f"{'column':>6}  {'id':>10}  " + (f"{score.replace('_', ' '):>18}  " if score else "")
+    click.echo(head + f"{'prevalence':>10}  {'radius':>6}  fragment")
+    for r in rows:
+        line = f"{r['column']:>6}  {r['id']:>10}  "
+        if score:
+            line += f"{r[score]:>18.4g}  "
+        rad = "" if r["radius"] is None else str(r["radius"])
+        click.echo(line + f"{r['prevalence']:>10,}  {rad:>6}  {r['fragment'] or ''}")
+    if output is not None:
+        click.echo(f"drew {len(rows)} columns to {output}", err=True)
+
+
+# ------------------------------------------------------------------ demo, warmup
+def _demo_data() -> str:
+    from rdkit import RDConfig
+
+    path = os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi")
+    if not os.path.exists(path):
+        fail(f"the demo molecules are missing from this RDKit installation ({path})")
+    return path
+
+
+@main.command()
+@click.option("--output-dir", "-d", type=click.Path(file_okay=False), default=None,
+              help="Where to write the demo's files (default: a new temporary directory, kept).")
+@click.option("--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--radius", type=click.IntRange(0, 64), default=2, show_default=True)
+@click.option("--train", type=click.IntRange(min=1), default=4000, show_default=True,
+              help="Molecules to fit on; the rest are transformed.")
+def demo(output_dir, length, radius, train):
+    """Show Sort & Slice at work on molecules that ship with RDKit.
+
+    Uses RDKit's NCI sample (4,999 molecules): fits Sort & Slice on the first
+    --train, writes the model, transforms the rest to Parquet, explains the top
+    columns and compares with hash folding, saying what happened at each step.
+    Every step runs the same code as the matching command.
+
+    \b
+    Examples:
+      sortslice demo
+      sortslice demo --output-dir demo-out --length 2048
+    """
+    from .options import DEFAULT_CHUNK_SIZE, InputOptions, RunOptions
+
+    source = _demo_data()
+    out = output_dir or tempfile.mkdtemp(prefix="sortslice-demo-")
+    os.makedirs(out, exist_ok=True)
+    with open(source) as fh:
+        lines = [line for line in fh if line.strip()]
+    if train >= len(lines):
+        fail(f"--train {train} leaves no molecules to transform (the demo set has {len(lines):,})")
+    train_path, test_path = os.path.join(out, "train.smi"), os.path.join(out, "test.smi")
+    for path, part in ((train_path, lines[:train]), (test_path, lines[train:])):
+        with open(path, "w") as fh:
+            fh.writelines(part)
+    model_path = os.path.join(out, "model.json")
+    fps_path = os.path.join(out, "fingerprints.parquet")
+    svg_path = os.path.join(out, "top_columns.svg")
+    ecfp = dict(radius=radius, invariants="ecfp", chirality=False, bond_types=True, ring_membership=True,
+                redundant_environments=False)
+    inputs = InputOptions(None, None, None, ("name",))
+    run = RunOptions("null", None, DEFAULT_CHUNK_SIZE, False)
+    echo = click.echo
+    echo(f"Sort & Slice demo: {len(lines):,} NCI molecules that ship with RDKit ({source})")
+    echo(f"files in {os.path.abspath(out)}")
+    echo("")
+    echo(f"1. fit: Sort & Slice, {length:,} columns, ECFP{2 * radius}, on the first {train:,} molecules")
+    t = time.perf_counter()
+    model = fit_file(train_path, model_path, length=length, method="sort-slice", label=None, counts=False,
+                     inputs=InputOptions(None, None, None), ecfp=ecfp, run=run, quiet=True)
+    distinct = model.n_distinct_ids_
+    left_out = f" ({model.n_invalid_:,} invalid, left out)" if model.n_invalid_ else ""
+    echo(f"   {model.n_molecules_:,} molecules{left_out} have {distinct:,} distinct substructure ids; kept the "
+         f"{len(model.vocabulary_):,} most prevalent ({int(model.prevalence_.max()):,} .. "
+         f"{int(model.prevalence_.min()):,} molecules each) in {time.perf_counter() - t:.1f} s")
+    echo(f"   -> {model_path}")
+    bits = model.state_ids_.astype(np.int64) % length
+    occupancy = np.bincount(bits, minlength=length)
+    shared = occupancy[model.vocabulary_.astype(np.int64) % length] > 1
+    echo(f"   hash folding these {distinct:,} ids into {length:,} bits would mix {distinct / length:.1f} "
+         f"substructures per bit on average ({int(shared.sum()):,} of the {len(model.vocabulary_):,} most "
+         f"prevalent would share their bit); Sort & Slice gives each its own column")
+    echo("")
+    n_test = len(lines) - train
+    echo(f"2. transform: the other {n_test:,} molecules")
+    t = time.perf_counter()
+    tally = _stream("transform", test_path, fps_path, None, inputs, run, ecfp, model, quiet=True)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(fps_path)
+    valid = table.column("fingerprint").drop_null()
+    on = (np.asarray(valid.combine_chunks().flatten()).reshape(len(valid), -1) != 0).sum(1)
+    echo(f"   {table.num_rows:,} rows ({tally.invalid:,} invalid: null fingerprint, reason in 'error') in "
+         f"{time.perf_counter() - t:.1f} s; {on.mean():.1f} of {length:,} columns set per molecule on average")
+    schema = ", ".join(f"{f.name} ({f.type})" for f in table.schema)
+    echo(f"   -> {fps_path}: {schema}")
+    echo("")
+    echo("3. explain: the most prevalent columns")
+    for r in model.explain(5):
+        echo(f"   column {r['column']}: id {r['id']}, in {r['prevalence']:,} of {model.n_molecules_:,} "
+             f"training molecules: {r['fragment']}")
+    write_bytes_atomic(svg_path, model.draw(12, fmt="svg").encode())
+    echo(f"   -> {svg_path} (the top 12 drawn)")
+    echo("")
+    echo("The same with the command line, on your own files:")
+    echo(f"   sortslice fit {train_path} -o {model_path} --length {length} --radius {radius}")
+    echo(f"   sortslice transform {model_path} {test_path} --keep name -o {fps_path}")
+    echo(f"   sortslice explain {model_path} --top 12 -o {svg_path}")
+
+
+_WARMUP_SMILES = ["CCO", "c1ccccc1O", "C[C@H](N)C(=O)O", "CC(=O)Nc1ccc(O)cc1", "C/C=C/Cl", "[NH4+]",
+                  "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "OC[C@@H]1O[C@H](O)[C@@H](O)[C@@H]1O", "not a smiles", ""]
+
+
+@main.command()
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing.")
+def warmup(quiet):
+    """Compile (or load) the Numba kernels and report the time.
+
+    The first use of each kernel after installing compiles it (seconds); later
+    processes load it from the cache. Run this once after installing, or in a
+    container build step, so the first real command starts at full speed.
+
+    \b
+    Examples:
+      sortslice warmup
+      NUMBA_CACHE_DIR=/opt/cache sortslice warmup
+    """
+    from sortslice.engine._jit import KERNELS
+
+    started = time.perf_counter()
+    smiles = _WARMUP_SMILES
+    y = np.arange(len(smiles)) % 2
+    for invariants in ("ecfp", "fcfp"):
+        for chirality in (False, True):
+            sortslice.ecfp(smiles, invariants=invariants, chirality=chirality, n_jobs=1)
+            sortslice.ecfp(smiles, invariants=invariants, chirality=chirality, n_jobs=1, provenance=True)
+    valid = smiles[:-2]
+    for counts in (False, True):
+        for sparse in (False, True):
+            sortslice.SortSlice(length=8, counts=counts, sparse=sparse).fit(valid).transform(valid)
+            sortslice.HashFold(length=8, counts=counts, sparse=sparse).fit().transform(valid)
+    sortslice.SortSlice(length=8).fit(valid[:4]).partial_fit(valid[4:])
+    sortslice.MIM(length=4).fit(valid, y[:len(valid)])
+    sortslice.Filtering(length=4).fit(valid, y[:len(valid)])
+    seconds = time.perf_counter() - started
+    ready = sum(1 for k in KERNELS if getattr(k, "signatures", None))
+    if not quiet:
+        click.echo(f"warmed up in {seconds:.1f} s: ECFP/FCFP with and without chirality, Sort & Slice, hash folding, "
+                   f"MIM and filtering ({ready} top-level kernels ready; helpers compile into them)")

@@ -1,0 +1,955 @@
+"""The CLI's file world: molecule files in, chunk by chunk; fingerprint tables out, atomically.
+
+The engine knows nothing of files.  Here inputs (CSV, TSV, ``.smi``, SDF, Parquet,
+each optionally gzip-compressed, or ``-`` for stdin) become :class:`Chunk` s of at
+most ``chunk_size`` molecules plus the columns carried through, and outputs
+(Parquet, CSV/TSV, ``.npy``, ``.npz``) are written to a temporary file beside the
+target and renamed over it only when everything succeeded.
+
+Every problem a user can cause raises :class:`click.ClickException` with one line
+that names the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+
+import click
+import numpy as np
+
+INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
+OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
+
+_INPUT_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".smi": "smi", ".smiles": "smi", ".ism": "smi",
+                     ".can": "smi", ".sdf": "sdf", ".sd": "sdf", ".parquet": "parquet", ".pq": "parquet"}
+_OUTPUT_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".npy": "npy",
+                      ".npz": "npz"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+#: columns every output has of its own; carried columns may not use these names
+RESERVED_COLUMNS = ("fingerprint", "ids", "counts", "error")
+#: errors that mean "the bytes of this file are not what they claim to be"
+_READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError)
+
+
+def fail(message: str):
+    """Raise the one-line user error (exit status 1, ``Error: message`` on stderr)."""
+    raise click.ClickException(message)
+
+
+def _shorten(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+# ============================================================================ inputs
+@dataclass
+class Chunk:
+    """Consecutive input rows: their molecules and the columns carried through."""
+
+    start: int                              # index of the first row in the whole input (0-based)
+    molecules: list                         # SMILES strings or mol blocks; "" when the cell is empty
+    columns: dict = field(default_factory=dict)   # name -> pyarrow Array (carried, label and id columns)
+    names: list | None = None               # row names for messages (id column, or .smi/SDF titles)
+
+    def __len__(self) -> int:
+        return len(self.molecules)
+
+
+class Source:
+    """An opened input: a (decompressed) binary stream and how far through the file we are."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.name = "<stdin>" if path == "-" else path
+        self.size = None
+        if path == "-":
+            raw = click.get_binary_stream("stdin")
+        else:
+            try:
+                raw = open(path, "rb")
+            except OSError as exc:
+                fail(f"cannot read {path}: {exc.strerror or exc}")
+            self.size = os.fstat(raw.fileno()).st_size
+        self.raw = raw
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        buffered = self.raw if hasattr(self.raw, "peek") else io.BufferedReader(self.raw)
+        try:
+            head = buffered.peek(2)[:2]
+        except OSError as exc:
+            fail(f"cannot read {self.name}: {exc.strerror or exc}")
+        self.gzip = head == _GZIP_MAGIC
+        self.stream = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb")) if self.gzip else buffered
+        try:
+            first = self.stream.peek(4096)
+        except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as exc:
+            fail(f"{self.name}: not a valid gzip file ({exc})")
+        if not first:
+            fail(f"{self.name}: the file is empty")
+        self.head = first
+
+    def position(self) -> int | None:
+        """Bytes of the file (compressed, as stored) consumed so far."""
+        if self.size is None:
+            return None
+        try:
+            return self.raw.tell()
+        except (OSError, ValueError):
+            return None
+
+    def close(self) -> None:
+        if self.path != "-":
+            self.raw.close()
+
+
+def guess_input_format(path: str, head: bytes, requested: str | None) -> str:
+    if requested:
+        return requested
+    if path != "-":
+        base = path[:-3] if path.lower().endswith(".gz") else path
+        ext = os.path.splitext(base)[1].lower()
+        if ext in _INPUT_EXTENSIONS:
+            return _INPUT_EXTENSIONS[ext]
+        fail(f"cannot tell the format of {path} from its extension; use --input-format "
+             f"({'|'.join(INPUT_FORMATS)})")
+    # stdin has no extension: look at the content
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    if any(line.startswith("M  END") or "V2000" in line or "V3000" in line for line in lines[:64]):
+        return "sdf"
+    first = lines[0] if lines else ""
+    token = re.split(r"[\s,]", first.strip(), maxsplit=1)[0]
+    if token and _is_smiles(token):
+        return "smi"   # no header: molecules from the first line on
+    if "\t" in first:
+        return "tsv"
+    if "," in first:
+        return "csv"
+    return "smi"
+
+
+def _is_smiles(text: str) -> bool:
+    from rdkit import Chem, rdBase
+
+    with rdBase.BlockLogs():
+        return Chem.MolFromSmiles(text, sanitize=False) is not None
+
+
+def pick_smiles_column(names: list[str], requested: str | None, where: str) -> str:
+    """The requested column, or the one obvious SMILES column."""
+    if requested is not None:
+        if requested not in names:
+            fail(f"{where}: no column {requested!r} (columns: {_shorten(names)})")
+        return requested
+    exact = [n for n in names if n.strip().lower() == "smiles"]
+    if len(exact) == 1:
+        return exact[0]
+    loose = [n for n in names if "smiles" in n.lower()]
+    if len(loose) == 1:
+        return loose[0]
+    if len(names) == 1:
+        return names[0]
+    fail(f"{where}: cannot tell which column holds the SMILES (columns: {_shorten(names)}); use --smiles-column")
+
+
+def _check_columns(names: list[str], wanted: list[str], where: str) -> None:
+    for c in wanted:
+        if c not in names:
+            fail(f"{where}: no column {c!r} (columns: {_shorten(names)})")
+
+
+class Reader:
+    """Chunks of an input file; subclasses know one format.
+
+    ``carry`` names the columns to bring along (id column first, ``--keep`` columns,
+    a label); ``name_column`` the one used to name rows in messages.
+    """
+
+    kind = "smiles"
+    total_rows: int | None = None
+
+    def __init__(self, source: Source, fmt: str, smiles_column: str | None, carry: list[str],
+                 name_column: str | None, chunk_size: int):
+        self.source = source
+        self.format = fmt
+        self.chunk_size = int(chunk_size)
+        self.carry = list(dict.fromkeys(carry))
+        self.name_column = name_column
+        # columns to check and read: carried ones plus the one naming rows in messages
+        self.wanted = list(dict.fromkeys(self.carry + ([name_column] if name_column else [])))
+        self.rows_read = 0
+
+    # subclasses fill these in
+    columns: list[str] = []
+    molecule_column: str = ""
+
+    def carried_types(self) -> dict:
+        """pyarrow type of every carried column (text formats carry text)."""
+        import pyarrow as pa
+
+        return {c: pa.string() for c in self.carry}
+
+    def __iter__(self):
+        try:
+            yield from self._chunks()
+        except click.ClickException:
+            raise
+        except gzip.BadGzipFile as exc:
+            fail(f"{self.source.name}: not a valid gzip file ({exc})")
+        except _READ_ERRORS as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            fail(f"{self.source.name}: cannot read {self.format.upper()} after row {self.rows_read:,}: {reason}")
+
+    def _chunks(self):
+        raise NotImplementedError
+
+
+def _arrow_chunks(batches, chunk_size: int):
+    """Regroup record batches into tables of exactly ``chunk_size`` rows (the last may be shorter)."""
+    import pyarrow as pa
+
+    pending, n = [], 0
+    for b in batches:
+        if b.num_rows == 0:
+            continue
+        pending.append(b)
+        n += b.num_rows
+        while n >= chunk_size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, chunk_size)
+            rest = table.slice(chunk_size)
+            pending = rest.to_batches() if rest.num_rows else []
+            n -= chunk_size
+    if n:
+        yield pa.Table.from_batches(pending)
+
+
+class _ArrowReader(Reader):
+    """Shared by CSV/TSV and Parquet: a molecule column plus carried columns, all Arrow."""
+
+    def _from_tables(self, tables):
+        for table in tables:
+            mols = table.column(self.molecule_column)
+            # an empty cell is an empty SMILES ("" keeps whole batches on the parallel parser)
+            molecules = ["" if m is None else m for m in mols.to_pylist()]
+            columns = {c: table.column(c).combine_chunks() for c in self.carry}
+            names = None
+            if self.name_column is not None:
+                names = table.column(self.name_column).to_pylist()
+            chunk = Chunk(self.rows_read, molecules, columns, names)
+            self.rows_read += len(molecules)
+            yield chunk
+
+
+class DelimitedReader(_ArrowReader):
+    """CSV/TSV with a header row, read by Arrow block by block; every column is read as text."""
+
+    def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
+        super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
+        self.delimiter = "\t" if fmt == "tsv" else ","
+        try:
+            header = source.stream.readline().decode("utf-8-sig")
+        except _READ_ERRORS as exc:
+            fail(f"{source.name}: cannot read the header ({exc})")
+        names = next(csv.reader([header.rstrip("\r\n")], delimiter=self.delimiter), [])
+        if not names or not any(n.strip() for n in names):
+            fail(f"{source.name}: the first line should be a header of column names")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        self.columns = names
+        self.molecule_column = pick_smiles_column(names, smiles_column, source.name)
+        _check_columns(names, self.wanted, source.name)
+        used = [n for n in dupes if n in {self.molecule_column, *self.wanted}]
+        if used:
+            fail(f"{source.name}: column name {used[0]!r} appears more than once in the header")
+
+    def _chunks(self):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        if not self.source.stream.peek(1):
+            return   # a header and no rows: no molecules (Arrow calls this an empty CSV)
+        wanted = list(dict.fromkeys([self.molecule_column, *self.wanted]))
+        reader = pcsv.open_csv(
+            self.source.stream,
+            read_options=pcsv.ReadOptions(column_names=self.columns, block_size=1 << 22),
+            parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
+            convert_options=pcsv.ConvertOptions(include_columns=wanted,
+                                                column_types={c: pa.string() for c in wanted},
+                                                strings_can_be_null=True, null_values=[""]))
+        try:
+            yield from self._from_tables(_arrow_chunks(reader, self.chunk_size))
+        except pa.ArrowInvalid as exc:
+            reason = str(exc).strip().splitlines()[0]
+            fail(f"{self.source.name}: cannot read {self.format.upper()} after row {self.rows_read:,}: {reason}")
+
+
+class ParquetReader(_ArrowReader):
+    """Parquet, reading only the needed columns, row group by row group."""
+
+    def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
+        if source.path != "-" and not source.gzip:
+            src = source.raw
+            src.seek(0)
+        else:  # Parquet needs random access: a pipe or .gz is read into memory
+            src = io.BytesIO(source.stream.read())
+        try:
+            self.file = pq.ParquetFile(src)
+        except (pa.ArrowInvalid, OSError) as exc:
+            fail(f"{source.name}: not a Parquet file ({str(exc).strip().splitlines()[0]})")
+        schema = self.file.schema_arrow
+        self.columns = list(schema.names)
+        self.molecule_column = pick_smiles_column(self.columns, smiles_column, source.name)
+        mtype = schema.field(self.molecule_column).type
+        if not (pa.types.is_string(mtype) or pa.types.is_large_string(mtype)
+                or getattr(pa.types, "is_string_view", lambda t: False)(mtype)):
+            fail(f"{source.name}: column {self.molecule_column!r} holds {mtype}, not SMILES text")
+        _check_columns(self.columns, self.wanted, source.name)
+        self.schema = schema
+        self.total_rows = self.file.metadata.num_rows
+
+    def carried_types(self) -> dict:
+        return {c: self.schema.field(c).type for c in self.carry}
+
+    def _chunks(self):
+        import pyarrow as pa
+
+        wanted = list(dict.fromkeys([self.molecule_column, *self.wanted]))
+        batches = self.file.iter_batches(batch_size=min(self.chunk_size, 1 << 16), columns=wanted)
+
+        def as_text(tables):
+            for t in tables:
+                col = t.column(self.molecule_column)
+                if not pa.types.is_string(col.type):
+                    t = t.set_column(t.schema.get_field_index(self.molecule_column), self.molecule_column,
+                                     col.cast(pa.string()))
+                yield t
+
+        try:
+            yield from self._from_tables(as_text(_arrow_chunks(batches, self.chunk_size)))
+        except (pa.ArrowInvalid, OSError) as exc:
+            fail(f"{self.source.name}: cannot read Parquet after row {self.rows_read:,}: "
+                 f"{str(exc).strip().splitlines()[0]}")
+
+
+class SmiReader(Reader):
+    """``.smi``: a SMILES, then optionally whitespace and a name (the rest of the line).
+
+    Columns ``smiles`` and ``name``.  A first line whose first word is ``smiles`` is
+    a header; blank lines are skipped.
+    """
+
+    columns = ["smiles", "name"]
+    molecule_column = "smiles"
+
+    def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
+        super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
+        if smiles_column not in (None, "smiles"):
+            fail(f"{source.name}: a .smi file has the columns smiles and name; --smiles-column {smiles_column!r} "
+                 f"does not apply")
+        _check_columns(self.columns, self.wanted, source.name)
+
+    def _chunks(self):
+        import pyarrow as pa
+
+        text = io.TextIOWrapper(self.source.stream, encoding="utf-8", newline=None)
+        smiles: list[str] = []
+        names: list = []
+        first = True
+        for line in text:
+            parts = line.split(None, 1)
+            if not parts:
+                continue
+            if first:
+                first = False
+                if parts[0].lower() == "smiles":
+                    continue
+            smiles.append(parts[0])
+            names.append(parts[1].rstrip() if len(parts) > 1 else None)
+            if len(smiles) == self.chunk_size:
+                yield self._chunk(smiles, names, pa)
+                smiles, names = [], []
+        if smiles:
+            yield self._chunk(smiles, names, pa)
+
+    def _chunk(self, smiles, names, pa):
+        cols = {"smiles": smiles, "name": names}
+        chunk = Chunk(self.rows_read, smiles, {c: pa.array(cols[c], type=pa.string()) for c in self.carry},
+                      names if self.name_column else None)
+        self.rows_read += len(smiles)
+        return chunk
+
+
+_FIELD = re.compile(r"^>.*?<([^>]*)>")
+
+
+def _sdf_record(lines: list[str]):
+    """(mol block, title, {data field: value}) of one SDF record's lines (without ``$$$$``)."""
+    end = next((i for i, line in enumerate(lines) if line.startswith("M  END")), None)
+    if end is None:
+        return "".join(lines), (lines[0].strip() if lines else None), {}
+    block = "".join(lines[:end + 1])
+    data: dict[str, str] = {}
+    i = end + 1
+    while i < len(lines):
+        m = _FIELD.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        value = []
+        while i < len(lines) and lines[i].strip():
+            value.append(lines[i].rstrip("\r\n"))
+            i += 1
+        data.setdefault(m.group(1), "\n".join(value))
+    return block, lines[0].rstrip("\r\n").strip(), data
+
+
+class SdfReader(Reader):
+    """SDF: records split on ``$$$$``; the mol block goes to the engine (``kind="molblock"``).
+
+    Columns: ``name`` (the title line) and the data fields (``> <FIELD>``); the fields
+    of the first record are checked against the requested columns.
+    """
+
+    kind = "molblock"
+    molecule_column = "molblock"
+
+    def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
+        super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
+        if smiles_column is not None:
+            fail(f"{source.name}: --smiles-column does not apply to SDF input (molecules are read from the "
+                 f"mol blocks)")
+        self._records = self._iter_records()
+        try:
+            self._first = next(self._records, None)
+        except _READ_ERRORS as exc:
+            fail(f"{source.name}: cannot read SDF: {exc}")
+        fields = list(self._first[2]) if self._first else []
+        self.columns = ["name", *fields]
+        _check_columns(self.columns, self.wanted, source.name)
+
+    def _iter_records(self):
+        text = io.TextIOWrapper(self.source.stream, encoding="utf-8", errors="strict", newline=None)
+        lines: list[str] = []
+        for line in text:
+            if line.startswith("$$$$"):
+                yield _sdf_record(lines)
+                lines = []
+            else:
+                lines.append(line)
+        if any(line.strip() for line in lines):
+            yield _sdf_record(lines)
+
+    def _chunks(self):
+        import pyarrow as pa
+
+        records = self._records if self._first is None else _prepend(self._first, self._records)
+        self._first = None
+        blocks, rows = [], []
+        for rec in records:
+            blocks.append(rec[0])
+            rows.append(rec)
+            if len(blocks) == self.chunk_size:
+                yield self._chunk(blocks, rows, pa)
+                blocks, rows = [], []
+        if blocks:
+            yield self._chunk(blocks, rows, pa)
+
+    def _value(self, rec, column):
+        return rec[1] if column == "name" else rec[2].get(column)
+
+    def _chunk(self, blocks, rows, pa):
+        cols = {c: pa.array([self._value(r, c) for r in rows], type=pa.string()) for c in self.carry}
+        names = [self._value(r, self.name_column) for r in rows] if self.name_column else None
+        chunk = Chunk(self.rows_read, blocks, cols, names)
+        self.rows_read += len(blocks)
+        return chunk
+
+
+def _prepend(first, rest):
+    yield first
+    yield from rest
+
+
+_READERS = {"csv": DelimitedReader, "tsv": DelimitedReader, "parquet": ParquetReader, "smi": SmiReader,
+            "sdf": SdfReader}
+
+
+def open_input(path: str, *, input_format: str | None = None, smiles_column: str | None = None,
+               carry=(), id_column: str | None = None, chunk_size: int = 100_000) -> Reader:
+    """Open ``path`` (``-`` = stdin) and check the requested columns exist, before any work starts."""
+    source = Source(path)
+    try:
+        fmt = guess_input_format(path, source.head, input_format)
+        name_column = id_column
+        if name_column is None and fmt in ("smi", "sdf"):
+            name_column = "name"
+        return _READERS[fmt](source, fmt, smiles_column, list(carry), name_column, chunk_size)
+    except BaseException:
+        source.close()
+        raise
+
+
+# =========================================================================== outputs
+def guess_output_format(path: str, requested: str | None) -> str:
+    if requested:
+        return requested
+    if path == "-":
+        return "parquet"
+    base = path[:-3] if path.lower().endswith(".gz") else path
+    ext = os.path.splitext(base)[1].lower()
+    if ext in _OUTPUT_EXTENSIONS:
+        return _OUTPUT_EXTENSIONS[ext]
+    if not ext:
+        return "parquet"
+    fail(f"cannot tell the output format of {path} from its extension; use --format ({'|'.join(OUTPUT_FORMATS)})")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class AtomicFile:
+    """A temporary file beside ``path``, renamed over it by :meth:`commit`.
+
+    An interrupted or failed run calls :meth:`abort` (or dies): ``path`` is then
+    untouched — no partial output, and a previous output stays as it was.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            fail(f"cannot write {path}: it is a directory")
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            fail(f"cannot write {path}: {exc.strerror or exc}")
+        self.file = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        if not self.file.closed:   # some writers (gzip, zip) close the file they were given
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+        else:
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.chmod(self.tmp, 0o666 & ~_umask())
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.file.close()
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+
+
+class _CountingStream:
+    """A write-only stream that knows its position (Parquet asks; a pipe cannot tell)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.pos = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.raw.write(data)
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """What a pooled output holds: ``length`` columns of ``dtype`` (counts or 0/1)."""
+
+    length: int
+    dtype: np.dtype
+    counts: bool
+
+
+#: the payload of ``sortslice ids``: unfolded ids and counts per row
+IDS = "ids"
+
+
+@dataclass
+class Part:
+    """One chunk's output rows: carried columns plus either a pooled matrix or unfolded ids."""
+
+    columns: dict                 # name -> pyarrow Array
+    valid: np.ndarray             # bool per row
+    errors: np.ndarray            # reason per row (None where valid)
+    X: object = None              # dense ndarray or scipy CSR, (rows, length)
+    indptr: np.ndarray | None = None
+    ids: np.ndarray | None = None
+    counts: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.valid.shape[0])
+
+    def take(self, keep: np.ndarray) -> "Part":
+        """The rows where ``keep`` is True."""
+        import pyarrow as pa
+
+        mask = pa.array(keep)
+        cols = {k: v.filter(mask) for k, v in self.columns.items()}
+        X = None if self.X is None else self.X[keep]
+        indptr = ids = counts = None
+        if self.indptr is not None:
+            lengths = np.diff(self.indptr)
+            sel = np.repeat(keep, lengths)
+            indptr = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+            np.cumsum(lengths[keep], out=indptr[1:])
+            ids, counts = self.ids[sel], self.counts[sel]
+        return Part(cols, self.valid[keep], self.errors[keep], X, indptr, ids, counts)
+
+
+def _list_array(indptr, values, valid):
+    import pyarrow as pa
+
+    offsets = pa.array(np.asarray(indptr - indptr[0], dtype=np.int32))
+    mask = None if valid.all() else pa.array(~valid)
+    return pa.ListArray.from_arrays(offsets, pa.array(values), mask=mask)
+
+
+def _fixed_list_array(X, valid):
+    import pyarrow as pa
+
+    X = np.ascontiguousarray(X)
+    mask = None if valid.all() else pa.array(~valid)
+    return pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1], mask=mask)
+
+
+def _error_array(errors):
+    import pyarrow as pa
+
+    if not any(e is not None for e in errors.tolist()):
+        return pa.nulls(len(errors), type=pa.string())
+    return pa.array([None if e is None else str(e) for e in errors.tolist()], type=pa.string())
+
+
+class Sink:
+    """Where a command's rows go.  ``payload`` is :data:`IDS` or a :class:`Fingerprints`."""
+
+    wants_sparse = False
+    can_hold_null = True
+
+    def __init__(self, path: str, fmt: str, payload, carried_types: dict, error_column: bool,
+                 metadata: dict | None = None):
+        self.path = path
+        self.format = fmt
+        self.payload = payload
+        self.carried_types = carried_types
+        self.error_column = error_column and self.can_hold_null
+        self.metadata = metadata or {}
+        self.rows = 0
+        self.atomic = None
+        if path == "-":
+            self.stream = click.get_binary_stream("stdout")
+        else:
+            self.atomic = AtomicFile(path)
+            self.stream = self.atomic.file
+
+    def write(self, part: Part) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        """Finish the file and put it in place."""
+        self._finish()
+        if self.atomic is not None:
+            self.atomic.commit()
+        else:
+            self.stream.flush()
+
+    def abort(self) -> None:
+        if self.atomic is not None:
+            self.atomic.abort()
+
+
+class ArrowSink(Sink):
+    """Parquet or CSV/TSV through Arrow writers, one chunk at a time."""
+
+    def _payload_fields(self, text: bool):
+        import pyarrow as pa
+
+        if self.payload == IDS:
+            t = pa.string() if text else pa.list_(pa.uint32())
+            return [pa.field("ids", t), pa.field("counts", t)]
+        p = self.payload
+        t = pa.string() if text else pa.list_(pa.from_numpy_dtype(np.dtype(p.dtype)), p.length)
+        return [pa.field("fingerprint", t)]
+
+    def schema(self, text: bool):
+        import pyarrow as pa
+
+        fields = [pa.field(c, t) for c, t in self.carried_types.items()]
+        fields += self._payload_fields(text)
+        if self.error_column:
+            fields.append(pa.field("error", pa.string()))
+        meta = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in self.metadata.items()}
+        return pa.schema(fields, metadata=meta or None)
+
+    def _table(self, part: Part, text: bool):
+        import pyarrow as pa
+
+        arrays = [part.columns[c] for c in self.carried_types]
+        if self.payload == IDS:
+            ids = _list_array(part.indptr, part.ids, part.valid)
+            counts = _list_array(part.indptr, part.counts, part.valid)
+            arrays += [_join_lists(ids), _join_lists(counts)] if text else [ids, counts]
+        else:
+            arrays.append(_fingerprint_text(part.X, self.payload.counts, part.valid) if text
+                          else _fixed_list_array(part.X, part.valid))
+        if self.error_column:
+            arrays.append(_error_array(part.errors))
+        return pa.Table.from_arrays(arrays, schema=self._schema)
+
+
+class ParquetSink(ArrowSink):
+    def __init__(self, *args, **kwargs):
+        import pyarrow.parquet as pq
+
+        super().__init__(*args, **kwargs)
+        self._schema = self.schema(text=False)
+        target = self.stream if self.atomic is not None else _CountingStream(self.stream)
+        # statistics of a fingerprint/list column are meaningless and cost time
+        stats = [c for c in self.carried_types] + (["error"] if self.error_column else [])
+        self.writer = pq.ParquetWriter(target, self._schema, compression="zstd", use_dictionary=stats or False,
+                                       write_statistics=stats or False)
+
+    def abort(self) -> None:
+        _close_quietly(self.writer)
+        super().abort()
+
+    #: values (fingerprint entries or ids) per row group: Arrow's Parquet writer holds several
+    #: times a row group's values in temporary buffers (~1 GB for 100,000 rows x 1024 bits)
+    GROUP_VALUES = 1 << 23
+
+    def write(self, part: Part) -> None:
+        table = self._table(part, text=False)
+        n = len(part)
+        if self.payload == IDS:
+            per_row = max(1.0, part.ids.shape[0] / max(1, n))
+        else:
+            per_row = self.payload.length
+        rows = max(1, min(n, int(self.GROUP_VALUES // per_row)))
+        for start in range(0, max(n, 1), rows):
+            self.writer.write_table(table.slice(start, rows), row_group_size=rows)
+        self.rows += n
+
+    def _finish(self) -> None:
+        self.writer.close()
+
+
+class DelimitedSink(ArrowSink):
+    """CSV/TSV: fingerprints as 0/1 strings (counts space-separated), ids space-separated; ``.gz`` compresses."""
+
+    def __init__(self, *args, **kwargs):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        super().__init__(*args, **kwargs)
+        self._schema = self.schema(text=True)
+        out = pa.PythonFile(self.stream if self.atomic is not None else _CountingStream(self.stream), mode="w")
+        self._raw_out = out
+        if self.path.lower().endswith(".gz"):
+            out = pa.CompressedOutputStream(out, "gzip")
+        self._out = out
+        options = pcsv.WriteOptions(delimiter="\t" if self.format == "tsv" else ",", quoting_style="needed")
+        self.writer = pcsv.CSVWriter(out, self._schema, write_options=options)
+
+    def abort(self) -> None:
+        _close_quietly(self.writer)
+        super().abort()
+
+    def write(self, part: Part) -> None:
+        self.writer.write_table(self._table(part, text=True))
+        self.rows += len(part)
+
+    def _finish(self) -> None:
+        self.writer.close()
+        if self._out is not self._raw_out:
+            self._out.close()   # flushes the gzip trailer
+
+
+def _close_quietly(writer) -> None:
+    """Close an Arrow writer of an output being thrown away (so it does not try again when collected)."""
+    try:
+        writer.close()
+    except Exception:
+        pass
+
+
+def _join_lists(arr):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.binary_join(arr.cast(pa.list_(pa.string())), " ")
+
+
+def _fingerprint_text(X, counts: bool, valid):
+    """Binary rows as ``"0110..."``; count rows as space-separated integers; null where invalid."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n, length = X.shape
+    X = np.ascontiguousarray(X)
+    if not counts:
+        text = (X.astype(np.uint8, copy=False) + np.uint8(48)).view(f"S{length}").reshape(n)
+        return pa.array(text, type=pa.binary(), mask=None if valid.all() else ~valid).cast(pa.string())
+    offsets = pa.array(np.arange(n + 1, dtype=np.int64) * length)
+    lists = pa.LargeListArray.from_arrays(offsets, pa.array(X.reshape(-1)).cast(pa.string()),
+                                          mask=None if valid.all() else pa.array(~valid))
+    return pc.binary_join(lists, " ")
+
+
+class NpySink(Sink):
+    """A dense ``.npy`` written row block by row block; the header is rewritten with the final shape."""
+
+    can_hold_null = False
+    _HEADER = 128
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.payload == IDS:
+            fail("unfolded ids have no fixed columns: write them as .parquet, .csv or .npz, not .npy")
+        self.dtype = np.dtype(self.payload.dtype)
+        self.length = self.payload.length
+        self.target = self.stream if self.atomic is not None else tempfile.TemporaryFile()
+        self.target.write(self._header(0))
+
+    def _header(self, rows: int) -> bytes:
+        from numpy.lib import format as npf
+
+        d = {"descr": npf.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (rows, self.length)}
+        text = repr(d).encode("latin1")
+        body = self._HEADER - 10
+        return b"\x93NUMPY\x01\x00" + body.to_bytes(2, "little") + text.ljust(body - 1) + b"\n"
+
+    def write(self, part: Part) -> None:
+        X = part.X.toarray() if hasattr(part.X, "toarray") else part.X
+        self.target.write(np.ascontiguousarray(X, dtype=self.dtype).tobytes())
+        self.rows += len(part)
+
+    def _finish(self) -> None:
+        self.target.flush()
+        self.target.seek(0)
+        self.target.write(self._header(self.rows))
+        if self.atomic is None:
+            self.target.seek(0)
+            while block := self.target.read(1 << 20):
+                self.stream.write(block)
+            self.target.close()
+
+
+class NpzSink(Sink):
+    """A SciPy sparse CSR matrix (``scipy.sparse.save_npz``); rows are gathered until the end."""
+
+    can_hold_null = False
+    wants_sparse = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parts = []
+
+    def write(self, part: Part) -> None:
+        import scipy.sparse as sp
+
+        if self.payload == IDS:
+            n = len(part)
+            m = sp.csr_matrix((part.counts, part.ids.astype(np.int64), part.indptr - part.indptr[0]),
+                              shape=(n, 2**32))
+        else:
+            m = part.X if hasattr(part.X, "tocsr") else sp.csr_matrix(part.X)
+        self.parts.append(m.tocsr())
+        self.rows += len(part)
+
+    def _finish(self) -> None:
+        import scipy.sparse as sp
+
+        if self.payload == IDS:
+            width, dtype = 2**32, np.uint32
+        else:
+            width, dtype = self.payload.length, self.payload.dtype
+        matrix = sp.vstack(self.parts, format="csr") if self.parts else sp.csr_matrix((0, width), dtype=dtype)
+        if self.atomic is not None:
+            sp.save_npz(self.stream, matrix)
+        else:
+            buf = io.BytesIO()
+            sp.save_npz(buf, matrix)
+            self.stream.write(buf.getvalue())
+
+
+_SINKS = {"parquet": ParquetSink, "csv": DelimitedSink, "tsv": DelimitedSink, "npy": NpySink, "npz": NpzSink}
+
+
+def open_output(path: str, fmt: str | None, payload, carried_types: dict, error_column: bool,
+                metadata: dict | None = None) -> Sink:
+    """Check the output can be written (before any work), and return the sink for it."""
+    fmt = guess_output_format(path, fmt)
+    for c in carried_types:
+        if c in RESERVED_COLUMNS:
+            fail(f"cannot carry a column named {c!r}: the output has a {c!r} column of its own")
+    if path == "-" and fmt in ("parquet", "npy", "npz") and sys.stdout.isatty():
+        fail(f"refusing to write {fmt} to a terminal; use -o FILE, redirect stdout or --format csv")
+    return _SINKS[fmt](path, fmt, payload, carried_types, error_column, metadata)
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Small outputs (drawings, models) written all at once, atomically; ``-`` is stdout."""
+    if path == "-":
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+        return
+    out = AtomicFile(path)
+    try:
+        out.file.write(data)
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise

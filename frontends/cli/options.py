@@ -1,0 +1,129 @@
+"""Option decorators shared by the commands, so every command spells an option the same way.
+
+Each decorator adds a group of options and hands the command one value for the
+group (``ecfp`` = keyword arguments of :func:`sortslice.ecfp`, ``inputs``, ``run``),
+so command bodies do not repeat a dozen parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import click
+
+from .io import INPUT_FORMATS, OUTPUT_FORMATS
+
+DEFAULT_CHUNK_SIZE = 100_000
+
+
+def _apply(fn, options):
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def ecfp_options(fn):
+    """``--radius --fcfp --chirality --no-bond-types --no-ring-membership --redundant-environments`` -> ``ecfp``."""
+    options = [
+        click.option("--radius", type=click.IntRange(0, 64), default=2, show_default=True,
+                     help="Morgan radius (2 = ECFP4)."),
+        click.option("--fcfp", is_flag=True, help="FCFP: pharmacophoric feature invariants instead of ECFP's."),
+        click.option("--chirality/--no-chirality", default=False, show_default=True,
+                     help="Include chirality (RDKit includeChirality)."),
+        click.option("--bond-types/--no-bond-types", default=True, show_default=True,
+                     help="Distinguish bond orders."),
+        click.option("--ring-membership/--no-ring-membership", default=True, show_default=True,
+                     help="Atom invariants include ring membership (ECFP only)."),
+        click.option("--redundant-environments/--no-redundant-environments", default=False, show_default=True,
+                     help="Keep environments that cover the same atoms as a smaller one."),
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args, radius, fcfp, chirality, bond_types, ring_membership, redundant_environments, **kwargs):
+        ecfp = dict(radius=radius, invariants="fcfp" if fcfp else "ecfp", chirality=chirality,
+                    bond_types=bond_types, ring_membership=ring_membership,
+                    redundant_environments=redundant_environments)
+        return fn(*args, ecfp=ecfp, **kwargs)
+
+    return _apply(wrapper, options)
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    input_format: str | None
+    smiles_column: str | None
+    id_column: str | None
+    keep: tuple = ()
+
+    @property
+    def carry(self) -> list[str]:
+        """Columns carried to the output: the id column first, then ``--keep`` in order."""
+        out = [self.id_column] if self.id_column else []
+        return list(dict.fromkeys(out + list(self.keep)))
+
+
+def input_options(carry: bool = True):
+    """``--input-format --smiles-column --id-column`` (and ``--keep`` when rows are written) -> ``inputs``."""
+
+    def decorate(fn):
+        options = [
+            click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+                         help="Input format (default: from the extension, ignoring .gz; sniffed for stdin)."),
+            click.option("--smiles-column", metavar="COL", default=None,
+                         help="Column holding SMILES (default: the one column named like 'smiles')."),
+            click.option("--id-column", metavar="COL", default=None,
+                         help="Column naming each row: " + ("carried first into the output and " if carry else "")
+                         + "used in messages (.smi/SDF: the title)."),
+        ]
+        if carry:
+            options.append(click.option("--keep", metavar="COL", multiple=True,
+                                        help="Carry this input column into the output (repeatable)."))
+
+        @functools.wraps(fn)
+        def wrapper(*args, input_format, smiles_column, id_column, keep=(), **kwargs):
+            return fn(*args, inputs=InputOptions(input_format, smiles_column, id_column, tuple(keep)), **kwargs)
+
+        return _apply(wrapper, options)
+
+    return decorate
+
+
+def output_options(fn):
+    """``-o/--output`` (default ``-``, stdout) and ``--format``."""
+    options = [
+        click.option("-o", "--output", metavar="OUT", default="-", show_default=True,
+                     help="Output file; '-' is stdout. Written to a temporary file and renamed when complete."),
+        click.option("--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default=None,
+                     help="Output format (default: from the extension; Parquet for stdout)."),
+    ]
+    return _apply(fn, options)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    errors: str
+    jobs: int | None
+    chunk_size: int
+    progress: bool | None
+
+
+def run_options(fn):
+    """``--errors -j/--jobs --chunk-size --progress/--no-progress`` -> ``run``."""
+    options = [
+        click.option("--errors", type=click.Choice(["null", "skip", "strict"]), default="null", show_default=True,
+                     help="Invalid molecules: keep the row with a null fingerprint and a reason in the 'error' "
+                          "column (null), leave the row out (skip) or stop with an error (strict)."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                     help="Parsing processes and kernel threads (default: all cores)."),
+        click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
+                     help="Molecules read, fingerprinted and written at a time (bounds memory)."),
+        click.option("--progress/--no-progress", default=None,
+                     help="Progress bar with rate and ETA on stderr (default: when stderr is a terminal)."),
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args, errors, jobs, chunk_size, progress, **kwargs):
+        return fn(*args, run=RunOptions(errors, jobs, chunk_size, progress), **kwargs)
+
+    return _apply(wrapper, options)

@@ -1,0 +1,204 @@
+"""Streaming a file through the engine: read a chunk, fingerprint it, write it — with bounded memory.
+
+Two chunks are fingerprinted at once on threads (the engine's kernels release the
+GIL and its parsing runs in worker processes), so the parsing processes never wait
+while the main thread writes the previous chunk or while one chunk's last parsing
+tasks drain.  Rows are written strictly in input order.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import click
+import numpy as np
+
+from .io import Chunk, Part, fail
+
+#: below this many molecules a chunk is parsed in-process (a worker pool costs more than it saves)
+MIN_PARALLEL = 4000
+
+
+def chunk_jobs(requested: int | None, n: int) -> int:
+    """``n_jobs`` for the engine on one chunk.
+
+    Never ``None``: the engine sizes its process pool per call from the batch size,
+    and a pool of a different size replaces the one a concurrent chunk is using.
+    """
+    if requested is not None:
+        return requested
+    from sortslice.engine.pool import cpu_count
+
+    return cpu_count() if n >= MIN_PARALLEL else 1
+
+
+def row_label(chunk: Chunk, i: int) -> str:
+    """``row 12 (CHEMBL25)``: 1-based, not counting a header; the row's name when there is one."""
+    text = f"row {chunk.start + i + 1}"
+    if chunk.names is not None and chunk.names[i] not in (None, ""):
+        text += f" ({chunk.names[i]})"
+    return text
+
+
+@dataclass
+class Tally:
+    rows: int = 0
+    invalid: int = 0
+    written: int = 0
+    first_problem: str | None = None
+    seconds: float = 0.0
+
+    def note(self, chunk: Chunk, valid: np.ndarray, errors: np.ndarray, source: str, mode: str) -> None:
+        """Count a chunk's invalid rows; in strict mode stop at the first one."""
+        self.rows += len(chunk)
+        bad = np.flatnonzero(~valid)
+        if not bad.size:
+            return
+        i = int(bad[0])
+        problem = f"{row_label(chunk, i)}: {errors[i]}"
+        if mode == "strict":
+            fail(f"{source}: {problem} (--errors strict: nothing was written)")
+        self.invalid += int(bad.size)
+        if self.first_problem is None:
+            self.first_problem = problem
+
+    def warning(self, consequence: str) -> str | None:
+        if not self.invalid:
+            return None
+        return (f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
+                f"first: {self.first_problem}")
+
+
+class Progress:
+    """A tqdm bar on stderr: rows when the total is known, else bytes of the file (compressed) with rows/s."""
+
+    def __init__(self, enabled: bool | None, reader, what: str = "molecules"):
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        self.bar = None
+        self.reader = reader
+        self.what = what
+        self.start = time.perf_counter()
+        self.rows = 0
+        if not enabled:
+            return
+        from tqdm import tqdm
+
+        self.by_rows = reader.total_rows is not None or reader.source.size is None
+        if self.by_rows:
+            self.bar = tqdm(total=reader.total_rows, unit=" mol", unit_scale=True, file=sys.stderr,
+                            desc=reader.source.name, dynamic_ncols=True, smoothing=0.1)
+        else:
+            self.bar = tqdm(total=reader.source.size, unit="B", unit_scale=True, unit_divisor=1024,
+                            file=sys.stderr, desc=reader.source.name, dynamic_ncols=True, smoothing=0.1)
+
+    def update(self, rows: int) -> None:
+        self.rows += rows
+        if self.bar is None:
+            return
+        if self.by_rows:
+            self.bar.update(rows)
+        else:
+            pos = self.reader.source.position()
+            if pos is not None:
+                self.bar.update(max(0, pos - self.bar.n))
+            rate = self.rows / max(1e-9, time.perf_counter() - self.start)
+            self.bar.set_postfix_str(f"{self.rows:,} {self.what}, {rate:,.0f}/s", refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            if not self.by_rows and self.bar.total:
+                self.bar.update(max(0, self.bar.total - self.bar.n))
+            self.bar.close()
+
+
+def start_workers(jobs: int) -> None:
+    """Start the engine's parsing processes now, from this (the main) thread.
+
+    The engine forks them on first use, from whichever thread needs them; forking
+    from a non-main thread is unsafe with Numba's TBB layer, which says so on stderr.
+    """
+    if jobs <= 1 or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        from sortslice.engine.pool import get_pool
+    except ImportError:  # pragma: no cover - the engine changed; the chunks will start it
+        return
+    get_pool(jobs).submit(int).result()
+
+
+def convert(reader, sink, compute, *, errors: str, progress: bool | None, in_flight: int = 2,
+            before_first=None) -> Tally:
+    """Stream every chunk of ``reader`` through ``compute`` (chunk -> :class:`Part`) into ``sink``.
+
+    ``compute`` runs on ``in_flight`` threads; ``before_first(first_chunk)`` runs on
+    this thread before the first one (to start the engine's workers here).  On any failure or interrupt the sink is
+    aborted (the output is left as it was).
+    """
+    tally = Tally()
+    bar = Progress(progress, reader)
+    started = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="sortslice-chunk")
+    pending: deque = deque()
+    chunks = iter(reader)
+
+    def emit(chunk, part: Part) -> None:
+        tally.note(chunk, part.valid, part.errors, reader.source.name, errors)
+        if errors == "skip" and not part.valid.all():
+            part = part.take(part.valid)
+        sink.write(part)
+        tally.written += len(part)
+        bar.update(len(chunk))
+
+    exhausted = False
+    first = True
+
+    def refill() -> None:
+        nonlocal exhausted, first
+        while not exhausted and len(pending) < in_flight:
+            chunk = next(chunks, None)
+            if chunk is None:
+                exhausted = True
+                return
+            if first and before_first is not None:
+                before_first(chunk)
+            first = False
+            pending.append((chunk, pool.submit(compute, chunk)))
+
+    try:
+        while True:
+            refill()
+            if not pending:
+                break
+            chunk, future = pending.popleft()
+            emit(chunk, future.result())
+        sink.close()
+    except BaseException:
+        for _, f in pending:
+            f.cancel()
+        sink.abort()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        reader.source.close()
+    tally.seconds = time.perf_counter() - started
+    return tally
+
+
+def report(tally: Tally, errors: str, sink, nulls: str = "their fingerprints are null") -> None:
+    """The summary line on stderr (only when some molecules were invalid)."""
+    if errors == "skip":
+        consequence = "were left out"
+    elif sink.can_hold_null:
+        consequence = f"{nulls} (the error column says why)"
+    else:
+        consequence = f"their rows are all zeros ({sink.format} has no nulls; use Parquet or CSV for reasons)"
+    line = tally.warning(consequence)
+    if line:
+        click.echo(line, err=True)
