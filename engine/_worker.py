@@ -9,20 +9,52 @@ The same function runs in-process for small batches, so results never depend on
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 CIP_TERM = {"R": 3, "S": 2}
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_block = None
+
+
+class quiet_rdkit:
+    """Silence RDKit's log while any thread is parsing.
+
+    ``rdBase.BlockLogs`` objects are not safe to create and drop from several
+    threads at once (Polars runs expressions concurrently): one process-wide,
+    reference-counted block is held instead.
+    """
+
+    def __enter__(self):
+        global _quiet_depth, _quiet_block
+        with _quiet_lock:
+            if _quiet_depth == 0:
+                from rdkit import rdBase
+
+                _quiet_block = rdBase.BlockLogs()
+            _quiet_depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _quiet_depth, _quiet_block
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                _quiet_block = None
+
 
 def failure_reason(text: str | None, kind: str = "smiles") -> str:
     """One line saying why RDKit rejected ``text``."""
-    from rdkit import Chem, rdBase
+    from rdkit import Chem
 
     if text is None:
         return "missing molecule"
     if not text.strip():
         return "empty SMILES" if kind == "smiles" else "empty mol block"
-    with rdBase.BlockLogs():
+    with quiet_rdkit():
         if kind == "smiles":
             raw = Chem.MolFromSmiles(text, sanitize=False)
             what = "SMILES"
@@ -70,7 +102,7 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
     terms arrays), ``fcfp`` (concatenated invariants of the parsed items) and
     ``fcfp_lengths`` (invariants per item).
     """
-    from rdkit import Chem, rdBase
+    from rdkit import Chem
 
     n = len(items)
     lengths = np.zeros(n, dtype=np.int64)
@@ -81,7 +113,7 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
     cip_terms: list[int] = []
     feats: list = []
     feat_lengths = np.zeros(n, dtype=np.int64)
-    with rdBase.BlockLogs():
+    with quiet_rdkit():
         for i, text in enumerate(items):
             if text is None or not isinstance(text, str):
                 errors[i] = "missing molecule" if text is None else f"unsupported input of type {type(text).__name__}"

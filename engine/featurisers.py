@@ -248,9 +248,9 @@ class _Featuriser(EstimatorBase):
         >>> fold.transform_one("CCO").tolist()
         [1, 1, 1, 0, 0, 0, 1, 1]
         """
-        from rdkit import Chem, rdBase
+        from rdkit import Chem
 
-        from ._worker import chiral_cip_terms, failure_reason
+        from ._worker import chiral_cip_terms, failure_reason, quiet_rdkit
         from .single import fingerprint_one
 
         cfg, keys, cols, dtype, chirality, fcfp, no_atoms, no_terms, no_feat = self._single()
@@ -261,7 +261,7 @@ class _Featuriser(EstimatorBase):
                 raise ValueError(f"out must be a ({int(self.length)},) array of {dtype}")
             out.fill(0)
         if isinstance(molecule, str):
-            with rdBase.BlockLogs():
+            with quiet_rdkit():
                 mol = Chem.MolFromSmiles(molecule) if molecule.strip() else None
             stereo = "@" in molecule
         elif isinstance(molecule, Chem.Mol):

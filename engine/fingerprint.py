@@ -149,10 +149,10 @@ def _missing(x) -> bool:
 
 def _parse_in_process(kind: str, items: list, rows: list[int]):
     """Parse strings to Mols here (small batches); returns mols and errors by row."""
-    from rdkit import Chem, rdBase
+    from rdkit import Chem
 
     mols, errors = {}, {}
-    with rdBase.BlockLogs():
+    with _worker.quiet_rdkit():
         for i in rows:
             text = items[i]
             mol = None

@@ -21,8 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from . import _worker
 
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
+# one pool per size, never shut down while the process lives: a call from one thread
+# must not cancel work another thread (e.g. Polars' pool) has queued on a pool
+_pools: dict[int, ProcessPoolExecutor] = {}
 
 
 def cpu_count() -> int:
@@ -48,22 +49,19 @@ def _context():
 
 
 def get_pool(size: int) -> ProcessPoolExecutor:
-    global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size != size:
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=size, mp_context=_context())
-            _pool_size = size
-        return _pool
+        pool = _pools.get(size)
+        if pool is None:
+            pool = _pools[size] = ProcessPoolExecutor(max_workers=size, mp_context=_context())
+        return pool
 
 
 def shutdown() -> None:
-    global _pool
     with _lock:
-        if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
-            _pool = None
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 atexit.register(shutdown)
