@@ -330,8 +330,10 @@ def test_hash_fold_model_and_model_to_stdout(tmp_path, csv_in):
     result = ok("fit", csv_in, "-o", "-", "--method", "hash-fold", "--length", "32")
     doc = json.loads(result.stdout)
     assert doc["method"] == "hash-fold" and doc["params"]["length"] == 32
+    assert result.stderr == "hash-fold, 32 columns: nothing to learn; wrote stdout\n"
     model = tmp_path / "fold.json"
     model.write_text(result.stdout)
+    assert "training set: none (folding learns nothing)" in ok("info", model).stdout
     out = tmp_path / "fp.parquet"
     ok("transform", model, csv_in, "-o", out)
     assert np.array_equal(fingerprints(out), sortslice.HashFold(length=32).fit().transform(SMILES))

@@ -225,7 +225,9 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
     bar = Progress(run.progress, reader)
     started = time.perf_counter()
     try:
-        if method == "sort-slice":
+        if method == "hash-fold":
+            model.fit()   # folding learns nothing: the input is only checked to exist and have its columns
+        elif method == "sort-slice":
             # streamed: only the prevalence table (distinct ids) is kept between chunks
             for chunk in reader:
                 before = getattr(model, "n_invalid_", 0)
@@ -253,7 +255,7 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
         bar.close()
         reader.source.close()
     tally.seconds = time.perf_counter() - started
-    if tally.rows == 0:
+    if tally.rows == 0 and method != "hash-fold":
         fail(f"{where}: no molecules to fit on")
     if method != "hash-fold" and tally.rows == tally.invalid:
         fail(f"{where}: none of the {tally.rows:,} molecules is valid; first: {tally.first_problem}")
@@ -402,7 +404,10 @@ def describe_model(path: str) -> list[tuple[str, str]]:
             task = t["task"] + (f" (classes split at the median {t['median']:.4g})"
                                 if t.get("median") is not None else "")
             rows.append(("task", task))
-    rows.append(("training set", f"{n_mol:,} molecules ({t['n_invalid']:,} invalid, left out)"))
+    if doc["method"] == "hash-fold":
+        rows.append(("training set", "none (folding learns nothing)"))
+    else:
+        rows.append(("training set", f"{n_mol:,} molecules ({t['n_invalid']:,} invalid, left out)"))
     rows.append(("versions", ", ".join(f"{k} {val}" for k, val in doc["versions"].items())))
     if doc.get("created"):
         rows.append(("created", doc["created"]))

@@ -27,8 +27,8 @@ MIN_PARALLEL = 4000
 def chunk_jobs(requested: int | None, n: int) -> int:
     """``n_jobs`` for the engine on one chunk.
 
-    Never ``None``: the engine sizes its process pool per call from the batch size,
-    and a pool of a different size replaces the one a concurrent chunk is using.
+    Never ``None``: the engine sizes its process pool from each batch's size, and
+    keeps one pool per size, so chunks of different sizes would start extra processes.
     """
     if requested is not None:
         return requested
