@@ -196,7 +196,11 @@ def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jo
     items, errors, mols, text_rows = _classify(molecules)
     n = len(items)
     jobs = resolve_jobs(n_jobs, len(text_rows))
-    if jobs > 1 and len(text_rows) == n:
+    missing = [i for i, reason in errors.items() if reason == "missing molecule"]
+    if jobs > 1 and len(text_rows) + len(missing) == n:
+        # text with some missing values: workers report those rows as missing too
+        for i in missing:
+            items[i] = None
         # while workers parse, the main process runs the kernels single-threaded
         start = 0
         for ch in iter_parse_parallel(kind, items, chirality, fcfp, jobs, chunk_size):

@@ -77,6 +77,10 @@ def save(f, path) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".sortslice-", suffix=".json.tmp", dir=folder)
     try:
+        # mkstemp makes the file private (0600); a model file gets the usual umask permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()

@@ -595,9 +595,6 @@ def demo(output_dir, length, radius, train):
     echo(f"   sortslice explain {model_path} --top 12 -o {svg_path}")
 
 
-_WARMUP_SMILES = ["CCO", "c1ccccc1O", "C[C@H](N)C(=O)O", "CC(=O)Nc1ccc(O)cc1", "C/C=C/Cl", "[NH4+]",
-                  "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "OC[C@@H]1O[C@H](O)[C@@H](O)[C@@H]1O", "not a smiles", ""]
-
 
 @main.command()
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing.")
@@ -611,27 +608,8 @@ def warmup(quiet):
     \b
     Examples:
       sortslice warmup
-      NUMBA_CACHE_DIR=/opt/cache sortslice warmup
+      SORTSLICE_CACHE_DIR=/opt/cache sortslice warmup
     """
-    from sortslice.engine._jit import KERNELS
-
-    started = time.perf_counter()
-    smiles = _WARMUP_SMILES
-    y = np.arange(len(smiles)) % 2
-    for invariants in ("ecfp", "fcfp"):
-        for chirality in (False, True):
-            sortslice.ecfp(smiles, invariants=invariants, chirality=chirality, n_jobs=1)
-            sortslice.ecfp(smiles, invariants=invariants, chirality=chirality, n_jobs=1, provenance=True)
-    valid = smiles[:-2]
-    for counts in (False, True):
-        for sparse in (False, True):
-            sortslice.SortSlice(length=8, counts=counts, sparse=sparse).fit(valid).transform(valid)
-            sortslice.HashFold(length=8, counts=counts, sparse=sparse).fit().transform(valid)
-    sortslice.SortSlice(length=8).fit(valid[:4]).partial_fit(valid[4:])
-    sortslice.MIM(length=4).fit(valid, y[:len(valid)])
-    sortslice.Filtering(length=4).fit(valid, y[:len(valid)])
-    seconds = time.perf_counter() - started
-    ready = sum(1 for k in KERNELS if getattr(k, "signatures", None))
+    report = sortslice.warmup()
     if not quiet:
-        click.echo(f"warmed up in {seconds:.1f} s: ECFP/FCFP with and without chirality, Sort & Slice, hash folding, "
-                   f"MIM and filtering ({ready} top-level kernels ready; helpers compile into them)")
+        click.echo(str(report))
