@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python perf/bench_ecfp.py            # full run (~5-8 min on 2 cores), writes perf/results/ecfp.md
+    python perf/bench_ecfp.py            # full run (~6-9 min on 2 cores), writes perf/results/ecfp.md
     python perf/bench_ecfp.py --quick    # small samples, writes perf/results/ecfp_quick.md
 
 Sections
@@ -20,8 +20,11 @@ Sections
 
 Every timed comparison runs its cases interleaved (the order rotates each round) so
 machine noise hits ours and RDKit's alike; tables report medians and ratios of
-medians.  The "where the time goes" tables time the pieces of our pipeline
-separately (diagnostic; also interleaved).
+medians, plus this process's CPU time (robust when other processes load the
+machine, which the notes quantify from /proc/stat).  The "where the time goes"
+tables come from the same timed runs: engine functions are wrapped with timers
+while ``ecfp()`` runs (:class:`Probe`); for (b) a serial in-process diagnostic
+adds the per-stage CPU cost of the workers' job.
 """
 
 from __future__ import annotations
@@ -135,22 +138,31 @@ def parse_floor(pool, chunks: list[list[str]]) -> int:
 # ---------------------------------------------------------------- timing
 
 
-def interleaved(cases: dict, repeats: int, warm: dict | None = None) -> dict[str, list[float]]:
-    """Time every case ``repeats`` times, one of each per round, rotating the order.
+def interleaved(cases: dict, repeats: int, warm: dict | None = None,
+                cpu: dict | None = None) -> dict[str, list[float]]:
+    """Wall times of every case ``repeats`` times, one of each per round, rotating the order.
 
     ``warm`` maps a case to an untimed warm-up callable (default: the case itself).
+    ``cpu``, when given, receives this process's CPU time of every run (all its
+    threads, not its worker processes): unlike wall time it barely moves when other
+    processes compete for the cores.
     """
     names = list(cases)
     for name in names:
         (warm or {}).get(name, cases[name])()
     times: dict[str, list[float]] = {n: [] for n in names}
+    if cpu is not None:
+        cpu.update({n: [] for n in names})
     for r in range(repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             gc.collect()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             cases[name]()
             times[name].append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu[name].append(time.process_time() - c0)
     return times
 
 
@@ -180,6 +192,7 @@ class Probe:
         import inspect
 
         acc: dict[str, float] = {label: 0.0 for _m, _a, label in self.targets}
+        acc.update({f"cpu:{label}": 0.0 for _m, _a, label in self.targets})
         saved = []
 
         def timed(orig, label):
@@ -187,22 +200,24 @@ class Probe:
                 def gen(*a, **k):
                     it = orig(*a, **k)
                     while True:
-                        t0 = time.perf_counter()
+                        t0, c0 = time.perf_counter(), time.process_time()
                         try:
                             x = next(it)
                         except StopIteration:
-                            acc[label] += time.perf_counter() - t0
                             return
-                        acc[label] += time.perf_counter() - t0
+                        finally:
+                            acc[label] += time.perf_counter() - t0
+                            acc[f"cpu:{label}"] += time.process_time() - c0
                         yield x
                 return gen
 
             def call(*a, **k):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 try:
                     return orig(*a, **k)
                 finally:
                     acc[label] += time.perf_counter() - t0
+                    acc[f"cpu:{label}"] += time.process_time() - c0
             return call
 
         for mod, attr, label in self.targets:
@@ -210,11 +225,12 @@ class Probe:
                 orig = getattr(mod, attr)
                 saved.append((mod, attr, orig))
                 setattr(mod, attr, timed(orig, label))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             fn()
         finally:
             acc["whole"] = time.perf_counter() - t0
+            acc["cpu:whole"] = time.process_time() - c0
             for mod, attr, orig in saved:
                 setattr(mod, attr, orig)
         self.runs.append(acc)
@@ -225,11 +241,68 @@ class Probe:
         rows = []
         for label in labels:
             m = med([r[label] for r in self.runs])
-            rows.append(dict(piece=label, median=m, per_mol=m / n_items, share=m / whole))
+            rows.append(dict(piece=label, median=m, per_mol=m / n_items, share=m / whole,
+                             cpu=med([r[f"cpu:{label}"] for r in self.runs])))
         rest = med([r["whole"] - sum(r[label] for label in labels) for r in self.runs])
-        rows.append(dict(piece=rest_label, median=rest, per_mol=rest / n_items, share=rest / whole))
-        rows.append(dict(piece=whole_label, median=whole, per_mol=whole / n_items, share=1.0))
+        rest_cpu = med([r["cpu:whole"] - sum(r[f"cpu:{label}"] for label in labels) for r in self.runs])
+        rows.append(dict(piece=rest_label, median=rest, per_mol=rest / n_items, share=rest / whole, cpu=rest_cpu))
+        rows.append(dict(piece=whole_label, median=whole, per_mol=whole / n_items, share=1.0,
+                         cpu=med([r["cpu:whole"] for r in self.runs])))
         return rows
+
+
+# ---------------------------------------------------------------- machine noise
+
+
+def _machine_busy() -> float | None:
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat") as fh:
+            f = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process plus its reaped children."""
+    import resource
+
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+class Noise:
+    """CPU used by *other* processes while a section ran (the machine is shared)."""
+
+    def __init__(self, cores: int):
+        self.cores = cores
+        self.sections: list[str] = []
+
+    def wait_quiet(self, max_wait: float, threshold: float = 0.2) -> str:
+        """Wait (at most ``max_wait`` s) until other processes use < ``threshold`` of the cores."""
+        if max_wait <= 0 or _machine_busy() is None:
+            return ""
+        t0 = time.perf_counter()
+        while True:
+            b0, o0 = _machine_busy(), _own_cpu()
+            time.sleep(1.0)
+            load = ((_machine_busy() - b0) - (_own_cpu() - o0)) / self.cores
+            waited = time.perf_counter() - t0
+            if load < threshold or waited >= max_wait:
+                return f"waited {waited:.0f} s for a quiet machine (others at {load * 100:.0f}% when starting)"
+
+    def __call__(self, name: str, fn, *args, max_wait: float = 0.0):
+        waited = self.wait_quiet(max_wait)
+        b0, o0, t0 = _machine_busy(), _own_cpu(), time.perf_counter()
+        out = fn(*args)
+        wall = time.perf_counter() - t0
+        if b0 is not None:
+            other = (_machine_busy() - b0) - (_own_cpu() - o0)
+            self.sections.append(f"{name}: {wall:.0f} s wall; other processes used {max(other, 0):.0f} CPU-s "
+                                 f"= {max(other, 0) / (wall * self.cores) * 100:.0f}% of the {self.cores} cores"
+                                 f"{'; ' + waited if waited else ''}.")
+        return out
 
 
 # ---------------------------------------------------------------- report model
@@ -243,10 +316,13 @@ class Report:
         self.notes: list[str] = []
         self.raw: dict[str, list[float]] = {}
 
-    def measure(self, section: str, name: str, ts: list[float], n_items: int | None = None):
+    def measure(self, section: str, name: str, ts: list[float], n_items: int | None = None,
+                cpu: list[float] | None = None):
         self.raw[f"{section}: {name}"] = ts
+        if cpu:
+            self.raw[f"{section}: {name} [CPU of this process]"] = cpu
         self.detail.append(dict(section=section, name=name, median=med(ts), min=min(ts), max=max(ts),
-                                n=len(ts), items=n_items))
+                                n=len(ts), items=n_items, cpu=med(cpu) if cpu else None))
 
     def compare(self, label: str, ours: list[float], ref: list[float], ref_label: str, target: str,
                 kind: str, goal: float):
@@ -278,7 +354,8 @@ def markdown(rep: Report, meta: dict) -> str:
     L.append(f"Python {meta['python']}, RDKit {meta['rdkit']}, Numba {meta['numba']} "
              f"(threading layer {meta['layer']}, NUMBA_NUM_THREADS={meta['numba_threads']}), NumPy {meta['numpy']}  ")
     L.append(f"sortslice {meta['sortslice']} at {meta['git']}  ")
-    L.append(f"Repeats: {meta['repeats']} per measurement, interleaved (order rotated each round); "
+    L.append(f"Repeats: {meta['repeats']} per measurement ((a): {max(meta['repeats'], 9)}), interleaved "
+             "(order rotated each round); "
              "times are medians; ratios are ratios of medians (\"paired\" = median of per-round ratios).\n")
 
     L.append("## Targets\n")
@@ -295,24 +372,27 @@ def markdown(rep: Report, meta: dict) -> str:
     L.append("")
 
     L.append("## All measurements\n")
-    L.append("| Section | Measurement | Median | Min | Max | Runs | Molecules/s (median) |")
-    L.append("|---|---|---:|---:|---:|---:|---:|")
+    L.append("CPU = median CPU time of this process (all its threads; excludes worker processes and children).\n")
+    L.append("| Section | Measurement | Median | Min | Max | Runs | Molecules/s (median) | CPU |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for d in rep.detail:
         rate = f"{d['items'] / d['median']:,.0f}" if d["items"] else ""
+        cpu = fmt_s(d["cpu"]) if d.get("cpu") is not None else ""
         L.append(f"| {d['section']} | {d['name']} | {fmt_s(d['median'])} | {fmt_s(d['min'])} | "
-                 f"{fmt_s(d['max'])} | {d['n']} | {rate} |")
+                 f"{fmt_s(d['max'])} | {d['n']} | {rate} | {cpu} |")
     L.append("")
 
     for title, rows in rep.breakdown.items():
         L.append(f"## Where the time goes: {title}\n")
-        L.append("| Piece | Median | us/molecule | Share |")
-        L.append("|---|---:|---:|---:|")
+        L.append("| Piece | Median | us/molecule | Share | CPU (this process) |")
+        L.append("|---|---:|---:|---:|---:|")
         for r in rows:
             if "text" in r:
-                L.append(f"| {r['piece']} | {r['text']} | | |")
+                L.append(f"| {r['piece']} | {r['text']} | | | |")
                 continue
             share = f"{r['share'] * 100:.0f}%" if r.get("share") is not None else ""
-            L.append(f"| {r['piece']} | {fmt_s(r['median'])} | {r['per_mol'] * 1e6:.1f} | {share} |")
+            cpu = fmt_s(r["cpu"]) if r.get("cpu") is not None else ""
+            L.append(f"| {r['piece']} | {fmt_s(r['median'])} | {r['per_mol'] * 1e6:.1f} | {share} | {cpu} |")
         L.append("")
 
     if rep.notes:
@@ -365,9 +445,10 @@ def bench_mols(rep: Report, n_mols: int, repeats: int, threads: list[int]):
             lambda t=t: ids_from_graph(graph, params, threads=t))
         cases[f"RDKit GetSparseCountFingerprints(numThreads={t})"] = (
             lambda t=t: gen.GetSparseCountFingerprints(mols, numThreads=t))
-    times = interleaved(cases, repeats)
+    cpu: dict = {}
+    times = interleaved(cases, repeats, cpu=cpu)
     for name, ts in times.items():
-        rep.measure(section, name, ts, n)
+        rep.measure(section, name, ts, n, cpu[name])
     for t in threads:
         rd = times[f"RDKit GetSparseCountFingerprints(numThreads={t})"]
         rep.compare(f"(a) Mols -> ids, {t} thread{'s' * (t > 1)}: `ecfp(mols, n_jobs={t})` vs RDKit",
@@ -399,6 +480,7 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     import sortslice
     from sortslice.engine import _worker
     from sortslice.engine import fingerprint as fp_mod
+    from sortslice.engine import pool as engine_pool
     from sortslice.engine.fingerprint import EcfpParams, ids_from_graph
     from sortslice.engine.flatten import graph_from_pickles
 
@@ -412,6 +494,10 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     ours_name = f"ours ecfp(smiles, n_jobs={n_jobs})"
     rdkit_name = "RDKit 1 process: MolFromSmiles + GetSparseCountFingerprint"
     floor_name = f"floor: MolFromSmiles only, fork Pool({n_jobs})"
+    # the ladder from the floor to ours (diagnostic, same rounds): the floor's job on our
+    # executor, then our workers' job with the main process doing nothing with the results
+    floor_ex_name = f"ladder: floor's job on our worker pool (ProcessPoolExecutor({n_jobs}))"
+    workers_name = "ladder: our workers only (iter_parse_parallel, results discarded)"
 
     # warm our worker pool with a small call (forks the workers, imports RDKit there)
     t0 = time.perf_counter()
@@ -446,17 +532,25 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
             rdkit_name: lambda: rdkit_smiles_to_fps(smiles, gen),
             floor_name: lambda: parse_floor(pool, floor_chunks),
         }
+        if hasattr(engine_pool, "iter_parse_parallel") and hasattr(engine_pool, "get_pool"):
+            cases[floor_ex_name] = lambda: sum(engine_pool.get_pool(n_jobs).map(count_parsed, floor_chunks))
+            cases[workers_name] = lambda: sum(1 for _ in engine_pool.iter_parse_parallel(
+                "smiles", smiles, False, False, n_jobs))
         warm = {  # everything is warm already; a small untimed call each before the first round
             ours_name: lambda: sortslice.ecfp(warm_smiles, radius=RADIUS, n_jobs=n_jobs),
             rdkit_name: lambda: rdkit_smiles_to_fps(warm_smiles, gen),
             floor_name: lambda: parse_floor(pool, chunks_of(warm_smiles, 500)),
+            floor_ex_name: lambda: sum(engine_pool.get_pool(n_jobs).map(count_parsed, chunks_of(warm_smiles, 500))),
+            workers_name: lambda: sum(1 for _ in engine_pool.iter_parse_parallel(
+                "smiles", warm_smiles, False, False, n_jobs)),
         }
-        times = interleaved(cases, repeats, warm)
+        cpu: dict = {}
+        times = interleaved(cases, repeats, warm, cpu=cpu)
     finally:
         pool.close()
         pool.join()
     for name in cases:
-        rep.measure(section, name, times[name], n)
+        rep.measure(section, name, times[name], n, cpu[name])
     rep.compare(f"(b) SMILES -> ids, {n:,} MOSES train: `ecfp(smiles, n_jobs={n_jobs})` vs single-process RDKit",
                 times[ours_name], times[rdkit_name], "RDKit 1 proc", ">= 1.6x faster", "speedup", 1.6)
     rep.compare(f"(b) same, vs parse floor (RDKit MolFromSmiles only on {n_jobs} processes)",
@@ -465,6 +559,20 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     rep.breakdown[f"(b) main process inside `ecfp(smiles, n_jobs={n_jobs})`, {n:,} SMILES "
                   f"(timed in the runs above)"] = probe.rows(
         n, "main: rest (classification, assembly, concatenation)", "**whole `ecfp(smiles)`**")
+    if workers_name in times:
+        fl = med(times[floor_name])
+        ladder = [(floor_name, "floor: fork Pool, MolFromSmiles, return a count"),
+                  (floor_ex_name, "+ our ProcessPoolExecutor instead of Pool (executor overhead)"),
+                  (workers_name, "+ our workers' job: ToBinary, bookkeeping, pickles back to main (main idle)"),
+                  (ours_name, "+ main process: pickle reader + kernel per chunk = `ecfp(smiles)`")]
+        rows, prev = [], None
+        for key, label in ladder:
+            v = med(times[key])
+            rows.append(dict(piece=f"{label}: {v / fl:.2f}x floor"
+                             + (f" (step +{(v - prev) / fl:.2f})" if prev is not None else ""),
+                             median=v, per_mol=v / n, share=None))
+            prev = v
+        rep.breakdown[f"(b) ladder from the floor to ours, {n:,} SMILES, wall time (timed in the runs above)"] = rows
 
     # serial CPU cost of each pipeline stage on a sub-sample (diagnostic)
     sub = smiles[:diag_n]
@@ -497,9 +605,11 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     k_chunk = "worker: whole _worker.parse_chunk (parse + ToBinary + bookkeeping)"
     k_ipc = "IPC serialisation: pickle + unpickle of chunk lists and results"
     k_main = "main: graph_from_pickles + kernel, 1 thread"
-    pt = interleaved({k_parse: parse_only, k_chunk: lambda: [_worker.parse_chunk("smiles", c, False, False)
-                                                              for c in sub_chunks],
-                      k_ipc: ipc, k_main: main_side}, max(3, min(repeats, 5)))
+    # all serial and in this process: CPU time is the robust measure on a shared machine
+    pt: dict = {}
+    interleaved({k_parse: parse_only, k_chunk: lambda: [_worker.parse_chunk("smiles", c, False, False)
+                                                         for c in sub_chunks],
+                 k_ipc: ipc, k_main: main_side}, max(3, min(repeats, 5)), cpu=pt)
     md = {k: med(v) for k, v in pt.items()}
     rows = [dict(piece=k, median=v, per_mol=v / m, share=None) for k, v in md.items()]
     extra = md[k_chunk] - md[k_parse]
@@ -512,8 +622,8 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     rows.append(dict(piece=f"ideal floor on {n_jobs} cores = parse / {n_jobs}", median=floor_ideal,
                      per_mol=floor_ideal / m, share=None))
     rows.append(dict(piece="ideal ours / ideal floor", text=f"{ideal / floor_ideal:.2f}x"))
-    rep.breakdown[f"(b) serial CPU cost per stage, first {m:,} of the SMILES, chunks of {chunk:,} "
-                  f"(share = relative to parsing)"] = rows
+    rep.breakdown[f"(b) serial cost per stage, first {m:,} of the SMILES, chunks of {chunk:,} (\"Median\" = "
+                  f"median CPU time, run serially in this process; share = relative to parsing)"] = rows
     bytes_out = sum(len(p["buf"]) for p in parsed)
     rep.notes.append(f"(b) worker -> main traffic: {bytes_out / m:.0f} bytes of RDKit pickles per molecule "
                      f"({bytes_out / 2**20:.1f} MiB for {m:,} molecules).")
@@ -626,36 +736,52 @@ def _load() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small samples and fewer repeats (smoke run)")
-    ap.add_argument("--repeats", type=int, default=None, help="runs per measurement (>= 5; default 7, quick 5)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="runs per measurement (>= 5; default 5; section (a) is cheap and uses max(N, 9))")
     ap.add_argument("--out", type=Path, default=None,
                     help="Markdown output (default perf/results/ecfp.md, quick: perf/results/ecfp_quick.md)")
     ap.add_argument("--skip", action="append", default=[], choices=["a", "b", "c"], help="skip a section")
+    ap.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
+                    help="before each section wait up to SECONDS for other processes to go quiet "
+                         "(default 30, quick 0)")
     args = ap.parse_args(argv)
+    if args.repeats is not None and args.repeats < 5:
+        ap.error("--repeats must be >= 5")
 
     from rdkit import RDLogger
 
     RDLogger.DisableLog("rdApp.*")
     t_start = time.perf_counter()
     quick = args.quick
-    repeats = args.repeats or (5 if quick else 7)
-    from sortslice.engine.pool import cpu_count
+    repeats = args.repeats or 5
+    wait = args.wait_quiet if args.wait_quiet is not None else (0.0 if quick else 30.0)
+    from sortslice.engine import pool as engine_pool
 
-    cores = cpu_count()
+    cores = engine_pool.cpu_count()
     meta = _meta_static()
     meta.update(quick=quick, repeats=repeats, load_before=_load(),
                 date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 command="python perf/bench_ecfp.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:])))
     rep = Report()
+    noise = Noise(cores)
     layer = "n/a"
-    if "c" not in args.skip:  # first, so the parent's own state cannot matter; children are fresh anyway
+    if "c" not in args.skip:  # children are fresh processes: nothing in this one can matter
         print("(c) cold start ...", file=sys.stderr, flush=True)
-        layer = bench_cold(rep, 5 if quick else 7, 3 if quick else 5)
+        layer = noise("(c) cold start", bench_cold, rep, max(repeats, 7), 3 if quick else repeats, max_wait=wait)
     if "a" not in args.skip:
         print("(a) Mols -> ids ...", file=sys.stderr, flush=True)
-        bench_mols(rep, 5_000 if quick else 20_000, repeats, sorted({1, min(2, cores)}))
+        noise("(a) Mols -> ids", bench_mols, rep, 5_000 if quick else 20_000, max(repeats, 9),
+              sorted({1, min(2, cores)}), max_wait=wait)
     if "b" not in args.skip:
         print("(b) SMILES -> ids ...", file=sys.stderr, flush=True)
-        bench_smiles(rep, 20_000 if quick else 100_000, repeats, cores, 5_000 if quick else 20_000)
+
+        def section_b():
+            try:
+                bench_smiles(rep, 20_000 if quick else 100_000, repeats, cores, 5_000 if quick else 20_000)
+            finally:
+                engine_pool.shutdown()  # reap our workers so their CPU time is counted as ours
+
+        noise("(b) SMILES -> ids", section_b, max_wait=wait)
     try:
         import numba
 
@@ -663,13 +789,15 @@ def main(argv=None) -> int:
     except ValueError:
         pass
     meta.update(layer=layer, load_after=_load(), elapsed=time.perf_counter() - t_start)
+    rep.notes.extend(f"Machine noise, {x}" for x in noise.sections)
     md = markdown(rep, meta)
     out = args.out or RESULTS / ("ecfp_quick.md" if quick else "ecfp.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md + "\n")
-    out.with_suffix(".json").write_text(json.dumps(dict(meta=meta, raw=rep.raw), indent=1) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(dict(meta=meta, raw=rep.raw, headline=rep.headline,
+                                                        breakdown=rep.breakdown, notes=rep.notes), indent=1) + "\n")
     print(md)
-    print(f"\nwritten to {out}", file=sys.stderr)
+    print(f"\nwritten to {out} (raw timings: {out.with_suffix('.json')})", file=sys.stderr)
     return 0
 
 
