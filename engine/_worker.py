@@ -128,7 +128,7 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
             try:
                 # a SMILES without '@' has no chiral tags: skip the per-atom scan
                 hint = kind != "smiles" or "@" in text
-                cip, feat = mol_extras(mol, chirality, fcfp, hint)
+                cip, feat = mol_extras(mol, chirality, fcfp, hint) if (chirality or fcfp) else ((), None)
                 blob = mol.ToBinary()
             except Exception as exc:  # RDKit raises on a few pathological molecules
                 errors[i] = f"RDKit error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
