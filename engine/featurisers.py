@@ -395,6 +395,35 @@ class _Vocabulary(_Featuriser):
                     examples[i] = Example(smiles, where[a], rad)
         self._examples = examples
 
+    def find_examples(self, batches) -> "_Vocabulary":
+        """Re-derive every column's example environment from the training data, read again.
+
+        ``batches`` is an iterable of molecule batches (SMILES or RDKit ``Mol`` lists)
+        in training order — for instance the training file read a second time.  Each
+        column's example becomes the first molecule in that order containing its id,
+        which is what :meth:`fit` on all molecules at once records; after a streamed
+        :meth:`partial_fit` the examples otherwise depend on how the stream was
+        chunked (an id that entered the vocabulary late gets an example from a later
+        batch).  Reading stops as soon as every column has an example (for Sort &
+        Slice's prevalent ids, usually within the first few hundred molecules).
+        Returns ``self``.
+        """
+        check_is_fitted(self)
+        self._examples = {}
+        size = _FIRST_EXAMPLES_BATCH
+        for batch in batches:
+            batch = list(batch)
+            start = 0
+            while start < len(batch) and len(self._examples) < len(self.vocabulary_):
+                part = batch[start:start + size]
+                fp = ecfp(part, **self.ecfp_params.to_dict(), n_jobs=self.n_jobs)
+                self._record_examples(fp, part)
+                start += len(part)
+                size = min(2 * size, 1 << 16)
+            if len(self._examples) >= len(self.vocabulary_):
+                break
+        return self
+
     def explain(self, top: int | None = None) -> list[dict]:
         """What each column means: id, score, prevalence and an example environment.
 
@@ -427,6 +456,10 @@ class _Vocabulary(_Featuriser):
         exs = [examples.get(int(i)) for i in self.vocabulary_[:n]]
         legends = [f"col {j}: {int(i)}" for j, i in enumerate(self.vocabulary_[:n])]
         return draw_environments(exs, legends, per_row=per_row, fmt=fmt)
+
+
+#: molecules in the first sub-batch :meth:`_Vocabulary.find_examples` searches (then doubling)
+_FIRST_EXAMPLES_BATCH = 256
 
 
 class SortSlice(_Vocabulary):

@@ -420,7 +420,7 @@ class FitSummary:
 
 def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input_format: str | None = None,
                     chunk_size: int = DEFAULT_CHUNK_SIZE, split_every: int = DEFAULT_SPLIT_EVERY, client=None,
-                    examples: bool = True, return_summary: bool = False):
+                    examples: bool = True, return_summary: bool = False, progress: bool = False):
     """Fit an unsupervised featuriser over a partitioned data set on a Dask cluster.
 
     Parameters
@@ -449,6 +449,8 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
         molecules of the first partitions).
     return_summary
         Return ``(featuriser, FitSummary)`` instead of the featuriser.
+    progress
+        Show a bar of finished partitions on stderr.
 
     Returns
     -------
@@ -485,6 +487,9 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
                                                         bool(featuriser.strict),
                                                         dask_key_name=f"sortslice-prevalence-{i}-{token}")
               for i, part in enumerate(source.parts)]
+    if progress:
+        # the partition tasks first, with the bar; the reduction then runs on their states where they are
+        leaves = _run_with_bar(client, leaves, "prevalence")
     (state,) = _compute(client, _tree_reduce(leaves, max(2, int(split_every))))
     where = source.labels[0] if len(source.labels) == 1 else f"{len(source.labels)} partitions"
     if state.rows == 0:
@@ -529,10 +534,54 @@ def _find_examples(client, source, task_source, read, vocabulary, params) -> dic
     return found
 
 
-def _compute(client, *tasks):
+def _compute(client, *tasks, progress: str | None = None):
+    """Results of ``tasks`` in order; with ``progress`` (a label), a bar of finished tasks on stderr."""
+    if progress is not None:
+        tasks = _run_with_bar(client, list(tasks), progress)
     if client is not None:
         return tuple(client.compute(list(tasks), sync=True))
     return dask.compute(*tasks)
+
+
+def _default_client():
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _run_with_bar(client, tasks: list, label: str) -> list:
+    """Run ``tasks`` with a bar of finished tasks on stderr; returns delayed objects for their results.
+
+    On a cluster the results stay on the workers (``persist``): a later graph built on
+    them (the prevalence reduction) runs there without shipping states to the client.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    client = client if client is not None else _default_client()
+    with tqdm(total=len(tasks), unit=" part", desc=label, file=sys.stderr, dynamic_ncols=True) as bar:
+        if client is not None:
+            from distributed import as_completed, futures_of
+
+            persisted = client.persist(tasks)
+            for _ in as_completed(futures_of(persisted)):
+                bar.update(1)
+            return persisted
+        from dask.diagnostics import Callback
+
+        keys = {t.key for t in tasks}
+
+        class _Bar(Callback):
+            def _posttask(self, key, result, dsk, state, id):
+                if key in keys:
+                    bar.update(1)
+
+        with _Bar():
+            return [dask.delayed(r, pure=True) for r in dask.compute(*tasks)]
 
 
 # ======================================================================== transform
@@ -619,7 +668,7 @@ def _light(model):
 def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | None = None,
                           input_format: str | None = None, id_column: str | None = None, keep=(),
                           errors: str = "null", chunk_size: int = DEFAULT_CHUNK_SIZE, client=None,
-                          overwrite: bool = False) -> TransformSummary:
+                          overwrite: bool = False, progress: bool = False) -> TransformSummary:
     """Fingerprint a partitioned data set into a folder of Parquet files, one per input partition.
 
     Each file has the columns and key-value metadata of ``sortslice transform``:
@@ -643,6 +692,8 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
         or ``"strict"`` (fail at the first, writing nothing).
     client
         A ``distributed.Client``; ``None`` uses Dask's current scheduler.
+    progress
+        Show a bar of finished partitions on stderr.
 
     Returns
     -------
@@ -707,7 +758,7 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
                                                            os.path.join(staging, names[i]), metadata, payload,
                                                            errors, dask_key_name=f"sortslice-write-{i}-{token}")
                  for i, part in enumerate(source.parts)]
-        results = _compute(client, *tasks)
+        results = _compute(client, *tasks, progress="transform" if progress else None)
         paths = []
         for name in names:
             target = os.path.join(output_dir, name)

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 from rdkit import Chem
 
+import datasets
 import sortslice
 from sortslice.cli import main
 
@@ -194,6 +195,22 @@ def test_fit_streams_sort_slice_like_the_api(tmp_path, csv_in):
     assert result.stderr.endswith(f"kept 16 of {api.n_distinct_ids_} distinct ids, prevalence "
                                   f"{api.prevalence_.max()}..{api.prevalence_.min()}; wrote {model}\n")
     assert oct(os.stat(model).st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def test_fit_model_file_does_not_depend_on_chunk_size(tmp_path):
+    """A streamed fit re-reads the file for examples: any chunk size gives the bytes of a whole-file fit."""
+    smiles = datasets.paper_smiles("lipophilicity")[:1500]
+    src = tmp_path / "in.smi"
+    src.write_text("\n".join(smiles) + "\n")
+    docs = []
+    for chunk in (1, 97, 1500):
+        ok("fit", src, "-o", tmp_path / f"m{chunk}.json", "--length", "512", "--chunk-size", str(chunk))
+        doc = json.loads((tmp_path / f"m{chunk}.json").read_text())
+        doc.pop("created")
+        docs.append(doc)
+    assert docs[0] == docs[1] == docs[2]
+    whole = sortslice.SortSlice(length=512).fit(smiles)
+    assert sortslice.load(tmp_path / "m97.json").explain() == whole.explain()
 
 
 def _umask():

@@ -280,3 +280,93 @@ def test_import_sortslice_does_not_import_dask():
     code = ("import sys, sortslice, sortslice.cli; "
             "assert not any(m == 'dask' or m.startswith(('dask.', 'distributed')) for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------ the command line
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from sortslice.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp_path):
+    """``sortslice fit/transform --scheduler``: the model and every part equal the one-machine CLI's output."""
+    folder, smiles, ref, X = moses
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(folder / f"moses-{k}.parquet") for k in range(4)]), whole)
+    address = client.scheduler.address
+    r = _cli("fit", folder, "-o", tmp_path / "dask.json", "--scheduler", address, "--chunk-size", 3000)
+    assert r.exit_code == 0, r.output
+    assert "(4 partitions)" in r.output
+    r = _cli("fit", whole, "-o", tmp_path / "one.json", "--chunk-size", 3000)
+    assert r.exit_code == 0, r.output
+    _assert_same_fit(sortslice.load(tmp_path / "dask.json"), sortslice.load(tmp_path / "one.json"))
+    r = _cli("transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps",
+             "--scheduler", address, "--id-column", "id")
+    assert r.exit_code == 0, r.output
+    assert f"wrote {MOSES_ROWS:,} rows in 4 files" in r.output
+    parts = [tmp_path / "fps" / f"part-0000{k}.parquet" for k in range(4)]
+    assert _fingerprints(parts).tobytes() == np.ascontiguousarray(X).tobytes()
+    for k, part in enumerate(parts):
+        single = tmp_path / f"single-{k}.parquet"
+        r = _cli("transform", tmp_path / "one.json", folder / f"moses-{k}.parquet", "-o", single, "--id-column", "id")
+        assert r.exit_code == 0, r.output
+        ours, theirs = pq.read_table(part), pq.read_table(single)
+        assert ours.schema.equals(theirs.schema, check_metadata=True) and ours.equals(theirs)
+    # running again replaces the parts in place (as -o FILE replaces a file)
+    r = _cli("transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps",
+             "--scheduler", address, "--id-column", "id")
+    assert r.exit_code == 0, r.output
+    assert sorted(os.listdir(tmp_path / "fps")) == [p.name for p in parts]
+
+
+def test_cli_dask_local_starts_its_own_cluster(tmp_path):
+    smiles = datasets.paper_smiles("mpro")
+    for k in range(2):
+        (tmp_path / f"p{k}.smi").write_text("\n".join(smiles[k::2]) + "\nnot_a_smiles\n")
+    r = _cli("fit", tmp_path / "p*.smi", "-o", tmp_path / "m.json", "--dask-local", 2, "--length", 512)
+    assert r.exit_code == 0, r.output
+    assert "Warning: 2 of" in r.output and "invalid SMILES" in r.output
+    ref = sortslice.SortSlice(length=512).fit(smiles[0::2] + ["x("] + smiles[1::2])
+    np.testing.assert_array_equal(sortslice.load(tmp_path / "m.json").vocabulary_, ref.vocabulary_)
+    r = _cli("transform", tmp_path / "m.json", tmp_path / "p*.smi", "-o", tmp_path / "out", "--dask-local", 2,
+             "--errors", "skip")
+    assert r.exit_code == 0, r.output
+    got = _fingerprints(sorted((tmp_path / "out").glob("part-*.parquet")))
+    want = sortslice.load(tmp_path / "m.json").transform(smiles[0::2] + smiles[1::2])
+    assert got.tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "IN", "-o", "M", "--method", "mim", "--label", "y", "--scheduler", "ADDR"],
+     "--method mim cannot be fitted on a Dask cluster"),
+    (["fit", "IN", "-o", "M", "--scheduler", "ADDR", "-j", "2"], "--jobs does not apply to fit on a Dask cluster"),
+    (["transform", "M", "IN", "-o", "-", "--scheduler", "ADDR"], "output is a folder of Parquet files"),
+    (["transform", "M", "IN", "-o", "x.csv", "--scheduler", "ADDR"], "not a .csv file"),
+    (["transform", "M", "IN", "-o", "out", "--format", "npy", "--scheduler", "ADDR"], "is Parquet"),
+    (["fit", "IN", "-o", "M", "--scheduler", "ADDR", "--dask-local", "2"], "give --scheduler or --dask-local"),
+])
+def test_cli_cluster_usage_errors_are_one_line(client, moses, tmp_path, args, message):
+    folder, _, ref, _ = moses
+    ref.save(tmp_path / "model.json")
+    names = {"IN": str(folder), "M": str(tmp_path / ("model.json" if args[0] == "transform" else "new.json")),
+             "ADDR": client.scheduler.address}
+    r = _cli(*[names.get(a, a) for a in args])
+    assert r.exit_code != 0
+    assert message in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "new.json").exists()
+
+
+def test_cli_strict_and_bad_partition_errors(client, tmp_path):
+    (tmp_path / "a.smi").write_text("CCO\nCCN\n")
+    (tmp_path / "b.smi").write_text("CCC\nC1CC\n")
+    address = client.scheduler.address
+    r = _cli("fit", tmp_path / "*.smi", "-o", tmp_path / "m.json", "--scheduler", address, "--errors", "strict")
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines()[-1].startswith("Error: ") and "b.smi: row 2" in r.output
+    assert not (tmp_path / "m.json").exists()
+    r = _cli("fit", tmp_path / "nothing-*.smi", "-o", tmp_path / "m.json", "--scheduler", address)
+    assert r.exit_code == 1 and "Error: " in r.output and "Traceback" not in r.output

@@ -178,6 +178,27 @@ def test_partial_fit_over_batches_equals_fit(paper):
         S().SortSlice(length=1024).fit(rows_of(fp, 0, 100)).vocabulary_.tolist()
 
 
+def test_find_examples_makes_streamed_examples_equal_fit(paper):
+    """After partial_fit, examples depend on chunking; find_examples restores fit's first-in-data-order ones."""
+    smiles = paper["mpro"][0]
+    whole = S().SortSlice(length=256).fit(smiles)
+    for step in (37, 200):
+        streamed = S().SortSlice(length=256)
+        for lo in range(0, len(smiles), step):
+            streamed.partial_fit(smiles[lo:lo + step])
+        batches = [smiles[lo:lo + 500] for lo in range(0, len(smiles), 500)]
+        streamed.find_examples(iter(batches))
+        assert streamed._examples == whole._examples
+        assert streamed.explain() == whole.explain()
+    # the oracle: each column's example comes from the first molecule (in data order) holding its id
+    fp = S().ecfp(smiles)
+    from rdkit import Chem
+
+    for col in whole.explain(top=50):
+        first = next(r for r in range(len(fp)) if col["id"] in set(fp.row(r)[0].tolist()))
+        assert col["example"]["smiles"] == Chem.MolToSmiles(Chem.MolFromSmiles(smiles[first]))
+
+
 def test_merge_of_partial_fits_equals_fit_on_the_union(paper):
     _, _, fp = paper["aqsoldb"]
     cut = 3333

@@ -21,7 +21,7 @@ import numpy as np
 import sortslice
 
 from .io import IDS, Chunk, Fingerprints, Part, _umask, fail, open_input, open_output, write_bytes_atomic
-from .options import ecfp_options, input_options, output_options, run_options
+from .options import cluster_options, ecfp_options, input_options, output_options, run_options
 from .run import Progress, Tally, chunk_jobs, convert, report, start_workers
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -235,6 +235,8 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
                 model.partial_fit(_fit_molecules(chunk, reader.kind))
                 _note_fit_chunk(tally, chunk, model.n_invalid_ - before, reader.kind, ecfp, run, where)
                 bar.update(len(chunk))
+            if input_path != "-" and getattr(model, "n_molecules_", 0):
+                _examples_in_data_order(model, input_path, inputs, run)
         else:
             chunks = []
             for chunk in reader:
@@ -266,6 +268,42 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
             click.echo(line, err=True)
         click.echo(_fit_summary(model, method, tally, output), err=True)
     return model
+
+
+def fit_on_cluster(input_path: str, output: str, *, length: int, method: str, label: str | None, counts: bool,
+                   inputs, ecfp: dict, run, cluster):
+    """``fit`` with ``--scheduler``/``--dask-local``: partitions fitted on the workers, merged, saved here."""
+    from . import cluster as on_cluster
+
+    on_cluster.check_method(method)
+    if label is not None:
+        fail(f"--label is only used by --method mim and --method filter, not {method}")
+    _check_writable(output)
+    model = getattr(sortslice, _METHODS[method])(length=length, counts=counts, strict=run.errors == "strict", **ecfp)
+    model, done = on_cluster.fit(input_path, model=model, method=method, inputs=inputs, run=run, cluster=cluster)
+    model.set_params(strict=False)   # --errors strict is how this fit ran, not a property of the model
+    _save_model(model, output)
+    tally = Tally(rows=done.rows, invalid=done.n_invalid, first_problem=done.first_problem, seconds=done.seconds)
+    line = tally.warning("were left out of the fit")
+    if line:
+        click.echo(line, err=True)
+    click.echo(_fit_summary(model, method, tally, output) + f" ({done.n_partitions:,} partitions)", err=True)
+
+
+def _examples_in_data_order(model, input_path: str, inputs, run) -> None:
+    """Read the file again from the start so each column's example is its id's first molecule.
+
+    A streamed fit records examples chunk by chunk, which depends on the chunk size;
+    this makes the model file the same as a fit on all molecules at once (and as a
+    Dask fit).  Reading stops once every column has an example, usually after a few
+    hundred molecules.  Standard input cannot be read twice and keeps the streamed ones.
+    """
+    again = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
+                       carry=[], id_column=inputs.id_column, chunk_size=run.chunk_size)
+    try:
+        model.find_examples(_fit_molecules(chunk, again.kind) for chunk in again)
+    finally:
+        again.source.close()
 
 
 def _note_fit_chunk(tally: Tally, chunk, n_invalid: int, kind, ecfp, run, where) -> None:
@@ -322,7 +360,8 @@ def _fit_summary(model, method: str, tally: Tally, output: str) -> str:
 @input_options(carry=False)
 @ecfp_options
 @run_options
-def fit(input_path, output, length, method, label, counts, inputs, ecfp, run):
+@cluster_options
+def fit(input_path, output, length, method, label, counts, inputs, ecfp, run, cluster):
     """Fit a featuriser on the molecules in IN and save it as JSON.
 
     Sort & Slice (the default) streams IN chunk by chunk through partial_fit, so
@@ -335,7 +374,12 @@ def fit(input_path, output, length, method, label, counts, inputs, ecfp, run):
       sortslice fit train.csv -o model.json --length 1024
       sortslice fit train.smi.gz -o model.json --radius 3 --chirality
       sortslice fit assay.csv --method mim --label pIC50 -o model.json
+      sortslice fit 'corpus/*.parquet' -o model.json --dask-local 8
     """
+    if cluster.enabled:
+        fit_on_cluster(input_path, output, length=length, method=method, label=label, counts=counts,
+                       inputs=inputs, ecfp=ecfp, run=run, cluster=cluster)
+        return
     fit_file(input_path, output, length=length, method=method, label=label, counts=counts, inputs=inputs,
              ecfp=ecfp, run=run)
 
@@ -346,7 +390,8 @@ def fit(input_path, output, length, method, label, counts, inputs, ecfp, run):
 @output_options
 @input_options()
 @run_options
-def transform(model_path, input_path, output, output_format, inputs, run):
+@cluster_options
+def transform(model_path, input_path, output, output_format, inputs, run, cluster):
     """Fingerprints of the molecules in IN from a fitted model.
 
     Applies a featuriser saved by 'sortslice fit'. The ECFP parameters and columns come from MODEL.json. Parquet column
@@ -359,8 +404,18 @@ def transform(model_path, input_path, output, output_format, inputs, run):
       sortslice transform model.json molecules.csv -o fingerprints.parquet
       sortslice transform model.json big.csv.gz --id-column id --keep label -o fps.parquet --progress
       sortslice transform model.json test.smi -o X.npy --errors strict
+      sortslice transform model.json 'corpus/*.parquet' -o fps/ --scheduler tcp://head:8786
+
+    With --scheduler or --dask-local, IN may be a folder, a glob or a file (one
+    partition per file) and OUT is a folder of Parquet files, one per partition
+    (part-00000.parquet, ...), put in place only when every partition is done.
     """
     model = _load_model(model_path)
+    if cluster.enabled:
+        from . import cluster as on_cluster
+
+        on_cluster.transform(model, input_path, output, output_format, inputs=inputs, run=run, cluster=cluster)
+        return
     _stream("transform", input_path, output, output_format, inputs, run, model.ecfp_params.to_dict(), model)
 
 

@@ -127,3 +127,32 @@ def run_options(fn):
         return fn(*args, run=RunOptions(errors, jobs, chunk_size, progress), **kwargs)
 
     return _apply(wrapper, options)
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    scheduler: str | None
+    local_workers: int | None
+
+    @property
+    def enabled(self) -> bool:
+        return self.scheduler is not None or self.local_workers is not None
+
+
+def cluster_options(fn):
+    """``--scheduler ADDRESS --dask-local N`` -> ``cluster`` (run the command on a Dask cluster)."""
+    options = [
+        click.option("--scheduler", metavar="ADDRESS", default=None,
+                     help="Run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://host:8786). IN may "
+                          "then be a folder, a glob or a file: one partition per file. Needs sortslice[dask]."),
+        click.option("--dask-local", "local_workers", metavar="N", type=click.IntRange(min=1), default=None,
+                     help="Run on a local Dask cluster of N worker processes (one thread each)."),
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args, scheduler, local_workers, **kwargs):
+        if scheduler is not None and local_workers is not None:
+            raise click.UsageError("give --scheduler or --dask-local, not both")
+        return fn(*args, cluster=ClusterOptions(scheduler, local_workers), **kwargs)
+
+    return _apply(wrapper, options)
