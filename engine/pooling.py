@@ -265,30 +265,32 @@ def _column(keys, cols, key, fold, length):
     return _find(keys, cols, key)
 
 
-@kernel
-def _row_columns(keys, cols, ids, counts, s, e, fold, length, out_cols, out_vals):
-    """Columns (and counts) of one row's ids: vocabulary lookup or ``id % length``."""
-    m = 0
-    for j in range(s, e):
-        c = _column(keys, cols, ids[j], fold, length)
-        if c >= 0:
-            out_cols[m] = c
-            out_vals[m] = counts[j]
-            m += 1
-    return m
-
-
 @kernel(parallel=True)
-def _dense(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, out):
+def _dense(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, vmax, out):
+    """Rows into ``out`` (zeroed): 1 per present column, or count sums saturating at ``vmax``."""
     for b in prange(blocks.shape[0] - 1):
         for r in range(blocks[b], blocks[b + 1]):
             for j in range(indptr[r], indptr[r + 1]):
                 c = _column(keys, cols, ids[j], fold, length)
                 if c >= 0:
                     if use_counts:
-                        out[r, c] += counts[j]
+                        v = np.int64(out[r, c]) + np.int64(counts[j])
+                        out[r, c] = v if v < vmax else vmax
                     else:
                         out[r, c] = 1
+
+
+@kernel
+def _sorted_row(keys, cols, ids, counts, s, e, fold, length, packed):
+    """One row's (column, count) pairs packed as ``column << 32 | count`` and sorted; returns how many."""
+    m = 0
+    for j in range(s, e):
+        c = _column(keys, cols, ids[j], fold, length)
+        if c >= 0:
+            packed[m] = (c << 32) | np.int64(counts[j])
+            m += 1
+    packed[:m].sort()
+    return m
 
 
 @kernel(parallel=True)
@@ -297,41 +299,54 @@ def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
         n_max = 0
         for r in range(blocks[b], blocks[b + 1]):
             n_max = max(n_max, indptr[r + 1] - indptr[r])
-        tc = np.empty(n_max, dtype=np.int64)
-        tv = np.empty(n_max, dtype=np.int64)
+        packed = np.empty(n_max, dtype=np.int64)
         for r in range(blocks[b], blocks[b + 1]):
-            m = _row_columns(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, tc, tv)
-            tc[:m].sort()
+            if not fold:
+                # vocabulary columns of a row's (unique) ids are unique: count, no sort
+                u = 0
+                for j in range(indptr[r], indptr[r + 1]):
+                    if _find(keys, cols, ids[j]) >= 0:
+                        u += 1
+                sizes[r] = u
+                continue
+            m = _sorted_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
             u = 0
             for i in range(m):
-                if i == 0 or tc[i] != tc[i - 1]:
+                if i == 0 or (packed[i] >> 32) != (packed[i - 1] >> 32):
                     u += 1
             sizes[r] = u
 
 
 @kernel(parallel=True)
-def _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, out_ptr, out_idx, out_val):
+def _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, vmax, out_ptr, out_idx,
+                 out_val):
+    """CSR indices (sorted) and values of every row; count sums saturate at ``vmax``."""
     for b in prange(blocks.shape[0] - 1):
         n_max = 0
         for r in range(blocks[b], blocks[b + 1]):
             n_max = max(n_max, indptr[r + 1] - indptr[r])
-        tc = np.empty(n_max, dtype=np.int64)
-        tv = np.empty(n_max, dtype=np.int64)
+        packed = np.empty(n_max, dtype=np.int64)
         for r in range(blocks[b], blocks[b + 1]):
-            m = _row_columns(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, tc, tv)
-            order = np.argsort(tc[:m], kind="mergesort")
+            m = _sorted_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
             p = out_ptr[r] - 1
-            last = -1
+            last = np.int64(-1)
+            total = np.int64(0)
             for i in range(m):
-                c = tc[order[i]]
-                v = tv[order[i]] if use_counts else 1
+                c = packed[i] >> 32
+                v = (packed[i] & 0xFFFFFFFF) if use_counts else np.int64(1)
                 if c != last:
                     p += 1
                     out_idx[p] = c
-                    out_val[p] = v
+                    total = v
                     last = c
                 elif use_counts:
-                    out_val[p] += v
+                    total += v
+                out_val[p] = total if total < vmax else vmax
+
+
+def _max_value(dtype: np.dtype) -> int:
+    """Where count sums saturate: the integer dtype's maximum (floats: effectively never)."""
+    return int(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 2**62
 
 
 def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_counts: bool = False,
@@ -340,6 +355,7 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
 
     Dense output is ``(n_rows, length)`` of ``dtype``; sparse output is a SciPy CSR
     matrix with sorted column indices.  Count sums saturate at the dtype's maximum.
+    The kernels write the output dtype directly: no wider intermediate matrix.
     """
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     ids = np.ascontiguousarray(ids, dtype=np.uint32)
@@ -358,40 +374,33 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
     t = n_threads(threads)
     blocks = balanced_blocks(indptr, t * 8)
     dtype = np.dtype(dtype)
+    vmax = _max_value(dtype)
     with parallel_section(t):
         if not sparse:
-            if use_counts:
-                wide = np.zeros((n_rows, length), dtype=np.int64)
-                if n_rows:
-                    _dense(blocks, indptr, ids, counts, keys, cols, fold, length, True, wide)
-                return _saturate(wide, dtype)
             out = np.zeros((n_rows, length), dtype=dtype)
             if n_rows:
-                _dense(blocks, indptr, ids, counts, keys, cols, fold, length, False, out)
+                _dense(blocks, indptr, ids, counts, keys, cols, fold, length, bool(use_counts), vmax, out)
             return out
         import scipy.sparse as sp
 
         sizes = np.zeros(n_rows, dtype=np.int64)
         if n_rows:
             _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes)
-        out_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+        nnz = int(sizes.sum())
+        idx_dtype = np.int32 if max(length, nnz) < 2**31 else np.int64
+        out_ptr = np.zeros(n_rows + 1, dtype=idx_dtype)
         np.cumsum(sizes, out=out_ptr[1:])
-        out_idx = np.empty(int(out_ptr[-1]), dtype=np.int64)
-        out_val = np.empty(int(out_ptr[-1]), dtype=np.int64)
+        out_idx = np.empty(nnz, dtype=idx_dtype)
+        out_val = np.empty(nnz, dtype=dtype)
         if n_rows:
-            _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, bool(use_counts), out_ptr,
+            _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, bool(use_counts), vmax, out_ptr,
                          out_idx, out_val)
-        idx_dtype = np.int32 if max(length, int(out_ptr[-1])) < 2**31 else np.int64
-        return sp.csr_matrix((_saturate(out_val, dtype), out_idx.astype(idx_dtype), out_ptr.astype(idx_dtype)),
-                             shape=(n_rows, length))
-
-
-def _saturate(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        if values.size and values.max(initial=0) > info.max:
-            values = np.minimum(values, info.max)
-    return values.astype(dtype)
+        # the arrays are well formed by construction: skip SciPy's O(nnz) format checks
+        out = sp.csr_matrix((n_rows, length), dtype=dtype)
+        out.data, out.indices, out.indptr = out_val, out_idx, out_ptr
+        out.has_sorted_indices = True
+        out.has_canonical_format = True
+        return out
 
 
 # ---------------------------------------------------------------- supervised scores
