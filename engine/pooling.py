@@ -293,6 +293,52 @@ def _sorted_row(keys, cols, ids, counts, s, e, fold, length, packed):
     return m
 
 
+# de Bruijn sequence and table: the index of a 64-bit word's lowest set bit without a loop
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+_DEBRUIJN_INDEX = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43,
+                            22, 45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44,
+                            32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6], dtype=np.int64)
+#: lengths up to this use a per-thread bitmap of columns (O(length / 64 + ids) a row); longer ones sort
+_BITMAP_MAX_LENGTH = 1 << 14
+
+
+@kernel
+def _bitmap_row(keys, cols, ids, counts, s, e, fold, length, use_counts, words, totals, out_idx, out_val, p,
+                vmax, table):
+    """A row's distinct columns in ascending order (and count sums) via a bitmap; returns how many.
+
+    With ``out_idx`` empty only counts.  ``words`` and ``totals`` are zero on entry and on exit.
+    """
+    for j in range(s, e):
+        c = _column(keys, cols, ids[j], fold, length)
+        if c >= 0:
+            words[c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+            if use_counts:
+                totals[c] += np.int64(counts[j])
+    u = 0
+    for w in range(words.shape[0]):
+        x = words[w]
+        if x == 0:
+            continue
+        words[w] = 0
+        while x != 0:
+            low = x & (~x + np.uint64(1))
+            c = (w << 6) + table[np.int64((low * _DEBRUIJN) >> np.uint64(58))]
+            x ^= low
+            if out_idx.shape[0]:
+                out_idx[p + u] = c
+                if use_counts:
+                    v = totals[c]
+                    totals[c] = 0
+                    out_val[p + u] = v if v < vmax else vmax
+                else:
+                    out_val[p + u] = 1
+            elif use_counts:
+                totals[c] = 0
+            u += 1
+    return u
+
+
 @kernel(parallel=True)
 def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
     for b in prange(blocks.shape[0] - 1):
@@ -300,6 +346,9 @@ def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
         for r in range(blocks[b], blocks[b + 1]):
             n_max = max(n_max, indptr[r + 1] - indptr[r])
         packed = np.empty(n_max, dtype=np.int64)
+        bitmap = length <= _BITMAP_MAX_LENGTH
+        words = np.zeros((length + 63) // 64 if bitmap else 0, dtype=np.uint64)
+        none = np.empty(0, dtype=np.int64)
         for r in range(blocks[b], blocks[b + 1]):
             if not fold:
                 # vocabulary columns of a row's (unique) ids are unique: count, no sort
@@ -308,13 +357,16 @@ def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
                     if _find(keys, cols, ids[j]) >= 0:
                         u += 1
                 sizes[r] = u
-                continue
-            m = _sorted_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
-            u = 0
-            for i in range(m):
-                if i == 0 or (packed[i] >> 32) != (packed[i - 1] >> 32):
-                    u += 1
-            sizes[r] = u
+            elif bitmap:
+                sizes[r] = _bitmap_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, False,
+                                       words, none, none, none, 0, 0, _DEBRUIJN_INDEX)
+            else:
+                m = _sorted_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
+                u = 0
+                for i in range(m):
+                    if i == 0 or (packed[i] >> 32) != (packed[i - 1] >> 32):
+                        u += 1
+                sizes[r] = u
 
 
 @kernel(parallel=True)
@@ -325,8 +377,15 @@ def _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, use_coun
         n_max = 0
         for r in range(blocks[b], blocks[b + 1]):
             n_max = max(n_max, indptr[r + 1] - indptr[r])
-        packed = np.empty(n_max, dtype=np.int64)
+        bitmap = length <= _BITMAP_MAX_LENGTH
+        packed = np.empty(0 if bitmap else n_max, dtype=np.int64)
+        words = np.zeros((length + 63) // 64 if bitmap else 0, dtype=np.uint64)
+        totals = np.zeros(length if bitmap and use_counts else 0, dtype=np.int64)
         for r in range(blocks[b], blocks[b + 1]):
+            if bitmap:
+                _bitmap_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, use_counts, words,
+                            totals, out_idx, out_val, out_ptr[r], vmax, _DEBRUIJN_INDEX)
+                continue
             m = _sorted_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
             p = out_ptr[r] - 1
             last = np.int64(-1)
