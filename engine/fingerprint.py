@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -219,11 +222,38 @@ def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jo
     parsed, perr = _parse_in_process(kind, items, text_rows)
     mols.update(parsed)
     errors.update(perr)
-    order = sorted(mols)
-    buf, poffs = to_pickles([mols[i] for i in order], threads)
-    lengths = np.zeros(n, dtype=np.int64)
+    block = _pipeline_block(n, threads, chunk_size)
+    if block is None:
+        yield 0, _in_process_chunk(0, n, items, mols, errors, chirality, fcfp, kind, threads)
+        return
+    # several blocks: ToBinary (which holds the GIL) of the next block overlaps the caller's kernels
+    for start in range(0, n, block):
+        yield start, _in_process_chunk(start, min(n, start + block), items, mols, errors, chirality, fcfp, kind, 1)
+
+
+#: fewest molecules per block when an in-process batch is pipelined
+_MIN_PIPELINE_BLOCK = 1024
+
+
+def _pipeline_block(n: int, threads: int, chunk_size: int | None) -> int | None:
+    """Rows per block for an in-process batch of ``n`` rows, or ``None`` to do it in one piece."""
+    if chunk_size is not None:
+        return int(chunk_size) if 0 < chunk_size < n else None
+    if threads < 2 or n < 4 * _MIN_PIPELINE_BLOCK:
+        return None
+    return max(_MIN_PIPELINE_BLOCK, min(8192, n // 8))
+
+
+def _in_process_chunk(a: int, b: int, items, mols: dict, errors: dict, chirality, fcfp, kind, threads) -> Flattened:
+    """Rows ``a:b`` of an in-process batch (Mols already parsed) -> :class:`Flattened`."""
+    block_mols = {i - a: m for i, m in mols.items() if a <= i < b} if (a, b) != (0, len(items)) else mols
+    block_errors = {i - a: e for i, e in errors.items() if a <= i < b} if (a, b) != (0, len(items)) else errors
+    order = sorted(block_mols)
+    buf, poffs = to_pickles([block_mols[i] for i in order], threads)
+    lengths = np.zeros(b - a, dtype=np.int64)
     lengths[order] = np.diff(poffs)
-    yield 0, _assemble(n, lengths, buf, errors, None, None, mols, items, chirality, fcfp, kind, threads)
+    return _assemble(b - a, lengths, buf, block_errors, None, None, block_mols, items[a:b], chirality, fcfp, kind,
+                     threads)
 
 
 def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
@@ -399,14 +429,39 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     'missing molecule'
     """
     params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
-    parts = []
-    for _start, flat in iter_flatten(molecules, chirality=params.chirality, fcfp=params.invariants == "fcfp",
-                                     n_jobs=n_jobs, kind=kind, chunk_size=chunk_size):
-        if strict and not flat.valid.all():
-            i = int(np.flatnonzero(~flat.valid)[0])
-            raise InvalidMoleculeError(f"row {_start + i}: {flat.errors[i]}")
-        parts.append(_fingerprint_chunk(flat, params, provenance, n_jobs))
-    return _concat_results(parts, params) if len(parts) != 1 else parts[0]
+    chunks = iter_flatten(molecules, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs,
+                          kind=kind, chunk_size=chunk_size)
+
+    def checked(items):
+        for start, flat in items:
+            if strict and not flat.valid.all():
+                i = int(np.flatnonzero(~flat.valid)[0])
+                raise InvalidMoleculeError(f"row {start + i}: {flat.errors[i]}")
+            yield flat
+
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    if second is None or n_threads(n_jobs) == 1:
+        # one chunk (every small batch: no thread hand-off on the latency path), or one thread asked for
+        items = [] if first is None else [first] if second is None else itertools.chain([first, second], chunks)
+        parts = [_fingerprint_chunk(flat, params, provenance, n_jobs) for flat in checked(items)]
+        return _concat_results(parts, params) if len(parts) != 1 else parts[0]
+    # several chunks: chunk k's kernels run on a helper thread (they release the GIL) while this
+    # thread produces chunk k + 1 (receiving parsed molecules, or Mol.ToBinary, which holds the GIL)
+    kernel_jobs = max(1, n_threads(n_jobs) - 1)
+    parts, pending = [], deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="sortslice-kernels") as ex:
+        try:
+            for flat in checked(itertools.chain([first, second], chunks)):
+                pending.append(ex.submit(_fingerprint_chunk, flat, params, provenance, kernel_jobs))
+                while len(pending) > 1:   # at most one chunk waiting: memory stays bounded
+                    parts.append(pending.popleft().result())
+            parts.extend(f.result() for f in pending)
+        finally:
+            for f in pending:
+                f.cancel()
+            chunks.close()
+    return _concat_results(parts, params)
 
 
 def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, n_jobs) -> EcfpResult:
