@@ -9,11 +9,52 @@ than read inside a cached parallel function.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import tempfile
 import threading
 
 import numba
+
+
+def _defer_numba_blas_probe() -> None:
+    """Keep Numba's first compile or cache load from importing ``scipy.linalg`` (~0.2-0.3 s).
+
+    The first kernel call of a process makes Numba import ``numba.np.arraymath``, whose
+    module-level ``_HAVE_BLAS = _check_blas()`` calls ``ensure_blas()``, which imports
+    ``scipy.linalg.cython_blas`` — the whole of ``scipy.linalg`` — only to learn whether
+    BLAS exists (it selects how ``np.cov``/``np.corrcoef`` take inner products).  No
+    kernel here uses BLAS, and that import was a third of a cold process's first call.
+    This answers that one module-level probe from whether SciPy is installed, without
+    importing it; every other ``ensure_blas()`` call (``np.dot`` and friends, when
+    someone compiles them) still runs Numba's real check.  Nothing changes when
+    ``arraymath`` was already imported or Numba's internals are not as expected.
+    """
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        import numba.np.linalg as linalg
+
+        real = linalg.ensure_blas
+    except (ImportError, AttributeError):  # pragma: no cover - a Numba without this layout
+        return
+    if getattr(real, "_sortslice_deferred", False):
+        return
+
+    def ensure_blas():
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "_check_blas" and caller.f_globals.get("__name__") == "numba.np.arraymath":
+            if importlib.util.find_spec("scipy") is None:
+                raise ImportError("scipy 0.16+ is required for linear algebra")
+            return
+        return real()
+
+    ensure_blas._sortslice_deferred = True
+    linalg.ensure_blas = ensure_blas
+
+
+_defer_numba_blas_probe()
 
 def _writable(folder: str) -> bool:
     try:

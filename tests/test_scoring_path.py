@@ -139,3 +139,30 @@ def test_kernel_cache_works_when_the_package_folder_is_read_only(tmp_path):
     assert list(Path(expected).rglob("*.nbi")), "no kernel was cached"
     assert runs[1]["misses"] == 0 and runs[1]["hits"] >= 1
     assert runs[0]["ids"] == sortslice.ecfp(["CCO", "c1ccccc1"]).ids.tolist()
+
+
+def test_first_call_does_not_import_scipy_linalg_and_numba_blas_still_works():
+    """Numba's module-level BLAS probe is answered without importing scipy.linalg; real BLAS use still works."""
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import sortslice
+        m = sortslice.SortSlice(length=8).fit(["CCO", "c1ccccc1O"])
+        row = m.transform_one("CCN")
+        print("linalg-after-first-call", "scipy.linalg" in sys.modules)
+        import numba
+
+        @numba.njit
+        def dot(a, b):
+            return np.dot(a, b)
+
+        @numba.njit
+        def cov(a):
+            return np.cov(a)
+
+        print("dot", dot(np.arange(3.0), np.arange(3.0)), "cov", cov(np.arange(5.0)))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "linalg-after-first-call False" in out.stdout
+    assert "dot 5.0 cov 2.5" in out.stdout
