@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_left
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -222,38 +223,26 @@ def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jo
     parsed, perr = _parse_in_process(kind, items, text_rows)
     mols.update(parsed)
     errors.update(perr)
-    block = _pipeline_block(n, threads, chunk_size)
-    if block is None:
+    if chunk_size is None or not 0 < chunk_size < n:
+        # one piece: Mol.ToBinary releases the GIL, so to_pickles and the kernels are each threaded
         yield 0, _in_process_chunk(0, n, items, mols, errors, chirality, fcfp, kind, threads)
         return
-    # several blocks: ToBinary (which holds the GIL) of the next block overlaps the caller's kernels
-    for start in range(0, n, block):
-        yield start, _in_process_chunk(start, min(n, start + block), items, mols, errors, chirality, fcfp, kind, 1)
-
-
-#: fewest molecules per block when an in-process batch is pipelined
-_MIN_PIPELINE_BLOCK = 1024
-
-
-def _pipeline_block(n: int, threads: int, chunk_size: int | None) -> int | None:
-    """Rows per block for an in-process batch of ``n`` rows, or ``None`` to do it in one piece."""
-    if chunk_size is not None:
-        return int(chunk_size) if 0 < chunk_size < n else None
-    if threads < 2 or n < 4 * _MIN_PIPELINE_BLOCK:
-        return None
-    return max(_MIN_PIPELINE_BLOCK, min(8192, n // 8))
+    mol_rows, error_rows = sorted(mols), sorted(errors)
+    for start in range(0, n, int(chunk_size)):
+        stop = min(n, start + int(chunk_size))
+        block_mols = {i - start: mols[i] for i in mol_rows[bisect_left(mol_rows, start):bisect_left(mol_rows, stop)]}
+        block_errors = {i - start: errors[i]
+                        for i in error_rows[bisect_left(error_rows, start):bisect_left(error_rows, stop)]}
+        yield start, _in_process_chunk(start, stop, items, block_mols, block_errors, chirality, fcfp, kind, threads)
 
 
 def _in_process_chunk(a: int, b: int, items, mols: dict, errors: dict, chirality, fcfp, kind, threads) -> Flattened:
-    """Rows ``a:b`` of an in-process batch (Mols already parsed) -> :class:`Flattened`."""
-    block_mols = {i - a: m for i, m in mols.items() if a <= i < b} if (a, b) != (0, len(items)) else mols
-    block_errors = {i - a: e for i, e in errors.items() if a <= i < b} if (a, b) != (0, len(items)) else errors
-    order = sorted(block_mols)
-    buf, poffs = to_pickles([block_mols[i] for i in order], threads)
+    """Rows ``a:b`` of an in-process batch -> :class:`Flattened` (``mols``/``errors`` keyed from ``a``)."""
+    order = sorted(mols)
+    buf, poffs = to_pickles([mols[i] for i in order], threads)
     lengths = np.zeros(b - a, dtype=np.int64)
     lengths[order] = np.diff(poffs)
-    return _assemble(b - a, lengths, buf, block_errors, None, None, block_mols, items[a:b], chirality, fcfp, kind,
-                     threads)
+    return _assemble(b - a, lengths, buf, errors, None, None, mols, items[a:b], chirality, fcfp, kind, threads)
 
 
 def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
