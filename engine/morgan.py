@@ -5,8 +5,9 @@ Three layers (stumpy style):
 * :func:`morgan` / :func:`morgan_from_bonds` validate and allocate;
 * ``_morgan_counts_batch`` / ``_morgan_envs_batch`` own the ``prange`` over blocks of
   molecules balanced by atom count;
-* ``_morgan_one`` runs the iteration of one molecule exactly as RDKit's
-  ``MorganEnvironmentGenerator`` does (see ``shared/docs/ecfp-spec.md`` §3).
+* ``_morgan_core`` runs the iteration of one molecule exactly as RDKit's
+  ``MorganEnvironmentGenerator`` does (see ``shared/docs/ecfp-spec.md`` §3), in a
+  scratch workspace allocated once per block (``_morgan_one`` brings its own).
 
 Bond sets are multi-word bitsets (``ceil(n_bonds / 64)`` uint64 words per atom), so
 there is no 64-bond limit.  Each ``prange`` iteration writes only its own slice of
@@ -53,9 +54,8 @@ def _same_set(a, b):
 
 
 @kernel
-def _small_order(keys, m):
-    """Insertion-sort order of keys[:m] (cheaper than argsort for a few entries)."""
-    order = np.empty(m, dtype=np.int64)
+def _small_order(keys, m, order):
+    """Insertion-sort order of keys[:m] into ``order[:m]`` (cheaper than argsort for a few entries)."""
     for i in range(m):
         v = keys[i]
         j = i - 1
@@ -63,12 +63,45 @@ def _small_order(keys, m):
             order[j + 1] = order[j]
             j -= 1
         order[j + 1] = i
-    return order
+
+
+@kernel
+def _table_size(n, radius):
+    cap = 16
+    while cap < 2 * n * radius:
+        cap *= 2
+    return cap
+
+
+@kernel
+def _workspace(n_max, nb_max, radius):
+    """Scratch arrays for :func:`_morgan_core` on molecules of up to ``n_max`` atoms and ``nb_max`` bonds.
+
+    Allocated once per block of molecules (allocation per molecule cost as much as a
+    fifth of the iteration on drug-sized molecules): 64-bit words, 64-bit ints,
+    32-bit invariants and flags, carved up by :func:`_morgan_core`.
+    """
+    W = max(1, (nb_max + 63) // 64)
+    S = max(1, n_max * radius)
+    words = np.empty(2 * n_max * W + S * W + 2 * max(1, n_max) + S, dtype=np.uint64)
+    ints = np.empty(2 * max(1, n_max) + _table_size(n_max, radius) + 2 * nb_max + 1, dtype=np.int64)
+    u32 = np.empty(3 * max(1, n_max), dtype=np.uint32)
+    flags = np.empty(3 * max(1, n_max), dtype=np.bool_)
+    return words, ints, u32, flags
 
 
 @kernel
 def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
                 redundant, out_ids, out_atom, out_radius, want_prov):
+    """:func:`_morgan_core` with a workspace of its own (one-off calls)."""
+    words, ints, u32, flags = _workspace(n, nb, radius)
+    return _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, redundant,
+                        out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
+
+
+@kernel
+def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
+                 redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
     """One molecule. Writes every emitted environment; returns how many.
 
     ``nbr_ptr`` is this molecule's slice of the global neighbour pointer (n + 1
@@ -76,6 +109,9 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
     molecule-local atom and bond indices).
     ``chiral[a]`` is 0 for atoms without a chiral tag (or chirality off), else the
     CIP term (1 unknown, 2 S, 3 R) RDKit appends.
+    ``words``/``ints``/``u32``/``flags`` are scratch from :func:`_workspace` (for at
+    least this molecule's size); nothing is allocated here except for molecules of
+    more than 32 atoms, whose grouping uses ``argsort``.
     """
     k = 0
     for a in range(n):
@@ -88,31 +124,36 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
         return k
 
     W = max(1, (nb + 63) // 64)
-    cur = np.empty(n, dtype=np.uint32)
+    S = max(1, n * radius)
+    nW = n * W
+    # carve the workspace (views, no allocation)
+    prev_sets = words[0:nW]
+    round_sets = words[nW:2 * nW]
+    seen_sets = words[2 * nW:2 * nW + S * W]
+    base = 2 * nW + S * W
+    ent_hash = words[base:base + n]
+    seen_hash = words[base + n:base + n + S]
+    ent_atom = ints[0:n]
+    order_buf = ints[n:2 * n]
+    cap = _table_size(n, radius)
+    seen_table = ints[2 * n:2 * n + cap]   # open addressing: seen index + 1, 0 = empty
+    keys = ints[2 * n + cap:2 * n + cap + 2 * nb + 1]   # a neighbour list has at most 2 * nb entries
+    cur = u32[0:n]
+    nxt = u32[n:2 * n]
+    ent_inv = u32[2 * n:3 * n]
+    dead = flags[0:n]
+    chiral_done = flags[n:2 * n]
+    ent_done = flags[2 * n:3 * n]
+
     for a in range(n):
         cur[a] = atom_inv[a]
-    nxt = np.zeros(n, dtype=np.uint32)
-    dead = np.zeros(n, dtype=np.bool_)
-    chiral_done = np.zeros(n, dtype=np.bool_)
-    prev_sets = np.zeros((n, W), dtype=np.uint64)
-    round_sets = np.zeros((n, W), dtype=np.uint64)
-    max_deg = 0
-    for a in range(n):
-        d = nbr_ptr[a + 1] - nbr_ptr[a]
-        if d > max_deg:
-            max_deg = d
-    keys = np.empty(max(1, max_deg), dtype=np.int64)
-    ent_atom = np.empty(n, dtype=np.int64)
-    ent_inv = np.empty(n, dtype=np.uint32)
-    ent_hash = np.empty(n, dtype=np.uint64)
-    ent_done = np.zeros(n, dtype=np.bool_)
-    seen_sets = np.empty((max(1, n * radius), W), dtype=np.uint64)
-    seen_hash = np.empty(max(1, n * radius), dtype=np.uint64)
+        dead[a] = False
+        chiral_done[a] = False
+    for x in range(2 * nW):
+        words[x] = 0
+    for x in range(cap):
+        seen_table[x] = 0
     n_seen = 0
-    cap = 16
-    while cap < 2 * n * radius:
-        cap *= 2
-    seen_table = np.zeros(cap, dtype=np.int64)   # open addressing: seen index + 1, 0 = empty
     seen_mask = np.uint64(cap - 1)
 
     for layer in range(radius):
@@ -127,12 +168,14 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
             if d == 0:
                 dead[a] = True
                 continue
+            ra = a * W
             for j in range(d):
                 o = nbr_atom[s + j]
                 b = nbr_bond[s + j]
-                round_sets[a, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+                round_sets[ra + (b >> 6)] |= np.uint64(1) << np.uint64(b & 63)
+                ro = o * W
                 for w in range(W):
-                    round_sets[a, w] |= prev_sets[o, w]
+                    round_sets[ra + w] |= prev_sets[ro + w]
                 keys[j] = (np.int64(bond_inv[b]) << np.int64(32)) | np.int64(cur[o])
             # insertion sort by (bond invariant, neighbour invariant): degrees are tiny
             for j in range(1, d):
@@ -159,7 +202,7 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
             nxt[a] = np.uint32(inv)
             ent_atom[m] = a
             ent_inv[m] = np.uint32(inv)
-            ent_hash[m] = _set_hash(round_sets[a])
+            ent_hash[m] = _set_hash(round_sets[ra:ra + W])
             ent_done[m] = False
             m += 1
 
@@ -175,7 +218,11 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
             # group unless the set was already emitted (then the whole group dies).
             # Entries are visited in hash order so equal sets are adjacent: O(m log m)
             # even for molecules with thousands of atoms.
-            order = np.argsort(ent_hash[:m]) if m > 32 else _small_order(ent_hash, m)
+            if m > 32:
+                order = np.argsort(ent_hash[:m])
+            else:
+                _small_order(ent_hash, m, order_buf)
+                order = order_buf
             i = 0
             while i < m:
                 j = i + 1
@@ -186,10 +233,12 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
                     if ent_done[e]:
                         continue
                     ae = ent_atom[e]
+                    re = ae * W
                     best = e
                     for y in range(x + 1, j):
                         f = order[y]
-                        if ent_done[f] or not _same_set(round_sets[ent_atom[f]], round_sets[ae]):
+                        rf = ent_atom[f] * W
+                        if ent_done[f] or not _same_set(round_sets[rf:rf + W], round_sets[re:re + W]):
                             continue
                         ent_done[f] = True
                         if ent_inv[f] < ent_inv[best] or (ent_inv[f] == ent_inv[best] and ent_atom[f] < ent_atom[best]):
@@ -203,7 +252,7 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
                     already = False
                     while seen_table[slot] != 0:
                         q = seen_table[slot] - 1
-                        if seen_hash[q] == h and _same_set(seen_sets[q], round_sets[ae]):
+                        if seen_hash[q] == h and _same_set(seen_sets[q * W:(q + 1) * W], round_sets[re:re + W]):
                             already = True
                             break
                         slot = (slot + np.uint64(1)) & seen_mask
@@ -213,7 +262,7 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
                     seen_table[slot] = n_seen + 1
                     seen_hash[n_seen] = h
                     for w in range(W):
-                        seen_sets[n_seen, w] = round_sets[ae, w]
+                        seen_sets[n_seen * W + w] = round_sets[re + w]
                     n_seen += 1
                     out_ids[k] = ent_inv[best]
                     if want_prov:
@@ -223,8 +272,8 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
                 i = j
         for a in range(n):
             cur[a] = nxt[a]
-            for w in range(W):
-                prev_sets[a, w] = round_sets[a, w]
+        for x in range(nW):
+            prev_sets[x] = round_sets[x]
     return k
 
 
@@ -249,11 +298,23 @@ def _sort_unique_counts(ids, counts):
     return u + 1
 
 
+@kernel
+def _block_workspace(first, last, atom_ptr, bond_ptr, radius):
+    """A workspace for the largest molecule (atoms, bonds) of rows ``first:last``."""
+    n_max = 0
+    nb_max = 0
+    for i in range(first, last):
+        n_max = max(n_max, atom_ptr[i + 1] - atom_ptr[i])
+        nb_max = max(nb_max, bond_ptr[i + 1] - bond_ptr[i])
+    return _workspace(n_max, nb_max, radius)
+
+
 @kernel(parallel=True)
 def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
                          bond_inv, radius, redundant, tmp_ids, tmp_counts, n_out):
     dummy_i = np.empty(0, dtype=np.int32)
     for bi in prange(blocks.shape[0] - 1):
+        words, ints, u32, flags = _block_workspace(blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius)
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             n = atom_ptr[i + 1] - a0
@@ -261,9 +322,9 @@ def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, 
             nb = bond_ptr[i + 1] - b0
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            k = _morgan_one(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
-                            nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
-                            tmp_ids[off:off + size], dummy_i, dummy_i, False)
+            k = _morgan_core(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
+                             nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
+                             tmp_ids[off:off + size], dummy_i, dummy_i, False, words, ints, u32, flags)
             n_out[i] = _sort_unique_counts(tmp_ids[off:off + k], tmp_counts[off:off + k])
 
 
@@ -271,6 +332,7 @@ def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, 
 def _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
                        bond_inv, radius, redundant, tmp_ids, tmp_atom, tmp_radius, n_out):
     for bi in prange(blocks.shape[0] - 1):
+        words, ints, u32, flags = _block_workspace(blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius)
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             n = atom_ptr[i + 1] - a0
@@ -278,10 +340,10 @@ def _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nb
             nb = bond_ptr[i + 1] - b0
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            n_out[i] = _morgan_one(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
-                                   nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
-                                   tmp_ids[off:off + size], tmp_atom[off:off + size],
-                                   tmp_radius[off:off + size], True)
+            n_out[i] = _morgan_core(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
+                                    nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
+                                    tmp_ids[off:off + size], tmp_atom[off:off + size],
+                                    tmp_radius[off:off + size], True, words, ints, u32, flags)
 
 
 @kernel(parallel=True)
