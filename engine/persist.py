@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from datetime import datetime, timezone
 from importlib import resources
@@ -71,10 +72,23 @@ def to_document(f) -> dict:
 
 
 def save(f, path) -> None:
-    """Write atomically: a temporary file in the same folder, renamed on success."""
+    """Write atomically: a temporary file in the same folder, renamed on success.
+
+    Through a symlink, the link stays and its target is replaced; a path that is not a
+    regular file (a pipe, ``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
+    """
     text = json.dumps(to_document(f), indent=1)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
+    except OSError:
+        special = False
+    if special:
+        with open(path, "w") as fh:
+            fh.write(text)
+        return
+    path = os.path.realpath(path)
+    folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".sortslice-", suffix=".json.tmp", dir=folder)
     try:
         # mkstemp makes the file private (0600); a model file gets the usual umask permissions

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 from collections import deque
@@ -48,11 +49,18 @@ def _context():
     return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
+def _ignore_interrupts() -> None:
+    """Worker start-up: Ctrl-C reaches the whole process group, but only the parent should handle it
+    (it cancels the work and shuts the pool down); an idle worker would print a KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def get_pool(size: int) -> ProcessPoolExecutor:
     with _lock:
         pool = _pools.get(size)
         if pool is None:
-            pool = _pools[size] = ProcessPoolExecutor(max_workers=size, mp_context=_context())
+            pool = _pools[size] = ProcessPoolExecutor(max_workers=size, mp_context=_context(),
+                                                      initializer=_ignore_interrupts)
         return pool
 
 

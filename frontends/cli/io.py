@@ -12,12 +12,15 @@ that names the file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import gzip
 import io
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import zlib
@@ -534,21 +537,38 @@ class AtomicFile:
     """A temporary file beside ``path``, renamed over it by :meth:`commit`.
 
     An interrupted or failed run calls :meth:`abort` (or dies): ``path`` is then
-    untouched — no partial output, and a previous output stays as it was.
+    untouched — no partial output, and a previous output stays as it was.  Through a
+    symlink, the link stays and its target is replaced.  A path that is not a regular
+    file (a pipe, ``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
     """
 
     def __init__(self, path: str):
         self.path = path
-        folder = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(path):
-            fail(f"cannot write {path}: it is a directory")
         try:
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
+            mode = os.stat(path).st_mode   # of the symlink's target
+        except OSError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
+            fail(f"cannot write {path}: it is a directory")
+        if mode is not None and not stat.S_ISREG(mode):
+            self.tmp = None
+            try:
+                self.file = open(path, "wb")
+            except OSError as exc:
+                fail(f"cannot write {path}: {exc.strerror or exc}")
+            return
+        self.target = os.path.realpath(path)
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.target)}.", suffix=".part",
+                                            dir=os.path.dirname(self.target))
         except OSError as exc:
             fail(f"cannot write {path}: {exc.strerror or exc}")
         self.file = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
+        if self.tmp is None:
+            self.file.close()
+            return
         if not self.file.closed:   # some writers (gzip, zip) close the file they were given
             self.file.flush()
             os.fsync(self.file.fileno())
@@ -560,14 +580,31 @@ class AtomicFile:
             finally:
                 os.close(fd)
         os.chmod(self.tmp, 0o666 & ~_umask())
-        os.replace(self.tmp, self.path)
+        os.replace(self.tmp, self.target)
 
     def abort(self) -> None:
         try:
             self.file.close()
+        except OSError:
+            pass   # flushing fails the way the write did (a full disk); the file goes anyway
         finally:
-            if os.path.exists(self.tmp):
+            if self.tmp is not None and os.path.exists(self.tmp):
                 os.unlink(self.tmp)
+
+
+@contextlib.contextmanager
+def writing(path: str):
+    """Report a failed write (a full disk, a file size limit, an I/O error) as one line naming the output.
+
+    A closed stdout (``... | head``) is left to click, which exits quietly.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise
+        reason = os.strerror(exc.errno) if exc.errno else (str(exc) or type(exc).__name__)
+        fail(f"cannot write {'stdout' if path == '-' else path}: {reason}")
 
 
 class _CountingStream:
@@ -690,6 +727,8 @@ class Sink:
         else:
             self.atomic = AtomicFile(path)
             self.stream = self.atomic.file
+        #: a regular (temporary) file, which writers may seek in; stdout and pipes are written front to back
+        self.seekable = self.atomic is not None and self.atomic.tmp is not None
 
     def write(self, part: Part) -> None:
         raise NotImplementedError
@@ -755,7 +794,7 @@ class ParquetSink(ArrowSink):
 
         super().__init__(*args, **kwargs)
         self._schema = self.schema(text=False)
-        target = self.stream if self.atomic is not None else _CountingStream(self.stream)
+        target = self.stream if self.seekable else _CountingStream(self.stream)
         # statistics of a fingerprint/list column are meaningless and cost time
         stats = [c for c in self.carried_types] + (["error"] if self.error_column else [])
         self.writer = pq.ParquetWriter(target, self._schema, compression="zstd", use_dictionary=stats or False,
@@ -794,7 +833,7 @@ class DelimitedSink(ArrowSink):
 
         super().__init__(*args, **kwargs)
         self._schema = self.schema(text=True)
-        out = pa.PythonFile(self.stream if self.atomic is not None else _CountingStream(self.stream), mode="w")
+        out = pa.PythonFile(self.stream if self.seekable else _CountingStream(self.stream), mode="w")
         self._raw_out = out
         if self.path.lower().endswith(".gz"):
             out = pa.CompressedOutputStream(out, "gzip")
@@ -859,7 +898,7 @@ class NpySink(Sink):
             fail("unfolded ids have no fixed columns: write them as .parquet, .csv or .npz, not .npy")
         self.dtype = np.dtype(self.payload.dtype)
         self.length = self.payload.length
-        self.target = self.stream if self.atomic is not None else tempfile.TemporaryFile()
+        self.target = self.stream if self.seekable else tempfile.TemporaryFile()
         self.target.write(self._header(0))
 
     def _header(self, rows: int) -> bytes:
@@ -879,7 +918,7 @@ class NpySink(Sink):
         self.target.flush()
         self.target.seek(0)
         self.target.write(self._header(self.rows))
-        if self.atomic is None:
+        if not self.seekable:
             self.target.seek(0)
             while block := self.target.read(1 << 20):
                 self.stream.write(block)
@@ -916,7 +955,7 @@ class NpzSink(Sink):
         else:
             width, dtype = self.payload.length, self.payload.dtype
         matrix = sp.vstack(self.parts, format="csr") if self.parts else sp.csr_matrix((0, width), dtype=dtype)
-        if self.atomic is not None:
+        if self.seekable:
             sp.save_npz(self.stream, matrix)
         else:
             buf = io.BytesIO()
@@ -948,8 +987,9 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
         return
     out = AtomicFile(path)
     try:
-        out.file.write(data)
-        out.commit()
+        with writing(path):
+            out.file.write(data)
+            out.commit()
     except BaseException:
         out.abort()
         raise

@@ -20,19 +20,40 @@ import numpy as np
 
 import sortslice
 
-from .io import IDS, Chunk, Fingerprints, Part, _umask, fail, open_input, open_output, write_bytes_atomic
+from .io import IDS, Chunk, Fingerprints, Part, fail, open_input, open_output, write_bytes_atomic
 from .options import cluster_options, ecfp_options, input_options, output_options, run_options
 from .run import Progress, Tally, chunk_jobs, convert, report, start_workers
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM as an exception (like SIGINT's KeyboardInterrupt), so temporary outputs are removed on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _terminate(signum, frame):
-    # turn SIGTERM into an exception so temporary outputs are removed on the way out
-    raise SystemExit(128 + signum)
+    raise Interrupted(signum)
 
 
-@click.group(context_settings=_CONTEXT)
+class _Commands(click.Group):
+    """The command group: an interrupted command ends with one line and the shell's status, 128 + signal."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            error = click.ClickException(f"interrupted by {signal.Signals(signum).name} "
+                                         "(incomplete outputs are not written)")
+            error.exit_code = 128 + signum
+            raise error from None
+
+
+@click.group(cls=_Commands, context_settings=_CONTEXT)
 @click.version_option(sortslice.__version__, prog_name="sortslice")
 def main():
     """sortslice: collision-free ECFP fingerprints with Sort & Slice.
@@ -50,6 +71,10 @@ def main():
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        if hasattr(signal, "SIGXFSZ"):
+            # past a file size limit (ulimit -f) a write then fails with EFBIG, reported as one line,
+            # instead of the signal killing the process (CPython ignores it too, an embedding host may not)
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 # ------------------------------------------------------------------------ helpers
@@ -122,7 +147,7 @@ def _check_writable(path: str) -> None:
     if os.path.isdir(path):
         fail(f"cannot write {path}: it is a directory")
     if not os.path.isdir(folder):
-        fail(f"cannot write {path}: No such file or directory")
+        fail(f"cannot write {path}: {'Not a directory' if os.path.exists(folder) else 'No such file or directory'}")
     if not os.access(folder, os.W_OK):
         fail(f"cannot write {path}: Permission denied")
 
@@ -323,11 +348,9 @@ def _save_model(model, output: str) -> None:
         click.echo(json.dumps(to_document(model), indent=1))
         return
     try:
-        model.save(output)
+        model.save(output)   # atomic, with the usual umask permissions (never chmod a device such as /dev/null)
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
-    # the engine's save() keeps mkstemp's owner-only mode; a model is a normal file
-    os.chmod(output, 0o666 & ~_umask())
 
 
 def _fit_summary(model, method: str, tally: Tally, output: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import click
 import numpy as np
 
-from .io import Chunk, Part, fail
+from .io import Chunk, Part, fail, writing
 
 #: below this many molecules a chunk is parsed in-process (a worker pool costs more than it saves)
 MIN_PARALLEL = 4000
@@ -151,7 +151,8 @@ def convert(reader, sink, compute, *, errors: str, progress: bool | None, in_fli
         tally.note(chunk, part.valid, part.errors, reader.source.name, errors)
         if errors == "skip" and not part.valid.all():
             part = part.take(part.valid)
-        sink.write(part)
+        with writing(sink.path):
+            sink.write(part)
         tally.written += len(part)
         bar.update(len(chunk))
 
@@ -177,7 +178,8 @@ def convert(reader, sink, compute, *, errors: str, progress: bool | None, in_fli
                 break
             chunk, future = pending.popleft()
             emit(chunk, future.result())
-        sink.close()
+        with writing(sink.path):
+            sink.close()
     except BaseException:
         for _, f in pending:
             f.cancel()
