@@ -496,6 +496,53 @@ def test_unreadable_empty_and_malformed_inputs(tmp_path):
     assert not any(name.endswith(".part") for name in os.listdir(tmp_path))
 
 
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_quoted_cells_with_newlines_quotes_and_delimiters(tmp_path, sep):
+    # well-formed CSV/TSV (Python's csv module quotes these cells); each cell is one row, in place
+    import csv
+
+    cells = ["CCO", "C\nC", "c1ccccc1\r\nO", 'CC"O', "C,C", "C\tC", "CCN", "\n", 'x",\n"y', "OCC"]
+    path = tmp_path / ("odd.csv" if sep == "," else "odd.tsv")
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter=sep, lineterminator="\n")
+        w.writerow(["smiles", "id"])
+        w.writerows([c, f"r{i}"] for i, c in enumerate(cells))
+    out = tmp_path / "ids.parquet"
+    ok("ids", path, "-o", out, "--id-column", "id")
+    table = pq.read_table(out)
+    api = sortslice.ecfp(cells)
+    assert table.column("id").to_pylist() == [f"r{i}" for i in range(len(cells))]
+    assert table.column("error").to_pylist() == api.errors.tolist()
+    assert table.column("ids").to_pylist() == [api.row(i)[0].tolist() if api.valid[i] else None
+                                               for i in range(len(cells))]
+
+
+def test_quoted_newlines_across_read_blocks(tmp_path):
+    # regression: Arrow cut its read blocks at the last newline even inside a quoted cell, which split the
+    # cell into two rows (one extra row, every later row shifted) when the cut fell there
+    from sortslice.cli.io import CSV_BLOCK_SIZE
+
+    out = tmp_path / "ids.parquet"
+    filler = "x" * 4095                      # a cheap invalid SMILES, so few rows fill a read block
+    for shift in range(6):                   # a quoted cell's inner newline is the block's last for some
+        path = tmp_path / "block.csv"
+        with open(path, "w", newline="") as fh:
+            fh.write("smiles\n")
+            written = 0
+            rows = []
+            while written < CSV_BLOCK_SIZE - 3000 + shift:
+                rows.append(filler[: min(4095, CSV_BLOCK_SIZE - 3000 + shift - written)] or "x")
+                written += len(rows[-1]) + 1
+            rows += ["C\nC"] * 1000 + ["CCN"] * 3
+            fh.writelines('"C\nC"\n' if r == "C\nC" else r + "\n" for r in rows)
+        ok("ids", path, "-o", out, "-j", "1", "--chunk-size", "100000")
+        table = pq.read_table(out)
+        assert table.num_rows == len(rows), shift
+        api = sortslice.ecfp(rows[-1010:])
+        assert table.column("ids").to_pylist()[-1010:] == [api.row(i)[0].tolist() if api.valid[i] else None
+                                                           for i in range(1010)], shift
+
+
 def test_header_only_input(tmp_path):
     header = tmp_path / "header.csv"
     header.write_text("smiles,id\n")

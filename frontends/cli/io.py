@@ -40,6 +40,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 #: columns every output has of its own; carried columns may not use these names
 RESERVED_COLUMNS = ("fingerprint", "ids", "counts", "error")
+#: bytes Arrow reads from a CSV/TSV at a time
+CSV_BLOCK_SIZE = 1 << 22
 #: errors that mean "the bytes of this file are not what they claim to be"
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError)
 
@@ -290,8 +292,9 @@ class DelimitedReader(_ArrowReader):
         wanted = list(dict.fromkeys([self.molecule_column, *self.wanted]))
         reader = pcsv.open_csv(
             self.source.stream,
-            read_options=pcsv.ReadOptions(column_names=self.columns, block_size=1 << 22),
-            parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
+            read_options=pcsv.ReadOptions(column_names=self.columns, block_size=CSV_BLOCK_SIZE),
+            # a quoted cell may hold newlines: blocks must end between records, not inside a cell
+            parse_options=pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(include_columns=wanted,
                                                 column_types={c: pa.string() for c in wanted},
                                                 strings_can_be_null=True, null_values=[""]))
