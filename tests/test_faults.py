@@ -30,9 +30,11 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
 import datasets
 import sortslice
+from sortslice.cli import main
 
 #: the ``sortslice`` command, run by this interpreter
 CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
@@ -53,9 +55,11 @@ def data(tmp_path_factory):
     big.write_text("SMILES\n" + "\n".join(smiles) + "\n")
     small = folder / "small.csv"
     small.write_text("SMILES\n" + "\n".join(smiles[:5000]) + "\n")
+    tiny = folder / "tiny.csv"
+    tiny.write_text("SMILES\n" + "\n".join(smiles[:500]) + "\n")
     model = folder / "model.json"
     sortslice.SortSlice(length=256).fit(smiles[:2000]).save(model)
-    return {"big": big, "small": small, "model": model, "smiles": smiles}
+    return {"big": big, "small": small, "tiny": tiny, "model": model, "smiles": smiles}
 
 
 def run(args, *, limit: int | None = None, cli=CLI, **kwargs) -> subprocess.CompletedProcess:
@@ -65,6 +69,11 @@ def run(args, *, limit: int | None = None, cli=CLI, **kwargs) -> subprocess.Comp
 
     return subprocess.run(cli + [str(a) for a in args], capture_output=True, timeout=300,
                           preexec_fn=None if limit is None else preexec, **kwargs)
+
+
+def in_process(args):
+    """The CLI in this process (for faults that need no signal or resource limit of their own)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def error_lines(stderr: str, progress_prefix: str | None = None) -> list[str]:
@@ -212,7 +221,7 @@ def test_full_disk_while_drawing(data, tmp_path):
     assert_untouched(svg, inode)
 
 
-# ------------------------------------------------------------------------- unwritable paths
+# ------------------------------------------------------------------------- unwritable paths (in-process)
 def test_unwritable_output_paths(data, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -220,18 +229,17 @@ def test_unwritable_output_paths(data, tmp_path):
     folder.mkdir()
     inside_a_file = afile / "fp.parquet"
     for args, target, reason in [
-        (["transform", data["model"], data["small"], "-o", inside_a_file], inside_a_file, "Not a directory"),
-        (["fit", data["small"], "-o", inside_a_file], inside_a_file, "Not a directory"),
-        (["transform", data["model"], data["small"], "-o", folder, "--format", "csv"], folder, "it is a directory"),
-        (["fit", data["small"], "-o", folder], folder, "it is a directory"),
+        (["transform", data["model"], data["tiny"], "-o", inside_a_file], inside_a_file, "Not a directory"),
+        (["fit", data["tiny"], "-o", inside_a_file], inside_a_file, "Not a directory"),
+        (["transform", data["model"], data["tiny"], "-o", folder, "--format", "csv"], folder, "it is a directory"),
+        (["fit", data["tiny"], "-o", folder], folder, "it is a directory"),
     ]:
-        result = run(args)
-        assert result.returncode == 1, result.stderr
-        assert result.stderr.decode() == f"Error: cannot write {target}: {reason}\n"
+        result = in_process(args)
+        assert result.exit_code == 1 and result.stderr == f"Error: cannot write {target}: {reason}\n", result.output
     assert listing(tmp_path) == ["afile", "folder"] and listing(folder) == []
 
 
-# ------------------------------------------------------- outputs that are not regular files
+# ------------------------------------------------------- outputs that are not regular files (in-process)
 def test_output_through_a_symlink_replaces_the_target_not_the_link(data, tmp_path):
     real = tmp_path / "real"
     real.mkdir()
@@ -239,10 +247,10 @@ def test_output_through_a_symlink_replaces_the_target_not_the_link(data, tmp_pat
     previous_output(target)
     link = tmp_path / "link.parquet"
     link.symlink_to(target)
-    result = run(["transform", data["model"], data["small"], "-o", link, "-j", "1"])
-    assert result.returncode == 0, result.stderr
+    result = in_process(["transform", data["model"], data["tiny"], "-o", link, "-j", "1"])
+    assert result.exit_code == 0, result.output
     assert link.is_symlink() and os.readlink(link) == str(target)
-    assert pq.read_table(target).num_rows == 5000
+    assert pq.read_table(target).num_rows == 500
     # the library's model files too
     model_link = tmp_path / "model.json"
     model_link.symlink_to(real / "model.json")
@@ -264,16 +272,16 @@ def test_output_to_a_named_pipe_is_written_into_it(data, tmp_path):
     fifo = tmp_path / "fp.csv"
     os.mkfifo(fifo)
     got = read_fifo_in_background(fifo)
-    result = run(["transform", data["model"], data["small"], "-o", fifo, "-j", "1"])
-    assert result.returncode == 0, result.stderr
+    result = in_process(["transform", data["model"], data["tiny"], "-o", fifo, "-j", "1"])
+    assert result.exit_code == 0, result.output
     deadline = time.monotonic() + 10
     while not got and time.monotonic() < deadline:   # the reader stays blocked if the pipe was never opened
         time.sleep(0.01)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and listing(tmp_path) == ["fp.csv"]
     lines = got[0].decode().splitlines()
     model = sortslice.load(data["model"])
-    expected = model.transform(data["smiles"][:5000])
-    assert lines[0] == '"fingerprint","error"' and len(lines) == 5001
+    expected = model.transform(data["smiles"][:500])
+    assert lines[0] == '"fingerprint","error"' and len(lines) == 501
     assert np.array_equal(np.array([[c == "1" for c in line.split(",")[0].strip('"')] for line in lines[1:]]),
                           expected.astype(bool))
     # the library's model files too
