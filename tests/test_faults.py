@@ -1,4 +1,5 @@
-"""Faults around the command line, in real processes: signals, full disks, unwritable paths, closed pipes.
+"""Faults around the command line: signals, full disks and closed pipes in real processes; unwritable paths,
+symlinks and pipes as outputs.
 
 Every fault must leave the file system as it was — no partial output, no temporary
 file, an existing output byte-for-byte untouched (same inode) — exit non-zero, and say
@@ -6,7 +7,7 @@ what happened in one line on stderr (never a traceback).
 
 * Signals are real: the CLI runs in its own process (and process group), is watched
   through its ``--progress`` bar until it has fingerprinted and written some chunks,
-  and only then gets SIGINT or SIGTERM, so it is always stopped mid-file.
+  and only then gets SIGINT, SIGTERM or SIGHUP, so it is always stopped mid-file.
 * A full disk is ``ulimit -f`` (RLIMIT_FSIZE) in the child: writes past the limit fail
   with EFBIG.  Going past the limit also raises SIGXFSZ, whose default action kills the
   process; CPython ignores it at start-up and the CLI ignores it itself too (the tests
@@ -133,7 +134,7 @@ SIGNAL_CASES = [
     ("transform", signal.SIGINT, "fp.parquet", ["--chunk-size", "5000", "-j", "2"]),
     ("transform", signal.SIGTERM, "fp.csv", ["--chunk-size", "500", "-j", "1"]),
     ("ids", signal.SIGTERM, "ids.npz", ["--chunk-size", "500", "-j", "1"]),
-    ("fold", signal.SIGINT, "X.npy", ["--chunk-size", "500", "-j", "1", "--length", "512"]),
+    ("fold", signal.SIGHUP, "X.npy", ["--chunk-size", "500", "-j", "1", "--length", "512"]),   # terminal closed
     pytest.param("transform", signal.SIGINT, "fp.parquet", ["--chunk-size", "500", "-j", "1"], marks=pytest.mark.full),
     pytest.param("transform", signal.SIGTERM, "fp.npz", ["--chunk-size", "500", "-j", "1"], marks=pytest.mark.full),
 ]

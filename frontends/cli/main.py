@@ -28,7 +28,8 @@ _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM as an exception (like SIGINT's KeyboardInterrupt), so temporary outputs are removed on the way out."""
+    """SIGTERM or SIGHUP as an exception (like SIGINT's KeyboardInterrupt), so temporary outputs are removed on
+    the way out."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -71,6 +72,8 @@ def main():
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+            signal.signal(signal.SIGHUP, _terminate)   # the terminal closed (not under nohup, which ignores it)
         if hasattr(signal, "SIGXFSZ"):
             # past a file size limit (ulimit -f) a write then fails with EFBIG, reported as one line,
             # instead of the signal killing the process (CPython ignores it too, an embedding host may not)
