@@ -160,7 +160,7 @@ def mutations(doc):
         d = copy.deepcopy(doc)
         parent = at(d, path[:-1])
         del parent[path[-1]]
-        # a list item: one vocabulary list shorter than the others
+        # a required key, or a list item (that vocabulary list is then shorter than the others)
         verdict = "either" if pattern(path) in OPTIONAL else "refuse"
         yield f"del {label}", text(d), verdict
         if isinstance(original, dict):
