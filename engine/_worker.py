@@ -9,6 +9,7 @@ The same function runs in-process for small batches, so results never depend on
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -46,6 +47,103 @@ class quiet_rdkit:
                 _quiet_block = None
 
 
+#: Molecules with more atoms (as written, explicit hydrogens included) are invalid rows.  RDKit's
+#: parsing grows faster than linearly with size (~10-20 s for 20,000 atoms of a branched or conjugated
+#: chain) and its SMILES writer overflows the C stack on chains of ~16,000 atoms; the limit keeps
+#: every step bounded and gives such rows a reason instead of a hang or a crash.
+MAX_ATOMS = 20_000
+#: Molecules with more rings (bonds - atoms + fragments; for a SMILES, ring-closure bonds) are invalid
+#: rows: RDKit's SMILES parser closes rings in time atoms x closures, and its ring perception,
+#: kekulisation and aromaticity grow about cubically with the number of rings (~10 s for 1,000).
+MAX_RINGS = 1_000
+#: strings at most this long cannot exceed either limit (every atom takes a character, every ring two
+#: ring-closure digits in a SMILES, a line of at least 10 characters in a mol block)
+_SIZE_CHECK_CHARS = {"smiles": min(MAX_ATOMS, 2 * MAX_RINGS), "molblock": 10 * min(MAX_ATOMS, MAX_RINGS)}
+#: the SMILES tokens that are atoms (bracket atoms, the organic subset, ``*``) or ring-closure numbers;
+#: a bracket atom cannot hold ``[``, so an unclosed one costs one scan to the next ``[`` (linear time)
+_SMILES_TOKENS = re.compile(r"(\[[^\[\]]*\]|Br|Cl|[BCNOPSFIbcnops*])|%\(\d+\)|%\d\d|\d")
+
+
+def size_problem(mol) -> str | None:
+    """Why ``mol`` is above the size limits (``MAX_ATOMS``, ``MAX_RINGS``), or ``None``."""
+    n_atoms, n_bonds = mol.GetNumAtoms(), mol.GetNumBonds()
+    if n_atoms > MAX_ATOMS:
+        return f"molecule too large: {n_atoms} atoms (limit {MAX_ATOMS})"
+    if n_bonds > MAX_RINGS:  # fewer bonds cannot close more rings
+        from rdkit import Chem
+
+        rings = n_bonds - n_atoms + len(Chem.GetMolFrags(mol))
+        if rings > MAX_RINGS:
+            return f"molecule too large: {rings} rings (limit {MAX_RINGS})"
+    return None
+
+
+def _smiles_size_problem(text: str) -> str | None:
+    """The size limits read off the SMILES text itself, before RDKit spends any time on it.
+
+    Counts atom tokens and ring-closure numbers of the first word (RDKit reads what follows
+    whitespace as a name): upper bounds of the molecule's atoms and rings, exact for most SMILES.
+    """
+    word = text.split(None, 1)[0]
+    if len(word) <= _SIZE_CHECK_CHARS["smiles"]:
+        return None
+    atoms = closures = 0
+    for m in _SMILES_TOKENS.finditer(word):
+        if m.group(1) is None:
+            closures += 1
+        else:
+            atoms += 1
+    if atoms > MAX_ATOMS:
+        return f"molecule too large: {atoms} atoms (limit {MAX_ATOMS})"
+    if closures // 2 > MAX_RINGS:
+        return f"molecule too large: {closures // 2} ring closures (limit {MAX_RINGS} rings)"
+    return None
+
+
+def _what(kind: str) -> str:
+    return "SMILES" if kind == "smiles" else "mol block"
+
+
+def parse(text: str, kind: str = "smiles"):
+    """One string -> ``(Mol, None)``, or ``(None, reason)`` when it is not a usable molecule.
+
+    Call inside :class:`quiet_rdkit`.  Molecules above the size limits are refused before RDKit's
+    expensive steps run on them: SMILES by counting tokens, mol blocks by a parse without
+    sanitisation (fast).
+    """
+    from rdkit import Chem
+
+    if not text.strip():
+        return None, failure_reason(text, kind)
+    if not text.isascii() and not _is_utf8(text):
+        return None, f"invalid {_what(kind)}: not valid Unicode text (lone surrogate)"
+    if kind == "smiles":
+        problem = _smiles_size_problem(text)
+        if problem is not None:
+            return None, problem
+        mol = Chem.MolFromSmiles(text)
+    else:
+        if len(text) > _SIZE_CHECK_CHARS["molblock"]:
+            raw = Chem.MolFromMolBlock(text, sanitize=False)
+            if raw is None:
+                return None, "invalid mol block: syntax error"
+            problem = size_problem(raw)
+            if problem is not None:
+                return None, problem
+        mol = Chem.MolFromMolBlock(text)
+    if mol is None:
+        return None, failure_reason(text, kind)
+    return mol, None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def failure_reason(text: str | None, kind: str = "smiles") -> str:
     """One line saying why RDKit rejected ``text``."""
     from rdkit import Chem
@@ -54,6 +152,8 @@ def failure_reason(text: str | None, kind: str = "smiles") -> str:
         return "missing molecule"
     if not text.strip():
         return "empty SMILES" if kind == "smiles" else "empty mol block"
+    if not text.isascii() and not _is_utf8(text):
+        return f"invalid {_what(kind)}: not valid Unicode text (lone surrogate)"
     with quiet_rdkit():
         if kind == "smiles":
             raw = Chem.MolFromSmiles(text, sanitize=False)
@@ -102,8 +202,6 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
     terms arrays), ``fcfp`` (concatenated invariants of the parsed items) and
     ``fcfp_lengths`` (invariants per item).
     """
-    from rdkit import Chem
-
     n = len(items)
     lengths = np.zeros(n, dtype=np.int64)
     blobs: list[bytes] = []
@@ -118,12 +216,9 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
             if text is None or not isinstance(text, str):
                 errors[i] = "missing molecule" if text is None else f"unsupported input of type {type(text).__name__}"
                 continue
-            if not text.strip():
-                errors[i] = failure_reason(text, kind)
-                continue
-            mol = Chem.MolFromSmiles(text) if kind == "smiles" else Chem.MolFromMolBlock(text)
+            mol, reason = parse(text, kind)
             if mol is None:
-                errors[i] = failure_reason(text, kind)
+                errors[i] = reason
                 continue
             try:
                 # a SMILES without '@' has no chiral tags: skip the per-atom scan

@@ -250,7 +250,8 @@ class _Featuriser(EstimatorBase):
         """
         from rdkit import Chem
 
-        from ._worker import chiral_cip_terms, failure_reason, quiet_rdkit
+        from ._worker import chiral_cip_terms, parse, quiet_rdkit, size_problem
+        from .fingerprint import _missing
         from .single import fingerprint_one
 
         cfg, keys, cols, dtype, chirality, fcfp, no_atoms, no_terms, no_feat = self._single()
@@ -260,17 +261,22 @@ class _Featuriser(EstimatorBase):
             if out.shape != (int(self.length),) or out.dtype != dtype:
                 raise ValueError(f"out must be a ({int(self.length)},) array of {dtype}")
             out.fill(0)
+        if isinstance(molecule, bytes):  # read as the batch path reads them
+            molecule = molecule.decode("utf-8", errors="replace")
+        mol, stereo = None, False
         if isinstance(molecule, str):
             with quiet_rdkit():
-                mol = Chem.MolFromSmiles(molecule) if molecule.strip() else None
+                mol, reason = parse(molecule)
             stereo = "@" in molecule
         elif isinstance(molecule, Chem.Mol):
-            mol, stereo = molecule, True
+            reason = size_problem(molecule)
+            mol, stereo = (molecule if reason is None else None), True
+        elif _missing(molecule):
+            reason = "missing molecule"
         else:
-            mol, stereo = None, False
+            reason = f"unsupported input of type {type(molecule).__name__}"
         if mol is None:
             if self.strict:
-                reason = failure_reason(molecule if isinstance(molecule, str) else None)
                 raise InvalidMoleculeError(f"row 0: {reason}")
             return out
         cip_atoms, cip_terms = no_atoms, no_terms
@@ -371,9 +377,22 @@ class _Vocabulary(_Featuriser):
         want = np.asarray(missing, dtype=np.uint32)
         rows = np.repeat(np.arange(len(fp)), np.diff(fp.indptr))
         hit = np.isin(fp.ids, want)
-        first = {}
-        for r, i in zip(rows[hit].tolist(), fp.ids[hit].tolist()):
-            first.setdefault(i, r)
+        parsed: dict[int, object] = {}
+        too_big: list[int] = []
+        while True:
+            # the first molecule holding each id, among those small enough to write out
+            first = {}
+            usable = hit & ~np.isin(rows, too_big) if too_big else hit
+            for r, i in zip(rows[usable].tolist(), fp.ids[usable].tolist()):
+                first.setdefault(i, r)
+            for r in set(first.values()) - set(parsed):
+                mol = items[r] if isinstance(items[r], Chem.Mol) else Chem.MolFromSmiles(items[r])
+                if mol.GetNumAtoms() > MAX_EXAMPLE_ATOMS:
+                    too_big.append(r)
+                else:
+                    parsed[r] = mol
+            if all(r in parsed for r in first.values()):
+                break
         by_row: dict[int, list[int]] = {}
         for i, r in first.items():
             by_row.setdefault(r, []).append(i)
@@ -381,7 +400,7 @@ class _Vocabulary(_Featuriser):
             self._examples = examples
             return
         row_list = sorted(by_row)
-        mols = [items[r] if isinstance(items[r], Chem.Mol) else Chem.MolFromSmiles(items[r]) for r in row_list]
+        mols = [parsed[r] for r in row_list]
         env = ecfp(mols, **self.ecfp_params.to_dict(), provenance=True).environments
         for k, (r, mol) in enumerate(zip(row_list, mols)):
             s, e = env.indptr[k], env.indptr[k + 1]
@@ -400,8 +419,9 @@ class _Vocabulary(_Featuriser):
 
         ``batches`` is an iterable of molecule batches (SMILES or RDKit ``Mol`` lists)
         in training order — for instance the training file read a second time.  Each
-        column's example becomes the first molecule in that order containing its id,
-        which is what :meth:`fit` on all molecules at once records; after a streamed
+        column's example becomes the first molecule in that order containing its id
+        (of at most ``MAX_EXAMPLE_ATOMS`` atoms), which is what :meth:`fit` on all
+        molecules at once records; after a streamed
         :meth:`partial_fit` the examples otherwise depend on how the stream was
         chunked (an id that entered the vocabulary late gets an example from a later
         batch).  Reading stops as soon as every column has an example (for Sort &
@@ -460,6 +480,11 @@ class _Vocabulary(_Featuriser):
 
 #: molecules in the first sub-batch :meth:`_Vocabulary.find_examples` searches (then doubling)
 _FIRST_EXAMPLES_BATCH = 256
+
+#: Example environments come only from molecules of at most this many atoms: RDKit's SMILES writer
+#: recurses along chains and overflows the C stack (a segfault) past ~16,000 atoms, far fewer on
+#: threads with small stacks; an id seen only in larger molecules has no example.
+MAX_EXAMPLE_ATOMS = 1_000
 
 
 class SortSlice(_Vocabulary):

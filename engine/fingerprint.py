@@ -17,6 +17,8 @@ from .morgan import Environments, morgan
 from .pool import iter_parse_parallel, resolve_jobs
 
 INVARIANTS = ("ecfp", "fcfp")
+#: the size limits: larger molecules are invalid rows with a reason (see ``_worker``)
+MAX_ATOMS, MAX_RINGS = _worker.MAX_ATOMS, _worker.MAX_RINGS
 
 
 class InvalidMoleculeError(ValueError):
@@ -153,17 +155,12 @@ def _missing(x) -> bool:
 
 def _parse_in_process(kind: str, items: list, rows: list[int]):
     """Parse strings to Mols here (small batches); returns mols and errors by row."""
-    from rdkit import Chem
-
     mols, errors = {}, {}
     with _worker.quiet_rdkit():
         for i in rows:
-            text = items[i]
-            mol = None
-            if text.strip():
-                mol = Chem.MolFromSmiles(text) if kind == "smiles" else Chem.MolFromMolBlock(text)
+            mol, reason = _worker.parse(items[i], kind)
             if mol is None:
-                errors[i] = _worker.failure_reason(text, kind)
+                errors[i] = reason
             else:
                 mols[i] = mol
     return mols, errors
@@ -183,7 +180,11 @@ def _classify(molecules):
             items[i] = x.decode("utf-8", errors="replace")
             text_rows.append(i)
         elif _is_mol(x):
-            mols[i] = x
+            problem = _worker.size_problem(x)
+            if problem is None:
+                mols[i] = x
+            else:
+                errors[i] = problem
         else:
             errors[i] = f"unsupported input of type {type(x).__name__}"
     return items, errors, mols, text_rows
@@ -404,6 +405,8 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     -------
     EcfpResult
         Row ``i`` belongs to input ``i``; invalid rows are empty with a reason.
+        Molecules above the size limits (``MAX_ATOMS`` atoms, ``MAX_RINGS`` rings)
+        are invalid rows too (reason ``molecule too large: ...``).
 
     Examples
     --------
