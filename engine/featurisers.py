@@ -19,7 +19,7 @@ import inspect
 
 import numpy as np
 
-from .fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp
+from .fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, checked_result, ecfp
 from .fragments import Example, draw_environments, environment_fragment, environment_smiles, is_strict_subgraph
 from .pooling import (chi2_yates_pvalues, document_frequency, lookup_table, merge_prevalence, mutual_information,
                       pool, rank_by_prevalence)
@@ -174,6 +174,7 @@ class _Featuriser(EstimatorBase):
         X = _molecule_list(X)
         params = self.ecfp_params
         if isinstance(X, EcfpResult):
+            X = checked_result(X)
             if X.params != params:
                 diff = [f"{k}={getattr(X.params, k)!r} (featuriser: {getattr(params, k)!r})"
                         for k in _ECFP_PARAMS if getattr(X.params, k) != getattr(params, k)]

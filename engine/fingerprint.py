@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import _worker, molpickle
+from . import _worker, checks, molpickle
 from ._jit import n_threads
 from .flatten import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, to_pickles
-from .morgan import Environments, morgan
+from .morgan import Environments, _check_batch, _morgan
 from .pool import iter_parse_parallel, resolve_jobs
 
 INVARIANTS = ("ecfp", "fcfp")
@@ -120,6 +120,35 @@ class EcfpResult:
     def __repr__(self) -> str:
         return (f"EcfpResult(rows={len(self)}, ids={self.ids.shape[0]}, invalid={self.n_invalid}, "
                 f"params={self.params})")
+
+
+def checked_result(fp: EcfpResult) -> EcfpResult:
+    """``fp`` with its arrays checked and in the kernels' dtypes: an :class:`EcfpResult` may be built by hand.
+
+    Rows must be CSR (``indptr`` from 0, non-decreasing, ending at ``len(ids)``) of
+    strictly ascending ids with one count each; ``valid`` one bool per row and
+    ``errors`` one entry per row; invalid rows hold no ids.  Raises ``TypeError`` or
+    ``ValueError`` otherwise.
+    """
+    indptr, ids, counts = checks.csr(fp.indptr, fp.ids, fp.counts, sorted_rows=True)
+    n = indptr.shape[0] - 1
+    valid = np.asarray(fp.valid)
+    if valid.dtype != np.bool_:
+        raise TypeError(f"valid must be an array of booleans, got {valid.dtype}")
+    if valid.shape != (n,):
+        raise ValueError(f"valid must have one entry per row ({n}), got shape {valid.shape}")
+    errors = np.asarray(fp.errors, dtype=object)
+    if errors.shape != (n,):
+        raise ValueError(f"errors must have one entry per row ({n}), got shape {errors.shape}")
+    sizes = np.diff(indptr)
+    if (sizes[~valid] > 0).any():
+        raise ValueError(f"invalid rows must hold no ids (row {int(np.flatnonzero(~valid & (sizes > 0))[0])} does)")
+    if not isinstance(fp.params, EcfpParams):
+        raise TypeError(f"params must be EcfpParams, got {type(fp.params).__name__}")
+    if all(a is b for a, b in ((indptr, fp.indptr), (ids, fp.ids), (counts, fp.counts), (valid, fp.valid),
+                               (errors, fp.errors))):
+        return fp
+    return EcfpResult(indptr, ids, counts, valid, errors, fp.params, fp.environments)
 
 
 @dataclass
@@ -355,10 +384,10 @@ def take_rows(g: MolGraph, rows: np.ndarray) -> MolGraph:
     def sel(a, idx):
         return None if a is None else a[idx]
 
-    from .morgan import neighbours
+    from .morgan import _neighbours
 
     bond_begin, bond_end = g.bond_begin[bidx], g.bond_end[bidx]
-    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end)
+    nbr_ptr, nbr_atom, nbr_bond = _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end)
     return MolGraph(atom_ptr, bond_ptr, g.atomic_num[aidx], g.total_degree[aidx], g.total_hs[aidx], g.charge[aidx],
                     g.delta_mass[aidx], g.in_ring[aidx], g.chiral_tag[aidx], bond_begin, bond_end,
                     g.bond_type[bidx], g.bond_stereo[bidx], nbr_ptr, nbr_atom, nbr_bond,
@@ -366,11 +395,19 @@ def take_rows(g: MolGraph, rows: np.ndarray) -> MolGraph:
 
 
 def ids_from_graph(graph: MolGraph, params: EcfpParams, *, provenance: bool = False, threads: int | None = None):
-    """Run the ECFP kernel on a flattened batch."""
-    return morgan(graph.atom_ptr, graph.atom_invariants(params.invariants, params.ring_membership),
-                  graph.chiral_terms(params.chirality), graph.nbr_ptr, graph.nbr_atom, graph.nbr_bond,
-                  graph.bond_ptr, graph.bond_invariants(params.bond_types, params.chirality), params.radius,
-                  redundant_environments=params.redundant_environments, provenance=provenance, threads=threads)
+    """Run the ECFP kernel on a flattened batch.
+
+    The graph's neighbour lists are the engine's own (built from bond lists the pickle
+    reader checked), so only the per-atom and per-bond arrays are checked here; use
+    :func:`.morgan.morgan` for neighbour lists from elsewhere.
+    """
+    atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius = _check_batch(
+        graph.atom_ptr, graph.atom_invariants(params.invariants, params.ring_membership),
+        graph.chiral_terms(params.chirality), graph.bond_ptr,
+        graph.bond_invariants(params.bond_types, params.chirality), params.radius)
+    return _morgan(atom_ptr, atom_inv, chiral, graph.nbr_ptr, graph.nbr_atom, graph.nbr_bond, bond_ptr, bond_inv,
+                   radius, redundant_environments=params.redundant_environments, provenance=provenance,
+                   threads=threads)
 
 
 def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False,

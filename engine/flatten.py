@@ -16,10 +16,10 @@ from functools import lru_cache
 import numpy as np
 from numba import prange
 
-from . import molpickle
+from . import checks, molpickle
 from ._jit import kernel, n_threads
 from .hashing import bond_invariants, ecfp_invariants
-from .morgan import _blocks_for, _threads, neighbours
+from .morgan import _blocks_for, _neighbours, _threads
 
 #: CIP term RDKit appends for a chiral-tagged atom: R -> 3, S -> 2, anything else -> 1
 CIP_TERM = {"R": 3, "S": 2}
@@ -130,8 +130,18 @@ def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | N
     """Parse concatenated RDKit pickles. Returns ``(MolGraph, status)``.
 
     Molecules whose ``status`` is not ``molpickle.OK`` have no atoms in the graph;
-    the caller decides what to do with them (exact route or invalid row).
+    the caller decides what to do with them (exact route or invalid row).  ``buf`` is
+    bytes or a uint8 array; ``offsets`` (n + 1, from 0, non-decreasing) must stay
+    inside it.
     """
+    if isinstance(buf, (bytes, bytearray, memoryview)):
+        buf = np.frombuffer(buf, dtype=np.uint8)
+    if not isinstance(buf, np.ndarray) or buf.dtype != np.uint8 or buf.ndim != 1:
+        raise TypeError("buf must be bytes or a 1-d uint8 array of concatenated RDKit pickles")
+    buf = np.ascontiguousarray(buf)
+    offsets = checks.ptr_array(offsets, "offsets")
+    if int(offsets[-1]) > buf.shape[0]:
+        raise ValueError(f"offsets run past the end of buf ({int(offsets[-1])} > {buf.shape[0]} bytes)")
     t = n_threads(threads)
     n = offsets.shape[0] - 1
     n_atoms = np.zeros(n, dtype=np.int64)
@@ -175,7 +185,7 @@ def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | N
         explicit_hs, implicit_valence, isotope, in_ring = (a[atom_keep] for a in (explicit_hs, implicit_valence, isotope, in_ring))
         bond_begin, bond_end, bond_type, bond_stereo = (a[bond_keep] for a in (bond_begin, bond_end, bond_type, bond_stereo))
         blocks = _blocks_for(atom_ptr, t)
-    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
+    nbr_ptr, nbr_atom, nbr_bond = _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
     total_degree = np.empty(atomic_num.shape[0], dtype=np.int32)
     total_hs = np.empty(atomic_num.shape[0], dtype=np.int32)
     if n:
@@ -231,7 +241,7 @@ def graph_from_mols_exact(mols, *, threads: int | None = None) -> MolGraph:
     f = np.concatenate([p[0] for p in per], axis=1) if per else np.zeros((7, 0), dtype=np.int64)
     b = np.concatenate([p[1] for p in per], axis=1) if per else np.zeros((4, 0), dtype=np.int64)
     bond_begin, bond_end = b[0].astype(np.int32), b[1].astype(np.int32)
-    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
+    nbr_ptr, nbr_atom, nbr_bond = _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
     return MolGraph(atom_ptr, bond_ptr, f[0].astype(np.int32), f[1].astype(np.int32), f[2].astype(np.int32),
                     f[3].astype(np.int32), f[4].astype(np.int32), f[5].astype(bool), f[6].astype(np.uint8),
                     bond_begin, bond_end, b[2].astype(np.int32), b[3].astype(np.int32),

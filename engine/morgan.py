@@ -22,6 +22,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from . import checks
 from ._jit import kernel, n_threads
 from ._jit import parallel_section as _threads
 from .hashing import hash_combine, hash_pair
@@ -417,7 +418,18 @@ def _blocks_for(ptr: np.ndarray, threads: int) -> np.ndarray:
 
 
 def neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None = None):
-    """Build the neighbour CSR ``(nbr_ptr, nbr_atom, nbr_bond)`` of a batch of bond lists."""
+    """Build the neighbour CSR ``(nbr_ptr, nbr_atom, nbr_bond)`` of a batch of bond lists.
+
+    ``bond_begin``/``bond_end`` are molecule-local atom indices; malformed input is
+    rejected with ``TypeError``/``ValueError`` before any compiled code runs.
+    """
+    atom_ptr, bond_ptr = _check_ptrs(atom_ptr, bond_ptr)
+    bond_begin, bond_end = _check_bonds(atom_ptr, bond_ptr, bond_begin, bond_end)
+    return _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
+
+
+def _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None = None):
+    """:func:`neighbours` of arrays already checked (or built by the engine's own readers)."""
     t = n_threads(threads)
     n_atoms = int(atom_ptr[-1])
     nbr_ptr = np.zeros(n_atoms + 1, dtype=np.int64)
@@ -445,31 +457,123 @@ class Environments:
     radius: np.ndarray
 
 
-def _check_graph(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius):
-    """Reject malformed CSR input before any jitted code sees it."""
-    if not isinstance(radius, (int, np.integer)) or isinstance(radius, bool) or radius < 0:
+#: Most memory the bond sets of one molecule may take in the kernel (about (radius + 2) x atoms x
+#: bonds / 8 bytes, like RDKit's own generator): beyond it a call is refused with a clear error
+#: instead of failing to allocate inside the parallel kernel.  ``ecfp`` never gets near it below
+#: radius 19, as its inputs stay within ``MAX_ATOMS`` atoms and ``MAX_RINGS`` rings.
+MAX_BOND_SET_BYTES = 1 << 30
+
+
+def bond_set_bytes(n_atoms, n_bonds, radius: int):
+    """Kernel scratch memory (bytes, float) for molecules of ``n_atoms`` atoms and ``n_bonds`` bonds.
+
+    Mostly the bond sets: ``radius + 2`` sets of ``ceil(n_bonds / 64)`` words per atom.
+    """
+    n = np.asarray(n_atoms, dtype=np.float64)
+    nb = np.asarray(n_bonds, dtype=np.float64)
+    words = np.maximum(1.0, np.ceil(nb / 64))
+    r = float(radius)
+    return 8.0 * n * ((r + 2) * words + 5 * r + 4) + 16.0 * nb
+
+
+def _check_ptrs(atom_ptr, bond_ptr):
+    atom_ptr = checks.ptr_array(atom_ptr, "atom_ptr")
+    bond_ptr = checks.ptr_array(bond_ptr, "bond_ptr")
+    if bond_ptr.shape != atom_ptr.shape:
+        raise ValueError(f"atom_ptr and bond_ptr must both have n_molecules + 1 entries, got {atom_ptr.shape[0]} "
+                         f"and {bond_ptr.shape[0]}")
+    return atom_ptr, bond_ptr
+
+
+def _check_length(a, name: str, n: int, what: str) -> None:
+    if a.shape[0] != n:
+        raise ValueError(f"{name} must have one entry per {what} ({n}), got {a.shape[0]}")
+
+
+def _check_batch(atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius):
+    """The per-atom and per-bond arrays every Morgan entry point takes, converted for the kernels."""
+    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)) or radius < 0:
         raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
-    n_mols = atom_ptr.shape[0] - 1
-    if atom_ptr.ndim != 1 or n_mols < 0 or bond_ptr.shape != atom_ptr.shape:
-        raise ValueError("atom_ptr and bond_ptr must be 1-d pointer arrays of the same length (n_molecules + 1)")
-    if n_mols >= 0 and atom_ptr.shape[0] and (atom_ptr[0] != 0 or bond_ptr[0] != 0):
-        raise ValueError("atom_ptr and bond_ptr must start at 0")
-    if np.any(np.diff(atom_ptr) < 0) or np.any(np.diff(bond_ptr) < 0):
-        raise ValueError("atom_ptr and bond_ptr must be non-decreasing")
-    n_atoms = int(atom_ptr[-1]) if atom_ptr.shape[0] else 0
-    n_bonds = int(bond_ptr[-1]) if bond_ptr.shape[0] else 0
-    if atom_inv.shape != (n_atoms,) or chiral.shape != (n_atoms,):
-        raise ValueError(f"atom_inv and chiral must have atom_ptr[-1] = {n_atoms} entries")
-    if bond_inv.shape != (n_bonds,):
-        raise ValueError(f"bond_inv must have bond_ptr[-1] = {n_bonds} entries")
-    if nbr_ptr.shape != (n_atoms + 1,) or nbr_atom.shape != (2 * n_bonds,) or nbr_bond.shape != (2 * n_bonds,):
-        raise ValueError("neighbour arrays do not match the atom and bond counts")
-    if n_atoms * (radius + 1) >= 2**62:
-        raise ValueError("batch too large")
+    atom_ptr, bond_ptr = _check_ptrs(atom_ptr, bond_ptr)
+    n_atoms, n_bonds = int(atom_ptr[-1]), int(bond_ptr[-1])
+    atom_inv = checks.int_array(atom_inv, "atom_inv", np.uint32)
+    _check_length(atom_inv, "atom_inv", n_atoms, "atom (atom_ptr[-1])")
+    chiral = checks.int_array(chiral, "chiral", np.uint8, high=3)
+    _check_length(chiral, "chiral", n_atoms, "atom (atom_ptr[-1])")
+    bond_inv = checks.int_array(bond_inv, "bond_inv", np.int32)
+    _check_length(bond_inv, "bond_inv", n_bonds, "bond (bond_ptr[-1])")
+    return atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, int(radius)
 
 
-def _as(a, dtype):
-    return np.ascontiguousarray(a, dtype=dtype)
+def _check_bonds(atom_ptr, bond_ptr, bond_begin, bond_end):
+    """Bond end points: molecule-local atom indices, in range, no self-loops."""
+    n_bonds = int(bond_ptr[-1])
+    bond_begin = checks.int_array(bond_begin, "bond_begin", np.int32, low=0)
+    bond_end = checks.int_array(bond_end, "bond_end", np.int32, low=0)
+    _check_length(bond_begin, "bond_begin", n_bonds, "bond (bond_ptr[-1])")
+    _check_length(bond_end, "bond_end", n_bonds, "bond (bond_ptr[-1])")
+    if n_bonds:
+        sizes = np.repeat(np.diff(atom_ptr), np.diff(bond_ptr))
+        bad = (bond_begin >= sizes) | (bond_end >= sizes)
+        if bad.any():
+            b = int(np.argmax(bad))
+            raise ValueError(f"bond atom indices must be molecule-local and in range (bond {b}: "
+                             f"{int(bond_begin[b])}-{int(bond_end[b])} in a molecule of {int(sizes[b])} atoms)")
+        loops = bond_begin == bond_end
+        if loops.any():
+            raise ValueError(f"bond {int(np.argmax(loops))} is a self-loop")
+    return bond_begin, bond_end
+
+
+def _check_neighbours(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond):
+    """Neighbour lists as :func:`neighbours` builds them: each molecule's entries inside its own bond
+    range, molecule-local indices, and every bond listed exactly twice, once from each end."""
+    n_atoms, n_bonds = int(atom_ptr[-1]), int(bond_ptr[-1])
+    nbr_ptr = checks.ptr_array(nbr_ptr, "nbr_ptr", 2 * n_bonds, "neighbour entries (2 x bonds)")
+    _check_length(nbr_ptr, "nbr_ptr", n_atoms + 1, "atom plus one")
+    if not np.array_equal(nbr_ptr[atom_ptr], 2 * bond_ptr):
+        raise ValueError("nbr_ptr must give each molecule the neighbour entries of its own bonds "
+                         "(nbr_ptr[atom_ptr] == 2 * bond_ptr)")
+    nbr_atom = checks.int_array(nbr_atom, "nbr_atom", np.int32, low=0)
+    nbr_bond = checks.int_array(nbr_bond, "nbr_bond", np.int32, low=0)
+    _check_length(nbr_atom, "nbr_atom", 2 * n_bonds, "neighbour entry (2 x bonds)")
+    _check_length(nbr_bond, "nbr_bond", 2 * n_bonds, "neighbour entry (2 x bonds)")
+    if not n_bonds:
+        return nbr_ptr, nbr_atom, nbr_bond
+    per_mol_bonds = 2 * np.diff(bond_ptr)
+    atoms_of = np.repeat(np.diff(atom_ptr), per_mol_bonds)
+    if (nbr_atom >= atoms_of).any():
+        e = int(np.argmax(nbr_atom >= atoms_of))
+        raise ValueError(f"nbr_atom must hold molecule-local atom indices (entry {e} is {int(nbr_atom[e])} in a "
+                         f"molecule of {int(atoms_of[e])} atoms)")
+    bonds_of = np.repeat(np.diff(bond_ptr), per_mol_bonds)
+    if (nbr_bond >= bonds_of).any():
+        e = int(np.argmax(nbr_bond >= bonds_of))
+        raise ValueError(f"nbr_bond must hold molecule-local bond indices (entry {e} is {int(nbr_bond[e])} in a "
+                         f"molecule of {int(bonds_of[e])} bonds)")
+    # bond b of a molecule is listed from both of its atoms: (u -> v) and (v -> u), u != v
+    bond = nbr_bond + np.repeat(bond_ptr[:-1], per_mol_bonds)
+    owner = np.arange(n_atoms, dtype=np.int64) - np.repeat(atom_ptr[:-1], np.diff(atom_ptr))
+    owner = np.repeat(owner, np.diff(nbr_ptr))
+    other = nbr_atom.astype(np.int64)
+    sums = np.zeros((2, n_bonds), dtype=np.int64)
+    np.add.at(sums[0], bond, owner - other)
+    np.add.at(sums[1], bond, owner * owner - other * other)
+    if (np.bincount(bond, minlength=n_bonds) != 2).any() or (owner == other).any() or sums.any():
+        raise ValueError("neighbour lists must list every bond exactly twice, once from each of its two "
+                         "(different) atoms, as neighbours() builds them")
+    return nbr_ptr, nbr_atom, nbr_bond
+
+
+def _check_memory(atom_ptr, bond_ptr, radius: int) -> None:
+    if float(atom_ptr[-1]) * (radius + 1) >= 2.0**62:
+        raise ValueError(f"batch too large: {int(atom_ptr[-1])} atoms at radius {radius}")
+    need = bond_set_bytes(np.diff(atom_ptr), np.diff(bond_ptr), radius)
+    if need.size and need.max() > MAX_BOND_SET_BYTES:
+        i = int(np.argmax(need))
+        n, nb = int(atom_ptr[i + 1] - atom_ptr[i]), int(bond_ptr[i + 1] - bond_ptr[i])
+        raise ValueError(f"molecule {i} ({n} atoms, {nb} bonds) needs {need[i] / 2**20:.0f} MiB of bond sets at "
+                         f"radius {radius}, more than the {MAX_BOND_SET_BYTES >> 20} MiB limit (MAX_BOND_SET_BYTES)")
 
 
 def morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius: int, *,
@@ -478,12 +582,21 @@ def morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bo
 
     Returns ``(indptr, ids, counts)`` (int64, uint32, uint32; ids ascending and
     unique per molecule), or an :class:`Environments` when ``provenance`` is true.
+    Malformed arrays (wrong dtypes or lengths, pointers that are not CSR, indices
+    outside their molecule, neighbour lists that do not pair up) raise ``TypeError``
+    or ``ValueError`` before any compiled code runs.
     """
-    atom_ptr, bond_ptr = _as(atom_ptr, np.int64), _as(bond_ptr, np.int64)
-    atom_inv, chiral = _as(atom_inv, np.uint32), _as(chiral, np.uint8)
-    nbr_ptr, nbr_atom, nbr_bond = _as(nbr_ptr, np.int64), _as(nbr_atom, np.int32), _as(nbr_bond, np.int32)
-    bond_inv = _as(bond_inv, np.int32)
-    _check_graph(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius)
+    atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius = _check_batch(atom_ptr, atom_inv, chiral, bond_ptr,
+                                                                          bond_inv, radius)
+    nbr_ptr, nbr_atom, nbr_bond = _check_neighbours(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond)
+    return _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
+                   redundant_environments=redundant_environments, provenance=provenance, threads=threads)
+
+
+def _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius: int, *,
+            redundant_environments: bool = False, provenance: bool = False, threads: int | None = None):
+    """:func:`morgan` of checked arrays (neighbour lists built by the engine itself need no pairing check)."""
+    _check_memory(atom_ptr, bond_ptr, radius)
     radius = int(radius)
     n_mols = atom_ptr.shape[0] - 1
     t = n_threads(threads)
@@ -525,15 +638,9 @@ def morgan_from_bonds(atom_ptr, atom_inv, chiral_term, bond_ptr, bond_begin, bon
                       redundant_environments: bool = False, *, provenance: bool = False,
                       threads: int | None = None):
     """:func:`morgan` from per-molecule bond lists (``bond_begin``/``bond_end`` molecule-local)."""
-    atom_ptr, bond_ptr = _as(atom_ptr, np.int64), _as(bond_ptr, np.int64)
-    bond_begin, bond_end = _as(bond_begin, np.int32), _as(bond_end, np.int32)
-    n_bonds = int(bond_ptr[-1]) if bond_ptr.shape[0] else 0
-    if bond_begin.shape != (n_bonds,) or bond_end.shape != (n_bonds,):
-        raise ValueError(f"bond_begin and bond_end must have bond_ptr[-1] = {n_bonds} entries")
-    sizes = np.repeat(np.diff(atom_ptr), np.diff(bond_ptr))
-    if n_bonds and (np.any(bond_begin < 0) or np.any(bond_end < 0) or np.any(bond_begin >= sizes)
-                    or np.any(bond_end >= sizes) or np.any(bond_begin == bond_end)):
-        raise ValueError("bond atom indices must be molecule-local, in range and not self-loops")
-    nbr_ptr, nbr_atom, nbr_bond = neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
-    return morgan(atom_ptr, atom_inv, chiral_term, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
-                  redundant_environments=redundant_environments, provenance=provenance, threads=threads)
+    atom_ptr, atom_inv, chiral_term, bond_ptr, bond_inv, radius = _check_batch(atom_ptr, atom_inv, chiral_term,
+                                                                               bond_ptr, bond_inv, radius)
+    bond_begin, bond_end = _check_bonds(atom_ptr, bond_ptr, bond_begin, bond_end)
+    nbr_ptr, nbr_atom, nbr_bond = _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
+    return _morgan(atom_ptr, atom_inv, chiral_term, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
+                   redundant_environments=redundant_environments, provenance=provenance, threads=threads)

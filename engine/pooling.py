@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from . import checks
 from ._jit import kernel, n_threads, parallel_section
 from .morgan import balanced_blocks
 
@@ -172,12 +173,12 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     shared state, no atomics); the per-thread tables, which hold only distinct
     ids, are merged at the end.
     """
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    ids = np.ascontiguousarray(ids, dtype=np.uint32)
+    indptr, ids = checks.csr(indptr, ids, sorted_rows=True)
+    n_classes = checks.non_negative_int(n_classes, "n_classes")
     n_rows = indptr.shape[0] - 1
     if row_class is None:
         row_class = np.zeros(n_rows, dtype=np.int64)
-    row_class = np.ascontiguousarray(row_class, dtype=np.int64)
+    row_class = checks.int_array(row_class, "row_class", np.int64, low=-1)
     if row_class.shape != (n_rows,):
         raise ValueError("row_class must have one entry per row")
     if n_rows and row_class.max(initial=-1) >= n_classes:
@@ -194,8 +195,13 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
 
 def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
     """Sum two prevalence tables (ids ascending) -> one (ids ascending)."""
-    a_counts = np.asarray(a_counts, dtype=np.int64)
-    b_counts = np.asarray(b_counts, dtype=np.int64)
+    a_ids, a_counts = _prevalence_table(a_ids, a_counts, "a")
+    b_ids, b_counts = _prevalence_table(b_ids, b_counts, "b")
+    if len(a_ids) and len(b_ids):
+        a_cols, b_cols = a_counts.reshape(len(a_ids), -1).shape[1], b_counts.reshape(len(b_ids), -1).shape[1]
+        if a_cols != b_cols:
+            raise ValueError(f"a_counts and b_counts must have the same number of columns (classes), got "
+                             f"{a_cols} and {b_cols}")
     # 1-d counts are one column; an empty table (a batch of invalid molecules) takes the other's width
     # (``reshape(0, -1)`` cannot infer it)
     ref = a_counts if len(a_ids) else b_counts
@@ -205,10 +211,25 @@ def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
     return _merge_counts(ids, counts)
 
 
+def _prevalence_table(ids, counts, name: str):
+    """``(ids, counts)`` of a prevalence table: 32-bit ids, counts >= 0 with one row per id (1-d or 2-d)."""
+    ids = checks.int_array(ids, f"{name}_ids", np.uint32)
+    ndim = np.ndim(counts)
+    if ndim not in (1, 2):
+        raise ValueError(f"{name}_counts must be 1- or 2-dimensional, got shape {np.shape(counts)}")
+    counts = checks.int_array(counts, f"{name}_counts", np.int64, ndim=ndim, low=0)
+    if counts.shape[0] != ids.shape[0] and not (ids.shape[0] == 0 and counts.size == 0):
+        raise ValueError(f"{name}_counts must have one row per id ({ids.shape[0]}), got {counts.shape[0]}")
+    return ids, counts
+
+
 def rank_by_prevalence(ids, prevalence, length: int, tie_break: str = "larger_id_first"):
     """Sort & Slice: ids by prevalence descending, ties by id; the first ``length``."""
-    ids = np.asarray(ids, dtype=np.uint32)
-    prevalence = np.asarray(prevalence, dtype=np.int64)
+    ids = checks.int_array(ids, "ids", np.uint32)
+    prevalence = checks.int_array(prevalence, "prevalence", np.int64, low=0)
+    if prevalence.shape != ids.shape:
+        raise ValueError(f"prevalence must have one entry per id ({ids.shape[0]}), got {prevalence.shape[0]}")
+    length = checks.non_negative_int(length, "length")
     if tie_break == "larger_id_first":
         order = np.lexsort((-ids.astype(np.int64), -prevalence))
     elif tie_break == "smaller_id_first":
@@ -221,7 +242,9 @@ def rank_by_prevalence(ids, prevalence, length: int, tie_break: str = "larger_id
 # --------------------------------------------------------------------------- lookup
 def lookup_table(vocabulary: np.ndarray):
     """An open-addressing table id -> column (load <= 0.25, built once per vocabulary)."""
-    vocabulary = np.ascontiguousarray(vocabulary, dtype=np.uint32)
+    vocabulary = checks.int_array(vocabulary, "vocabulary", np.uint32)
+    if np.unique(vocabulary).shape[0] != vocabulary.shape[0]:
+        raise ValueError("vocabulary must not repeat an id (each id has one column)")
     cap = 16
     while cap < 4 * max(1, vocabulary.shape[0]):
         cap *= 2
@@ -403,6 +426,24 @@ def _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, use_coun
                 out_val[p] = total if total < vmax else vmax
 
 
+def _check_table(table):
+    """A ``(keys, cols)`` pair as :func:`lookup_table` builds it (a lookup in anything else could read out
+    of bounds, or probe forever in a table without an empty slot)."""
+    try:
+        keys, cols = table
+    except (TypeError, ValueError):
+        raise TypeError("table must be the (keys, cols) pair lookup_table() returns") from None
+    keys = checks.int_array(keys, "table keys", np.uint64)
+    cols = checks.int_array(cols, "table columns", np.int64, low=-1)
+    n = keys.shape[0]
+    if n == 0 or n & (n - 1) or cols.shape != keys.shape:
+        raise ValueError("table must be the (keys, cols) pair lookup_table() returns: keys and columns of the "
+                         "same power-of-two length")
+    if (keys != 0).all():
+        raise ValueError("table must have an empty slot (key 0), as lookup_table() leaves")
+    return keys, cols
+
+
 def _max_value(dtype: np.dtype) -> int:
     """Where count sums saturate: the integer dtype's maximum (floats: effectively never)."""
     return int(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 2**62
@@ -416,23 +457,26 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
     matrix with sorted column indices.  Count sums saturate at the dtype's maximum.
     The kernels write the output dtype directly: no wider intermediate matrix.
     """
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    ids = np.ascontiguousarray(ids, dtype=np.uint32)
-    counts = np.ascontiguousarray(counts, dtype=np.uint32)
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
+    indptr, ids, counts = checks.csr(indptr, ids, counts)
+    length = checks.non_negative_int(length, "length", minimum=1)
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"dtype must be a boolean, integer or floating-point type, got {dtype}")
     n_rows = indptr.shape[0] - 1
     fold = vocabulary is None and table is None
     if fold:
         keys, cols = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int64)
     else:
-        keys, cols = table if table is not None else lookup_table(vocabulary)
+        if table is None:
+            vocabulary = checks.int_array(vocabulary, "vocabulary", np.uint32)
+            if vocabulary.shape[0] > length:
+                raise ValueError(f"the vocabulary has {vocabulary.shape[0]} ids, more than length={length}")
+        keys, cols = _check_table(table) if table is not None else lookup_table(vocabulary)
         # a column past ``length`` would be written out of bounds by the kernels
         if cols.size and int(cols.max()) >= length:
             raise ValueError(f"the vocabulary has {int(cols.max()) + 1} ids, more than length={length}")
     t = n_threads(threads)
     blocks = balanced_blocks(indptr, t * 8)
-    dtype = np.dtype(dtype)
     vmax = _max_value(dtype)
     with parallel_section(t):
         if not sparse:
@@ -468,6 +512,7 @@ def mutual_information(contingency: np.ndarray, n_per_class: np.ndarray) -> np.n
 
     ``contingency[i, c]`` = molecules of class ``c`` that contain id ``i``.
     """
+    contingency, n_per_class = _check_contingency(contingency, n_per_class)
     present = contingency.astype(np.float64)
     n_c = n_per_class.astype(np.float64)[None, :]
     n = float(n_per_class.sum())
@@ -493,6 +538,7 @@ def chi2_yates_pvalues(contingency: np.ndarray, n_per_class: np.ndarray) -> np.n
     """
     from scipy.stats import chi2
 
+    contingency, n_per_class = _check_contingency(contingency, n_per_class)
     present = contingency.astype(np.float64)
     absent = n_per_class.astype(np.float64)[None, :] - present
     table = np.stack([present, absent], axis=1)          # (ids, 2, classes)
@@ -513,3 +559,17 @@ def chi2_yates_pvalues(contingency: np.ndarray, n_per_class: np.ndarray) -> np.n
     p = chi2.sf(stat, dof) if dof > 0 else np.ones(stat.shape[0])
     p[degenerate] = 1.0
     return p
+
+
+def _check_contingency(contingency, n_per_class):
+    """Counts of molecules per (id, class), each at most the class's size."""
+    contingency = checks.int_array(contingency, "contingency", np.int64, ndim=2, low=0)
+    n_per_class = checks.int_array(n_per_class, "n_per_class", np.int64, low=0)
+    if contingency.shape[1] != n_per_class.shape[0]:
+        raise ValueError(f"contingency has {contingency.shape[1]} class columns but n_per_class has "
+                         f"{n_per_class.shape[0]} classes")
+    if contingency.shape[0] and n_per_class.sum() == 0:
+        raise ValueError("n_per_class must count at least one molecule")
+    if (contingency > n_per_class[None, :]).any():
+        raise ValueError("contingency counts cannot exceed the molecules of their class (n_per_class)")
+    return contingency, n_per_class

@@ -1,0 +1,110 @@
+"""Validation of the arrays handed to the engine's public functions, before any compiled code sees them.
+
+Kernels index without bounds checks (Numba), so a malformed CSR array — a pointer past the end, a
+negative or out-of-range index, lengths that disagree — would read or write out of bounds: a
+segfault, or silently wrong numbers.  Every public entry point runs these checks first and raises
+``TypeError`` (not an array of integers) or ``ValueError`` (wrong shape or values), naming the
+argument.  They are vectorised and O(n), and copy nothing that already has the kernel's dtype and
+layout (read-only arrays, e.g. zero-copy from Arrow, are fine).
+
+Examples
+--------
+>>> import numpy as np
+>>> from sortslice.engine.checks import ptr_array
+>>> ptr_array([0, 2, 1], "indptr")
+Traceback (most recent call last):
+...
+ValueError: indptr must be non-decreasing (entry 2 is 1 after 2)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def int_array(a, name: str, dtype, *, ndim: int = 1, low: int | None = None, high: int | None = None) -> np.ndarray:
+    """``a`` as a C-contiguous ``dtype`` array, after checking it holds integers that fit.
+
+    Any integer dtype is accepted when its values fit ``dtype`` (and ``[low, high]`` when
+    given); floats, booleans, strings and objects are refused (an empty sequence of any
+    numeric dtype is fine: ``np.asarray([])`` is float).
+    """
+    dtype = np.dtype(dtype)
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "iu":
+        if not (arr.size == 0 and arr.dtype.kind in "biuf"):
+            raise TypeError(f"{name} must be an array of integers, got {_kind(a, arr)}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    info = np.iinfo(dtype)
+    lo = info.min if low is None else max(low, info.min)
+    hi = info.max if high is None else min(high, info.max)
+    if arr.size and arr.dtype.kind in "iu":
+        src = np.iinfo(arr.dtype)
+        if src.min < lo or src.max > hi:  # the values themselves must fit
+            a_min, a_max = int(arr.min()), int(arr.max())
+            if a_min < lo or a_max > hi:
+                bad = a_min if a_min < lo else a_max
+                raise ValueError(f"{name} must hold integers in [{lo}, {hi}], got {bad}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _kind(a, arr: np.ndarray) -> str:
+    if not isinstance(a, np.ndarray):
+        return f"{type(a).__name__} of {arr.dtype}"
+    return f"an array of {arr.dtype}"
+
+
+def ptr_array(ptr, name: str, n_values: int | None = None, values: str = "values") -> np.ndarray:
+    """A CSR pointer: 1-d int64, ``ptr[0] == 0``, non-decreasing, ``ptr[-1] == n_values`` when given."""
+    ptr = int_array(ptr, name, np.int64)
+    if ptr.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one entry (n_rows + 1 pointers)")
+    if ptr[0] != 0:
+        raise ValueError(f"{name} must start at 0, got {int(ptr[0])}")
+    d = np.diff(ptr)
+    if d.size and d.min() < 0:
+        k = int(np.argmax(d < 0)) + 1
+        raise ValueError(f"{name} must be non-decreasing (entry {k} is {int(ptr[k])} after {int(ptr[k - 1])})")
+    if n_values is not None and int(ptr[-1]) != n_values:
+        raise ValueError(f"{name}[-1] must equal the number of {values} ({n_values}), got {int(ptr[-1])}")
+    return ptr
+
+
+def ascending_rows(indptr: np.ndarray, ids: np.ndarray, name: str = "ids") -> None:
+    """Ids strictly ascending within every row (unique, as ``ecfp`` returns them)."""
+    if ids.shape[0] < 2:
+        return
+    step_ok = ids[1:] > ids[:-1]
+    # a step across a row boundary may go down
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < ids.shape[0])]
+    step_ok[starts - 1] = True
+    if not step_ok.all():
+        k = int(np.argmin(step_ok)) + 1
+        row = int(np.searchsorted(indptr, k, side="right")) - 1
+        raise ValueError(f"{name} must be strictly ascending within each row (unique, as ecfp returns them); "
+                         f"row {row} is not")
+
+
+def csr(indptr, ids, counts=None, *, ids_name: str = "ids", sorted_rows: bool = False):
+    """A CSR batch of rows of 32-bit ids (and counts): ``(indptr, ids[, counts])`` as the kernels take them."""
+    ids = int_array(ids, ids_name, np.uint32)
+    indptr = ptr_array(indptr, "indptr", ids.shape[0], ids_name)
+    if sorted_rows:
+        ascending_rows(indptr, ids, ids_name)
+    if counts is None:
+        return indptr, ids
+    counts = int_array(counts, "counts", np.uint32)
+    if counts.shape != ids.shape:
+        raise ValueError(f"counts must have one entry per id ({ids.shape[0]}), got {counts.shape[0]}")
+    return indptr, ids, counts
+
+
+def non_negative_int(value, name: str, minimum: int = 0) -> int:
+    """A Python int >= ``minimum`` (NumPy integers accepted, bools refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
