@@ -27,7 +27,7 @@ from sortslice.engine import molpickle, morgan as morgan_mod, pooling
 from sortslice.engine.fingerprint import EcfpResult
 from strategies import batches, to_csr
 
-SETTINGS = settings(derandomize=True, deadline=None, max_examples=80,
+SETTINGS = settings(derandomize=True, deadline=None, max_examples=50,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
 
