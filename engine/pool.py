@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
@@ -49,10 +50,23 @@ def _context():
     return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
-def _ignore_interrupts() -> None:
-    """Worker start-up: Ctrl-C reaches the whole process group, but only the parent should handle it
-    (it cancels the work and shuts the pool down); an idle worker would print a KeyboardInterrupt traceback."""
+def _start_worker(parent: int) -> None:
+    """Worker start-up.
+
+    Ctrl-C reaches the whole process group, but only the parent should handle it (it
+    cancels the work and shuts the pool down); an idle worker would print a
+    KeyboardInterrupt traceback.  A parent that dies without shutting the pool down
+    (SIGKILL, the OOM killer) leaves its workers waiting for work forever: a watchdog
+    thread ends the worker once its parent is gone.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sortslice-parent-watch", daemon=True).start()
 
 
 def get_pool(size: int) -> ProcessPoolExecutor:
@@ -60,7 +74,7 @@ def get_pool(size: int) -> ProcessPoolExecutor:
         pool = _pools.get(size)
         if pool is None:
             pool = _pools[size] = ProcessPoolExecutor(max_workers=size, mp_context=_context(),
-                                                      initializer=_ignore_interrupts)
+                                                      initializer=_start_worker, initargs=(os.getpid(),))
         return pool
 
 

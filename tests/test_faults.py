@@ -183,6 +183,48 @@ def test_interrupted_fit_keeps_the_previous_model(data, tmp_path, sig):
     assert_untouched(model, inode)
 
 
+def processes_with_parent(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killed_cli_leaves_no_parsing_process_behind(data, tmp_path):
+    # SIGKILL (or the OOM killer) gives the command no chance to shut its parsing processes down; they
+    # must notice and end rather than wait for work forever (each holds hundreds of MB)
+    cli = Watched(["transform", data["model"], data["big"], "-o", tmp_path / "fp.parquet", "--chunk-size", "5000",
+                   "-j", "2"])
+    cli.wait_for(5000)
+    workers = processes_with_parent(cli.proc.pid)
+    assert len(workers) >= 2
+    cli.proc.kill()
+    cli.proc.wait(timeout=60)
+    cli.proc.stderr.close()
+    deadline = time.monotonic() + 60
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [w for w in workers if alive(w)]
+    for w in left:   # do not leave them to the rest of the test session
+        os.kill(w, signal.SIGKILL)
+    assert left == []
+
+
 # ------------------------------------------------------------------------ full disk (ulimit -f)
 LIMIT = 16 * 1024
 
