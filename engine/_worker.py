@@ -62,6 +62,8 @@ _SIZE_CHECK_CHARS = {"smiles": min(MAX_ATOMS, 2 * MAX_RINGS), "molblock": 10 * m
 #: the SMILES tokens that are atoms (bracket atoms, the organic subset, ``*``) or ring-closure numbers;
 #: a bracket atom cannot hold ``[``, so an unclosed one costs one scan to the next ``[`` (linear time)
 _SMILES_TOKENS = re.compile(r"(\[[^\[\]]*\]|Br|Cl|[BCNOPSFIbcnops*])|%\(\d+\)|%\d\d|\d")
+#: what RDKit reads as the SMILES: up to the first ASCII whitespace (the rest is a name)
+_FIRST_WORD = re.compile(r"[ \t\n\r\x0b\x0c]*([^ \t\n\r\x0b\x0c]*)")
 
 
 def size_problem(mol) -> str | None:
@@ -84,7 +86,7 @@ def _smiles_size_problem(text: str) -> str | None:
     Counts atom tokens and ring-closure numbers of the first word (RDKit reads what follows
     whitespace as a name): upper bounds of the molecule's atoms and rings, exact for most SMILES.
     """
-    word = text.split(None, 1)[0]
+    word = _FIRST_WORD.match(text).group(1)
     if len(word) <= _SIZE_CHECK_CHARS["smiles"]:
         return None
     atoms = closures = 0
@@ -117,23 +119,32 @@ def parse(text: str, kind: str = "smiles"):
         return None, failure_reason(text, kind)
     if not text.isascii() and not _is_utf8(text):
         return None, f"invalid {_what(kind)}: not valid Unicode text (lone surrogate)"
-    if kind == "smiles":
-        problem = _smiles_size_problem(text)
-        if problem is not None:
-            return None, problem
-        mol = Chem.MolFromSmiles(text)
-    else:
-        if len(text) > _SIZE_CHECK_CHARS["molblock"]:
-            raw = Chem.MolFromMolBlock(text, sanitize=False)
-            if raw is None:
-                return None, "invalid mol block: syntax error"
-            problem = size_problem(raw)
+    try:
+        if kind == "smiles":
+            problem = _smiles_size_problem(text)
             if problem is not None:
                 return None, problem
-        mol = Chem.MolFromMolBlock(text)
+            mol = Chem.MolFromSmiles(text)
+        else:
+            if len(text) > _SIZE_CHECK_CHARS["molblock"]:
+                raw = Chem.MolFromMolBlock(text, sanitize=False)
+                if raw is None:
+                    return None, "invalid mol block: syntax error"
+                problem = size_problem(raw)
+                if problem is not None:
+                    return None, problem
+            mol = Chem.MolFromMolBlock(text)
+    except Exception as exc:  # RDKit raises instead of returning None on a few inputs
+        return None, rdkit_error(exc)
     if mol is None:
         return None, failure_reason(text, kind)
     return mol, None
+
+
+def rdkit_error(exc: BaseException) -> str:
+    """One line for an exception RDKit raised (its messages span lines: 'Pre-condition Violation', then why)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"RDKit error: {': '.join(lines[:2]) if lines else type(exc).__name__}"
 
 
 def _is_utf8(text: str) -> bool:
@@ -163,7 +174,10 @@ def failure_reason(text: str | None, kind: str = "smiles") -> str:
             what = "mol block"
         if raw is None:
             return f"invalid {what}: syntax error"
-        problems = Chem.DetectChemistryProblems(raw)
+        try:
+            problems = Chem.DetectChemistryProblems(raw)
+        except Exception as exc:  # RDKit asserts on some impossible atoms, e.g. [CH128] or [#999]
+            return rdkit_error(exc)
     if problems:
         return f"{problems[0].GetType()}: {problems[0].Message()}"
     return f"invalid {what}: RDKit could not sanitise it"
@@ -226,7 +240,7 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
                 cip, feat = mol_extras(mol, chirality, fcfp, hint) if (chirality or fcfp) else ((), None)
                 blob = mol.ToBinary()
             except Exception as exc:  # RDKit raises on a few pathological molecules
-                errors[i] = f"RDKit error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                errors[i] = rdkit_error(exc)
                 continue
             blobs.append(blob)
             lengths[i] = len(blob)

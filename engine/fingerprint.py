@@ -359,7 +359,7 @@ def _with_exact_rows(graph, rows, mols, buf, offsets, chirality, fcfp, errors):
             sub_mols.append(g)
             ok[j] = True
         except Exception as exc:  # a molecule RDKit itself cannot describe
-            errors[r] = f"RDKit error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            errors[r] = _worker.rdkit_error(exc)
     if not ok.any():
         return graph, ok
     good_rows = rows[ok]

@@ -45,10 +45,12 @@ BIG_NUMBERS = (0, 1, 9, 10, 99, 100, 127, 128, 255, 256, 999, 32767, 32768, 6553
 NUMBER_TEMPLATES = ("[{n}C]", "[C+{n}]", "[C-{n}]", "[CH{n}]", "[C:{n}]", "C%({n})CC%({n})", "C{n}CC{n}",
                     "[{n}C@H](F)(Cl)Br", "[N+{n}]", "C%{n}", "[{n}*]", "[#{n}]", "[C@{n}]")
 
-#: valence and aromaticity errors RDKit's sanitisation rejects
+#: valence and aromaticity errors RDKit's sanitisation rejects, and atoms it cannot describe at all
 BAD_VALENCES = ("C(C)(C)(C)(C)C", "[CH5]", "F(F)F", "O(C)(C)C", "N(C)(C)(C)C", "[N+5]", "B(B)(B)(B)B",
                 "c1cccc1", "c1ccccc", "c", "n1cccc1", "C=C=C=C=C(=C)=C", "[O-2](=O)", "Cl(Cl)Cl", "[H](C)C",
-                "C#C#C", "S(=O)(=O)(=O)(=O)=O", "[Na](C)(C)(C)(C)(C)(C)(C)(C)(C)")
+                "C#C#C", "S(=O)(=O)(=O)(=O)=O", "[Na](C)(C)(C)(C)(C)(C)(C)(C)(C)",
+                # RDKit raises (a 'Pre-condition Violation') on these instead of returning None
+                "[CH128]", "[#999]", "[C@@H255]", "[NH200+]C")
 
 WHITESPACE = " \t\n\r\x0b\x0c\u00a0\u2028\u3000\x1c"
 

@@ -39,7 +39,7 @@ SETTINGS = dict(derandomize=True, deadline=None, print_blob=True,
 #: the default run: small and quick
 QUICK = settings(max_examples=25, **SETTINGS)
 #: ``-m fuzz``: enough examples of big batches for > 100,000 inputs in all
-LONG = settings(max_examples=700, **SETTINGS)
+LONG = settings(max_examples=1000, **SETTINGS)
 
 PARAMS = [EcfpParams(), EcfpParams(radius=0), EcfpParams(radius=1, chirality=True),
           EcfpParams(radius=3, invariants="fcfp"),
@@ -203,8 +203,8 @@ def check_featurisers(items, seed: int) -> None:
     fp = sortslice.ecfp(items, n_jobs=1)
     valid = fp.valid
     good = [x for x, v in zip(items, valid) if v]
+    TRIED["featurisers (each through all 6)"] += len(items)
     for f in _featurisers():
-        TRIED["featurisers"] += len(items)
         name = type(f).__name__
         f.fit(items, y)
         res = f.featurise(items)
@@ -277,9 +277,10 @@ def check_polars(items, streaming: bool) -> None:
     lf = pl.LazyFrame({"smiles": items}, schema={"smiles": pl.String})
     out = lf.select(
         ids=ssp.ids("smiles"), ok=ssp.is_valid("smiles"), error=ssp.parse_error("smiles"),
-        fold=pl.col("smiles").ecfp.fold(32, counts=True),
+        fold=pl.col("smiles").ecfp.fold(32, counts=True), ss_ns=pl.col("smiles").ecfp.sort_slice(fs["ss"]),
         **{k: ssp.transform("smiles", f) for k, f in fs.items() if k != "fold"},
     ).collect(engine="streaming" if streaming else "in-memory")
+    assert out["ss_ns"].to_list() == out["ss"].to_list()
     assert out.height == len(items)
     fp = sortslice.ecfp(items, n_jobs=1)
     check_ecfp(fp, items, EcfpParams(), alone=False)
@@ -296,6 +297,12 @@ def check_polars(items, streaming: bool) -> None:
         got = out[key].to_list()
         for i in range(len(items)):
             assert got[i] == (X[i].tolist() if fp.valid[i] else None), (key, i, items[i])
+    # fitting on the hostile column batch by batch equals fitting on it at once
+    lazy = ssp.fit_lazy(sortslice.SortSlice(length=32, radius=1), lf, "smiles", batch_size=7)
+    whole = sortslice.SortSlice(length=32, radius=1).fit(items)
+    assert lazy.vocabulary_.tolist() == whole.vocabulary_.tolist()
+    assert lazy.prevalence_.tolist() == whole.prevalence_.tolist()
+    assert (lazy.n_molecules_, lazy.n_invalid_) == (whole.n_molecules_, whole.n_invalid_)
 
 
 @settings(QUICK, max_examples=10)
