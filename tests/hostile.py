@@ -127,6 +127,29 @@ def metal_complexes(draw) -> str:
 ODD_CHARACTERS = "\x00\x01\x08\x1b\x7f\x85\ud800\udbff\udc00\udfff\ufeff\ufffd\ufffe\u202e\u2028\u200b\U0010ffff"
 
 
+@st.composite
+def mol_blocks(draw, real: list[str]) -> str:
+    """A real molecule's V2000 or V3000 mol block with lines dropped, doubled or edited."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(draw(st.sampled_from(real)))
+    text = Chem.MolToV3KMolBlock(mol) if draw(st.booleans()) else Chem.MolToMolBlock(mol)
+    lines = text.split("\n")
+    for _ in range(draw(st.integers(0, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.integers(0, 3))
+        if op == 0:
+            del lines[i]
+        elif op == 1:
+            lines.insert(i, lines[draw(st.integers(0, len(lines) - 1))])
+        elif op == 2 and lines[i]:
+            j = draw(st.integers(0, len(lines[i]) - 1))
+            lines[i] = lines[i][:j] + draw(st.sampled_from("0123456789 -+.xX*" + "\x00\u00e9")) + lines[i][j + 1:]
+        else:
+            lines[i] = lines[i].replace("  1", draw(st.sampled_from(("999", "  0", " -1", "  2"))), 1)
+    return "\n".join(lines)
+
+
 def random_text(max_size: int = 30):
     """Any Unicode text, lone surrogates and control characters included."""
     return st.text(st.one_of(st.characters(codec=None, exclude_categories=()), st.sampled_from(ODD_CHARACTERS),
