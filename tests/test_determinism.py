@@ -257,8 +257,6 @@ def test_cli_fit_gives_the_same_model_for_any_chunking(cli_input, tmp_path, meth
     assert all(d == docs[0] for d in docs[1:])
 
 
-@pytest.mark.xfail(strict=True, reason="Parquet row groups follow --chunk-size (frontends/cli/io.py): the table is "
-                                       "identical, the file bytes are not; left to the CLI's owner")
 def test_cli_parquet_bytes_do_not_depend_on_chunking(cli_input, tmp_path):
     import pyarrow.parquet as pq
 

@@ -807,23 +807,42 @@ class ParquetSink(ArrowSink):
         _close_quietly(self.writer)
         super().abort()
 
-    #: values (fingerprint entries or ids) per row group: Arrow's Parquet writer holds several
+    #: values (fingerprint entries) per row group: Arrow's Parquet writer holds several
     #: times a row group's values in temporary buffers (~1 GB for 100,000 rows x 1024 bits)
     GROUP_VALUES = 1 << 23
+    #: rows per row group of an ids table (~45 ids a drug-sized molecule: ~6 M values)
+    GROUP_ROWS_IDS = 1 << 17
+
+    def _group_rows(self) -> int:
+        if self.payload == IDS:
+            return self.GROUP_ROWS_IDS
+        return max(1, self.GROUP_VALUES // max(1, int(self.payload.length)))
 
     def write(self, part: Part) -> None:
+        # rows are regrouped into row groups of a fixed size, so the file's bytes do not
+        # depend on --chunk-size (or on how a stream was cut into chunks)
+        import pyarrow as pa
+
+        pending = getattr(self, "_pending", None)
         table = self._table(part, text=False)
-        n = len(part)
-        if self.payload == IDS:
-            per_row = max(1.0, part.ids.shape[0] / max(1, n))
-        else:
-            per_row = self.payload.length
-        rows = max(1, min(n, int(self.GROUP_VALUES // per_row)))
-        for start in range(0, max(n, 1), rows):
-            self.writer.write_table(table.slice(start, rows), row_group_size=rows)
-        self.rows += n
+        pending = table if pending is None else pa.concat_tables([pending, table])
+        rows = self._group_rows()
+        start = 0
+        while pending.num_rows - start >= rows:
+            self._write_group(pending.slice(start, rows))
+            start += rows
+        self._pending = pending.slice(start) if start else pending
+        self.rows += len(part)
+
+    def _write_group(self, table) -> None:
+        self.writer.write_table(table.combine_chunks(), row_group_size=max(1, table.num_rows))
+        self._groups = getattr(self, "_groups", 0) + 1
 
     def _finish(self) -> None:
+        pending = getattr(self, "_pending", None)
+        if pending is not None and (pending.num_rows or not getattr(self, "_groups", 0)):
+            self._write_group(pending)
+        self._pending = None
         self.writer.close()
 
 
