@@ -538,7 +538,7 @@ class SortSlice(_Vocabulary):
             # loaded from a file, which keeps only the vocabulary's prevalence: continuing from it would
             # silently lose every other id's count, so counting restarts (see persist.from_document)
             self._reset_counts()
-        ids, prev = document_frequency(fp.indptr, fp.ids)
+        ids, prev = document_frequency(fp.indptr, fp.ids, rows_checked=True)
         if hasattr(self, "state_ids_"):
             ids, prev = merge_prevalence(self.state_ids_, self.state_prevalence_, ids, prev)
         self.state_ids_ = ids
@@ -729,7 +729,7 @@ class _Supervised(_Vocabulary):
         cls, n_classes, task, median = _classes(y[fp.valid], self.task)
         row_class = np.full(len(fp), -1, dtype=np.int64)
         row_class[fp.valid] = cls
-        ids, per_class = document_frequency(fp.indptr, fp.ids, row_class, n_classes)
+        ids, per_class = document_frequency(fp.indptr, fp.ids, row_class, n_classes, rows_checked=True)
         n_per_class = np.bincount(cls, minlength=n_classes)
         self.task_ = task
         self.median_ = median

@@ -6,7 +6,7 @@ import itertools
 from bisect import bisect_left
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -78,6 +78,9 @@ class EcfpResult:
     errors: np.ndarray
     params: EcfpParams
     environments: Environments | None = None
+    #: made by :func:`ecfp` (rows are known to be ascending and unique: the O(ids) check is skipped;
+    #: the O(rows) checks that keep the kernels in bounds always run)
+    from_engine: bool = field(default=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.indptr.shape[0] - 1
@@ -130,7 +133,7 @@ def checked_result(fp: EcfpResult) -> EcfpResult:
     ``errors`` one entry per row; invalid rows hold no ids.  Raises ``TypeError`` or
     ``ValueError`` otherwise.
     """
-    indptr, ids, counts = checks.csr(fp.indptr, fp.ids, fp.counts, sorted_rows=True)
+    indptr, ids, counts = checks.csr(fp.indptr, fp.ids, fp.counts, sorted_rows=not fp.from_engine)
     n = indptr.shape[0] - 1
     valid = np.asarray(fp.valid)
     if valid.dtype != np.bool_:
@@ -148,7 +151,7 @@ def checked_result(fp: EcfpResult) -> EcfpResult:
     if all(a is b for a, b in ((indptr, fp.indptr), (ids, fp.ids), (counts, fp.counts), (valid, fp.valid),
                                (errors, fp.errors))):
         return fp
-    return EcfpResult(indptr, ids, counts, valid, errors, fp.params, fp.environments)
+    return EcfpResult(indptr, ids, counts, valid, errors, fp.params, fp.environments, fp.from_engine)
 
 
 @dataclass
@@ -501,7 +504,7 @@ def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, n_
         indptr, ids, counts = _counts_from_envs(env)
     else:
         indptr, ids, counts = ids_from_graph(flat.graph, params, threads=threads)
-    return EcfpResult(indptr, ids, counts, flat.valid, flat.errors, params, env)
+    return EcfpResult(indptr, ids, counts, flat.valid, flat.errors, params, env, from_engine=True)
 
 
 def _concat_ptr(ptrs):
@@ -518,7 +521,7 @@ def _concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
     if not parts:
         z = np.zeros(0, dtype=np.uint32)
         return EcfpResult(np.zeros(1, dtype=np.int64), z, z.copy(), np.zeros(0, dtype=bool),
-                          np.zeros(0, dtype=object), params)
+                          np.zeros(0, dtype=object), params, from_engine=True)
     env = None
     if parts[0].environments is not None:
         envs = [p.environments for p in parts]
@@ -526,7 +529,7 @@ def _concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
                            np.concatenate([e.atom for e in envs]), np.concatenate([e.radius for e in envs]))
     return EcfpResult(_concat_ptr([p.indptr for p in parts]), np.concatenate([p.ids for p in parts]),
                       np.concatenate([p.counts for p in parts]), np.concatenate([p.valid for p in parts]),
-                      np.concatenate([p.errors for p in parts]), params, env)
+                      np.concatenate([p.errors for p in parts]), params, env, from_engine=True)
 
 
 def _counts_from_envs(env: Environments):

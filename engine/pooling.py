@@ -161,7 +161,8 @@ def _count_blocks(blocks, indptr, ids, row_class, n_classes, sizes):
     return all_ids, all_vals
 
 
-def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threads: int | None = None):
+def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threads: int | None = None,
+                       rows_checked: bool = False):
     """Prevalence of every id (number of rows containing it), optionally split by class.
 
     Ids are unique within a row (as ``ecfp`` returns them).  ``row_class`` (one
@@ -173,7 +174,8 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     shared state, no atomics); the per-thread tables, which hold only distinct
     ids, are merged at the end.
     """
-    indptr, ids = checks.csr(indptr, ids, sorted_rows=True)
+    # rows_checked: the caller already knows rows are ascending and unique (an EcfpResult it checked)
+    indptr, ids = checks.csr(indptr, ids, sorted_rows=not rows_checked)
     n_classes = checks.non_negative_int(n_classes, "n_classes")
     n_rows = indptr.shape[0] - 1
     if row_class is None:
