@@ -71,20 +71,28 @@ def ptr_array(ptr, name: str, n_values: int | None = None, values: str = "values
     return ptr
 
 
+#: ids compared at a time by :func:`ascending_rows` (a cache-sized scratch instead of an O(ids) temporary)
+_ROWS_CHECK_BLOCK = 1 << 18
+
+
 def ascending_rows(indptr: np.ndarray, ids: np.ndarray, name: str = "ids") -> None:
     """Ids strictly ascending within every row (unique, as ``ecfp`` returns them)."""
-    if ids.shape[0] < 2:
+    n = ids.shape[0]
+    if n < 2:
         return
-    step_ok = ids[1:] > ids[:-1]
-    # a step across a row boundary may go down
-    starts = indptr[1:-1]
-    starts = starts[(starts > 0) & (starts < ids.shape[0])]
-    step_ok[starts - 1] = True
-    if not step_ok.all():
-        k = int(np.argmin(step_ok)) + 1
-        row = int(np.searchsorted(indptr, k, side="right")) - 1
-        raise ValueError(f"{name} must be strictly ascending within each row (unique, as ecfp returns them); "
-                         f"row {row} is not")
+    starts = indptr[1:-1]   # non-decreasing (checked): a step onto a row's first id may go down
+    scratch = np.empty(min(n - 1, _ROWS_CHECK_BLOCK), dtype=np.bool_)
+    for a in range(0, n - 1, _ROWS_CHECK_BLOCK):
+        b = min(n - 1, a + _ROWS_CHECK_BLOCK)
+        step_ok = np.greater(ids[a + 1:b + 1], ids[a:b], out=scratch[:b - a])
+        # steps a..b-1 land on ids a+1..b; those landing on a row start are allowed
+        lo, hi = np.searchsorted(starts, [a + 1, b + 1])
+        step_ok[starts[lo:hi] - 1 - a] = True
+        if not step_ok.all():
+            k = a + int(np.argmin(step_ok)) + 1
+            row = int(np.searchsorted(indptr, k, side="right")) - 1
+            raise ValueError(f"{name} must be strictly ascending within each row (unique, as ecfp returns them); "
+                             f"row {row} is not")
 
 
 def csr(indptr, ids, counts=None, *, ids_name: str = "ids", sorted_rows: bool = False):
