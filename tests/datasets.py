@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib.util
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +67,12 @@ def moses(split: str = "test", limit: int | None = None) -> list[str]:
             if limit and len(out) >= limit:
                 break
     return out
+
+
+def perf_script(name: str):
+    """A script of ``perf/`` imported as a module (``perf`` is not a package), registered in ``sys.modules``."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "perf" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module       # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module

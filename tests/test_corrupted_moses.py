@@ -9,21 +9,15 @@ byte-identical to the clean run; corruptions RDKit still reads as a molecule get
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
+import datasets
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("corrupted_moses", ROOT / "perf" / "corrupted_moses.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module       # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
+    module = datasets.perf_script("corrupted_moses")
     return module
 
 

@@ -11,22 +11,17 @@ import csv
 import importlib.util
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import datasets
+
 import sortslice
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def paper():
-    spec = importlib.util.spec_from_file_location("paper_reproduction", ROOT / "perf" / "paper_reproduction.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module       # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
+    module = datasets.perf_script("paper_reproduction")
     if not module.DATA.exists():
         raise FileNotFoundError(f"{module.DATA} is missing: the paper's data sets are read in place from ../shared")
     return module
