@@ -431,6 +431,15 @@ class _Vocabulary(_Featuriser):
         """
         check_is_fitted(self)
         self._examples = {}
+        return self._scan_examples(batches)
+
+    def _scan_examples(self, batches) -> "_Vocabulary":
+        """Add examples for vocabulary ids without one, reading ``batches`` until every id has one.
+
+        Batches are read in growing pieces (most ids turn up in the first few hundred
+        molecules, and a batch can be a 100,000-molecule chunk): doubling bounds the
+        wasted work by the work needed.
+        """
         size = _FIRST_EXAMPLES_BATCH
         for batch in batches:
             batch = list(batch)

@@ -58,8 +58,6 @@ DEFAULT_CHUNK_SIZE = 100_000
 DEFAULT_SPLIT_EVERY = 8
 _INPUT_SUFFIXES = (".csv", ".tsv", ".tab", ".smi", ".smiles", ".ism", ".can", ".sdf", ".sd", ".parquet", ".pq")
 _ERRORS = ("null", "skip", "strict")
-#: molecules in the first batch searched for example environments (batches then double)
-_FIRST_EXAMPLES_BATCH = 256
 
 
 class InputError(ValueError):
@@ -372,34 +370,19 @@ def _partition_examples(part, source: _Source, read: _Read, index: int, vocabula
     reads the first chunk of the first partition and no more.
     """
     model = SortSlice.from_prevalence(np.sort(vocabulary), np.ones(len(vocabulary), dtype=np.int64), 0,
-                                      **{**params, "length": max(1, len(vocabulary))})
+                                      **{**params, "length": max(1, len(vocabulary)), "n_jobs": 1})
     # ids already explained by an earlier partition are not looked for again
     model._examples = dict.fromkeys(found)
     wanted = [int(i) for i in vocabulary if int(i) not in found]
-    want = set(wanted)
     opened = _open(part, source, read, index)
-    batch = _FIRST_EXAMPLES_BATCH
     try:
-        for chunk in opened.chunks:
-            molecules = chunk.molecules
-            if opened.kind == "molblock":
-                from .cli.main import _fit_molecules
+        if opened.kind == "molblock":
+            from .cli.main import _fit_molecules
 
-                molecules = _fit_molecules(chunk, opened.kind)
-            # growing batches: most ids turn up in the first few hundred molecules, and a chunk can
-            # be 100,000 of them; doubling bounds the wasted work by the work needed
-            start = 0
-            while want and start < len(molecules):
-                items = molecules[start:start + batch]
-                start += len(items)
-                batch *= 2
-                fp = ecfp(items, **model.ecfp_params.to_dict(), n_jobs=1)
-                if np.isin(fp.ids, np.fromiter(want, dtype=np.uint32, count=len(want))).any():
-                    # re-parses only the rows that hold a wanted id, with provenance
-                    model._record_examples(fp, items)
-                    want -= set(model._examples)
-            if not want:
-                break
+            batches = (_fit_molecules(chunk, opened.kind) for chunk in opened.chunks)
+        else:
+            batches = (chunk.molecules for chunk in opened.chunks)
+        model._scan_examples(batches)
     finally:
         if opened.close is not None:
             opened.close()
