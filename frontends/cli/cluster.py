@@ -69,12 +69,12 @@ def check_method(method: str) -> None:
              f"(use it without --scheduler/--dask-local)")
 
 
-def fit(input_path: str, *, model, method: str, inputs, run, cluster):
+def fit(input_path: str, *, model, inputs, run, cluster):
     """``sortslice fit`` on a cluster: Sort & Slice (or hash folding) over every partition of IN.
 
-    Returns the fitted featuriser and the :class:`sortslice.dask.FitSummary`.
+    Returns the fitted featuriser and the :class:`sortslice.dask.FitSummary`; the caller has
+    already checked ``method`` with :func:`check_method`.
     """
-    check_method(method)
     _check(run, "fit")
     sd = _dask()
     with _client(cluster) as client:

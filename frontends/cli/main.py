@@ -308,7 +308,7 @@ def fit_on_cluster(input_path: str, output: str, *, length: int, method: str, la
         fail(f"--label is only used by --method mim and --method filter, not {method}")
     _check_writable(output)
     model = getattr(sortslice, _METHODS[method])(length=length, counts=counts, strict=run.errors == "strict", **ecfp)
-    model, done = on_cluster.fit(input_path, model=model, method=method, inputs=inputs, run=run, cluster=cluster)
+    model, done = on_cluster.fit(input_path, model=model, inputs=inputs, run=run, cluster=cluster)
     model.set_params(strict=False)   # --errors strict is how this fit ran, not a property of the model
     _save_model(model, output)
     tally = Tally(rows=done.rows, invalid=done.n_invalid, first_problem=done.first_problem, seconds=done.seconds)
