@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import gzip
 import os
 import platform
 import statistics
@@ -51,31 +50,16 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_ecfp import DATA, read_smiles  # perf/ is on the path: scripts run from it
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DATA = Path(os.environ.get("SORTSLICE_DATA", ROOT.parent / "shared" / "data" / "large"))
 SOURCE = "moses_train.csv.gz"
 LENGTH = 1024
 TARGET = 20.0
 
 
 # ------------------------------------------------------------------------------------ ids
-def read_smiles(path: Path, limit: int | None) -> list[str]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing (set SORTSLICE_DATA to the folder holding the MOSES files)")
-    out: list[str] = []
-    with gzip.open(path, "rt") as fh:
-        header = fh.readline().strip().split(",")
-        col = next(i for i, h in enumerate(header) if h.strip().upper() == "SMILES")
-        for line in fh:
-            line = line.strip()
-            if line:
-                out.append(line.split(",")[col])
-                if limit is not None and len(out) >= limit:
-                    break
-    return out
-
-
 def load_ids(cache_dir: Path, limit: int | None):
     """ECFP4 ids of MOSES train (cached: keyed by the source file, sortslice and RDKit versions)."""
     import rdkit
@@ -92,7 +76,7 @@ def load_ids(cache_dir: Path, limit: int | None):
         arrays = {k: z[k] for k in ("indptr", "ids", "counts", "valid")}
         info["ecfp_s"] = None
     else:
-        smiles = read_smiles(src, None)
+        smiles = read_smiles(SOURCE)
         t0 = time.perf_counter()
         fp = sortslice.ecfp(smiles, n_jobs=2)
         info["ecfp_s"] = time.perf_counter() - t0

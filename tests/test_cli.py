@@ -55,17 +55,15 @@ def write_csv(path, smiles=SMILES, names=NAMES, labels=None, header=("SMILES", "
     rows = [sep.join(header + (("y",) if labels is not None else ()))]
     for i, (s, n) in enumerate(zip(smiles, names)):
         rows.append(sep.join([s, n] + ([str(labels[i])] if labels is not None else [])))
-    text = "\n".join(rows) + "\n"
-    if str(path).endswith(".gz"):
-        with gzip.open(path, "wt") as fh:
-            fh.write(text)
-    else:
-        path.write_text(text)
-    return path
+    return _write_text(path, "\n".join(rows) + "\n")
 
 
 def write_smi(path, smiles=SMILES, names=NAMES):
-    text = "".join(f"{s}\t{n}\n" for s, n in zip(smiles, names))
+    return _write_text(path, "".join(f"{s}\t{n}\n" for s, n in zip(smiles, names)))
+
+
+def _write_text(path, text: str):
+    """``text`` into ``path``, gzip-compressed when it ends in ``.gz``."""
     if str(path).endswith(".gz"):
         with gzip.open(path, "wt") as fh:
             fh.write(text)
