@@ -124,7 +124,7 @@ def parse(text: str, kind: str = "smiles"):
             problem = _smiles_size_problem(text)
             if problem is not None:
                 return None, problem
-            mol = Chem.MolFromSmiles(text)
+            mol = _mol_from_smiles(text)
         else:
             if len(text) > _SIZE_CHECK_CHARS["molblock"]:
                 raw = Chem.MolFromMolBlock(text, sanitize=False)
@@ -139,6 +139,46 @@ def parse(text: str, kind: str = "smiles"):
     if mol is None:
         return None, failure_reason(text, kind)
     return mol, None
+
+
+#: ``SmilesParserParams`` for the fast route of :func:`_mol_from_smiles` (built on first use)
+_RAW_PARAMS = None
+#: characters that send a SMILES down RDKit's own route: stereo marks, and whitespace (a name or CXSMILES part)
+_FULL_ROUTE_CHARS = frozenset("@/\\ \t")
+
+
+def _mol_from_smiles(text: str):
+    """``Chem.MolFromSmiles(text)`` for ECFP purposes, without the stereo perception it does not need.
+
+    ``MolFromSmiles`` = parse, remove H atoms, sanitise, then ``assignStereochemistry(cleanIt, force,
+    flagPossibleStereoCenters=True)``.  The last step ranks every atom (CIP) to flag *possible*
+    stereocentres, about a fifth of the parse, even in a SMILES without a single stereo mark.  For such a
+    SMILES (no ``@``, ``/`` or ``\\``; no name or CXSMILES part) with no H atoms to remove, this parses
+    without sanitising, then sanitises: the same atoms, bonds, H counts, aromaticity and rings; its RDKit
+    pickle is byte-identical (``tests/test_parse_route.py`` checks that on the data sets and hostile text).
+    Only the stereo-perception properties (``_StereochemDone``, ``_ChiralityPossible``, ``_CIPRank``) are
+    missing.  Everything else, and every failure, takes RDKit's own route, so validity and error
+    behaviour are RDKit's.
+    """
+    from rdkit import Chem
+
+    global _RAW_PARAMS
+    if not _FULL_ROUTE_CHARS.isdisjoint(text):
+        return Chem.MolFromSmiles(text)
+    if _RAW_PARAMS is None:
+        params = Chem.SmilesParserParams()
+        params.sanitize = False
+        params.removeHs = False
+        _RAW_PARAMS = params
+    mol = Chem.MolFromSmiles(text, _RAW_PARAMS)
+    # H atoms (RDKit would remove them) or dummy atoms: RDKit's route
+    if mol is None or mol.GetNumHeavyAtoms() != mol.GetNumAtoms():
+        return Chem.MolFromSmiles(text)
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception:  # RDKit's route decides between None and raising
+        return Chem.MolFromSmiles(text)
+    return mol
 
 
 def rdkit_error(exc: BaseException) -> str:
