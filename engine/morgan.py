@@ -84,7 +84,7 @@ def _workspace(n_max, nb_max, radius):
     """
     W = max(1, (nb_max + 63) // 64)
     S = max(1, n_max * radius)
-    words = np.empty(2 * n_max * W + S * W + 2 * max(1, n_max) + S, dtype=np.uint64)
+    words = np.empty(2 * n_max * W + S * W + 2 * max(1, n_max) + S + _table_size(n_max, radius), dtype=np.uint64)
     ints = np.empty(2 * max(1, n_max) + _table_size(n_max, radius) + 2 * nb_max + 1, dtype=np.int64)
     u32 = np.empty(3 * max(1, n_max), dtype=np.uint32)
     flags = np.empty(3 * max(1, n_max), dtype=np.bool_)
@@ -96,8 +96,161 @@ def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
                 redundant, out_ids, out_atom, out_radius, want_prov):
     """:func:`_morgan_core` with a workspace of its own (one-off calls)."""
     words, ints, u32, flags = _workspace(n, nb, radius)
+    return _morgan_any(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, redundant,
+                       out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
+
+
+@kernel
+def _morgan_any(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
+                redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
+    """:func:`_morgan_word` for molecules of at most 64 bonds, else :func:`_morgan_core`."""
+    if nb <= 64:
+        return _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, redundant,
+                            out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
     return _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, redundant,
                         out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
+
+
+@kernel
+def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
+                 redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
+    """:func:`_morgan_core` for a molecule of at most 64 bonds (nearly every real one).
+
+    Each bond set is one uint64, so sets are compared and hashed as integers: entries are
+    grouped by sorting the sets themselves, and the table of emitted sets stores the sets
+    (0 = empty slot: an entry's set always holds at least one bond).  Same semantics and
+    results as :func:`_morgan_core`, which the tests check against RDKit and the reference.
+    """
+    k = 0
+    for a in range(n):
+        out_ids[k] = atom_inv[a]
+        if want_prov:
+            out_atom[k] = a
+            out_radius[k] = 0
+        k += 1
+    if radius == 0 or n == 0:
+        return k
+
+    cap = _table_size(n, radius)
+    prev_sets = words[0:n]
+    round_sets = words[n:2 * n]
+    ent_set = words[2 * n:3 * n]
+    seen = words[3 * n:3 * n + cap]
+    ent_atom = ints[0:n]
+    order_buf = ints[n:2 * n]
+    keys = ints[2 * n + cap:2 * n + cap + 2 * nb + 1]
+    cur = u32[0:n]
+    nxt = u32[n:2 * n]
+    ent_inv = u32[2 * n:3 * n]
+    dead = flags[0:n]
+    chiral_done = flags[n:2 * n]
+
+    for a in range(n):
+        cur[a] = atom_inv[a]
+        dead[a] = False
+        chiral_done[a] = False
+        prev_sets[a] = 0
+        round_sets[a] = 0
+    for x in range(cap):
+        seen[x] = 0
+    mask = np.uint64(cap - 1)
+    one = np.uint64(1)
+
+    for layer in range(radius):
+        m = 0
+        for a in range(n):
+            nxt[a] = 0
+        for a in range(n):
+            if dead[a]:
+                continue
+            s = nbr_ptr[a]
+            d = nbr_ptr[a + 1] - s
+            if d == 0:
+                dead[a] = True
+                continue
+            rs = round_sets[a]
+            for j in range(d):
+                o = nbr_atom[s + j]
+                b = nbr_bond[s + j]
+                rs |= (one << np.uint64(b)) | prev_sets[o]
+                keys[j] = (np.int64(bond_inv[b]) << np.int64(32)) | np.int64(cur[o])
+            round_sets[a] = rs
+            for j in range(1, d):
+                v = keys[j]
+                i = j - 1
+                while i >= 0 and keys[i] > v:
+                    keys[i + 1] = keys[i]
+                    i -= 1
+                keys[i + 1] = v
+            inv = hash_combine(np.uint64(layer), np.uint64(cur[a]))
+            looks_chiral = chiral[a] != 0
+            prev_ni = np.uint64(0)
+            for j in range(d):
+                bt = keys[j] >> np.int64(32)
+                ni = np.uint64(keys[j] & np.int64(0xFFFFFFFF))
+                inv = hash_combine(inv, hash_pair(bt, ni))
+                if looks_chiral and not chiral_done[a]:
+                    if bt != 1 or (j > 0 and ni == prev_ni):
+                        looks_chiral = False
+                prev_ni = ni
+            if looks_chiral:
+                chiral_done[a] = True
+                inv = hash_combine(inv, np.uint64(chiral[a]))
+            nxt[a] = np.uint32(inv)
+            ent_atom[m] = a
+            ent_inv[m] = np.uint32(inv)
+            ent_set[m] = rs
+            m += 1
+
+        if redundant:
+            for e in range(m):
+                out_ids[k] = ent_inv[e]
+                if want_prov:
+                    out_atom[k] = ent_atom[e]
+                    out_radius[k] = layer + 1
+                k += 1
+        else:
+            # equal sets are adjacent in set order; a group keeps its smallest (inv, atom)
+            # unless its set was emitted in an earlier layer (then the whole group dies)
+            if m > 32:
+                order = np.argsort(ent_set[:m])
+            else:
+                _small_order(ent_set, m, order_buf)
+                order = order_buf
+            i = 0
+            while i < m:
+                best = order[i]
+                sv = ent_set[best]
+                j = i + 1
+                while j < m and ent_set[order[j]] == sv:
+                    f = order[j]
+                    if ent_inv[f] < ent_inv[best] or (ent_inv[f] == ent_inv[best] and ent_atom[f] < ent_atom[best]):
+                        dead[ent_atom[best]] = True
+                        best = f
+                    else:
+                        dead[ent_atom[f]] = True
+                    j += 1
+                slot = _mix64(sv) & mask
+                already = False
+                while seen[slot] != 0:
+                    if seen[slot] == sv:
+                        already = True
+                        break
+                    slot = (slot + one) & mask
+                if already:
+                    dead[ent_atom[best]] = True
+                else:
+                    seen[slot] = sv
+                    out_ids[k] = ent_inv[best]
+                    if want_prov:
+                        out_atom[k] = ent_atom[best]
+                        out_radius[k] = layer + 1
+                    k += 1
+                i = j
+        for a in range(n):
+            cur[a] = nxt[a]
+            prev_sets[a] = round_sets[a]
+    return k
 
 
 @kernel
@@ -323,9 +476,9 @@ def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, 
             nb = bond_ptr[i + 1] - b0
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            k = _morgan_core(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
-                             nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
-                             tmp_ids[off:off + size], dummy_i, dummy_i, False, words, ints, u32, flags)
+            k = _morgan_any(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
+                            nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
+                            tmp_ids[off:off + size], dummy_i, dummy_i, False, words, ints, u32, flags)
             n_out[i] = _sort_unique_counts(tmp_ids[off:off + k], tmp_counts[off:off + k])
 
 
@@ -341,10 +494,10 @@ def _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nb
             nb = bond_ptr[i + 1] - b0
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            n_out[i] = _morgan_core(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
-                                    nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
-                                    tmp_ids[off:off + size], tmp_atom[off:off + size],
-                                    tmp_radius[off:off + size], True, words, ints, u32, flags)
+            n_out[i] = _morgan_any(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
+                                   nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
+                                   tmp_ids[off:off + size], tmp_atom[off:off + size],
+                                   tmp_radius[off:off + size], True, words, ints, u32, flags)
 
 
 @kernel(parallel=True)
