@@ -212,7 +212,7 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
         else:
             # equal sets are adjacent in set order; a group keeps its smallest (inv, atom)
             # unless its set was emitted in an earlier layer (then the whole group dies)
-            if m > 32:
+            if m > 128:
                 order = np.argsort(ent_set[:m])
             else:
                 _small_order(ent_set, m, order_buf)
@@ -265,7 +265,7 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
     CIP term (1 unknown, 2 S, 3 R) RDKit appends.
     ``words``/``ints``/``u32``/``flags`` are scratch from :func:`_workspace` (for at
     least this molecule's size); nothing is allocated here except for molecules of
-    more than 32 atoms, whose grouping uses ``argsort``.
+    more than 128 atoms, whose grouping uses ``argsort``.
     """
     k = 0
     for a in range(n):
@@ -372,7 +372,7 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
             # group unless the set was already emitted (then the whole group dies).
             # Entries are visited in hash order so equal sets are adjacent: O(m log m)
             # even for molecules with thousands of atoms.
-            if m > 32:
+            if m > 128:
                 order = np.argsort(ent_hash[:m])
             else:
                 _small_order(ent_hash, m, order_buf)
@@ -437,7 +437,16 @@ def _sort_unique_counts(ids, counts):
     n = ids.shape[0]
     if n == 0:
         return 0
-    ids.sort()
+    if n <= 128:
+        for i in range(1, n):  # insertion sort: ~3x faster than Numba's sort on a drug-sized row
+            v = ids[i]
+            j = i - 1
+            while j >= 0 and ids[j] > v:
+                ids[j + 1] = ids[j]
+                j -= 1
+            ids[j + 1] = v
+    else:
+        ids.sort()
     u = 0
     c = 1
     for i in range(1, n):
