@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import _worker, checks, molpickle
-from ._jit import n_threads
+from ._jit import n_threads, parallel_section
 from .flatten import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, to_pickles
 from .morgan import Environments, _check_batch, _morgan
 from .pool import iter_parse_parallel, resolve_jobs
@@ -199,24 +199,33 @@ def _parse_in_process(kind: str, items: list, rows: list[int]):
 
 
 def _classify(molecules):
+    """Sort the inputs into Mols, text rows and errors.
+
+    Mols are checked against the size limits later, from their pickles' headers
+    (:func:`_in_process_chunk`): no per-molecule RDKit call here.
+    """
+    from rdkit import Chem
+
+    mol_type = Chem.Mol
     items = _as_items(molecules)
     errors: dict[int, str] = {}
     mols: dict[int, object] = {}
     text_rows: list[int] = []
     for i, x in enumerate(items):
-        if _missing(x):
+        kind = type(x)
+        if kind is mol_type:  # the common cases first, by exact type
+            mols[i] = x
+        elif kind is str:
+            text_rows.append(i)
+        elif _missing(x):
             errors[i] = "missing molecule"
         elif isinstance(x, str):
             text_rows.append(i)
         elif isinstance(x, bytes):
             items[i] = x.decode("utf-8", errors="replace")
             text_rows.append(i)
-        elif _is_mol(x):
-            problem = _worker.size_problem(x)
-            if problem is None:
-                mols[i] = x
-            else:
-                errors[i] = problem
+        elif isinstance(x, mol_type):
+            mols[i] = x
         else:
             errors[i] = f"unsupported input of type {type(x).__name__}"
     return items, errors, mols, text_rows
@@ -273,9 +282,43 @@ def _in_process_chunk(a: int, b: int, items, mols: dict, errors: dict, chirality
     """Rows ``a:b`` of an in-process batch -> :class:`Flattened` (``mols``/``errors`` keyed from ``a``)."""
     order = sorted(mols)
     buf, poffs = to_pickles([mols[i] for i in order], threads)
+    buf, poffs, order = _drop_oversized(buf, poffs, order, mols, errors, threads)
     lengths = np.zeros(b - a, dtype=np.int64)
     lengths[order] = np.diff(poffs)
     return _assemble(b - a, lengths, buf, errors, None, None, mols, items[a:b], chirality, fcfp, kind, threads)
+
+
+def _drop_oversized(buf, offsets, order, mols, errors, threads):
+    """Take molecules above the size limits (``MAX_ATOMS``, ``MAX_RINGS``) out of the pickles.
+
+    Atom and bond counts come from the pickle headers; only a molecule with more bonds
+    than ``MAX_RINGS`` (rings = bonds - atoms + fragments) or an unreadable header is asked
+    of RDKit.  Each one dropped gets its reason in ``errors``.
+    """
+    n = offsets.shape[0] - 1
+    if n == 0:
+        return buf, offsets, order
+    n_atoms = np.zeros(n, dtype=np.int64)
+    n_bonds = np.zeros(n, dtype=np.int64)
+    status = np.zeros(n, dtype=np.int8)
+    with parallel_section(threads):
+        molpickle.pickle_sizes(buf, offsets, n_atoms, n_bonds, status)
+    ask = np.flatnonzero((status != molpickle.OK) | (n_atoms > MAX_ATOMS) | (n_bonds > MAX_RINGS))
+    drop = []
+    for j in ask.tolist():
+        problem = _worker.size_problem(mols[order[j]])
+        if problem is not None:
+            errors[order[j]] = problem
+            drop.append(j)
+    if not drop:
+        return buf, offsets, order
+    keep = np.ones(n, dtype=bool)
+    keep[drop] = False
+    lengths = np.diff(offsets)[keep]
+    byte_keep = np.repeat(keep, np.diff(offsets))
+    new_offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    return buf[byte_keep], new_offsets, [order[j] for j in np.flatnonzero(keep).tolist()]
 
 
 def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
