@@ -58,24 +58,19 @@ def _grow(keys, vals):
     return new_keys, new_vals
 
 
-@kernel
 def _merge_counts(ids, vals):
-    """Sum the rows of ``vals`` that share an id; returns ids ascending."""
-    n = ids.shape[0]
-    if n == 0:
+    """Sum the rows of ``vals`` that share an id; returns ids ascending (``uint32``, ``int64`` 2-d)."""
+    ids = np.asarray(ids, dtype=np.uint32)
+    vals = np.asarray(vals, dtype=np.int64)
+    if ids.shape[0] == 0:
         return ids.copy(), vals.copy()
-    order = np.argsort(ids, kind="mergesort")
-    out_ids = np.empty(n, dtype=np.uint32)
-    out_vals = np.zeros((n, vals.shape[1]), dtype=np.int64)
-    u = -1
-    for i in range(n):
-        k = ids[order[i]]
-        if u < 0 or out_ids[u] != k:
-            u += 1
-            out_ids[u] = k
-        for c in range(vals.shape[1]):
-            out_vals[u, c] += vals[order[i], c]
-    return out_ids[:u + 1].copy(), out_vals[:u + 1].copy()
+    order = np.argsort(ids)   # equal ids are summed: no stable sort needed (NumPy's stable one is ~6x slower)
+    ids, vals = ids[order], vals[order]
+    new = np.empty(ids.shape[0], dtype=bool)
+    new[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    return ids[starts], np.add.reduceat(vals, starts, axis=0)
 
 
 @kernel
@@ -136,6 +131,79 @@ def _count_block(r0, r1, indptr, ids, row_class, n_classes):
     return out_ids, out_vals
 
 
+@kernel
+def _count_rows_packed(table, indptr, ids, row_class, r, j, r1, used):
+    """:func:`_count_rows_run` for one class: a slot is ``id << 32 | count`` (0 = empty).
+
+    Key and count share one word, so a probe touches one cache line (half the table of
+    separate key and count arrays).  A count cannot reach 2**32: the caller only uses
+    this for blocks of fewer rows.
+    """
+    mask = np.uint64(table.shape[0] - 1)
+    limit = table.shape[0] // 2
+    while r < r1:
+        if row_class[r] >= 0:
+            e = indptr[r + 1]
+            while j < e:
+                key = np.uint64(ids[j])
+                p = _slot(key + np.uint64(1), mask)
+                while True:
+                    v = table[p]
+                    if v == _EMPTY:
+                        if used >= limit:
+                            return r, j, used
+                        table[p] = (key << np.uint64(32)) | np.uint64(1)
+                        used += 1
+                        break
+                    if (v >> np.uint64(32)) == key:
+                        table[p] = v + np.uint64(1)
+                        break
+                    p = (p + np.uint64(1)) & mask
+                j += 1
+        r += 1
+        if r < r1:
+            j = indptr[r]
+    return r, j, used
+
+
+@kernel
+def _grow_packed(table):
+    new = np.zeros(table.shape[0] * 2, dtype=np.uint64)
+    mask = np.uint64(new.shape[0] - 1)
+    for i in range(table.shape[0]):
+        v = table[i]
+        if v != _EMPTY:
+            p = _slot((v >> np.uint64(32)) + np.uint64(1), mask)
+            while new[p] != _EMPTY:
+                p = (p + np.uint64(1)) & mask
+            new[p] = v
+    return new
+
+
+@kernel
+def _count_block_packed(r0, r1, indptr, ids, row_class):
+    """:func:`_count_block` for one class, in a packed table."""
+    table = np.zeros(1 << 12, dtype=np.uint64)
+    used = 0
+    r = r0
+    j = indptr[r0] if r0 < r1 else 0
+    while r < r1:
+        r, j, used = _count_rows_packed(table, indptr, ids, row_class, r, j, r1, used)
+        if r < r1:
+            table = _grow_packed(table)
+    out_ids = np.empty(used, dtype=np.uint32)
+    out_vals = np.empty((used, 1), dtype=np.int64)
+    m = 0
+    low = np.uint64(0xFFFFFFFF)
+    for p in range(table.shape[0]):
+        v = table[p]
+        if v != _EMPTY:
+            out_ids[m] = np.uint32(v >> np.uint64(32))
+            out_vals[m, 0] = np.int64(v & low)
+            m += 1
+    return out_ids, out_vals
+
+
 @kernel(parallel=True)
 def _count_blocks(blocks, indptr, ids, row_class, n_classes, sizes):
     """One private table per block (a block per thread), concatenated; duplicates merged by the caller."""
@@ -143,7 +211,10 @@ def _count_blocks(blocks, indptr, ids, row_class, n_classes, sizes):
     parts_ids = [np.empty(0, dtype=np.uint32) for _ in range(nb)]
     parts_vals = [np.empty((0, n_classes), dtype=np.int64) for _ in range(nb)]
     for b in prange(nb):
-        pi, pv = _count_block(blocks[b], blocks[b + 1], indptr, ids, row_class, n_classes)
+        if n_classes == 1 and blocks[b + 1] - blocks[b] < 0xFFFFFFFF:
+            pi, pv = _count_block_packed(blocks[b], blocks[b + 1], indptr, ids, row_class)
+        else:
+            pi, pv = _count_block(blocks[b], blocks[b + 1], indptr, ids, row_class, n_classes)
         parts_ids[b] = pi
         parts_vals[b] = pv
         sizes[b] = pi.shape[0]

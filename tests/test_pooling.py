@@ -96,7 +96,7 @@ def test_prevalence_matches_reference(seed, threads):
 
 
 def test_prevalence_many_distinct_ids_grow_the_tables():
-    # > 256 distinct ids per radix bucket forces the per-bucket tables to grow several times
+    # ~60,000 distinct ids: each thread's table (4,096 slots to start) grows several times
     rng = np.random.default_rng(7)
     rows = random_rows(rng, 3000, alphabet_size=60000, max_len=40, edge_ids=False)
     indptr, ids, _ = to_csr(rows)
