@@ -64,9 +64,9 @@ def ptr_array(ptr, name: str, n_values: int | None = None, values: str = "values
         raise ValueError(f"{name} must have at least one entry (n_rows + 1 pointers)")
     if ptr[0] != 0:
         raise ValueError(f"{name} must start at 0, got {int(ptr[0])}")
-    d = np.diff(ptr)
-    if d.size and d.min() < 0:
-        k = int(np.argmax(d < 0)) + 1
+    down = np.less(ptr[1:], ptr[:-1])   # a byte per row, not an int64 difference
+    if down.any():
+        k = int(np.argmax(down)) + 1
         raise ValueError(f"{name} must be non-decreasing (entry {k} is {int(ptr[k])} after {int(ptr[k - 1])})")
     if n_values is not None and int(ptr[-1]) != n_values:
         raise ValueError(f"{name}[-1] must equal the number of {values} ({n_values}), got {int(ptr[-1])}")

@@ -16,6 +16,7 @@ the output; there are no atomics.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numba
@@ -567,12 +568,26 @@ def balanced_blocks(ptr: np.ndarray, n_blocks: int) -> np.ndarray:
     if n_rows <= 0:
         return np.zeros(1, dtype=np.int64)
     n_blocks = max(1, min(n_blocks, n_rows))
-    # work = elements + 1 per row so that runs of empty rows are split too
-    work = ptr.astype(np.int64) + np.arange(n_rows + 1, dtype=np.int64)
-    targets = np.linspace(0, work[-1], n_blocks + 1)
-    cuts = np.searchsorted(work, targets, side="left").astype(np.int64)
+    # work = elements + 1 per row so that runs of empty rows are split too; found by binary
+    # search (a few dozen reads) rather than built as an O(rows) array
+    work = _Work(ptr)
+    targets = np.linspace(0, work[n_rows], n_blocks + 1)
+    cuts = np.array([bisect_left(work, float(t), 0, n_rows + 1) for t in targets], dtype=np.int64)
     cuts[0], cuts[-1] = 0, n_rows
     return np.unique(cuts)
+
+
+class _Work:
+    """``ptr[i] + i`` as a read-only sequence (non-decreasing when ``ptr`` is)."""
+
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+    def __len__(self):
+        return self.ptr.shape[0]
+
+    def __getitem__(self, i):
+        return int(self.ptr[i]) + i
 
 
 def _blocks_for(ptr: np.ndarray, threads: int) -> np.ndarray:

@@ -250,12 +250,15 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     n_classes = checks.non_negative_int(n_classes, "n_classes")
     n_rows = indptr.shape[0] - 1
     if row_class is None:
-        row_class = np.zeros(n_rows, dtype=np.int64)
-    row_class = checks.int_array(row_class, "row_class", np.int64, low=-1)
-    if row_class.shape != (n_rows,):
-        raise ValueError("row_class must have one entry per row")
-    if n_rows and row_class.max(initial=-1) >= n_classes:
-        raise ValueError(f"row_class has a class >= n_classes ({n_classes})")
+        if n_classes < 1:
+            raise ValueError("n_classes must be >= 1 when every row is counted (row_class=None)")
+        row_class = np.zeros(n_rows, dtype=np.int64)   # valid by construction
+    else:
+        row_class = checks.int_array(row_class, "row_class", np.int64, low=-1)
+        if row_class.shape != (n_rows,):
+            raise ValueError("row_class must have one entry per row")
+        if n_rows and row_class.max(initial=-1) >= n_classes:
+            raise ValueError(f"row_class has a class >= n_classes ({n_classes})")
     if n_rows == 0 or ids.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
     t = n_threads(threads)
