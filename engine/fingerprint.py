@@ -143,9 +143,11 @@ def checked_result(fp: EcfpResult) -> EcfpResult:
     errors = np.asarray(fp.errors, dtype=object)
     if errors.shape != (n,):
         raise ValueError(f"errors must have one entry per row ({n}), got shape {errors.shape}")
-    sizes = np.diff(indptr)
-    if (sizes[~valid] > 0).any():
-        raise ValueError(f"invalid rows must hold no ids (row {int(np.flatnonzero(~valid & (sizes > 0))[0])} does)")
+    if not valid.all():   # only the invalid rows' sizes are needed (usually a handful)
+        bad = np.flatnonzero(~valid)
+        full = bad[indptr[bad + 1] > indptr[bad]]
+        if full.size:
+            raise ValueError(f"invalid rows must hold no ids (row {int(full[0])} does)")
     if not isinstance(fp.params, EcfpParams):
         raise TypeError(f"params must be EcfpParams, got {type(fp.params).__name__}")
     if all(a is b for a, b in ((indptr, fp.indptr), (ids, fp.ids), (counts, fp.counts), (valid, fp.valid),
