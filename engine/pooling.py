@@ -364,13 +364,52 @@ def _column(keys, cols, key, fold, length):
     return _find(keys, cols, key)
 
 
+_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+@kernel
+def _presence_bits(keys):
+    """A 65,536-bit filter of a lookup table's ids: a clear bit proves an id absent.
+
+    Most ids of a molecule are outside a Sort & Slice vocabulary (a quarter of MOSES's
+    ECFP4 ids for L = 1024); one load of this 8 KiB filter rejects nearly all of them
+    without a probe of the table (dense transform ~25% faster).
+    """
+    bits = np.zeros(1 << 10, dtype=np.uint64)
+    for s in range(keys.shape[0]):
+        k = keys[s]
+        if k != _EMPTY:
+            h = ((k - np.uint64(1)) * _HASH) >> np.uint64(48)
+            bits[h >> np.uint64(6)] |= np.uint64(1) << (h & np.uint64(63))
+    return bits
+
+
+@kernel
+def _column_in(bits, keys, cols, key, fold, length):
+    """:func:`_column` with the presence filter of :func:`_presence_bits` in front of the table."""
+    if fold:
+        return np.int64(np.uint64(key) % np.uint64(length))
+    h = (np.uint64(key) * _HASH) >> np.uint64(48)
+    if (bits[h >> np.uint64(6)] >> (h & np.uint64(63))) & np.uint64(1) == np.uint64(0):
+        return np.int64(-1)
+    return _find(keys, cols, key)
+
+
 @kernel(parallel=True)
-def _dense(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, vmax, out):
+def _dense(blocks, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out):
     """Rows into ``out`` (zeroed): 1 per present column, or count sums saturating at ``vmax``."""
+    if not fold and not use_counts:   # the common case, without the per-id branches
+        for b in prange(blocks.shape[0] - 1):
+            for r in range(blocks[b], blocks[b + 1]):
+                for j in range(indptr[r], indptr[r + 1]):
+                    c = _column_in(bits, keys, cols, ids[j], False, length)
+                    if c >= 0:
+                        out[r, c] = 1
+        return
     for b in prange(blocks.shape[0] - 1):
         for r in range(blocks[b], blocks[b + 1]):
             for j in range(indptr[r], indptr[r + 1]):
-                c = _column(keys, cols, ids[j], fold, length)
+                c = _column_in(bits, keys, cols, ids[j], fold, length)
                 if c >= 0:
                     if use_counts:
                         v = np.int64(out[r, c]) + np.int64(counts[j])
@@ -380,11 +419,11 @@ def _dense(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, vm
 
 
 @kernel
-def _sorted_row(keys, cols, ids, counts, s, e, fold, length, packed):
+def _sorted_row(bits, keys, cols, ids, counts, s, e, fold, length, packed):
     """One row's (column, count) pairs packed as ``column << 32 | count`` and sorted; returns how many."""
     m = 0
     for j in range(s, e):
-        c = _column(keys, cols, ids[j], fold, length)
+        c = _column_in(bits, keys, cols, ids[j], fold, length)
         if c >= 0:
             packed[m] = (c << 32) | np.int64(counts[j])
             m += 1
@@ -402,14 +441,14 @@ _BITMAP_MAX_LENGTH = 1 << 14
 
 
 @kernel
-def _bitmap_row(keys, cols, ids, counts, s, e, fold, length, use_counts, words, totals, out_idx, out_val, p,
+def _bitmap_row(bits, keys, cols, ids, counts, s, e, fold, length, use_counts, words, totals, out_idx, out_val, p,
                 vmax, table):
     """A row's distinct columns in ascending order (and count sums) via a bitmap; returns how many.
 
     With ``out_idx`` empty only counts.  ``words`` and ``totals`` are zero on entry and on exit.
     """
     for j in range(s, e):
-        c = _column(keys, cols, ids[j], fold, length)
+        c = _column_in(bits, keys, cols, ids[j], fold, length)
         if c >= 0:
             words[c >> 6] |= np.uint64(1) << np.uint64(c & 63)
             if use_counts:
@@ -439,7 +478,7 @@ def _bitmap_row(keys, cols, ids, counts, s, e, fold, length, use_counts, words, 
 
 
 @kernel(parallel=True)
-def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
+def _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, sizes):
     for b in prange(blocks.shape[0] - 1):
         n_max = 0
         for r in range(blocks[b], blocks[b + 1]):
@@ -453,14 +492,14 @@ def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
                 # vocabulary columns of a row's (unique) ids are unique: count, no sort
                 u = 0
                 for j in range(indptr[r], indptr[r + 1]):
-                    if _find(keys, cols, ids[j]) >= 0:
+                    if _column_in(bits, keys, cols, ids[j], False, length) >= 0:
                         u += 1
                 sizes[r] = u
             elif bitmap:
-                sizes[r] = _bitmap_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, False,
+                sizes[r] = _bitmap_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, False,
                                        words, none, none, none, 0, 0, _DEBRUIJN_INDEX)
             else:
-                m = _sorted_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
+                m = _sorted_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
                 u = 0
                 for i in range(m):
                     if i == 0 or (packed[i] >> 32) != (packed[i - 1] >> 32):
@@ -469,7 +508,7 @@ def _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes):
 
 
 @kernel(parallel=True)
-def _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, use_counts, vmax, out_ptr, out_idx,
+def _sparse_fill(blocks, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out_ptr, out_idx,
                  out_val):
     """CSR indices (sorted) and values of every row; count sums saturate at ``vmax``."""
     for b in prange(blocks.shape[0] - 1):
@@ -482,10 +521,10 @@ def _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, use_coun
         totals = np.zeros(length if bitmap and use_counts else 0, dtype=np.int64)
         for r in range(blocks[b], blocks[b + 1]):
             if bitmap:
-                _bitmap_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, use_counts, words,
+                _bitmap_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, use_counts, words,
                             totals, out_idx, out_val, out_ptr[r], vmax, _DEBRUIJN_INDEX)
                 continue
-            m = _sorted_row(keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
+            m = _sorted_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
             p = out_ptr[r] - 1
             last = np.int64(-1)
             total = np.int64(0)
@@ -551,6 +590,7 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
         # a column past ``length`` would be written out of bounds by the kernels
         if cols.size and int(cols.max()) >= length:
             raise ValueError(f"the vocabulary has {int(cols.max()) + 1} ids, more than length={length}")
+    bits = _presence_bits(keys)
     t = n_threads(threads)
     blocks = balanced_blocks(indptr, t * 8)
     vmax = _max_value(dtype)
@@ -558,13 +598,13 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
         if not sparse:
             out = np.zeros((n_rows, length), dtype=dtype)
             if n_rows:
-                _dense(blocks, indptr, ids, counts, keys, cols, fold, length, bool(use_counts), vmax, out)
+                _dense(blocks, indptr, ids, counts, bits, keys, cols, fold, length, bool(use_counts), vmax, out)
             return out
         import scipy.sparse as sp
 
         sizes = np.zeros(n_rows, dtype=np.int64)
         if n_rows:
-            _sparse_sizes(blocks, indptr, ids, counts, keys, cols, fold, length, sizes)
+            _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, sizes)
         nnz = int(sizes.sum())
         idx_dtype = np.int32 if max(length, nnz) < 2**31 else np.int64
         out_ptr = np.zeros(n_rows + 1, dtype=idx_dtype)
@@ -572,7 +612,7 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
         out_idx = np.empty(nnz, dtype=idx_dtype)
         out_val = np.empty(nnz, dtype=dtype)
         if n_rows:
-            _sparse_fill(blocks, indptr, ids, counts, keys, cols, fold, length, bool(use_counts), vmax, out_ptr,
+            _sparse_fill(blocks, indptr, ids, counts, bits, keys, cols, fold, length, bool(use_counts), vmax, out_ptr,
                          out_idx, out_val)
         # the arrays are well formed by construction: skip SciPy's O(nnz) format checks
         out = sp.csr_matrix((n_rows, length), dtype=dtype)
