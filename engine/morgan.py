@@ -432,22 +432,43 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
     return k
 
 
+#: rows of at most this many ids are sorted by rank (see :func:`_sort_unique_counts`)
+RANK_SORT_MAX = 256
+
+
 @kernel
-def _sort_unique_counts(ids, counts):
-    """Sort ``ids`` in place and compact to unique ids with counts; returns the size."""
+def _sort_unique_counts(ids, counts, scratch):
+    """Sort ``ids`` in place and compact to unique ids with counts; returns the size.
+
+    Rows of up to ``scratch.shape[0]`` ids (a drug-sized molecule has ~60 at radius 2)
+    are sorted by rank: an id's rank is the number of smaller ids in the row, a
+    branch-free count that LLVM vectorises; equal ids share a rank, so placing each id
+    at its rank (in ``scratch``) and counting arrivals per rank (in ``counts``) sorts,
+    de-duplicates and counts in one pass.  Twice as fast as insertion sort at 60 ids and
+    several times Numba's general sort.  Longer rows use the general sort.
+    """
     n = ids.shape[0]
     if n == 0:
         return 0
-    if n <= 128:
-        for i in range(1, n):  # insertion sort: ~3x faster than Numba's sort on a drug-sized row
+    if n <= scratch.shape[0]:
+        for i in range(n):
+            counts[i] = 0
+        for i in range(n):
             v = ids[i]
-            j = i - 1
-            while j >= 0 and ids[j] > v:
-                ids[j + 1] = ids[j]
-                j -= 1
-            ids[j + 1] = v
-    else:
-        ids.sort()
+            r = 0
+            for j in range(n):
+                r += ids[j] < v
+            scratch[r] = v
+            counts[r] += 1
+        u = 0
+        for i in range(n):   # compact in place: position u <= i was already read
+            c = counts[i]
+            if c != 0:
+                ids[u] = scratch[i]
+                counts[u] = c
+                u += 1
+        return u
+    ids.sort()
     u = 0
     c = 1
     for i in range(1, n):
@@ -479,6 +500,7 @@ def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, 
     dummy_i = np.empty(0, dtype=np.int32)
     for bi in prange(blocks.shape[0] - 1):
         words, ints, u32, flags = _block_workspace(blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius)
+        scratch = np.empty(RANK_SORT_MAX, dtype=np.uint32)
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             n = atom_ptr[i + 1] - a0
@@ -489,7 +511,7 @@ def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, 
             k = _morgan_any(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
                             nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
                             tmp_ids[off:off + size], dummy_i, dummy_i, False, words, ints, u32, flags)
-            n_out[i] = _sort_unique_counts(tmp_ids[off:off + k], tmp_counts[off:off + k])
+            n_out[i] = _sort_unique_counts(tmp_ids[off:off + k], tmp_counts[off:off + k], scratch)
 
 
 @kernel(parallel=True)

@@ -17,7 +17,7 @@ from ._jit import kernel
 from .flatten import _totals_one
 from .hashing import bond_invariants, ecfp_invariants
 from .molpickle import OK, _header, _parse_one
-from .morgan import _morgan_one, _neighbours_one, _sort_unique_counts
+from .morgan import RANK_SORT_MAX, _morgan_one, _neighbours_one, _sort_unique_counts
 from .pooling import _column
 
 NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table
@@ -83,7 +83,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     dummy = np.empty(0, dtype=np.int32)
     k = _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, cfg[5] != 0,
                     ids, dummy, dummy, False)
-    u = _sort_unique_counts(ids[:k], counts[:k])
+    u = _sort_unique_counts(ids[:k], counts[:k], np.empty(min(k, RANK_SORT_MAX), dtype=np.uint32))
     length = cfg[6]
     fold = cfg[7] != 0
     use_counts = cfg[8] != 0
