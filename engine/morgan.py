@@ -117,9 +117,10 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
                  redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
     """:func:`_morgan_core` for a molecule of at most 64 bonds (nearly every real one).
 
-    Each bond set is one uint64, so sets are compared and hashed as integers: entries are
-    grouped by sorting the sets themselves, and the table of emitted sets stores the sets
-    (0 = empty slot: an entry's set always holds at least one bond).  Same semantics and
+    Each bond set is one uint64, so sets are compared and hashed as integers, and one
+    open-addressing table of sets (0 = empty slot: an entry's set always holds at least one
+    bond) both groups a layer's entries by set and remembers the sets of earlier layers:
+    no sorting.  Same semantics and
     results as :func:`_morgan_core`, which the tests check against RDKit and the reference.
     """
     k = 0
@@ -139,6 +140,7 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
     seen = words[3 * n:3 * n + cap]
     ent_atom = ints[0:n]
     order_buf = ints[n:2 * n]
+    info = ints[2 * n:2 * n + cap]
     keys = ints[2 * n + cap:2 * n + cap + 2 * nb + 1]
     cur = u32[0:n]
     nxt = u32[n:2 * n]
@@ -211,43 +213,42 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
                     out_radius[k] = layer + 1
                 k += 1
         else:
-            # equal sets are adjacent in set order; a group keeps its smallest (inv, atom)
-            # unless its set was emitted in an earlier layer (then the whole group dies)
-            if m > 128:
-                order = np.argsort(ent_set[:m])
-            else:
-                _small_order(ent_set, m, order_buf)
-                order = order_buf
-            i = 0
-            while i < m:
-                best = order[i]
-                sv = ent_set[best]
-                j = i + 1
-                while j < m and ent_set[order[j]] == sv:
-                    f = order[j]
-                    if ent_inv[f] < ent_inv[best] or (ent_inv[f] == ent_inv[best] and ent_atom[f] < ent_atom[best]):
-                        dead[ent_atom[best]] = True
-                        best = f
-                    else:
-                        dead[ent_atom[f]] = True
-                    j += 1
+            # one table of bond sets: a set from an earlier layer kills every entry with it; a
+            # set new in this layer forms a group that keeps its smallest (inv, atom).  ``info``
+            # holds layer << 32 | best entry (read only where ``seen`` holds a set)
+            g = 0
+            for e in range(m):
+                sv = ent_set[e]
                 slot = _mix64(sv) & mask
-                already = False
-                while seen[slot] != 0:
-                    if seen[slot] == sv:
-                        already = True
+                while True:
+                    v = seen[slot]
+                    if v == 0:
+                        seen[slot] = sv
+                        info[slot] = (np.int64(layer) << np.int64(32)) | e
+                        order_buf[g] = np.int64(slot)
+                        g += 1
+                        break
+                    if v == sv:
+                        li = info[slot]
+                        if (li >> np.int64(32)) != layer:
+                            dead[ent_atom[e]] = True
+                        else:
+                            best = li & np.int64(0xFFFFFFFF)
+                            if ent_inv[e] < ent_inv[best] or (ent_inv[e] == ent_inv[best]
+                                                              and ent_atom[e] < ent_atom[best]):
+                                dead[ent_atom[best]] = True
+                                info[slot] = (np.int64(layer) << np.int64(32)) | e
+                            else:
+                                dead[ent_atom[e]] = True
                         break
                     slot = (slot + one) & mask
-                if already:
-                    dead[ent_atom[best]] = True
-                else:
-                    seen[slot] = sv
-                    out_ids[k] = ent_inv[best]
-                    if want_prov:
-                        out_atom[k] = ent_atom[best]
-                        out_radius[k] = layer + 1
-                    k += 1
-                i = j
+            for x in range(g):
+                best = info[order_buf[x]] & np.int64(0xFFFFFFFF)
+                out_ids[k] = ent_inv[best]
+                if want_prov:
+                    out_atom[k] = ent_atom[best]
+                    out_radius[k] = layer + 1
+                k += 1
         for a in range(n):
             cur[a] = nxt[a]
             prev_sets[a] = round_sets[a]
