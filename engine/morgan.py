@@ -544,14 +544,16 @@ def _compact(blocks, src_ptr, n_out, dst_ptr, src, dst):
 
 
 @kernel
-def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
+def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, scratch):
     """One molecule's neighbour lists; its entries occupy ``[2*b0, 2*(b0+nb))``.
 
     Writes ``nbr_ptr[a0:a0+n]``; the molecule's end pointer is the next molecule's
     start (written by it, or by the caller for the last one), so each caller
-    writes only its own rows.
+    writes only its own rows.  ``scratch``: at least ``2 * n + 1`` int64 (any content).
     """
-    deg = np.zeros(n + 1, dtype=np.int64)
+    deg = scratch[:n + 1]
+    for a in range(n + 1):
+        deg[a] = 0
     for b in range(nb):
         deg[bond_begin[b0 + b] + 1] += 1
         deg[bond_end[b0 + b] + 1] += 1
@@ -560,7 +562,9 @@ def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_
         deg[a + 1] += deg[a]
     for a in range(n):
         nbr_ptr[a0 + a] = start + deg[a]
-    fill = deg[:n].copy()
+    fill = scratch[n + 1:2 * n + 1]
+    for a in range(n):
+        fill[a] = deg[a]
     for b in range(nb):
         u = bond_begin[b0 + b]
         v = bond_end[b0 + b]
@@ -578,11 +582,15 @@ def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_
 def _build_neighbours(blocks, atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
     """Per-atom neighbour lists (CSR) from per-molecule bond lists (local atom indices)."""
     for bi in prange(blocks.shape[0] - 1):
+        n_max = 0
+        for i in range(blocks[bi], blocks[bi + 1]):
+            n_max = max(n_max, atom_ptr[i + 1] - atom_ptr[i])
+        scratch = np.empty(2 * n_max + 1, dtype=np.int64)   # once per block, not per molecule
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             b0 = bond_ptr[i]
             _neighbours_one(a0, atom_ptr[i + 1] - a0, b0, bond_ptr[i + 1] - b0, bond_begin, bond_end,
-                            nbr_ptr, nbr_atom, nbr_bond)
+                            nbr_ptr, nbr_atom, nbr_bond, scratch)
 
 
 def balanced_blocks(ptr: np.ndarray, n_blocks: int) -> np.ndarray:

@@ -57,7 +57,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     nbr_ptr = np.zeros(n + 1, dtype=np.int64)
     nbr_atom = np.zeros(2 * nb, dtype=np.int32)
     nbr_bond = np.zeros(2 * nb, dtype=np.int32)
-    _neighbours_one(0, n, 0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond)
+    _neighbours_one(0, n, 0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64))
     nbr_ptr[n] = 2 * nb
     if cfg[1]:
         if feature_inv.shape[0] != n:
