@@ -25,6 +25,11 @@ class ModelFileError(ValueError):
     """A featuriser file that cannot be used (one clear line says why)."""
 
 
+#: :func:`load` refuses larger files (a model of a million columns with examples is ~200 MB), so that
+#: a wrong path such as ``/dev/zero`` or a multi-gigabyte data file cannot exhaust memory
+MAX_MODEL_BYTES = 512 * 2**20
+
+
 def _schema() -> dict:
     return json.loads(resources.files("sortslice.schemas").joinpath("featuriser.schema.json").read_text())
 
@@ -293,11 +298,17 @@ def _no_repeated_keys(pairs: list) -> dict:
 def load(path, *, expect_ecfp=None):
     """Load a featuriser saved with ``save``; raises :class:`ModelFileError` with one clear line."""
     path = os.fspath(path)
+    too_big = ModelFileError(f"{path}: larger than {MAX_MODEL_BYTES // 2**20} MiB, not a sortslice featuriser file")
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            st = os.fstat(fh.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size > MAX_MODEL_BYTES:
+                raise too_big
+            raw = fh.read(MAX_MODEL_BYTES + 1)   # devices and pipes have no size: read one byte past the limit
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_MODEL_BYTES:
+        raise too_big
     try:
         # strict JSON: no NaN/Infinity, no number beyond float range, no key given twice (two readers of
         # one file must see one model); ValueError also covers decoding and integers of 4,300+ digits

@@ -173,6 +173,23 @@ def test_refuses_unreadable_files(good, tmp_path):
     assert_refused(tmp_path, "cannot read")  # a folder
 
 
+def test_refuses_files_above_the_size_limit(good, tmp_path, monkeypatch):
+    from sortslice.engine import persist
+
+    big = tmp_path / "big.json"
+    with open(big, "wb") as fh:   # sparse: no disk space, refused from its size before any read
+        fh.truncate(persist.MAX_MODEL_BYTES + 1)
+    assert_refused(big, "larger than 512 MiB")
+    path, _ = good
+    monkeypatch.setattr(persist, "MAX_MODEL_BYTES", path.stat().st_size)
+    assert S().load(path) is not None          # exactly at the limit: fine
+    monkeypatch.setattr(persist, "MAX_MODEL_BYTES", path.stat().st_size - 1)
+    assert_refused(path, "not a sortslice featuriser file")
+    if os.path.exists("/dev/zero"):            # a device has no size: refused after reading past the limit
+        monkeypatch.setattr(persist, "MAX_MODEL_BYTES", 2**20)
+        assert_refused("/dev/zero", "larger than 1 MiB")
+
+
 def test_refuses_every_truncation(good, tmp_path):
     path, _ = good
     text = path.read_bytes()
