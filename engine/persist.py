@@ -296,7 +296,10 @@ def _no_repeated_keys(pairs: list) -> dict:
 
 
 def load(path, *, expect_ecfp=None):
-    """Load a featuriser saved with ``save``; raises :class:`ModelFileError` with one clear line."""
+    """Load a featuriser saved with ``save``; raises :class:`ModelFileError` with one clear line.
+
+    Files over ``MAX_MODEL_BYTES`` (512 MiB) are refused unread.
+    """
     path = os.fspath(path)
     too_big = ModelFileError(f"{path}: larger than {MAX_MODEL_BYTES // 2**20} MiB, not a sortslice featuriser file")
     try:
