@@ -637,6 +637,21 @@ def test_smi_names_in_messages(tmp_path):
                  f"{smi}: row 3 (c): {SYNTAX} (--errors strict: nothing was written)")
 
 
+def test_smi_fields_split_on_ascii_whitespace_only(tmp_path):
+    # RDKit reads a .smi line's SMILES up to ASCII whitespace; a Unicode space (U+3000, U+00A0) inside it is
+    # part of the SMILES (which RDKit then rejects), never a field separator that would turn "C\u3000C" into "C"
+    src = tmp_path / "odd.smi"
+    src.write_text("CCO ethanol\nC\u3000C ideographic\nCN\u00a0nbsp\n\tc1ccccc1\tbenzene ring \n", encoding="utf-8")
+    out = tmp_path / "o.parquet"
+    ok("ids", src, "-o", out)
+    table = pq.read_table(out).to_pydict()
+    api = sortslice.ecfp(["CCO", "C\u3000C", "CN\u00a0nbsp", "c1ccccc1"])
+    assert [Chem.MolFromSmiles(s) is None for s in ("C\u3000C", "CN\u00a0nbsp")] == [True, True]
+    assert api.valid.tolist() == [True, False, False, True]
+    assert [e is None for e in table["error"]] == [True, False, False, True]
+    assert table["ids"][0] == api.row(0)[0].tolist() and table["ids"][3] == api.row(3)[0].tolist()
+
+
 # ------------------------------------------------------------------- info, explain
 def test_info(tmp_path):
     model = tmp_path / "m.json"

@@ -42,6 +42,9 @@ _PARQUET_MAGIC = b"PAR1"
 RESERVED_COLUMNS = ("fingerprint", "ids", "counts", "error")
 #: bytes Arrow reads from a CSV/TSV at a time
 CSV_BLOCK_SIZE = 1 << 22
+#: ASCII whitespace: what separates a .smi line's SMILES from its name (as RDKit reads them)
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+_ASCII_SPACE_RUN = re.compile(r"[ \t\n\r\x0b\x0c]+")
 #: errors that mean "the bytes of this file are not what they claim to be"
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError)
 
@@ -382,15 +385,18 @@ class SmiReader(Reader):
         names: list = []
         first = True
         for line in text:
-            parts = line.split(None, 1)
-            if not parts:
+            # fields split on ASCII whitespace only, as RDKit's SMILES reader does: str.split() would also
+            # split on Unicode spaces (U+00A0, U+3000, ...) and silently read part of a SMILES as a name
+            line = line.strip(_ASCII_SPACE)
+            if not line:
                 continue
+            parts = _ASCII_SPACE_RUN.split(line, maxsplit=1)
             if first:
                 first = False
                 if parts[0].lower() == "smiles":
                     continue
             smiles.append(parts[0])
-            names.append(parts[1].rstrip() if len(parts) > 1 else None)
+            names.append(parts[1] if len(parts) > 1 else None)
             if len(smiles) == self.chunk_size:
                 yield self._chunk(smiles, names, pa)
                 smiles, names = [], []
