@@ -619,8 +619,7 @@ def demo(output_dir, length, radius, train):
         fail(f"--train {train} leaves no molecules to transform (the demo set has {len(lines):,})")
     train_path, test_path = os.path.join(out, "train.smi"), os.path.join(out, "test.smi")
     for path, part in ((train_path, lines[:train]), (test_path, lines[train:])):
-        with open(path, "w") as fh:
-            fh.writelines(part)
+        write_bytes_atomic(path, "".join(part).encode("utf-8"))   # complete or absent, like every output
     model_path = os.path.join(out, "model.json")
     fps_path = os.path.join(out, "fingerprints.parquet")
     svg_path = os.path.join(out, "top_columns.svg")
