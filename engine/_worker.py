@@ -62,8 +62,10 @@ _SIZE_CHECK_CHARS = {"smiles": min(MAX_ATOMS, 2 * MAX_RINGS), "molblock": 10 * m
 #: the SMILES tokens that are atoms (bracket atoms, the organic subset, ``*``) or ring-closure numbers;
 #: a bracket atom cannot hold ``[``, so an unclosed one costs one scan to the next ``[`` (linear time)
 _SMILES_TOKENS = re.compile(r"(\[[^\[\]]*\]|Br|Cl|[BCNOPSFIbcnops*])|%\(\d+\)|%\d\d|\d")
-#: what RDKit reads as the SMILES: up to the first ASCII whitespace (the rest is a name)
-_FIRST_WORD = re.compile(r"[ \t\n\r\x0b\x0c]*([^ \t\n\r\x0b\x0c]*)")
+#: ASCII whitespace: where RDKit ends a SMILES (what follows is a name); Unicode spaces are not it
+ASCII_SPACE = " \t\n\r\x0b\x0c"
+#: what RDKit reads as the SMILES: up to the first ASCII whitespace
+_FIRST_WORD = re.compile(f"[{re.escape(ASCII_SPACE)}]*([^{re.escape(ASCII_SPACE)}]*)")
 
 
 def size_problem(mol) -> str | None:
@@ -171,8 +173,10 @@ def _mol_from_smiles(text: str):
         params.removeHs = False
         _RAW_PARAMS = params
     mol = Chem.MolFromSmiles(text, _RAW_PARAMS)
+    if mol is None:   # a syntax error: RDKit's route runs the same parser and fails the same way
+        return None
     # H atoms (RDKit would remove them) or dummy atoms: RDKit's route
-    if mol is None or mol.GetNumHeavyAtoms() != mol.GetNumAtoms():
+    if mol.GetNumHeavyAtoms() != mol.GetNumAtoms():
         return Chem.MolFromSmiles(text)
     try:
         Chem.SanitizeMol(mol)

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import click
 import numpy as np
 
+from ..engine._worker import ASCII_SPACE
+
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
 
@@ -42,9 +44,8 @@ _PARQUET_MAGIC = b"PAR1"
 RESERVED_COLUMNS = ("fingerprint", "ids", "counts", "error")
 #: bytes Arrow reads from a CSV/TSV at a time
 CSV_BLOCK_SIZE = 1 << 22
-#: ASCII whitespace: what separates a .smi line's SMILES from its name (as RDKit reads them)
-_ASCII_SPACE = " \t\n\r\x0b\x0c"
-_ASCII_SPACE_RUN = re.compile(r"[ \t\n\r\x0b\x0c]+")
+#: what separates a .smi line's SMILES from its name: ASCII whitespace, as RDKit reads them
+_ASCII_SPACE_RUN = re.compile(f"[{re.escape(ASCII_SPACE)}]+")
 #: errors that mean "the bytes of this file are not what they claim to be"
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError)
 
@@ -387,7 +388,7 @@ class SmiReader(Reader):
         for line in text:
             # fields split on ASCII whitespace only, as RDKit's SMILES reader does: str.split() would also
             # split on Unicode spaces (U+00A0, U+3000, ...) and silently read part of a SMILES as a name
-            line = line.strip(_ASCII_SPACE)
+            line = line.strip(ASCII_SPACE)
             if not line:
                 continue
             parts = _ASCII_SPACE_RUN.split(line, maxsplit=1)
