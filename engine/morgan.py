@@ -132,8 +132,8 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
     Each bond set is one uint64, so sets are compared and hashed as integers, and one
     open-addressing table of sets (0 = empty slot: an entry's set always holds at least one
     bond) both groups a layer's entries by set and remembers the sets of earlier layers:
-    no sorting.  Same semantics and
-    results as :func:`_morgan_core`, which the tests check against RDKit and the reference.
+    no sorting.  Same semantics and results as :func:`_morgan_core`, which the tests check
+    against RDKit and the reference.
     """
     k = 0
     for a in range(n):
