@@ -25,8 +25,8 @@ class ModelFileError(ValueError):
     """A featuriser file that cannot be used (one clear line says why)."""
 
 
-#: :func:`load` refuses larger files (a model of a million columns with examples is ~200 MB), so that
-#: a wrong path such as ``/dev/zero`` or a multi-gigabyte data file cannot exhaust memory
+#: :func:`load` refuses larger files (far above any model this package writes), so that a wrong path
+#: such as ``/dev/zero`` or a multi-gigabyte data file cannot exhaust memory
 MAX_MODEL_BYTES = 512 * 2**20
 
 
