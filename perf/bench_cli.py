@@ -43,7 +43,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DATA = Path(os.environ.get("SORTSLICE_DATA", ROOT.parent / "shared" / "data" / "large"))
+sys.path.insert(0, str(ROOT / "tests"))
+import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
 RESULTS = HERE / "results"
 TARGET_OVERHEAD = 0.15
 TARGET_RSS = 1.5 * 2**30
@@ -122,7 +123,7 @@ def measure(cmd: list[str], *, env=None, capture: bool = False) -> dict:
 
 # ---------------------------------------------------------------------------------- data
 def prepare(rows: int | None, work: Path) -> tuple[Path, int]:
-    source = DATA / "moses_train.csv.gz"
+    source = data_locator.large_path("moses_train.csv.gz")
     if not source.exists():
         sys.exit(f"{source} is missing (the shared data sets live in ../shared/data beside the repository)")
     if rows is None:
@@ -191,7 +192,7 @@ def main() -> None:
         work = Path(tmp)
         data, n_rows = prepare(args.rows, work)
         model = work / "model.json"
-        fit_cmd = [sortslice_bin, "fit", str(DATA / "moses_test.csv.gz"), "-o", str(model), "--length", "1024",
+        fit_cmd = [sortslice_bin, "fit", str(data_locator.large_path("moses_test.csv.gz")), "-o", str(model), "--length", "1024",
                    "--no-progress"]
         fit = measure(fit_cmd)
         out = work / "fingerprints.parquet"

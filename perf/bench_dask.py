@@ -45,7 +45,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DATA = Path(os.environ.get("SORTSLICE_DATA", ROOT.parent / "shared" / "data" / "large"))
+sys.path.insert(0, str(ROOT / "tests"))
+import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
 RESULTS = HERE / "results"
 LENGTH = 1024
 CASES = ("single", "pool2", "dask1", "dask2")
@@ -208,7 +209,7 @@ def prepare(rows: int | None, partition_rows: int, work: str) -> tuple[list[str]
     import pyarrow.parquet as pq
 
     smiles = []
-    with gzip.open(DATA / "moses_train.csv.gz", "rt") as fh:
+    with gzip.open(data_locator.large_path("moses_train.csv.gz"), "rt") as fh:
         next(fh)
         for line in fh:
             smiles.append(line.strip())

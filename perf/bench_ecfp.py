@@ -49,7 +49,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DATA = Path(os.environ.get("SORTSLICE_DATA", ROOT.parent / "shared" / "data" / "large"))
+sys.path.insert(0, str(ROOT / "tests"))
+import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
 RESULTS = HERE / "results"
 
 RADIUS = 2
@@ -59,9 +60,7 @@ RADIUS = 2
 
 def read_smiles(name: str, limit: int | None = None) -> list[str]:
     """First ``limit`` SMILES of a MOSES ``.csv.gz`` (header ``SMILES``), read in place."""
-    path = DATA / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing (set SORTSLICE_DATA to the folder holding the MOSES files)")
+    path = data_locator.large_path(name)
     out: list[str] = []
     with gzip.open(path, "rt") as fh:
         header = fh.readline().strip().split(",")

@@ -42,14 +42,14 @@ import polars as pl
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DATA = ROOT.parent / "shared" / "data" / "large" / "moses_train.csv.gz"
+sys.path.insert(0, str(ROOT / "tests"))
+import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
+
 LENGTH = 2048
 
 
 def read_smiles(n: int, offset: int = 0) -> pl.DataFrame:
-    if not DATA.exists():
-        raise FileNotFoundError(f"{DATA} is missing: the benchmark reads the shared MOSES file in place")
-    df = pl.read_csv(DATA, n_rows=offset + n, columns=["SMILES"]).rename({"SMILES": "smiles"})
+    df = pl.read_csv(data_locator.large_path("moses_train.csv.gz"), n_rows=offset + n, columns=["SMILES"]).rename({"SMILES": "smiles"})
     return df.slice(offset, n)
 
 

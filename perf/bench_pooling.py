@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_ecfp import DATA, read_smiles  # perf/ is on the path: scripts run from it
+from bench_ecfp import data_locator, read_smiles  # perf/ is on the path: scripts run from it
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,7 +66,7 @@ def load_ids(cache_dir: Path, limit: int | None):
 
     import sortslice
 
-    src = DATA / SOURCE
+    src = data_locator.large_path(SOURCE)
     stat = src.stat()
     key = f"moses_train_ecfp4_{stat.st_size}_{int(stat.st_mtime)}_ss{sortslice.__version__}_rdkit{rdkit.__version__}"
     path = cache_dir / f"{key}.npz"

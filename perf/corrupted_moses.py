@@ -52,7 +52,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DATA = Path(os.environ.get("SORTSLICE_DATA", ROOT.parent / "shared" / "data" / "large"))
+sys.path.insert(0, str(ROOT / "tests"))
+import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
 RESULTS = HERE / "results"
 SORTSLICE = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 
@@ -175,12 +176,11 @@ class Report:
                 and self.nulls == self.expected_nulls)
 
 
-def moses_rows(n: int) -> list[str]:
-    path = DATA / "moses_train.csv.gz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the MOSES data are read in place from ../shared/data")
+def moses_rows(n: int, path: Path | None = None) -> list[str]:
+    """The first ``n`` SMILES of a MOSES CSV (header ``SMILES``): by default the whole training set, in place."""
+    path = data_locator.large_path("moses_train.csv.gz") if path is None else Path(path)
     out = []
-    with gzip.open(path, "rt", newline="") as fh:
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rt", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader)
         col = header.index("SMILES")
@@ -306,13 +306,14 @@ def compare(clean: Path, dirty: Path, changed: dict, length: int, report: Report
 
 
 def run(rows: int = 1_000_000, fraction: float = 0.01, seed: int = 0, length: int = 1024, fit_rows: int = 100_000,
-        workdir: Path | None = None, jobs: int | None = None, chunk_size: int | None = None) -> Report:
+        workdir: Path | None = None, jobs: int | None = None, chunk_size: int | None = None,
+        source: Path | None = None) -> Report:
     report = Report()
     own = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="corrupted-moses-")) if own else Path(workdir)
     try:
         t = time.perf_counter()
-        smiles = moses_rows(rows)
+        smiles = moses_rows(rows, source)
         dirty, changed = corrupt(smiles, fraction, seed)
         clean_csv, dirty_csv, fit_csv = workdir / "clean.csv", workdir / "corrupted.csv", workdir / "fit.csv"
         write_csv(clean_csv, smiles)

@@ -33,7 +33,7 @@ Outputs (``--out-dir``, default ``perf/results``): ``<name>.md`` (tables, ours b
 paper's numbers), ``<name>.png`` (chart) and ``<name>_trials.csv`` (one row per trial;
 ``--resume`` skips trials already in it, so ``--resume`` alone redraws the report) and
 ``<name>_runs.json`` (command, wall time and load of each run).  Data are read in place from
-``../shared/data/sortslice_paper`` (or ``$SORTSLICE_PAPER_DATA``).
+``tests/data/sortslice_paper`` (verbatim copies; or ``$SORTSLICE_PAPER_DATA``).
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DATA = Path(os.environ.get("SORTSLICE_PAPER_DATA", ROOT.parent / "shared" / "data" / "sortslice_paper"))
+#: the paper's five CSVs, kept verbatim in the repository (tests/data/README.md credits them)
+DATA = Path(os.environ.get("SORTSLICE_PAPER_DATA", ROOT / "tests" / "data" / "sortslice_paper"))
 RESULTS = HERE / "results"
 
 

@@ -5,7 +5,7 @@ and of years of hand editing), random text, unbalanced ring closures and bracket
 invalid valences, Unicode and control characters (NUL, lone surrogates, bidi marks), metal complexes
 with dative bonds, empty and whitespace strings, ``None`` and objects that are not molecules at all.
 
-``real`` is always a list of valid SMILES from the shared data sets (``datasets.py``); every strategy
+``real`` is always a list of valid SMILES from the in-repository data sets (``datasets.py``); every strategy
 shrinks towards short, plain inputs.
 
 Examples

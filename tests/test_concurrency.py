@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 import hostile
 import sortslice
-from datasets import moses, paper_table
+from datasets import paper_table, sample
 
 THREADS = 8
 
@@ -32,7 +32,7 @@ THREADS = 8
 def data():
     """Training molecules with labels, and a query batch of MOSES molecules with hostile rows among them."""
     train, y = paper_table("lipophilicity")
-    query = moses("test", 1200)
+    query = sample("moses", 1200)
     sink = hostile.kitchen_sink(query[:40])
     rng = np.random.default_rng(1)
     items = query + sink

@@ -21,9 +21,9 @@ def script():
     return module
 
 
-def check(report, rows: int) -> None:
+def check(report, rows: int, fraction: float = 0.01) -> None:
     r = report
-    assert r.rows == rows and r.corrupted == rows // 100
+    assert r.rows == rows and r.corrupted == round(rows * fraction)
     assert set(r.by_kind) == {fn.__name__ for fn in sys.modules["corrupted_moses"].CORRUPTIONS}
     assert sum(v[0] for v in r.by_kind.values()) == r.corrupted
     assert r.expected_nulls == r.corrupted - r.stayed_valid and r.expected_nulls > 0.9 * r.corrupted
@@ -35,17 +35,26 @@ def check(report, rows: int) -> None:
     assert r.passed
 
 
-def test_corrupted_rows_and_only_those_are_null(script, tmp_path):
-    report = script.run(rows=20_000, fraction=0.01, seed=1, length=256, fit_rows=2_000, workdir=tmp_path,
-                        jobs=1, chunk_size=3_000)
-    check(report, 20_000)
+SAMPLE = datasets.FIXTURES / datasets.SAMPLES["moses"]   # the in-repository sample of MOSES test
+
+
+@pytest.mark.parametrize("rows, fraction, source", [
+    (4_000, 0.025, SAMPLE),
+    pytest.param(10_000, 0.01, SAMPLE, marks=pytest.mark.slow),
+    pytest.param(20_000, 0.01, None, marks=pytest.mark.data),            # the head of MOSES train, in place
+])
+def test_corrupted_rows_and_only_those_are_null(script, tmp_path, rows, fraction, source):
+    report = script.run(rows=rows, fraction=fraction, seed=1, length=256, fit_rows=2_000, workdir=tmp_path,
+                        jobs=1, chunk_size=1_500, source=source)
+    check(report, rows, fraction)
     # the corruptions kept the CSV well-formed: Python's csv module reads one record per row
     import csv
 
     with open(tmp_path / "corrupted.csv", newline="") as fh:
-        assert sum(1 for _ in csv.reader(fh)) == 20_001
+        assert sum(1 for _ in csv.reader(fh)) == rows + 1
 
 
 @pytest.mark.full
+@pytest.mark.data
 def test_a_million_rows(script, tmp_path):
     check(script.run(rows=1_000_000, workdir=tmp_path), 1_000_000)

@@ -70,7 +70,7 @@ def _assert_same_fit(got, ref):
 @pytest.fixture(scope="module")
 def moses(tmp_path_factory):
     """10,000 MOSES molecules as four Parquet files (with an id column), and the single-machine fit."""
-    smiles = datasets.moses("test", MOSES_ROWS)
+    smiles = datasets.sample("moses", MOSES_ROWS)
     folder = tmp_path_factory.mktemp("moses")
     bounds = [0, 1500, 5000, 7000, MOSES_ROWS]   # unequal partitions
     for k in range(4):

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 import hostile
 import sortslice
-from datasets import moses, paper_table
+from datasets import paper_table, sample
 from sortslice.engine import morgan as morgan_mod, pooling
 from sortslice.engine.fingerprint import EcfpParams, flatten
 
@@ -42,7 +42,7 @@ def molecules() -> tuple[list, np.ndarray]:
     """2,000 lipophilicity molecules (with labels), 1,000 MOSES rows and the hostile text rows, shuffled."""
     smiles, y = paper_table("lipophilicity")
     smiles, y = smiles[:2000], y[:2000]
-    extra = moses("test", 1000)
+    extra = sample("moses", 1000)
     sink = [x for x in hostile.kitchen_sink(extra[:50]) if x is None or isinstance(x, str)]
     rng = np.random.default_rng(0)
     items = list(smiles) + extra + sink

@@ -10,7 +10,7 @@ import pytest
 from rdkit import Chem
 
 import sortslice
-from datasets import moses, paper_smiles
+from datasets import paper_smiles, sample
 from sortslice.engine.fingerprint import EcfpParams
 
 
@@ -84,7 +84,7 @@ def test_single_string_and_mixed_mol_and_smiles_rows():
 
 
 def test_results_do_not_depend_on_jobs_chunks_or_input_type():
-    smiles = paper_smiles("lit_pcba_esr_ant")[:2500] + ["bad", None, ""] + moses("test", 1500)
+    smiles = paper_smiles("lit_pcba_esr_ant")[:2500] + ["bad", None, ""] + sample("moses", 1500)
     base = sortslice.ecfp(smiles, n_jobs=1, chirality=True)
     _same(base, sortslice.ecfp(smiles, n_jobs=2, chirality=True))
     _same(base, sortslice.ecfp(smiles, n_jobs=2, chunk_size=333, chirality=True))

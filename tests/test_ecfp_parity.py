@@ -1,7 +1,8 @@
 """Our ids and counts == RDKit's GetSparseCountFingerprint, on real data and edge cases.
 
-CI checks a fixed random sample of every data set for every option combination;
-``pytest -m full`` checks every molecule.
+The default run checks a fixed random sample of every in-repository data set (the paper's five sets and
+the ZINC and ChEMBL-chiral samples) for every option combination; ``-m data`` draws the same samples from
+the whole ZINC 50k and ChEMBL 10k files; ``-m full`` checks every molecule.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 import sortslice
-from datasets import PAPER, paper_smiles, smi_gz
+from datasets import PAPER, paper_smiles, sample, smi_gz
 
-SAMPLE = 80  # per data set and option combination in CI; `-m full` checks every molecule
+SAMPLE = 80  # per data set and option combination; `-m full` checks every molecule
 
-SOURCES = [f"paper:{k}" for k in PAPER] + ["large:chembl20_chiral_10k.smi.gz", "large:zinc_50k.smi.gz"]
+LARGE = [pytest.param(f"large:{name}", marks=pytest.mark.data)
+         for name in ("chembl20_chiral_10k.smi.gz", "zinc_50k.smi.gz")]
+SOURCES = [f"paper:{k}" for k in PAPER] + ["sample:chembl_chiral", "sample:zinc"] + LARGE
 
 CONFIGS = [
     dict(radius=r, invariants=inv, chirality=c, bond_types=bt)
@@ -32,7 +35,7 @@ def _config_id(c):
 
 def _load(source: str) -> list[str]:
     kind, name = source.split(":")
-    return paper_smiles(name) if kind == "paper" else smi_gz(name)
+    return {"paper": paper_smiles, "sample": sample, "large": smi_gz}[kind](name)
 
 
 _cache: dict = {}

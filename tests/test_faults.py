@@ -48,9 +48,10 @@ PREVIOUS = b"the output of an earlier run\n"
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """20,000 MOSES molecules as CSV, a Sort & Slice model fitted on some, and a small CSV."""
+    """20,000 molecules as CSV (the in-repository MOSES sample, then AqSolDB and Ames), a Sort & Slice model
+    fitted on some, and a small CSV."""
     folder = tmp_path_factory.mktemp("faults")
-    smiles = datasets.moses("test", ROWS)
+    smiles = (datasets.sample("moses") + datasets.paper_smiles("aqsoldb") + datasets.paper_smiles("ames"))[:ROWS]
     assert len(smiles) == ROWS
     big = folder / "big.csv"
     big.write_text("SMILES\n" + "\n".join(smiles) + "\n")

@@ -7,7 +7,7 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import rdMolDescriptors
 
-from datasets import PAPER, paper_smiles, smi_gz
+from datasets import PAPER, paper_smiles, sample
 from sortslice.engine import molpickle
 from sortslice.engine.flatten import graph_from_mols_exact, graph_from_pickles, to_pickles
 from test_ecfp_parity import EDGE
@@ -20,7 +20,7 @@ def _mols():
     smiles = []
     for name in PAPER:
         smiles += paper_smiles(name)[:300]
-    smiles += smi_gz("chembl20_chiral_10k.smi.gz", 500) + smi_gz("zinc_50k.smi.gz", 500)
+    smiles += sample("chembl_chiral", 500) + sample("zinc", 500)
     mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
     return mols + [m for k, m in EDGE.items() if "PDB" not in k]
 

@@ -30,7 +30,7 @@ from rdkit import Chem
 
 import hostile
 import sortslice
-from datasets import moses, paper_smiles
+from datasets import paper_smiles, sample
 from sortslice.engine.fingerprint import MAX_ATOMS, MAX_RINGS, EcfpParams
 
 SETTINGS = dict(derandomize=True, deadline=None, print_blob=True,
@@ -56,7 +56,7 @@ def real_smiles() -> list[str]:
     out = []
     for name in ("ames", "lipophilicity", "mpro", "aqsoldb"):
         out += paper_smiles(name)[:400]
-    return out + moses("test", 400)
+    return out + sample("moses", 400)
 
 
 REAL = real_smiles()

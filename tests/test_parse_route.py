@@ -9,13 +9,11 @@ ring information: everything ECFP reads) must be identical bytes.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import HealthCheck, given, settings
-from rdkit import Chem, RDConfig, rdBase
+from rdkit import Chem, rdBase
 
-from datasets import moses, paper_smiles, smi_gz
+from datasets import moses, paper_smiles, rdkit_nci, rdkit_wehi, sample, smi_gz
 from hostile import BAD_VALENCES, HOSTILE_TOKENS, ODD_CHARACTERS, texts
 from sortslice.engine import _worker
 
@@ -42,12 +40,6 @@ def _check(texts_):
     return fast
 
 
-def _nci() -> list[str]:
-    path = os.path.join(RDConfig.RDDataDir, "NCI", "first_5K.smi")
-    with open(path) as fh:
-        return [line.split()[0] for line in fh if line.strip()]
-
-
 HAND = [
     "", "C", "CCO", "c1ccccc1", "[2H]C", "[H]C([H])([H])[H]", "[H][H]", "[H+]", "C[H-]C", "[13CH4]", "[123I]c1ccccc1",
     "C[N+](C)(C)C.[Cl-]", "[NH3]->[Pt+2]<-[NH3]", "C1=CC=CC=C1", "c1ccnc1", "c1cc[nH]c1", "C*", "*", "[*:1]CC",
@@ -63,15 +55,24 @@ def test_hand_made_cases_match_rdkit():
     _check(HAND)
 
 
-def test_data_sets_match_rdkit_byte_for_byte():
-    real = [s for name in PAPER for s in paper_smiles(name)] + _nci()
-    real += smi_gz("zinc_50k.smi.gz", 5000) + moses("test", 5000)
+@pytest.mark.parametrize("every", [4, pytest.param(1, marks=pytest.mark.slow)], ids=["sample", "all"])
+def test_data_sets_match_rdkit_byte_for_byte(every):
+    real = [s for name in PAPER for s in paper_smiles(name)] + rdkit_nci() + rdkit_wehi()
+    real += sample("zinc") + sample("moses") + sample("chembl_chiral")
+    real = real[::every]
     fast = _check(real)
     # most of these molecules have no stereo marks: the fast route is really being compared
     assert fast > 0.6 * len(real)
 
 
+@pytest.mark.data
+def test_large_set_heads_match_rdkit_byte_for_byte():
+    real = smi_gz("zinc_50k.smi.gz", 5000) + moses("test", 5000)
+    assert _check(real) > 0.6 * len(real)
+
+
 @pytest.mark.full
+@pytest.mark.data
 def test_whole_data_sets_match_rdkit_byte_for_byte():
     real = smi_gz("zinc_50k.smi.gz") + smi_gz("chembl20_chiral_10k.smi.gz") + moses("test")
     assert _check(real) > 0.6 * len(real)
@@ -80,13 +81,26 @@ def test_whole_data_sets_match_rdkit_byte_for_byte():
 _REAL = paper_smiles("ames")[:500]
 
 
-@settings(max_examples=1500, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(texts(_REAL))
-def test_hostile_text_matches_rdkit(text):
+def _hostile(text):
     if text is None or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
         return  # parse() refuses those before RDKit sees them
     if len(text) > 2000:
         return  # the size limits apply before RDKit
     with rdBase.BlockLogs():
         _check([text])
+
+
+_HOSTILE = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(max_examples=500, **_HOSTILE)
+@given(texts(_REAL))
+def test_hostile_text_matches_rdkit(text):
+    _hostile(text)
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, **_HOSTILE)
+@given(texts(_REAL))
+def test_more_hostile_text_matches_rdkit(text):
+    _hostile(text)

@@ -14,7 +14,7 @@ from rdkit import Chem
 
 import sortslice
 import sortslice.polars as ssp
-from datasets import moses, paper_table
+from datasets import paper_table, sample
 
 BAD = [None, "", "C1CC", "not a smiles", "C(C)(C)(C)(C)C", "c1cccc1", "   "]
 
@@ -30,7 +30,7 @@ def _with_bad(smiles: list[str], seed: int = 7) -> list:
 
 @pytest.fixture(scope="module")
 def smiles():
-    return _with_bad(moses("test", limit=600))
+    return _with_bad(sample("moses", 600))
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_ids_are_the_engines_csr(smiles, engine):
 @pytest.mark.parametrize("kw", [dict(), dict(chirality=True, radius=3), dict(invariants="fcfp", radius=1),
                                 dict(bond_types=False, ring_membership=False, redundant_environments=True)])
 def test_ids_pass_every_ecfp_parameter(kw):
-    smi = moses("test", limit=60) + ["C[C@H](N)O", "F/C=C/F", None]
+    smi = sample("moses", 60) + ["C[C@H](N)O", "F/C=C/F", None]
     col = pl.DataFrame({"smiles": smi}).select(ssp.ids("smiles", **kw))["smiles"]
     ref = sortslice.ecfp(smi, **kw)
     for i in range(len(smi)):
@@ -328,7 +328,7 @@ def test_default_jobs_ask_every_batch_for_the_same_pool():
 
 def test_concurrent_use_from_several_python_threads(featurisers):
     # big enough batches that every call uses the engine's parsing processes too
-    smi = _with_bad(moses("test", limit=4500), seed=3)
+    smi = _with_bad(sample("moses", 4500), seed=3)
     df = pl.DataFrame({"smiles": smi})
     ss = featurisers["sort_slice"]
     queries = {
@@ -358,7 +358,7 @@ def test_concurrent_use_from_several_python_threads(featurisers):
 
 # ---------------------------------------------------------------------------- fitting
 def test_fit_accepts_a_series_and_fit_lazy_streams_scanned_files(tmp_path):
-    smi = _with_bad(moses("test", limit=1500), seed=11)
+    smi = _with_bad(sample("moses", 1500), seed=11)
     series = pl.Series("smiles", smi)
     whole = sortslice.SortSlice(length=200).fit(series)
     assert np.array_equal(whole.vocabulary_, sortslice.SortSlice(length=200).fit(smi).vocabulary_)

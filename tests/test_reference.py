@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from rdkit import Chem, RDLogger
 from rdkit.Chem import rdFingerprintGenerator, rdMolDescriptors
 
+from datasets import PAPER_DIR
 from reference import (
     ecfp_atom_invariant,
     fold_reference,
@@ -30,7 +30,7 @@ from reference import (
     sort_slice_vocabulary_reference,
 )
 
-DATA_DIR = Path("/work/shared/data/sortslice_paper")
+DATA_DIR = PAPER_DIR  # the in-repository copies of the paper's five sets
 DATA_FILES = ("ames.csv", "aqsoldb.csv", "lipophilicity.csv", "lit_pcba_esr_ant.csv", "mpro.csv")
 PER_FILE = 60  # 300 molecules in all
 SEED = 20240326
