@@ -36,6 +36,23 @@ class Featurised:
     errors: np.ndarray
 
 
+def _example_mol(smiles):
+    """An RDKit molecule for an example (None for a missing or unparsable SMILES: that row gives no example)."""
+    from rdkit import Chem, rdBase
+
+    if not isinstance(smiles, str):
+        return None
+    with rdBase.BlockLogs():
+        return Chem.MolFromSmiles(smiles)
+
+
+def params_mismatch(got: EcfpParams, expected: EcfpParams, user: str = "this featuriser") -> str:
+    """One line saying how ids computed with ``got`` differ from what ``user`` expects."""
+    diff = [k for k in _ECFP_PARAMS if getattr(got, k) != getattr(expected, k)]
+    return ("ids were computed with " + ", ".join(f"{k}={getattr(got, k)!r}" for k in diff)
+            + f"; {user} uses " + ", ".join(f"{k}={getattr(expected, k)!r}" for k in diff))
+
+
 def _molecule_list(X):
     """SMILES/Mol containers, including a one-column 2-d array or DataFrame, as a flat list."""
     if isinstance(X, EcfpResult):
@@ -176,9 +193,7 @@ class _Featuriser(EstimatorBase):
         if isinstance(X, EcfpResult):
             X = checked_result(X)
             if X.params != params:
-                diff = [f"{k}={getattr(X.params, k)!r} (featuriser: {getattr(params, k)!r})"
-                        for k in _ECFP_PARAMS if getattr(X.params, k) != getattr(params, k)]
-                raise ValueError("these ids were computed with different ECFP parameters: " + ", ".join(diff))
+                raise ValueError(params_mismatch(X.params, params))
             if self.strict and not X.valid.all():
                 i = int(np.flatnonzero(~X.valid)[0])
                 raise InvalidMoleculeError(f"row {i}: {X.errors[i]}")
@@ -364,7 +379,9 @@ class _Vocabulary(_Featuriser):
 
     def _record_examples(self, fp: EcfpResult, molecules):
         """Remember, for vocabulary ids without one yet, where they occur (molecule, atom, radius)."""
-        if isinstance(molecules, EcfpResult) or molecules is None:
+        if isinstance(molecules, EcfpResult):
+            molecules = molecules.smiles      # ids read from a file that keeps the SMILES, else None
+        if molecules is None:
             return
         examples = dict(getattr(self, "_examples", {}))
         missing = [int(i) for i in self.vocabulary_ if int(i) not in examples]
@@ -387,8 +404,8 @@ class _Vocabulary(_Featuriser):
             for r, i in zip(rows[usable].tolist(), fp.ids[usable].tolist()):
                 first.setdefault(i, r)
             for r in set(first.values()) - set(parsed):
-                mol = items[r] if isinstance(items[r], Chem.Mol) else Chem.MolFromSmiles(items[r])
-                if mol.GetNumAtoms() > MAX_EXAMPLE_ATOMS:
+                mol = items[r] if isinstance(items[r], Chem.Mol) else _example_mol(items[r])
+                if mol is None or mol.GetNumAtoms() > MAX_EXAMPLE_ATOMS:
                     too_big.append(r)
                 else:
                     parsed[r] = mol
@@ -454,13 +471,23 @@ class _Vocabulary(_Featuriser):
                 break
         return self
 
+    def _warn_without_examples(self) -> None:
+        if len(self.vocabulary_) and not getattr(self, "_examples", {}):
+            import warnings
+
+            warnings.warn("no example fragments: this featuriser was fitted on stored ids that keep no SMILES "
+                          "(write the ids with `sortslice ids --keep <SMILES column>`, or call find_examples "
+                          "with the training molecules)", UserWarning, stacklevel=3)
+
     def explain(self, top: int | None = None) -> list[dict]:
         """What each column means: id, score, prevalence and an example environment.
 
         ``radius``/``example``/``fragment`` are ``None`` for columns whose id was
-        never seen in molecules during fitting (fitted on precomputed ids).
+        never seen in molecules during fitting: fitted on stored ids that keep no SMILES
+        (a ``UserWarning`` says so; ``sortslice ids --keep SMILES`` keeps them).
         """
         check_is_fitted(self)
+        self._warn_without_examples()
         from rdkit import Chem
 
         out = []
@@ -481,6 +508,7 @@ class _Vocabulary(_Featuriser):
     def draw(self, top: int = 20, *, fmt: str = "svg", per_row: int = 5):
         """Draw the top columns' environments as a grid (SVG text or PNG bytes)."""
         check_is_fitted(self)
+        self._warn_without_examples()
         n = min(int(top), len(self.vocabulary_))
         examples = getattr(self, "_examples", {})
         exs = [examples.get(int(i)) for i in self.vocabulary_[:n]]
@@ -802,13 +830,27 @@ class Filtering(_Supervised):
     _method = "filter"
     _score_name = "p_value"
 
+    def _ids(self, X, provenance: bool = False) -> EcfpResult:
+        X = _molecule_list(X)
+        if not (provenance and isinstance(X, EcfpResult) and X.smiles is not None):
+            return super()._ids(X, provenance)
+        # fitting compares each environment's atoms: the kept SMILES are parsed, and must give the stored ids
+        stored = super()._ids(X)
+        fp = super()._ids(list(X.smiles), provenance=True)
+        if not (np.array_equal(fp.valid, stored.valid) and np.array_equal(fp.indptr, stored.indptr)
+                and np.array_equal(fp.ids, stored.ids) and np.array_equal(fp.counts, stored.counts)):
+            raise ValueError("the stored SMILES do not give the stored ids (the ids were computed from other molecules)")
+        return fp
+
     def _fit(self, fp, X, y):
         if y is None:
             raise ValueError("Filtering requires y to be passed, but the target y is None "
                              "(it is supervised: fit(X, y))")
         if isinstance(_molecule_list(X), EcfpResult):
-            raise ValueError("Filtering needs the molecules (SMILES or Mols) to compare substructures, "
-                             "not precomputed ids")
+            if X.smiles is None:
+                raise ValueError("Filtering needs the molecules (SMILES or Mols) to compare substructures, not "
+                                 "stored ids alone (an ids file that keeps the SMILES, `--keep <column>`, will do)")
+            X = list(X.smiles)
         ids, per_class, n_per_class = self._labelled_counts(fp, y)
         L = int(self.length)
         prevalence = per_class.sum(1)

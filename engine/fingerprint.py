@@ -69,6 +69,8 @@ class EcfpResult:
     ``valid[i]`` is False for rows that could not be parsed; they have no ids and
     ``errors[i]`` says why (``None`` for valid rows).  ``environments`` holds each
     emitted environment's centre atom and radius when computed with ``provenance=True``.
+    ``smiles`` (object array, one per row) is set when the ids were read from a file that keeps
+    the molecules (:func:`sortslice.read_ids`); featurisers fitted on such ids find example fragments.
     """
 
     indptr: np.ndarray
@@ -78,6 +80,7 @@ class EcfpResult:
     errors: np.ndarray
     params: EcfpParams
     environments: Environments | None = None
+    smiles: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: made by :func:`ecfp` (rows are known to be ascending and unique: the O(ids) check is skipped;
     #: the O(rows) checks that keep the kernels in bounds always run)
     from_engine: bool = field(default=False, repr=False, compare=False)
@@ -110,7 +113,9 @@ class EcfpResult:
         indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
         np.cumsum(sizes, out=indptr[1:])
         idx = np.repeat(self.indptr[rows] - indptr[:-1], sizes) + np.arange(indptr[-1])
-        return EcfpResult(indptr, self.ids[idx], self.counts[idx], self.valid[rows], self.errors[rows], self.params)
+        smiles = None if self.smiles is None else self.smiles[rows]
+        return EcfpResult(indptr, self.ids[idx], self.counts[idx], self.valid[rows], self.errors[rows], self.params,
+                          smiles=smiles)
 
     @property
     def n_invalid(self) -> int:
@@ -150,10 +155,15 @@ def checked_result(fp: EcfpResult) -> EcfpResult:
             raise ValueError(f"invalid rows must hold no ids (row {int(full[0])} does)")
     if not isinstance(fp.params, EcfpParams):
         raise TypeError(f"params must be EcfpParams, got {type(fp.params).__name__}")
+    smiles = fp.smiles
+    if smiles is not None:
+        smiles = np.asarray(smiles, dtype=object)
+        if smiles.shape != (n,):
+            raise ValueError(f"smiles must have one entry per row ({n}), got shape {smiles.shape}")
     if all(a is b for a, b in ((indptr, fp.indptr), (ids, fp.ids), (counts, fp.counts), (valid, fp.valid),
-                               (errors, fp.errors))):
+                               (errors, fp.errors), (smiles, fp.smiles))):
         return fp
-    return EcfpResult(indptr, ids, counts, valid, errors, fp.params, fp.environments, fp.from_engine)
+    return EcfpResult(indptr, ids, counts, valid, errors, fp.params, fp.environments, smiles, fp.from_engine)
 
 
 @dataclass
@@ -522,7 +532,7 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
         # one chunk (every small batch: no thread hand-off on the latency path), or one thread asked for
         items = [] if first is None else [first] if second is None else itertools.chain([first, second], chunks)
         parts = [_fingerprint_chunk(flat, params, provenance, n_jobs) for flat in checked(items)]
-        return _concat_results(parts, params) if len(parts) != 1 else parts[0]
+        return concat_results(parts, params) if len(parts) != 1 else parts[0]
     # several chunks: chunk k's kernels run on a helper thread (they release the GIL) while this
     # thread produces chunk k + 1 (receiving parsed molecules, or Mol.ToBinary, which holds the GIL)
     kernel_jobs = max(1, n_threads(n_jobs) - 1)
@@ -538,7 +548,7 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
             for f in pending:
                 f.cancel()
             chunks.close()
-    return _concat_results(parts, params)
+    return concat_results(parts, params)
 
 
 def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, n_jobs) -> EcfpResult:
@@ -561,8 +571,8 @@ def _concat_ptr(ptrs):
     return np.concatenate(out)
 
 
-def _concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
-    """Concatenate row-chunk results (row order kept)."""
+def concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
+    """Concatenate row-chunk results (row order kept); each part from the engine or :func:`checked_result`."""
     if not parts:
         z = np.zeros(0, dtype=np.uint32)
         return EcfpResult(np.zeros(1, dtype=np.int64), z, z.copy(), np.zeros(0, dtype=bool),
@@ -572,9 +582,10 @@ def _concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
         envs = [p.environments for p in parts]
         env = Environments(_concat_ptr([e.indptr for e in envs]), np.concatenate([e.ids for e in envs]),
                            np.concatenate([e.atom for e in envs]), np.concatenate([e.radius for e in envs]))
+    smiles = None if parts[0].smiles is None else np.concatenate([p.smiles for p in parts])
     return EcfpResult(_concat_ptr([p.indptr for p in parts]), np.concatenate([p.ids for p in parts]),
                       np.concatenate([p.counts for p in parts]), np.concatenate([p.valid for p in parts]),
-                      np.concatenate([p.errors for p in parts]), params, env, from_engine=True)
+                      np.concatenate([p.errors for p in parts]), params, env, smiles, from_engine=True)
 
 
 def _counts_from_envs(env: Environments):

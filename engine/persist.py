@@ -11,9 +11,10 @@ import json
 import math
 import os
 import stat
-import tempfile
 from datetime import datetime, timezone
 from importlib import resources
+
+from .atomic import atomic_write
 
 import numpy as np
 
@@ -85,32 +86,8 @@ def save(f, path) -> None:
     regular file (a pipe, ``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
     """
     text = json.dumps(to_document(f), indent=1, allow_nan=False)   # strict JSON, as load reads
-    path = os.fspath(path)
-    try:
-        special = not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path)
-    except OSError:
-        special = False
-    if special:
-        with open(path, "w") as fh:
-            fh.write(text)
-        return
-    path = os.path.realpath(path)
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".sortslice-", suffix=".json.tmp", dir=folder)
-    try:
-        # mkstemp makes the file private (0600); a model file gets the usual umask permissions
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(os.fspath(path)) as fh:
+        fh.write(text.encode())
 
 
 _INT64_MAX = 2**63 - 1

@@ -46,7 +46,8 @@ from .engine.featurisers import HashFold, SortSlice, check_is_fitted
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
 from .engine.pool import cpu_count, resolve_jobs
 
-__all__ = ["IDS_DTYPE", "EcfpNamespace", "fit_lazy", "fold", "ids", "is_valid", "parse_error", "sort_slice", "transform"]
+__all__ = ["IDS_DTYPE", "EcfpNamespace", "fit_lazy", "fold", "ids", "is_valid", "parse_error", "pool", "scan_ids",
+           "sort_slice", "transform"]
 
 #: dtype of :func:`ids`: ascending unique ids and how many environments produced each
 IDS_DTYPE = pl.Struct({"ids": pl.List(pl.UInt32), "counts": pl.List(pl.UInt32)})
@@ -118,6 +119,34 @@ def _transform_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool)
         # a row number would count from the start of this batch, not of the frame: name the molecule
         i = int(np.flatnonzero(~fp.valid)[0])
         raise InvalidMoleculeError(f"{s[i]!r}: {fp.errors[i]} (strict featuriser; a non-strict one gives null)")
+    return _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
+
+
+def _pool_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> pl.Series:
+    import pyarrow.compute as pc
+
+    from .idsfile import ids_from_arrow
+
+    arr = s.rechunk().to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_struct(arr.type):
+        names = [arr.type.field(i).name for i in range(arr.type.num_fields)]
+        if "ids" not in names:
+            raise TypeError(f"column {s.name!r}: expected a Struct with fields ids and counts, got {s.dtype}")
+        # a null struct is a null row whatever its fields hold
+        null = arr.is_null()
+        ids_a = pc.if_else(null, pa.scalar(None, arr.type.field("ids").type), arr.field("ids"))
+        cnt_a = (pc.if_else(null, pa.scalar(None, arr.type.field("counts").type), arr.field("counts"))
+                 if "counts" in names else None)
+    else:
+        ids_a, cnt_a = arr, None
+    if cnt_a is None and featuriser.counts:
+        raise TypeError(f"column {s.name!r} holds ids without counts; a counts featuriser needs both "
+                        "(pool(ids, featuriser, counts=...) or a Struct{ids, counts})")
+    fp = ids_from_arrow(ids_a, cnt_a, params, where=f"column {s.name!r}", null_reason="missing ids")
+    if strict and not fp.valid.all():
+        raise InvalidMoleculeError(f"column {s.name!r}: null ids (strict featuriser; a non-strict one gives null)")
     return _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
 
 
@@ -224,6 +253,85 @@ def transform(molecules: str | pl.Expr, featuriser) -> pl.Expr:
     params = snap.ecfp_params  # validated now rather than at collect time
     dtype = pl.Array(_polars_dtype(snap._out_dtype()), int(snap.length))
     return _map(molecules, partial(_transform_batch, featuriser=snap, params=params, strict=strict), dtype)
+
+
+def pool(ids: str | pl.Expr, featuriser, *, counts: str | pl.Expr | None = None,
+         ecfp: EcfpParams | dict | None = None) -> pl.Expr:
+    """Fixed-length fingerprints from stored ids: pooling only, no molecule is parsed.
+
+    Parameters
+    ----------
+    ids
+        A ``Struct{ids, counts}`` column (what :func:`ids` returns), or a ``List(UInt32)`` column of
+        ids (an ids file's ``ids``, see :func:`scan_ids`) with ``counts`` beside it.
+    featuriser
+        Any fitted sortslice featuriser (copied when the expression is built).
+    counts
+        The ``List(UInt32)`` counts column when ``ids`` is a list column; without it every count is 1,
+        which only binary featurisers accept.
+    ecfp
+        The ECFP parameters the ids were computed with (an ids file's ``sortslice.open_ids(path).params``):
+        checked against the featuriser's when the expression is built. A bare column carries no
+        parameters, so without ``ecfp`` they are the caller's word.
+
+    Returns
+    -------
+    pl.Expr
+        ``Array(dtype, length)`` as :func:`transform`; null where the ids are null. Ids not strictly
+        ascending per row, counts of 0 or lists of unequal length fail the query with one line.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import sortslice
+    >>> import sortslice.polars as ssp
+    >>> ss = sortslice.SortSlice(length=4, radius=1).fit(["CCO", "CCN", "CCC"])
+    >>> lf = pl.LazyFrame({"smiles": ["CCO", "CO", "?"]}).with_columns(fp=ssp.ids("smiles", radius=1))
+    >>> lf.select(ssp.pool("fp", ss)).collect()["fp"].to_list()
+    [[1, 1, 1, 1], [0, 1, 0, 0], None]
+    """
+    strict = bool(getattr(featuriser, "strict", False))
+    snap = _snapshot(featuriser)
+    params = snap.ecfp_params
+    if ecfp is not None:
+        from .engine.featurisers import params_mismatch
+
+        got = ecfp if isinstance(ecfp, EcfpParams) else EcfpParams(**ecfp)
+        if got != params:
+            raise ValueError(params_mismatch(got, params))
+    dtype = pl.Array(_polars_dtype(snap._out_dtype()), int(snap.length))
+    expr = _as_expr(ids)
+    if counts is not None:
+        expr = pl.struct(expr.alias("ids"), _as_expr(counts).alias("counts")).alias(expr.meta.output_name())
+    return _map(expr, partial(_pool_batch, featuriser=snap, params=params, strict=strict), dtype)
+
+
+def scan_ids(path, *, expect=None) -> pl.LazyFrame:
+    """An ids file (``sortslice ids``) as a LazyFrame, its footer checked first (``schemas/ids-file.md``).
+
+    ``expect``: a featuriser or :class:`~sortslice.EcfpParams` whose parameters the file must have (one-line
+    error otherwise). Pool its columns with ``pool("ids", featuriser, counts="counts")``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import polars as pl
+    >>> import sortslice
+    >>> import sortslice.polars as ssp
+    >>> path = os.path.join(tempfile.mkdtemp(), "ids.parquet")
+    >>> sortslice.write_ids(sortslice.ecfp(["CCO", "CO", "?"], radius=1), path)
+    >>> ss = sortslice.SortSlice(length=4, radius=1).fit(["CCO", "CCN", "CCC"])
+    >>> lf = ssp.scan_ids(path, expect=ss).select(fp=pl.col("ids").ecfp.pool(ss, counts="counts"))
+    >>> lf.collect()["fp"].to_list()
+    [[1, 1, 1, 1], [0, 1, 0, 0], None]
+    """
+    from .idsfile import check_params, open_ids
+
+    info = open_ids(path)
+    if expect is not None:
+        check_params(info, expect.ecfp_params if hasattr(expect, "ecfp_params") else expect,
+                     "the featuriser" if hasattr(expect, "ecfp_params") else "the caller")
+    return pl.scan_parquet(info.path)
 
 
 def sort_slice(molecules: str | pl.Expr, featuriser: SortSlice) -> pl.Expr:
@@ -436,6 +544,11 @@ class EcfpNamespace:
     def transform(self, featuriser) -> pl.Expr:
         """See :func:`sortslice.polars.transform`."""
         return transform(self._expr, featuriser)
+
+    def pool(self, featuriser, *, counts: str | pl.Expr | None = None,
+             ecfp: EcfpParams | dict | None = None) -> pl.Expr:
+        """See :func:`sortslice.polars.pool` (this expression holds the ids)."""
+        return pool(self._expr, featuriser, counts=counts, ecfp=ecfp)
 
     def sort_slice(self, featuriser: SortSlice) -> pl.Expr:
         """See :func:`sortslice.polars.sort_slice`."""

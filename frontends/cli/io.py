@@ -20,7 +20,6 @@ import io
 import json
 import os
 import re
-import stat
 import sys
 import tempfile
 import zlib
@@ -30,6 +29,8 @@ import click
 import numpy as np
 
 from ..engine._worker import ASCII_SPACE
+from ..engine.atomic import AtomicFile as _AtomicFile
+from ..engine.atomic import WriteError
 
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
@@ -498,6 +499,66 @@ class SdfReader(Reader):
         return chunk
 
 
+class IdsReader(Reader):
+    """An ids file (``sortslice ids`` output): chunks hold stored ids (an EcfpResult), nothing is parsed.
+
+    The file's row key column (``sortslice.columns``) names rows and is carried first, as ``--id-column``
+    would; the other columns can be carried with ``--keep``.
+    """
+
+    kind = "ids"
+
+    def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
+        from ..idsfile import IdsFileError, open_ids
+
+        try:
+            self.info = open_ids(source.path)
+        except IdsFileError as exc:
+            fail(str(exc))
+        if name_column is None and self.info.id_column is not None:
+            name_column = self.info.id_column
+            carry = [name_column, *carry]
+        super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
+        self.columns = list(self.info.carried)
+        self.molecule_column = self.info.smiles_column or ""
+        _check_columns(self.columns, self.wanted, source.name)
+        self.total_rows = self.info.num_rows
+
+    def carried_types(self) -> dict:
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(self.info.path)
+        return {c: schema.field(c).type for c in self.carry}
+
+    def _chunks(self):
+        from ..idsfile import IdsFileError, iter_ids
+
+        try:
+            for batch in iter_ids(self.info, batch_rows=self.chunk_size):
+                names = batch.columns[self.name_column].to_pylist() if self.name_column else None
+                self.rows_read = batch.start + len(batch)
+                yield Chunk(batch.start, batch.fp, {c: batch.columns[c] for c in self.wanted}, names)
+        except IdsFileError as exc:
+            fail(str(exc))
+
+
+def is_ids_file(path: str) -> bool:
+    """Whether ``path`` is a Parquet file whose footer says ``sortslice ids`` wrote it (reads the footer only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path == "-" or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != _PARQUET_MAGIC:
+                return False
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError):
+        return False
+    return meta.get(b"sortslice.command") == b"ids"
+
+
 def _prepend(first, rest):
     yield first
     yield from rest
@@ -516,6 +577,10 @@ def open_input(path: str, *, input_format: str | None = None, smiles_column: str
         name_column = id_column
         if name_column is None and fmt in ("smi", "sdf"):
             name_column = "name"
+        if fmt == "parquet" and is_ids_file(path):
+            if smiles_column is not None:
+                fail(f"{source.name}: an ids file holds ids, not molecules: --smiles-column does not apply")
+            return IdsReader(source, fmt, smiles_column, list(carry), name_column, chunk_size)
         return _READERS[fmt](source, fmt, smiles_column, list(carry), name_column, chunk_size)
     except BaseException:
         source.close()
@@ -537,69 +602,14 @@ def guess_output_format(path: str, requested: str | None) -> str:
     fail(f"cannot tell the output format of {path} from its extension; use --format ({'|'.join(OUTPUT_FORMATS)})")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-class AtomicFile:
-    """A temporary file beside ``path``, renamed over it by :meth:`commit`.
-
-    An interrupted or failed run calls :meth:`abort` (or dies): ``path`` is then
-    untouched — no partial output, and a previous output stays as it was.  Through a
-    symlink, the link stays and its target is replaced.  A path that is not a regular
-    file (a pipe, ``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
-    """
+class AtomicFile(_AtomicFile):
+    """The engine's :class:`~sortslice.engine.atomic.AtomicFile`, refusing an unwritable path with one ``Error:`` line."""
 
     def __init__(self, path: str):
-        self.path = path
         try:
-            mode = os.stat(path).st_mode   # of the symlink's target
-        except OSError:
-            mode = None
-        if mode is not None and stat.S_ISDIR(mode):
-            fail(f"cannot write {path}: it is a directory")
-        if mode is not None and not stat.S_ISREG(mode):
-            self.tmp = None
-            try:
-                self.file = open(path, "wb")
-            except OSError as exc:
-                fail(f"cannot write {path}: {exc.strerror or exc}")
-            return
-        self.target = os.path.realpath(path)
-        try:
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.target)}.", suffix=".part",
-                                            dir=os.path.dirname(self.target))
-        except OSError as exc:
-            fail(f"cannot write {path}: {exc.strerror or exc}")
-        self.file = os.fdopen(fd, "wb")
-
-    def commit(self) -> None:
-        if self.tmp is None:
-            self.file.close()
-            return
-        if not self.file.closed:   # some writers (gzip, zip) close the file they were given
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-        else:
-            fd = os.open(self.tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.chmod(self.tmp, 0o666 & ~_umask())
-        os.replace(self.tmp, self.target)
-
-    def abort(self) -> None:
-        try:
-            self.file.close()
-        except OSError:
-            pass   # flushing fails the way the write did (a full disk); the file goes anyway
-        finally:
-            if self.tmp is not None and os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+            super().__init__(path)
+        except WriteError as exc:
+            fail(str(exc))
 
 
 @contextlib.contextmanager

@@ -20,7 +20,10 @@ import numpy as np
 
 import sortslice
 
-from .io import IDS, Chunk, Fingerprints, Part, fail, open_input, open_output, write_bytes_atomic
+from ..engine.featurisers import params_mismatch
+from ..engine.fingerprint import concat_results
+from ..idsfile import ids_metadata
+from .io import IDS, Chunk, Fingerprints, Part, fail, is_ids_file, open_input, open_output, write_bytes_atomic
 from .options import cluster_options, ecfp_options, input_options, output_options, run_options
 from .run import Progress, Tally, chunk_jobs, convert, report, start_workers
 
@@ -81,9 +84,13 @@ def main():
 
 
 # ------------------------------------------------------------------------ helpers
-def _metadata(command: str, ecfp: dict, featuriser=None) -> dict:
-    """Key-value metadata of Parquet outputs: how the fingerprints were made."""
-    meta = {"sortslice.version": sortslice.__version__, "sortslice.command": command, "sortslice.ecfp": ecfp}
+def _metadata(command: str, ecfp: dict, featuriser=None, reader=None, inputs=None) -> dict:
+    """Key-value metadata of Parquet outputs: how the fingerprints were made (ids files: ``schemas/ids-file.md``)."""
+    if command == "ids":
+        smiles = reader.molecule_column if reader is not None and reader.kind == "smiles" else None
+        return ids_metadata(ecfp, id_column=inputs.id_column if inputs else None,
+                            smiles_column=smiles if inputs is not None and smiles in inputs.carry else None)
+    meta = {"sortslice.version": sortslice.__version__, "sortslice.command": command, "sortslice.ecfp": dict(ecfp)}
     if featuriser is not None:
         from sortslice.engine.persist import to_document
 
@@ -100,27 +107,53 @@ def _output_dtype(featuriser, ecfp: dict) -> np.dtype:
     return featuriser.featurise(sortslice.ecfp([], **ecfp)).X.dtype
 
 
+def _ecfp_for(input_path: str, ecfp):
+    """The ECFP parameters to use: with an ids file as input, the file's, but for the options given."""
+    if not is_ids_file(input_path):
+        return ecfp
+    try:
+        stored = sortslice.open_ids(input_path).params.to_dict()
+    except sortslice.IdsFileError as exc:
+        fail(str(exc))
+    return ecfp.for_ids(stored)
+
+
+def _check_ids_input(reader, command: str, ecfp: dict) -> None:
+    """An ids file as input: usable by ``fit``, ``fold`` and ``transform`` if its parameters are theirs."""
+    if command == "ids":
+        fail(f"{reader.source.name}: is already an ids file (use it as the input of fit, fold or transform)")
+    want = sortslice.EcfpParams(**ecfp)
+    if reader.info.params != want:
+        user = "the model" if command == "transform" else "the command line"
+        fail(f"{reader.source.name}: {params_mismatch(reader.info.params, want, user)}")
+
+
 def _stream(command: str, input_path: str, output: str, output_format: str | None, inputs, run, ecfp: dict,
             featuriser=None, quiet: bool = False) -> Tally:
-    """Shared body of ``ids``, ``fold`` and ``transform``: molecules in, one output row per molecule."""
+    """Shared body of ``ids``, ``fold`` and ``transform``: molecules (or an ids file) in, one row per molecule."""
     reader = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
                         carry=inputs.carry, id_column=inputs.id_column, chunk_size=run.chunk_size)
     try:
+        if reader.kind == "ids":
+            _check_ids_input(reader, command, ecfp)
         if featuriser is None:
             payload = IDS
         else:
             payload = Fingerprints(int(featuriser.length), _output_dtype(featuriser, ecfp), bool(featuriser.counts))
         sink = open_output(output, output_format, payload, reader.carried_types(), error_column=run.errors == "null",
-                           metadata=_metadata(command, ecfp, featuriser))
+                           metadata=_metadata(command, ecfp, featuriser, reader, inputs))
     except BaseException:
         reader.source.close()
         raise
     if featuriser is not None:
         featuriser.set_params(sparse=sink.wants_sparse)
-    kind, carry = reader.kind, inputs.carry
+    kind, carry = reader.kind, reader.carry
 
     def compute(chunk) -> Part:
-        fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(run.jobs, len(chunk)), kind=kind)
+        if kind == "ids":
+            fp = chunk.molecules      # stored ids: nothing to parse
+        else:
+            fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(run.jobs, len(chunk)), kind=kind)
         columns = {c: chunk.columns[c] for c in carry}
         if featuriser is None:
             return Part(columns, fp.valid, fp.errors, indptr=fp.indptr, ids=fp.ids, counts=fp.counts)
@@ -128,7 +161,7 @@ def _stream(command: str, input_path: str, output: str, output_format: str | Non
         return Part(columns, out.valid, out.errors, X=out.X)
 
     tally = convert(reader, sink, compute, errors=run.errors, progress=run.progress,
-                    before_first=lambda chunk: start_workers(chunk_jobs(run.jobs, len(chunk))))
+                    before_first=None if kind == "ids" else lambda chunk: start_workers(chunk_jobs(run.jobs, len(chunk))))
     if not quiet:
         report(tally, run.errors, sink,
                nulls="their ids are null" if featuriser is None else "their fingerprints are null")
@@ -200,6 +233,7 @@ def fold(input_path, output, output_format, length, counts, inputs, ecfp, run):
       sortslice fold molecules.csv --length 2048 -o folded.parquet
       sortslice fold molecules.smi.gz --counts --fcfp -o folded.npz
     """
+    ecfp = _ecfp_for(input_path, ecfp)
     featuriser = sortslice.HashFold(length=length, counts=counts, **ecfp).fit()
     _stream("fold", input_path, output, output_format, inputs, run, ecfp, featuriser)
 
@@ -220,8 +254,8 @@ def _labels(values: list, column: str, where: str, names) -> np.ndarray:
 
 
 def _fit_molecules(chunk, kind: str):
-    """What a featuriser's fit accepts: SMILES as they are; SDF mol blocks parsed to RDKit Mols here."""
-    if kind == "smiles":
+    """What a featuriser's fit accepts: SMILES and stored ids as they are; SDF mol blocks parsed to RDKit Mols here."""
+    if kind in ("smiles", "ids"):
         return chunk.molecules
     from rdkit import Chem, rdBase
 
@@ -231,7 +265,10 @@ def _fit_molecules(chunk, kind: str):
 
 def _first_invalid(chunk, kind: str, ecfp: dict, jobs) -> tuple[int, str]:
     """Row and reason of a chunk's first invalid molecule (run only when a fit saw some)."""
-    fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(jobs, len(chunk)), kind=kind)
+    if kind == "ids":
+        fp = chunk.molecules
+    else:
+        fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(jobs, len(chunk)), kind=kind)
     i = int(np.flatnonzero(~fp.valid)[0])
     return i, str(fp.errors[i])
 
@@ -244,8 +281,15 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
     if method not in ("mim", "filter") and label is not None:
         fail(f"--label is only used by --method mim and --method filter, not {method}")
     _check_writable(output)
+    ecfp = _ecfp_for(input_path, ecfp)
     reader = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
                         carry=[label] if label else [], id_column=inputs.id_column, chunk_size=run.chunk_size)
+    if reader.kind == "ids":
+        try:
+            _check_ids_input(reader, "fit", ecfp)
+        except BaseException:
+            reader.source.close()
+            raise
     cls = getattr(sortslice, _METHODS[method])
     model = cls(length=length, counts=counts, **ecfp)
     where = reader.source.name
@@ -264,13 +308,17 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
                 _note_fit_chunk(tally, chunk, model.n_invalid_ - before, reader.kind, ecfp, run, where)
                 bar.update(len(chunk))
             if input_path != "-" and getattr(model, "n_molecules_", 0):
-                _examples_in_data_order(model, input_path, inputs, run)
+                _examples_in_data_order(model, input_path, inputs, run, reader)
         else:
             chunks = []
             for chunk in reader:
                 chunks.append(chunk)
                 bar.update(len(chunk))
-            whole = Chunk(0, [m for c in chunks for m in c.molecules],
+            if reader.kind == "ids":
+                molecules = concat_results([c.molecules for c in chunks], reader.info.params)
+            else:
+                molecules = [m for c in chunks for m in c.molecules]
+            whole = Chunk(0, molecules,
                           names=None if reader.name_column is None else [n for c in chunks for n in c.names])
             if label:
                 values = [v for c in chunks for v in c.columns[label].to_pylist()]
@@ -295,6 +343,9 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
         if line:
             click.echo(line, err=True)
         click.echo(_fit_summary(model, method, tally, output), err=True)
+        if reader.kind == "ids" and method != "hash-fold" and reader.info.smiles_column is None:
+            click.echo(f"Note: {where} keeps no SMILES, so the model has no example fragments for explain "
+                       "(`sortslice ids IN --keep <SMILES column>` keeps them)", err=True)
     return model
 
 
@@ -318,14 +369,19 @@ def fit_on_cluster(input_path: str, output: str, *, length: int, method: str, la
     click.echo(_fit_summary(model, method, tally, output) + f" ({done.n_partitions:,} partitions)", err=True)
 
 
-def _examples_in_data_order(model, input_path: str, inputs, run) -> None:
+def _examples_in_data_order(model, input_path: str, inputs, run, reader) -> None:
     """Read the file again from the start so each column's example is its id's first molecule.
 
     A streamed fit records examples chunk by chunk, which depends on the chunk size;
     this makes the model file the same as a fit on all molecules at once (and as a
     Dask fit).  Reading stops once every column has an example, usually after a few
     hundred molecules.  Standard input cannot be read twice and keeps the streamed ones.
+    An ids file gives its SMILES column, if it keeps one.
     """
+    if reader.kind == "ids":
+        if reader.info.smiles_column is not None:
+            model.find_examples(b.fp.smiles.tolist() for b in sortslice.iter_ids(reader.info, columns=False))
+        return
     again = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
                        carry=[], id_column=inputs.id_column, chunk_size=run.chunk_size)
     try:
@@ -523,7 +579,14 @@ def info(model_path, as_json):
 def _explain_rows(model, top: int) -> list[dict]:
     if isinstance(model, sortslice.HashFold):
         fail("a hash-fold model has no vocabulary to explain: column j is every id with id % length == j")
-    return model.explain(top)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        rows = model.explain(top)
+    for w in caught:   # e.g. a model fitted on stored ids without SMILES: one line, not a Python warning
+        click.echo(f"Note: {w.message}", err=True)
+    return rows
 
 
 @main.command()

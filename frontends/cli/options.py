@@ -23,6 +23,24 @@ def _apply(fn, options):
     return fn
 
 
+class EcfpOptions(dict):
+    """Keyword arguments of :func:`sortslice.ecfp`, remembering which ones the user gave (``explicit``):
+    with an ids file as input the others are taken from the file."""
+
+    explicit: frozenset = frozenset()
+
+    def for_ids(self, stored: dict) -> "EcfpOptions":
+        """The stored parameters, with the ones given on the command line in their place."""
+        out = EcfpOptions({**stored, **{k: v for k, v in self.items() if k in self.explicit}})
+        out.explicit = self.explicit
+        return out
+
+
+#: each ECFP flag and the ecfp() argument it sets
+_ECFP_FLAGS = {"radius": "radius", "fcfp": "invariants", "chirality": "chirality", "bond_types": "bond_types",
+               "ring_membership": "ring_membership", "redundant_environments": "redundant_environments"}
+
+
 def ecfp_options(fn):
     """``--radius --fcfp --chirality --no-bond-types --no-ring-membership --redundant-environments`` -> ``ecfp``."""
     options = [
@@ -41,9 +59,13 @@ def ecfp_options(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, radius, fcfp, chirality, bond_types, ring_membership, redundant_environments, **kwargs):
-        ecfp = dict(radius=radius, invariants="fcfp" if fcfp else "ecfp", chirality=chirality,
-                    bond_types=bond_types, ring_membership=ring_membership,
-                    redundant_environments=redundant_environments)
+        ecfp = EcfpOptions(radius=radius, invariants="fcfp" if fcfp else "ecfp", chirality=chirality,
+                           bond_types=bond_types, ring_membership=ring_membership,
+                           redundant_environments=redundant_environments)
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ecfp.explicit = frozenset(key for flag, key in _ECFP_FLAGS.items()
+                                      if ctx.get_parameter_source(flag) not in (None, click.core.ParameterSource.DEFAULT))
         return fn(*args, ecfp=ecfp, **kwargs)
 
     return _apply(wrapper, options)
