@@ -201,11 +201,14 @@ def ids(input_path, output, output_format, inputs, ecfp, run):
     One row per molecule, in input order: Parquet columns 'ids' and 'counts'
     (List(UInt32); ids ascending) — the RDKit Morgan identifiers, not folded. CSV
     writes them space-separated; .npz writes a sparse matrix whose column is the id.
-    The ECFP parameters are stored in the Parquet file's key-value metadata.
+    The ECFP parameters are stored in the Parquet file's key-value metadata, and
+    'fit', 'fold' and 'transform' read such a file instead of molecules (no parsing;
+    --keep the SMILES column so a model fitted on it has example fragments).
 
     \b
     Examples:
       sortslice ids molecules.csv -o ids.parquet
+      sortslice ids train.csv --id-column id --keep SMILES -o ids.parquet && sortslice fit ids.parquet -o m.json
       sortslice ids compounds.sdf.gz --radius 3 --chirality --id-column name -o ids.parquet
       cat molecules.smi | sortslice ids - --format csv > ids.csv
     """
