@@ -118,14 +118,6 @@ def kernel(*args, parallel: bool = False, inline: str = "never"):
     return wrap
 
 
-def n_threads(requested: int | None = None) -> int:
-    """Threads to use for a parallel kernel call (>= 1, <= numba's pool)."""
-    limit = numba.config.NUMBA_NUM_THREADS
-    if requested is None or requested <= 0:
-        requested = limit if requested is None else max(1, (os.cpu_count() or 1) + 1 + requested)
-    return max(1, min(int(requested), limit))
-
-
 _workqueue_lock = threading.Lock()
 
 

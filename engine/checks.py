@@ -19,9 +19,10 @@ ValueError: indptr must be non-decreasing (entry 2 is 1 after 2)
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from . import parallel
+from .config import ROWS_CHECK_PER_THREAD
 
 
 def int_array(a, name: str, dtype, *, ndim: int = 1, low: int | None = None, high: int | None = None) -> np.ndarray:
@@ -92,10 +93,6 @@ def _first_descent(indptr: np.ndarray, ids: np.ndarray, a: int, b: int) -> int:
     return -1
 
 
-#: ids per thread below which :func:`ascending_rows` stays on the calling thread
-_ROWS_CHECK_PARALLEL = 1 << 22
-
-
 def ascending_rows(indptr: np.ndarray, ids: np.ndarray, name: str = "ids") -> None:
     """Ids strictly ascending within every row (unique, as ``ecfp`` returns them).
 
@@ -105,7 +102,7 @@ def ascending_rows(indptr: np.ndarray, ids: np.ndarray, name: str = "ids") -> No
     n = ids.shape[0]
     if n < 2:
         return
-    parts = min(os.cpu_count() or 1, max(1, (n - 1) // _ROWS_CHECK_PARALLEL))
+    parts = min(parallel.threads(), max(1, (n - 1) // ROWS_CHECK_PER_THREAD))
     bounds = [(n - 1) * k // parts for k in range(parts + 1)]
     if parts == 1:
         found = [_first_descent(indptr, ids, 0, n - 1)]

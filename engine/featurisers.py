@@ -19,6 +19,8 @@ import inspect
 
 import numpy as np
 
+from . import parallel
+from .config import FIRST_EXAMPLES_BATCH
 from .fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, checked_result, ecfp
 from .fragments import Example, draw_environments, environment_fragment, environment_smiles, is_strict_subgraph
 from .pooling import (chi2_yates_pvalues, document_frequency, lookup_table, merge_prevalence, mutual_information,
@@ -361,7 +363,8 @@ class _Vocabulary(_Featuriser):
 
     def _pool(self, fp):
         return pool(fp.indptr, fp.ids, fp.counts, length=int(self.length), table=self._lookup(),
-                    use_counts=self.counts, dtype=self._out_dtype(), sparse=self.sparse)
+                    use_counts=self.counts, dtype=self._out_dtype(), sparse=self.sparse,
+                    threads=parallel.threads(self.n_jobs))
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -419,7 +422,7 @@ class _Vocabulary(_Featuriser):
             return
         row_list = sorted(by_row)
         mols = [parsed[r] for r in row_list]
-        env = ecfp(mols, **self.ecfp_params.to_dict(), provenance=True).environments
+        env = ecfp(mols, **self.ecfp_params.to_dict(), provenance=True, n_jobs=self.n_jobs).environments
         for k, (r, mol) in enumerate(zip(row_list, mols)):
             s, e = env.indptr[k], env.indptr[k + 1]
             wanted = set(by_row[r])
@@ -457,7 +460,7 @@ class _Vocabulary(_Featuriser):
         molecules, and a batch can be a 100,000-molecule chunk): doubling bounds the
         wasted work by the work needed.
         """
-        size = _FIRST_EXAMPLES_BATCH
+        size = FIRST_EXAMPLES_BATCH
         for batch in batches:
             batch = list(batch)
             start = 0
@@ -517,7 +520,6 @@ class _Vocabulary(_Featuriser):
 
 
 #: molecules in the first sub-batch :meth:`_Vocabulary.find_examples` searches (then doubling)
-_FIRST_EXAMPLES_BATCH = 256
 
 #: Example environments come only from molecules of at most this many atoms: RDKit's SMILES writer
 #: recurses along chains and overflows the C stack (a segfault) past ~16,000 atoms, far fewer on
@@ -575,7 +577,7 @@ class SortSlice(_Vocabulary):
             # loaded from a file, which keeps only the vocabulary's prevalence: continuing from it would
             # silently lose every other id's count, so counting restarts (see persist.from_document)
             self._reset_counts()
-        ids, prev = document_frequency(fp.indptr, fp.ids, rows_checked=True)
+        ids, prev = document_frequency(fp.indptr, fp.ids, rows_checked=True, threads=parallel.threads(self.n_jobs))
         if hasattr(self, "state_ids_"):
             ids, prev = merge_prevalence(self.state_ids_, self.state_prevalence_, ids, prev)
         self.state_ids_ = ids
@@ -679,7 +681,7 @@ class HashFold(_Featuriser):
 
     def _pool(self, fp):
         return pool(fp.indptr, fp.ids, fp.counts, length=int(self.length), use_counts=self.counts,
-                    dtype=self._out_dtype(), sparse=self.sparse)
+                    dtype=self._out_dtype(), sparse=self.sparse, threads=parallel.threads(self.n_jobs))
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
@@ -766,7 +768,8 @@ class _Supervised(_Vocabulary):
         cls, n_classes, task, median = _classes(y[fp.valid], self.task)
         row_class = np.full(len(fp), -1, dtype=np.int64)
         row_class[fp.valid] = cls
-        ids, per_class = document_frequency(fp.indptr, fp.ids, row_class, n_classes, rows_checked=True)
+        ids, per_class = document_frequency(fp.indptr, fp.ids, row_class, n_classes, rows_checked=True,
+                                            threads=parallel.threads(self.n_jobs))
         n_per_class = np.bincount(cls, minlength=n_classes)
         self.task_ = task
         self.median_ = median

@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import _worker, checks, molpickle
-from ._jit import n_threads, parallel_section
+from . import parallel
+from ._jit import parallel_section
 from .flatten import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, to_pickles
 from .morgan import Environments, _check_batch, _morgan
-from .pool import iter_parse_parallel, resolve_jobs
+from .pool import iter_parse_parallel
 
 INVARIANTS = ("ecfp", "fcfp")
 #: the size limits: larger molecules are invalid rows with a reason (see ``_worker``)
@@ -253,7 +254,7 @@ def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jo
     """
     items, errors, mols, text_rows = _classify(molecules)
     n = len(items)
-    jobs = resolve_jobs(n_jobs, len(text_rows))
+    jobs = parallel.processes(n_jobs, len(text_rows))
     missing = [i for i, reason in errors.items() if reason == "missing molecule"]
     if jobs > 1 and len(text_rows) + len(missing) == n:
         # text with some missing values: workers report those rows as missing too
@@ -273,7 +274,7 @@ def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jo
             yield start, flat
             start += m
         return
-    threads = n_threads(jobs if n_jobs is not None else None)
+    threads = parallel.threads(n_jobs)
     parsed, perr = _parse_in_process(kind, items, text_rows)
     mols.update(parsed)
     errors.update(perr)
@@ -526,16 +527,17 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
                 raise InvalidMoleculeError(f"row {start + i}: {flat.errors[i]}")
             yield flat
 
+    threads = parallel.threads(n_jobs)   # resolved here: Numba's thread count is per calling thread
     first = next(chunks, None)
     second = next(chunks, None) if first is not None else None
-    if second is None or n_threads(n_jobs) == 1:
+    if second is None or threads == 1:
         # one chunk (every small batch: no thread hand-off on the latency path), or one thread asked for
         items = [] if first is None else [first] if second is None else itertools.chain([first, second], chunks)
-        parts = [_fingerprint_chunk(flat, params, provenance, n_jobs) for flat in checked(items)]
+        parts = [_fingerprint_chunk(flat, params, provenance, threads) for flat in checked(items)]
         return concat_results(parts, params) if len(parts) != 1 else parts[0]
     # several chunks: chunk k's kernels run on a helper thread (they release the GIL) while this
     # thread produces chunk k + 1 (receiving parsed molecules, or Mol.ToBinary, which holds the GIL)
-    kernel_jobs = max(1, n_threads(n_jobs) - 1)
+    kernel_jobs = max(1, threads - 1)
     parts, pending = [], deque()
     with ThreadPoolExecutor(1, thread_name_prefix="sortslice-kernels") as ex:
         try:
@@ -551,8 +553,7 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     return concat_results(parts, params)
 
 
-def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, n_jobs) -> EcfpResult:
-    threads = n_threads(n_jobs) if n_jobs is not None else None
+def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, threads: int) -> EcfpResult:
     env = None
     if provenance:
         env = ids_from_graph(flat.graph, params, provenance=True, threads=threads)

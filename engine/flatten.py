@@ -19,7 +19,8 @@ import numpy as np
 from numba import prange
 
 from . import checks, molpickle
-from ._jit import kernel, n_threads
+from . import parallel
+from ._jit import kernel
 from .hashing import bond_invariants, ecfp_invariants
 from .morgan import _blocks_for, _neighbours, _threads
 
@@ -144,7 +145,7 @@ def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | N
     offsets = checks.ptr_array(offsets, "offsets")
     if int(offsets[-1]) > buf.shape[0]:
         raise ValueError(f"offsets run past the end of buf ({int(offsets[-1])} > {buf.shape[0]} bytes)")
-    t = n_threads(threads)
+    t = parallel.threads(threads)
     n = offsets.shape[0] - 1
     n_atoms = np.zeros(n, dtype=np.int64)
     n_bonds = np.zeros(n, dtype=np.int64)

@@ -24,7 +24,8 @@ import numpy as np
 from numba import prange
 
 from . import checks
-from ._jit import kernel, n_threads
+from . import parallel
+from ._jit import kernel
 from ._jit import parallel_section as _threads
 from .hashing import hash_combine, hash_pair
 
@@ -642,7 +643,7 @@ def neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None 
 
 def _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None = None):
     """:func:`neighbours` of arrays already checked (or built by the engine's own readers)."""
-    t = n_threads(threads)
+    t = parallel.threads(threads)
     n_atoms = int(atom_ptr[-1])
     nbr_ptr = np.zeros(n_atoms + 1, dtype=np.int64)
     nbr_atom = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
@@ -811,7 +812,7 @@ def _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, b
     _check_memory(atom_ptr, bond_ptr, radius)
     radius = int(radius)
     n_mols = atom_ptr.shape[0] - 1
-    t = n_threads(threads)
+    t = parallel.threads(threads)
     size = int(atom_ptr[-1]) * (radius + 1)
     n_out = np.zeros(max(n_mols, 0), dtype=np.int64)
     src_ptr = atom_ptr * (radius + 1)

@@ -21,29 +21,12 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
 from . import _worker
+from .config import PARSE_CHUNK_MAX, PARSE_CHUNK_MIN
 
 _lock = threading.Lock()
 # one pool per size, never shut down while the process lives: a call from one thread
 # must not cancel work another thread (e.g. Polars' pool) has queued on a pool
 _pools: dict[int, ProcessPoolExecutor] = {}
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def resolve_jobs(n_jobs: int | None, n_items: int, min_per_job: int = 2000) -> int:
-    """Processes to use: ``None`` = all cores when the batch is big enough to pay for them."""
-    cores = cpu_count()
-    if n_jobs is None:
-        return max(1, min(cores, n_items // min_per_job))
-    n_jobs = int(n_jobs)
-    if n_jobs < 0:
-        n_jobs = max(1, cores + 1 + n_jobs)
-    return max(1, n_jobs)
 
 
 def _context():
@@ -98,7 +81,7 @@ def iter_parse_parallel(kind: str, items: list, chirality: bool, fcfp: bool, n_j
     if chunk_size is None:
         # enough chunks to balance the workers and overlap the caller's work,
         # big enough to amortise the inter-process traffic
-        chunk_size = max(500, min(10000, -(-len(items) // (n_jobs * 8))))
+        chunk_size = max(PARSE_CHUNK_MIN, min(PARSE_CHUNK_MAX, -(-len(items) // (n_jobs * 8))))
     window = window or 3 * n_jobs
     pool = get_pool(n_jobs)
     starts = list(range(0, len(items), chunk_size))

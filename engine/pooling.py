@@ -12,7 +12,8 @@ import numpy as np
 from numba import prange
 
 from . import checks
-from ._jit import kernel, n_threads, parallel_section
+from . import parallel
+from ._jit import kernel, parallel_section
 from .morgan import balanced_blocks
 
 _EMPTY = np.uint64(0)
@@ -261,7 +262,7 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
             raise ValueError(f"row_class has a class >= n_classes ({n_classes})")
     if n_rows == 0 or ids.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
-    t = n_threads(threads)
+    t = parallel.threads(threads)
     blocks = balanced_blocks(indptr, t)
     sizes = np.zeros(blocks.shape[0] - 1, dtype=np.int64)
     with parallel_section(t):
@@ -590,7 +591,7 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
         if cols.size and int(cols.max()) >= length:
             raise ValueError(f"the vocabulary has {int(cols.max()) + 1} ids, more than length={length}")
     bits = _presence_bits(keys)
-    t = n_threads(threads)
+    t = parallel.threads(threads)
     blocks = balanced_blocks(indptr, t * 8)
     vmax = _max_value(dtype)
     with parallel_section(t):

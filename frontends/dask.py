@@ -45,6 +45,7 @@ import numpy as np
 
 import dask
 
+from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, SortSlice
 from .engine.fingerprint import InvalidMoleculeError, ecfp
 from .engine.pooling import document_frequency, merge_prevalence
@@ -53,7 +54,6 @@ __all__ = ["FitSummary", "InputError", "TransformSummary", "connect", "fit_parti
            "transform_partitioned"]
 
 #: molecules read and fingerprinted at a time inside a task (the CLI's default chunk)
-DEFAULT_CHUNK_SIZE = 100_000
 #: prevalence states merged per reduction task
 DEFAULT_SPLIT_EVERY = 8
 _INPUT_SUFFIXES = (".csv", ".tsv", ".tab", ".smi", ".smiles", ".ism", ".can", ".sdf", ".sd", ".parquet", ".pq")
@@ -782,7 +782,7 @@ def connect(scheduler: str | None = None, local_workers: int | None = None, **cl
         with Client(scheduler) as client:
             yield client
         return
-    from .engine.pool import cpu_count
+    from .engine.parallel import cpu_count
 
     kwargs = dict(n_workers=local_workers or cpu_count(), threads_per_worker=1, processes=True)
     kwargs.update(cluster_kwargs)

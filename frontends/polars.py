@@ -44,7 +44,8 @@ import pyarrow as pa
 
 from .engine.featurisers import HashFold, SortSlice, check_is_fitted
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
-from .engine.pool import cpu_count, resolve_jobs
+from .engine.config import DEFAULT_CHUNK_SIZE
+from .engine.parallel import cpu_count, processes
 
 __all__ = ["IDS_DTYPE", "EcfpNamespace", "fit_lazy", "fold", "ids", "is_valid", "parse_error", "pool", "scan_ids",
            "sort_slice", "transform"]
@@ -81,7 +82,7 @@ def _jobs(n_jobs: int | None, n_rows: int) -> int | None:
     # pool and replaces it whenever a call asks for another size, which cancels the
     # work other threads have queued on it; so `None` ("use the pool when the batch
     # is big enough") always asks for the same size here.
-    if n_jobs is not None or resolve_jobs(None, n_rows) == 1:
+    if n_jobs is not None or processes(None, n_rows) == 1:
         return n_jobs
     return cpu_count()
 
@@ -461,7 +462,7 @@ def parse_error(molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality
 
 # ------------------------------------------------------------------------------ fitting
 def fit_lazy(featuriser, frame: pl.LazyFrame | pl.DataFrame, column: str | pl.Expr, *,
-             batch_size: int = 100_000):
+             batch_size: int = DEFAULT_CHUNK_SIZE):
     """Fit ``featuriser`` on a column streamed in batches (larger-than-memory files).
 
     The first batch goes through ``fit`` (which resets the featuriser), the rest

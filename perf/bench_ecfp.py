@@ -756,7 +756,7 @@ def _meta_static() -> dict:
             cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    from sortslice.engine.pool import cpu_count
+    from sortslice.engine.parallel import cpu_count
 
     return dict(python=platform.python_version(), rdkit=rdkit.__version__, numba=numba.__version__,
                 numpy=np.__version__, sortslice=sortslice.__version__, git=git, cpu=cpu, cores=cpu_count(),
@@ -794,8 +794,9 @@ def main(argv=None) -> int:
     repeats = args.repeats or 5
     wait = args.wait_quiet if args.wait_quiet is not None else (0.0 if quick else 15.0)
     from sortslice.engine import pool as engine_pool
+    from sortslice.engine.parallel import cpu_count
 
-    cores = engine_pool.cpu_count()
+    cores = cpu_count()
     meta = _meta_static()
     meta.update(quick=quick, repeats=repeats, load_before=_load(),
                 date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -25,7 +25,7 @@ N_SMILES = 10_000
 
 @pytest.fixture(scope="session")
 def cores() -> int:
-    from sortslice.engine.pool import cpu_count
+    from sortslice.engine.parallel import cpu_count
 
     return cpu_count()
 

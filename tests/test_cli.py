@@ -725,6 +725,14 @@ def _with_zeros(path):
 
 
 def test_warmup():
+    """The command prints warmup's report: one line per kernel it compiled or loaded, then the count."""
+    from sortslice.engine import _jit
+
+    before = {id(k): len(k.signatures) for k in _jit.KERNELS}
     result = ok("warmup")
-    assert "kernels ready in" in result.stdout and "ecfp" not in result.stderr
+    lines = result.stdout.strip().splitlines()
+    grown = [k for k in _jit.KERNELS if len(k.signatures) > before.get(id(k), 0)]
+    assert lines[-1].startswith(f"{len(lines) - 1} kernels ready in ")
+    assert len(lines) - 1 == len(grown)    # in this process most kernels are compiled already
+    assert all(line.endswith("signature(s)") for line in lines[:-1])
     assert ok("warmup", "--quiet").stdout == ""

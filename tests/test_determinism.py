@@ -33,6 +33,7 @@ import sortslice
 from datasets import paper_table, sample
 from sortslice.engine import morgan as morgan_mod, pooling
 from sortslice.engine.fingerprint import EcfpParams, flatten
+from threads import ECFP_KERNELS, launches
 
 RESULT_FIELDS = ("indptr", "ids", "counts", "valid")
 
@@ -58,6 +59,13 @@ def same_result(a, b) -> None:
     assert a.errors.tolist() == b.errors.tolist()
 
 
+def on_threads(seen, pooling_only: bool = False) -> set:
+    """The thread counts the observed kernel launches ran on (optionally those after the ids pipeline)."""
+    out = {t for k, t in seen.threads if not (pooling_only and k in ECFP_KERNELS)}
+    assert out, "no parallel kernel was launched"
+    return out
+
+
 def same_output(a, b) -> None:
     if sp.issparse(a):
         assert sp.issparse(b) and a.shape == b.shape
@@ -73,14 +81,25 @@ def test_ecfp_does_not_depend_on_processes_chunks_or_threads(params):
     items, _ = molecules()
     items = items if params == EcfpParams() else items[:1500]
     kw = params.to_dict()
-    base = sortslice.ecfp(items, n_jobs=1, **kw)
+    with launches() as seen:
+        base = sortslice.ecfp(items, n_jobs=1, **kw)
+    assert on_threads(seen) == {1} and not seen.processes
     assert base.n_invalid > 20
-    same_result(base, sortslice.ecfp(items, n_jobs=2, chunk_size=777, **kw))
+    with launches() as seen:
+        same_result(base, sortslice.ecfp(items, n_jobs=2, chunk_size=777, **kw))
+    assert seen.processes and set(seen.processes) == {2}
     same_result(base, sortslice.ecfp(items, n_jobs=1, chunk_size=1000, **kw))
+    with launches() as seen:
+        same_result(base, sortslice.ecfp(items, chunk_size=600, **kw))      # n_jobs=None: the whole machine
+    # (several chunks in process: one chunk's kernels on 1 thread overlap the next chunk's export)
+    assert set(seen.processes) == {numba.config.NUMBA_NUM_THREADS} or max(on_threads(seen)) == (
+        numba.config.NUMBA_NUM_THREADS)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        same_result(base, sortslice.ecfp(items, **kw))
+        with launches() as seen:
+            same_result(base, sortslice.ecfp(items, **kw))
+        assert on_threads(seen) == {1} and not seen.processes   # the caller's setting is respected
     finally:
         numba.set_num_threads(old)
 
@@ -133,15 +152,23 @@ def state(f) -> dict:
 def test_featurisers_do_not_depend_on_processes_or_threads(name):
     items, y = molecules()
     train, y_train, test = items[:1500], y[:1500], items[1500:2500]
-    one = FEATURISERS[name](n_jobs=1).fit(train, y_train)
-    two = FEATURISERS[name](n_jobs=2).fit(train, y_train)
+    with launches() as seen:
+        one = FEATURISERS[name](n_jobs=1).fit(train, y_train)
+        base = one.transform(test)
+    assert on_threads(seen) == {1} and not seen.processes
+    with launches() as seen:
+        two = FEATURISERS[name](n_jobs=2).fit(train, y_train)
+        second = two.transform(test)
+    # the ids kernels overlap 2 parsing processes on 1 thread; prevalence and pooling run on 2
+    assert on_threads(seen, pooling_only=True) == {2} and set(seen.processes) == {2}
     assert state(one) == state(two)
-    base = one.transform(test)
-    same_output(base, two.transform(test))
+    same_output(base, second)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        same_output(base, one.transform(test))
+        with launches() as seen:
+            same_output(base, FEATURISERS[name]().fit(train, y_train).transform(test))
+        assert on_threads(seen) == {1}
     finally:
         numba.set_num_threads(old)
 

@@ -101,12 +101,23 @@ def assert_untouched(path, inode) -> None:
 
 
 # ------------------------------------------------------------------------------------- signals
+def _terminal_signals() -> None:
+    """In the child: the signal dispositions of a command started from a terminal.
+
+    Run under ``nohup`` (SIGHUP ignored) or as a background job of a non-interactive shell (SIGINT
+    ignored), the test runner's children would inherit the ignored signals, and the CLI rightly keeps
+    an ignored SIGHUP ignored: the signal tests would then test nothing the user sees.
+    """
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Watched:
-    """The CLI in its own process group, with its progress bar read as it goes."""
+    """The CLI in its own process group, as started from a terminal, with its progress bar read as it goes."""
 
     def __init__(self, args):
         self.proc = subprocess.Popen(CLI + [str(a) for a in args] + ["--progress"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_terminal_signals)
         self.err = b""
 
     def wait_for(self, molecules: int, timeout: float = 240) -> int:

@@ -725,9 +725,10 @@ def test_explain_points_at_real_environments(cls):
 def test_explain_without_molecules(paper):
     _, _, fp = paper["mpro"]
     ss = S().SortSlice(length=16).fit(fp)
-    rows = ss.explain()
+    with pytest.warns(UserWarning, match="no example fragments"):
+        rows = ss.explain()
     assert all(r["example"] is None and r["radius"] is None and r["fragment"] is None for r in rows)
-    with pytest.raises(ValueError, match="no column has an example"):
+    with pytest.raises(ValueError, match="no column has an example"), pytest.warns(UserWarning):
         ss.draw()
     names = S().HashFold(length=4, radius=3, invariants="fcfp").fit().get_feature_names_out()
     assert names.tolist() == ["fcfp6_fold0", "fcfp6_fold1", "fcfp6_fold2", "fcfp6_fold3"]

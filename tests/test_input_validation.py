@@ -33,7 +33,10 @@ SETTINGS = settings(derandomize=True, deadline=None, max_examples=50,
 
 
 class KernelCalled(AssertionError):
-    """A compiled kernel ran on input that should have been refused first."""
+    """A compiled kernel ran on input that should have been refused first.
+
+    An AssertionError: ``pytest.raises((TypeError, ValueError))`` lets it through, so the test fails.
+    """
 
 
 @contextlib.contextmanager
@@ -51,6 +54,7 @@ def tripwires():
                     raise KernelCalled(f"kernel {_name} ran on malformed input")
 
                 setattr(mod, name, wire)
+    assert len(saved) > 10, "the tripwires replaced (almost) no kernel: the modules changed"
     try:
         yield
     finally:
@@ -64,7 +68,6 @@ def assert_refused(call, names) -> str:
         with pytest.raises((TypeError, ValueError)) as info:
             call()
     message = str(info.value)
-    assert not isinstance(info.value, KernelCalled), message
     assert any(n in message for n in names), message
     return message
 

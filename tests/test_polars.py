@@ -319,9 +319,9 @@ def test_threading_layer_is_safe_for_concurrent_launches():
 
 def test_default_jobs_ask_every_batch_for_the_same_pool():
     # concurrent batches must never ask the engine for parsing pools of different sizes
-    from sortslice.engine.pool import cpu_count, resolve_jobs
+    from sortslice.engine.parallel import cpu_count, processes
 
-    big = [n for n in (4_000, 9_999, 75_000, 1_000_000) if resolve_jobs(None, n) > 1]
+    big = [n for n in (4_000, 9_999, 75_000, 1_000_000) if processes(None, n) > 1]
     assert {ssp._jobs(None, n) for n in big} <= {cpu_count()}
     assert ssp._jobs(None, 10) is None and ssp._jobs(3, 10) == 3 and ssp._jobs(1, 10**6) == 1
 

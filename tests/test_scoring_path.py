@@ -89,9 +89,48 @@ def test_threads_scoring_concurrently_match_serial(paper_molecules):
         assert np.array_equal(b, serial[i::4])
 
 
-def test_warmup_reports_kernels():
-    report = sortslice.warmup()
-    assert report.seconds >= 0 and "kernels ready" in str(report)
+WARM_THEN_WORK = """
+import json, sys
+import numpy as np
+import sortslice
+from sortslice.engine import _jit
+
+before = sum(len(k.signatures) for k in _jit.KERNELS)
+report = sortslice.warmup()
+warm = {id(k): len(k.signatures) for k in _jit.KERNELS}
+# what real use runs after the warmup: every featuriser, dense and sparse, ECFP options, the scoring path,
+# read-only (Arrow) buffers, molecules beyond one 64-bond word, parsing processes
+smiles = json.loads(sys.argv[1])
+y = np.arange(len(smiles)) % 2
+for kw in ({}, {"chirality": True, "radius": 3}, {"invariants": "fcfp", "bond_types": False}):
+    fp = sortslice.ecfp(smiles, **kw)
+    for cls in (sortslice.SortSlice, sortslice.HashFold):
+        for counts in (False, True):
+            f = cls(length=64, counts=counts, **kw).fit(smiles)
+            f.transform(smiles), f.set_params(sparse=True).transform(fp), f.transform_one(smiles[3])
+sortslice.MIM(length=8).fit(smiles, y).transform(smiles)
+sortslice.Filtering(length=8).fit(smiles, y).transform(smiles)
+sortslice.ecfp(smiles * 700, n_jobs=2)
+ro = sortslice.ecfp(smiles)
+for a in (ro.indptr, ro.ids, ro.counts):
+    a.flags.writeable = False
+sortslice.SortSlice(length=16).fit(ro).transform(ro)
+new = [k.__name__ for k in _jit.KERNELS if len(k.signatures) > warm.get(id(k), 0)]
+print(json.dumps({"before": before, "reported": [n for n, _ in report.compiled], "new": new, "text": str(report)}))
+"""
+
+
+def test_warmup_leaves_nothing_to_compile_for_real_use():
+    """In a fresh process: after ``warmup()`` a representative workload compiles (or loads) no kernel."""
+    smiles = ["CCO", "c1ccccc1C[C@H](N)C(=O)O", "F/C=C/F", "CC(=O)Nc1ccc(O)cc1", "[2H]C([13CH3])[O-].[Na+]",
+              "C1" + "C" * 80 + "C1", "N->[Pt](<-N)(Cl)Cl", "not a smiles", "", "O=C(O)c1ccccc1O"]
+    res = subprocess.run([sys.executable, "-c", WARM_THEN_WORK, json.dumps(smiles)], capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["before"] == 0, "kernels were compiled before warmup ran"
+    assert out["new"] == [], f"kernels still compiled after warmup: {out['new']}"
+    assert out["reported"] and f"{len(out['reported'])} kernels ready in" in out["text"]
 
 
 def test_cache_dir_policy(monkeypatch, tmp_path):

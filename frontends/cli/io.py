@@ -31,6 +31,7 @@ import numpy as np
 from ..engine._worker import ASCII_SPACE
 from ..engine.atomic import AtomicFile as _AtomicFile
 from ..engine.atomic import WriteError
+from ..engine.config import DEFAULT_CHUNK_SIZE
 
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
@@ -569,7 +570,7 @@ _READERS = {"csv": DelimitedReader, "tsv": DelimitedReader, "parquet": ParquetRe
 
 
 def open_input(path: str, *, input_format: str | None = None, smiles_column: str | None = None,
-               carry=(), id_column: str | None = None, chunk_size: int = 100_000) -> Reader:
+               carry=(), id_column: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Reader:
     """Open ``path`` (``-`` = stdin) and check the requested columns exist, before any work starts."""
     source = Source(path)
     try:

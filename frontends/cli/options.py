@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import click
 
+from ..engine.config import DEFAULT_CHUNK_SIZE
 from .io import INPUT_FORMATS, OUTPUT_FORMATS
 
-DEFAULT_CHUNK_SIZE = 100_000
 
 
 def _apply(fn, options):

@@ -32,7 +32,7 @@ def chunk_jobs(requested: int | None, n: int) -> int:
     """
     if requested is not None:
         return requested
-    from sortslice.engine.pool import cpu_count
+    from sortslice.engine.parallel import cpu_count
 
     return cpu_count() if n >= MIN_PARALLEL else 1
 
