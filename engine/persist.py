@@ -1,4 +1,7 @@
-"""Saving and loading fitted featurisers as JSON (``schemas/featuriser.schema.json``).
+"""Persistence stage: fitted states as JSON (``schemas/featuriser.schema.json``) and back.
+
+Converts a :class:`~sortslice.engine.featurisers.FittedState` to a document and a document (validated) to
+a state; it imports nothing above the state record (``featurisers.load`` builds the featuriser).
 
 Loading never executes code: the file is parsed as JSON, validated against the
 schema, checked for internal consistency, and only then turned into a featuriser.
@@ -14,9 +17,12 @@ import stat
 from datetime import datetime, timezone
 from importlib import resources
 
-from .atomic import atomic_write
-
 import numpy as np
+
+from .atomic import atomic_write
+from .featurisers.state import FittedState
+from .fingerprint import EcfpParams
+from .fragments import Example
 
 FORMAT = "sortslice-featuriser"
 FORMAT_VERSION = 1
@@ -35,57 +41,43 @@ def _schema() -> dict:
     return json.loads(resources.files("sortslice.schemas").joinpath("featuriser.schema.json").read_text())
 
 
-def _classes():
-    from .featurisers import MIM, Filtering, HashFold, SortSlice
-
-    return {"sort-slice": SortSlice, "hash-fold": HashFold, "mim": MIM, "filter": Filtering}
-
-
-def to_document(f) -> dict:
-    """The JSON document of a fitted featuriser."""
+def to_document(state) -> dict:
+    """The JSON document of a fitted state (a :class:`FittedState`, or a featuriser's ``fitted_state``)."""
     from rdkit import __version__ as rdkit_version
 
-    from .. import __version__
-    from .featurisers import HashFold, _Supervised
+    from .version import VERSION
 
-    method = f._method
-    params = {"length": int(f.length), "counts": bool(f.counts),
-              "dtype": None if f.dtype is None else np.dtype(f.dtype).name, "sparse": bool(f.sparse)}
-    if hasattr(f, "tie_break"):
-        params["tie_break"] = f.tie_break
-    if hasattr(f, "task"):
-        params["task"] = f.task
-    training = {"n_molecules": int(getattr(f, "n_molecules_", 0)), "n_invalid": int(getattr(f, "n_invalid_", 0))}
-    if isinstance(f, HashFold):
-        if not hasattr(f, "n_features_out_"):
-            raise ValueError("fit the featuriser before saving it")
+    if not isinstance(state, FittedState):
+        state = state.fitted_state
+    params = dict(state.params)
+    training = {"n_molecules": int(state.n_molecules), "n_invalid": int(state.n_invalid)}
+    if state.method == "hash-fold":
         vocab = {"ids": [], "scores": [], "score_name": "none", "prevalence": []}
     else:
-        if not hasattr(f, "vocabulary_"):
-            raise ValueError("fit the featuriser before saving it")
-        examples = getattr(f, "_examples", {})
-        vocab = {"ids": [int(i) for i in f.vocabulary_], "score_name": f._score_name,
-                 "scores": [float(s) for s in f.scores_], "prevalence": [int(p) for p in f.prevalence_],
-                 "examples": [examples[int(i)].to_dict() if int(i) in examples else None for i in f.vocabulary_]}
-        training["n_distinct_ids"] = int(f.n_distinct_ids_)
-        if isinstance(f, _Supervised):
-            training["task"] = f.task_
-            training["median"] = f.median_
+        examples = state.examples or (None,) * len(state.vocabulary)
+        vocab = {"ids": [int(i) for i in state.vocabulary], "score_name": state.score_name,
+                 "scores": [float(s) for s in state.scores], "prevalence": [int(p) for p in state.prevalence],
+                 "examples": [None if e is None else e.to_dict() for e in examples]}
+        training["n_distinct_ids"] = int(state.n_distinct_ids)
+        if state.method in ("mim", "filter"):
+            training["task"] = state.task
+            training["median"] = state.median
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "method": method,
-        "ecfp": f.ecfp_params.to_dict(), "params": params, "training": training, "vocabulary": vocab,
-        "versions": {"sortslice": __version__, "rdkit": rdkit_version, "numpy": np.__version__},
+        "format": FORMAT, "format_version": FORMAT_VERSION, "method": state.method,
+        "ecfp": state.ecfp.to_dict(), "params": params, "training": training, "vocabulary": vocab,
+        "versions": {"sortslice": VERSION, "rdkit": rdkit_version, "numpy": np.__version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def save(f, path) -> None:
-    """Write atomically: a temporary file in the same folder, renamed on success.
+def save_state(state, path) -> None:
+    """Write a fitted state (or a featuriser's) as JSON, atomically: a temporary file beside ``path``,
+    renamed on success.
 
     Through a symlink, the link stays and its target is replaced; a path that is not a
     regular file (a pipe, ``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
     """
-    text = json.dumps(to_document(f), indent=1, allow_nan=False)   # strict JSON, as load reads
+    text = json.dumps(to_document(state), indent=1, allow_nan=False)   # strict JSON, as load reads
     with atomic_write(os.fspath(path)) as fh:
         fh.write(text.encode())
 
@@ -203,12 +195,8 @@ def _check_columns(doc: dict, source: str) -> None:
                                      f"({mol.GetNumAtoms()} atoms)")
 
 
-def from_document(doc, *, source: str = "document", expect_ecfp=None):
-    """Validate a parsed document and build the featuriser it describes."""
-    from .featurisers import _Supervised
-    from .fingerprint import EcfpParams
-    from .fragments import Example
-
+def from_document(doc, *, source: str = "document", expect_ecfp=None) -> FittedState:
+    """Validate a parsed document and return the fitted state it describes."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"{source}: not a sortslice featuriser file")
     version = doc.get("format_version")
@@ -224,32 +212,15 @@ def from_document(doc, *, source: str = "document", expect_ecfp=None):
     if expect_ecfp is not None and params != expect_ecfp:
         raise ModelFileError(f"{source}: ECFP parameters {params.to_dict()} do not match the expected "
                              f"{expect_ecfp.to_dict()}")
-    cls = _classes()[doc["method"]]
-    kwargs = dict(doc["ecfp"])
-    kwargs.update(doc["params"])
-    f = cls(**{k: v for k, v in kwargs.items() if k in cls().get_params()})
     training = doc["training"]
-    f.n_molecules_ = training["n_molecules"]
-    f.n_invalid_ = training["n_invalid"]
-    if doc["method"] == "hash-fold":
-        return f.fit()
-    f._set_vocabulary(np.asarray(ids, dtype=np.uint32), np.asarray(vocab["scores"], dtype=np.float64),
-                      np.asarray(vocab["prevalence"], dtype=np.int64))
-    if doc["method"] == "sort-slice":
-        f.scores_ = f.scores_.astype(np.int64)
-    f._examples = {int(i): Example(**e) for i, e in zip(ids, vocab.get("examples", [None] * n)) if e is not None}
-    if isinstance(f, _Supervised):
-        f.task_ = training["task"]
-        f.median_ = training["median"]
-        f.n_distinct_ids_ = training["n_distinct_ids"]
-    else:
-        # the saved vocabulary is the whole state needed to transform; partial_fit restarts counting
-        f.state_ids_ = np.sort(f.vocabulary_)
-        order = np.argsort(f.vocabulary_)
-        f.state_prevalence_ = f.prevalence_[order]
-        f.saved_n_distinct_ids_ = training["n_distinct_ids"]
-        f._vocabulary_only = True
-    return f
+    examples = tuple(None if e is None else Example(**e) for e in vocab.get("examples", [None] * n))
+    return FittedState(doc["method"], params, dict(doc["params"]),
+                       vocabulary=np.asarray(ids, dtype=np.uint32),
+                       scores=np.asarray(vocab["scores"], dtype=np.float64),
+                       prevalence=np.asarray(vocab["prevalence"], dtype=np.int64),
+                       examples=examples if n else (), n_molecules=training["n_molecules"],
+                       n_invalid=training["n_invalid"], n_distinct_ids=training.get("n_distinct_ids", 0),
+                       task=training.get("task"), median=training.get("median"))
 
 
 def _finite(text: str) -> float:
@@ -272,8 +243,8 @@ def _no_repeated_keys(pairs: list) -> dict:
     return out
 
 
-def load(path, *, expect_ecfp=None):
-    """Load a featuriser saved with ``save``; raises :class:`ModelFileError` with one clear line.
+def read_state(path, *, expect_ecfp=None) -> FittedState:
+    """The fitted state of a file written by ``save``; raises :class:`ModelFileError` with one clear line.
 
     Files over ``MAX_MODEL_BYTES`` (512 MiB) are refused unread.
     """

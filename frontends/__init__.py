@@ -4,14 +4,15 @@
 kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
-from .engine.featurisers import MIM, Featurised, Filtering, HashFold, SortSlice
+from .engine.featurisers import MIM, Featurised, Filtering, FittedState, HashFold, SortSlice, from_state, load
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp
-from .engine.persist import ModelFileError, load
+from .engine.persist import ModelFileError
+from .engine.version import VERSION
 from .engine.warmup import WarmupReport, warmup
 from .idsfile import IdsFileError, iter_ids, open_ids, read_ids, write_ids
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
-__all__ = ["MIM", "EcfpParams", "EcfpResult", "Featurised", "Filtering", "HashFold", "IdsFileError",
+__all__ = ["MIM", "EcfpParams", "EcfpResult", "Featurised", "Filtering", "FittedState", "HashFold", "IdsFileError",
            "InvalidMoleculeError", "ModelFileError", "SortSlice", "WarmupReport", "__version__", "ecfp", "iter_ids",
-           "load", "open_ids", "read_ids", "warmup", "write_ids"]
+           "from_state", "load", "open_ids", "read_ids", "warmup", "write_ids"]

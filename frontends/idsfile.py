@@ -324,7 +324,7 @@ def write_ids(fp: EcfpResult, path: str | os.PathLike, *, columns: dict | None =
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .engine.persist import atomic_write
+    from .engine.atomic import atomic_write
 
     fp = checked_result(fp)
     columns = dict(columns or {})

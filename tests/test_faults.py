@@ -346,7 +346,7 @@ def test_output_to_a_named_pipe_is_written_into_it(data, tmp_path):
     while not got and time.monotonic() < deadline:
         time.sleep(0.01)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert got and sortslice.engine.persist.from_document(json.loads(got[0])).vocabulary_.tolist() == \
+    assert got and sortslice.engine.persist.from_document(json.loads(got[0])).vocabulary.tolist() == \
         model.vocabulary_.tolist()
 
 

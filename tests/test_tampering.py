@@ -435,7 +435,7 @@ def test_a_100_mb_vocabulary_is_refused(docs, tmp_path):
 
 def test_saved_files_are_strict_json(docs, tmp_path):
     # what save writes is read back by any JSON parser: no NaN or Infinity, even if a score became one
-    model = from_document(docs["mim"])
+    model = sortslice.from_state(from_document(docs["mim"]))
     model.scores_ = model.scores_.copy()
     model.scores_[0] = math.nan
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):

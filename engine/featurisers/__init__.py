@@ -1,0 +1,44 @@
+"""Fitted, saveable featurisers (scikit-learn transformers) over unfolded ECFP ids.
+
+* :class:`SortSlice` keeps the ``length`` most prevalent ids of the training set (``sort_slice``);
+* :class:`HashFold` folds ids (``id % length``), exactly RDKit's folded fingerprints (``hash_fold``);
+* :class:`MIM` and :class:`Filtering` choose ids by the labels (``supervised``).
+
+``base`` holds the scikit-learn protocol and what all share, ``vocabulary`` the column lists and their
+example fragments, ``scoring`` the single-molecule path, ``state`` the plain-data fitted record
+(:class:`FittedState`) that :func:`from_state` and :func:`load` build featurisers from.
+"""
+
+from __future__ import annotations
+
+from .base import ECFP_PARAMS, Featurised, NotFittedError, check_is_fitted, params_mismatch
+from .hash_fold import HashFold
+from .sort_slice import SortSlice
+from .state import FittedState
+from .supervised import MIM, Filtering
+from .vocabulary import MAX_EXAMPLE_ATOMS
+
+#: each saved method's class
+CLASSES = {"sort-slice": SortSlice, "hash-fold": HashFold, "mim": MIM, "filter": Filtering}
+
+__all__ = ["CLASSES", "ECFP_PARAMS", "MAX_EXAMPLE_ATOMS", "MIM", "Featurised", "Filtering", "FittedState",
+           "HashFold", "NotFittedError", "SortSlice", "check_is_fitted", "from_state", "load", "params_mismatch"]
+
+
+def from_state(state: FittedState):
+    """The featuriser ``state`` describes (``f.fitted_state`` of a fitted ``f``, or a loaded file's)."""
+    cls = CLASSES[state.method]
+    names = set(cls._param_names())
+    f = cls(**state.ecfp.to_dict(), **{k: v for k, v in state.params.items() if k in names})
+    f._restore(state)
+    return f
+
+
+def load(path, *, expect_ecfp=None):
+    """Load a featuriser saved with ``save``; raises :class:`~sortslice.ModelFileError` with one clear line.
+
+    Files over ``MAX_MODEL_BYTES`` (512 MiB) are refused unread; loading never executes code.
+    """
+    from ..persist import read_state
+
+    return from_state(read_state(path, expect_ecfp=expect_ecfp))

@@ -1,0 +1,49 @@
+"""Hash folding: column ``id % length`` (RDKit's folded Morgan fingerprints); nothing to learn."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import parallel
+from ..pooling import pool
+from .base import _Featuriser, check_is_fitted
+
+
+class HashFold(_Featuriser):
+    """Hash folding: column ``id % length``; binary OR or count sums.
+
+    Identical to RDKit's ``GetFingerprintAsNumPy`` / ``GetCountFingerprintAsNumPy``
+    of the Morgan generator with ``fpSize=length``.  Needs no fitting (``fit`` only
+    validates parameters).
+    """
+
+    method = "hash-fold"
+
+    def _state_fields(self) -> dict:
+        return {}
+
+    def _restore(self, state) -> None:
+        self.fit()
+        self.n_molecules_, self.n_invalid_ = state.n_molecules, state.n_invalid
+
+    def fit(self, X=None, y=None):
+        """Validate the parameters (folding learns nothing from data)."""
+        self._check_length()
+        self.n_features_out_ = int(self.length)
+        return self
+
+    def _fit(self, fp, X, y=None):
+        self.fit()
+
+    def partial_fit(self, X=None, y=None):
+        return self.fit(X, y)
+
+    def _pool(self, fp):
+        return pool(fp.indptr, fp.ids, fp.counts, length=int(self.length), use_counts=self.counts,
+                    dtype=self._out_dtype(), sparse=self.sparse, threads=parallel.threads(self.n_jobs))
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        return np.asarray([f"{self._feature_prefix}_fold{j}" for j in range(int(self.length))], dtype=object)
+
+

@@ -1,0 +1,72 @@
+"""Featurisers, fitted state: one frozen record of plain data that a featuriser is built from and exposes.
+
+``FittedState`` is what a saved model file holds (``engine/persist.py`` converts it to and from JSON);
+``featuriser.fitted_state`` gives it and ``sortslice.engine.featurisers.from_state`` builds the featuriser
+back. Frontends (Dask, Polars, the CLI) read and build featurisers through it, never through private
+attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..fingerprint import EcfpParams
+from ..fragments import Example
+
+#: the methods and their score names
+METHODS = {"sort-slice": "prevalence", "hash-fold": "none", "mim": "mutual_information", "filter": "p_value"}
+
+
+@dataclass(frozen=True, eq=False)
+class FittedState:
+    """Everything a fitted featuriser is.
+
+    ``vocabulary`` (uint32), ``scores`` (float64) and ``prevalence`` (int64) have one entry per column, in
+    column order (empty for hash folding); ``examples`` one :class:`Example` or None per column.
+    ``prevalence_ids`` / ``prevalence_counts`` are Sort & Slice's whole running count (every training id,
+    ascending) when the featuriser was fitted here; a state read from a file keeps only the vocabulary's.
+    """
+
+    method: str
+    ecfp: EcfpParams
+    #: constructor parameters other than the ECFP ones: length, counts, dtype (name or None), sparse,
+    #: and tie_break (Sort & Slice) or task (MIM, Filtering)
+    params: dict
+    vocabulary: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    prevalence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    examples: tuple[Example | None, ...] = ()
+    n_molecules: int = 0
+    n_invalid: int = 0
+    n_distinct_ids: int = 0
+    #: supervised methods: "classification" or "regression", and the regression label's split point
+    task: str | None = None
+    median: float | None = None
+    prevalence_ids: np.ndarray | None = None
+    prevalence_counts: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; one of {sorted(METHODS)}")
+        n = len(self.vocabulary)
+        for name in ("scores", "prevalence"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} must have one entry per vocabulary id ({n})")
+        if self.examples and len(self.examples) != n:
+            raise ValueError(f"examples must have one entry per vocabulary id ({n}) or none")
+
+    @property
+    def score_name(self) -> str:
+        return METHODS[self.method]
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, FittedState):
+            return NotImplemented
+        arrays = ("vocabulary", "scores", "prevalence", "prevalence_ids", "prevalence_counts")
+        plain = ("method", "ecfp", "params", "examples", "n_molecules", "n_invalid", "n_distinct_ids", "task",
+                 "median")
+        return all(getattr(self, k) == getattr(other, k) for k in plain) and all(
+            (getattr(self, k) is None) == (getattr(other, k) is None)
+            and (getattr(self, k) is None or np.array_equal(getattr(self, k), getattr(other, k))) for k in arrays)

@@ -1,0 +1,235 @@
+"""Featurisers with a vocabulary (an ordered list of ids, one per column) and their example fragments."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import parallel
+from ..config import FIRST_EXAMPLES_BATCH
+from ..fingerprint import EcfpResult, ecfp
+from ..fragments import Example, draw_environments, environment_smiles
+from ..pooling import lookup_table, pool
+from .base import _Featuriser, _molecule_list, check_is_fitted
+
+#: Example environments come only from molecules of at most this many atoms: RDKit's SMILES writer
+#: recurses along chains and overflows the C stack (a segfault) past ~16,000 atoms, far fewer on
+#: threads with small stacks; an id seen only in larger molecules has no example.
+MAX_EXAMPLE_ATOMS = 1_000
+
+
+
+
+def _example_mol(smiles):
+    """An RDKit molecule for an example (None for a missing or unparsable SMILES: that row gives no example)."""
+    from rdkit import Chem, rdBase
+
+    if not isinstance(smiles, str):
+        return None
+    with rdBase.BlockLogs():
+        return Chem.MolFromSmiles(smiles)
+
+
+class _Vocabulary(_Featuriser):
+    """A featuriser whose columns are an ordered list of ids (the vocabulary)."""
+
+    def _set_vocabulary(self, ids, scores, prevalence):
+        self.vocabulary_ = np.asarray(ids, dtype=np.uint32)
+        self.scores_ = np.asarray(scores)
+        self.prevalence_ = np.asarray(prevalence, dtype=np.int64)
+        self.__dict__.pop("_table", None)
+        self.__dict__.pop("_single_state", None)
+        self.n_features_out_ = int(self.length)
+
+    def _state_fields(self) -> dict:
+        examples = getattr(self, "_examples", {})
+        return {"vocabulary": self.vocabulary_, "scores": np.asarray(self.scores_, dtype=np.float64),
+                "prevalence": self.prevalence_, "n_distinct_ids": int(self.n_distinct_ids_),
+                "examples": tuple(examples.get(int(i)) for i in self.vocabulary_)}
+
+    def _restore(self, state) -> None:
+        self.n_molecules_, self.n_invalid_ = state.n_molecules, state.n_invalid
+        self._set_vocabulary(np.asarray(state.vocabulary, dtype=np.uint32), np.asarray(state.scores, np.float64),
+                             np.asarray(state.prevalence, dtype=np.int64))
+        self._examples = {int(i): e for i, e in zip(self.vocabulary_, state.examples) if e is not None}
+
+    @property
+    def examples_(self) -> dict:
+        """Each column's example environment, ``{id: Example}`` (ids without one are absent)."""
+        return dict(getattr(self, "_examples", {}))
+
+    def set_examples(self, examples: dict) -> None:
+        """Replace the example environments (e.g. found by workers that read the training data)."""
+        vocab = set(int(i) for i in self.vocabulary_)
+        bad = [i for i in examples if int(i) not in vocab]
+        if bad:
+            raise ValueError(f"examples for ids outside the vocabulary, e.g. {bad[0]}")
+        self._examples = {int(i): e for i, e in examples.items() if e is not None}
+
+    def _lookup(self):
+        table = self.__dict__.get("_table")
+        if len(self.vocabulary_) > int(self.length):  # the kernels would write past the row
+            raise ValueError(f"length={self.length} is shorter than the fitted vocabulary "
+                             f"({len(self.vocabulary_)} ids): it was changed after fitting; fit again")
+        if table is None:
+            table = lookup_table(self.vocabulary_)
+            self._table = table
+        return table
+
+    def _pool(self, fp):
+        return pool(fp.indptr, fp.ids, fp.counts, length=int(self.length), table=self._lookup(),
+                    use_counts=self.counts, dtype=self._out_dtype(), sparse=self.sparse,
+                    threads=parallel.threads(self.n_jobs))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_table", None)  # derived: rebuilt on first use
+        state.pop("_single_state", None)
+        return state
+
+    def get_feature_names_out(self, input_features=None):
+        """``ecfp4_<id>`` per vocabulary column, ``ecfp4_pad<j>`` for always-zero padding columns."""
+        check_is_fitted(self)
+        p = self._feature_prefix
+        names = [f"{p}_{int(i)}" for i in self.vocabulary_]
+        names += [f"{p}_pad{j}" for j in range(len(names), int(self.length))]
+        return np.asarray(names, dtype=object)
+
+    def _record_examples(self, fp: EcfpResult, molecules):
+        """Remember, for vocabulary ids without one yet, where they occur (molecule, atom, radius)."""
+        if isinstance(molecules, EcfpResult):
+            molecules = molecules.smiles      # ids read from a file that keeps the SMILES, else None
+        if molecules is None:
+            return
+        examples = dict(getattr(self, "_examples", {}))
+        missing = [int(i) for i in self.vocabulary_ if int(i) not in examples]
+        if not missing:
+            self._examples = examples
+            return
+        from rdkit import Chem
+
+        items = _molecule_list(molecules)
+        items = list(items.to_list() if hasattr(items, "to_list") else items)
+        want = np.asarray(missing, dtype=np.uint32)
+        rows = np.repeat(np.arange(len(fp)), np.diff(fp.indptr))
+        hit = np.isin(fp.ids, want)
+        parsed: dict[int, object] = {}
+        too_big: list[int] = []
+        while True:
+            # the first molecule holding each id, among those small enough to write out
+            first = {}
+            usable = hit & ~np.isin(rows, too_big) if too_big else hit
+            for r, i in zip(rows[usable].tolist(), fp.ids[usable].tolist()):
+                first.setdefault(i, r)
+            for r in set(first.values()) - set(parsed):
+                mol = items[r] if isinstance(items[r], Chem.Mol) else _example_mol(items[r])
+                if mol is None or mol.GetNumAtoms() > MAX_EXAMPLE_ATOMS:
+                    too_big.append(r)
+                else:
+                    parsed[r] = mol
+            if all(r in parsed for r in first.values()):
+                break
+        by_row: dict[int, list[int]] = {}
+        for i, r in first.items():
+            by_row.setdefault(r, []).append(i)
+        if not by_row:
+            self._examples = examples
+            return
+        row_list = sorted(by_row)
+        mols = [parsed[r] for r in row_list]
+        env = ecfp(mols, **self.ecfp_params.to_dict(), provenance=True, n_jobs=self.n_jobs).environments
+        for k, (r, mol) in enumerate(zip(row_list, mols)):
+            s, e = env.indptr[k], env.indptr[k + 1]
+            wanted = set(by_row[r])
+            smiles = Chem.MolToSmiles(mol)
+            # atom indices refer to the parsed molecule; keep them valid for its SMILES
+            order = [int(x) for x in mol.GetProp("_smilesAtomOutputOrder").strip("[]").split(",") if x.strip()]
+            where = {old: new for new, old in enumerate(order)}
+            for i, a, rad in zip(env.ids[s:e].tolist(), env.atom[s:e].tolist(), env.radius[s:e].tolist()):
+                if i in wanted and i not in examples:
+                    examples[i] = Example(smiles, where[a], rad)
+        self._examples = examples
+
+    def find_examples(self, batches) -> "_Vocabulary":
+        """Re-derive every column's example environment from the training data, read again.
+
+        ``batches`` is an iterable of molecule batches (SMILES or RDKit ``Mol`` lists)
+        in training order — for instance the training file read a second time.  Each
+        column's example becomes the first molecule in that order containing its id
+        (of at most ``MAX_EXAMPLE_ATOMS`` atoms), which is what :meth:`fit` on all
+        molecules at once records; after a streamed
+        :meth:`partial_fit` the examples otherwise depend on how the stream was
+        chunked (an id that entered the vocabulary late gets an example from a later
+        batch).  Reading stops as soon as every column has an example (for Sort &
+        Slice's prevalent ids, usually within the first few hundred molecules).
+        Returns ``self``.
+        """
+        check_is_fitted(self)
+        self._examples = {}
+        return self._scan_examples(batches)
+
+    def _scan_examples(self, batches) -> "_Vocabulary":
+        """Add examples for vocabulary ids without one, reading ``batches`` until every id has one.
+
+        Batches are read in growing pieces (most ids turn up in the first few hundred
+        molecules, and a batch can be a 100,000-molecule chunk): doubling bounds the
+        wasted work by the work needed.
+        """
+        size = FIRST_EXAMPLES_BATCH
+        for batch in batches:
+            batch = list(batch)
+            start = 0
+            while start < len(batch) and len(self._examples) < len(self.vocabulary_):
+                part = batch[start:start + size]
+                fp = ecfp(part, **self.ecfp_params.to_dict(), n_jobs=self.n_jobs)
+                self._record_examples(fp, part)
+                start += len(part)
+                size = min(2 * size, 1 << 16)
+            if len(self._examples) >= len(self.vocabulary_):
+                break
+        return self
+
+    def _warn_without_examples(self) -> None:
+        if len(self.vocabulary_) and not getattr(self, "_examples", {}):
+            import warnings
+
+            warnings.warn("no example fragments: this featuriser was fitted on stored ids that keep no SMILES "
+                          "(write the ids with `sortslice ids --keep <SMILES column>`, or call find_examples "
+                          "with the training molecules)", UserWarning, stacklevel=3)
+
+    def explain(self, top: int | None = None) -> list[dict]:
+        """What each column means: id, score, prevalence and an example environment.
+
+        ``radius``/``example``/``fragment`` are ``None`` for columns whose id was
+        never seen in molecules during fitting: fitted on stored ids that keep no SMILES
+        (a ``UserWarning`` says so; ``sortslice ids --keep SMILES`` keeps them).
+        """
+        check_is_fitted(self)
+        self._warn_without_examples()
+        from rdkit import Chem
+
+        out = []
+        n = len(self.vocabulary_) if top is None else min(int(top), len(self.vocabulary_))
+        examples = getattr(self, "_examples", {})
+        for j in range(n):
+            i = int(self.vocabulary_[j])
+            ex = examples.get(i)
+            frag = None
+            if ex is not None:
+                mol = Chem.MolFromSmiles(ex.smiles)
+                frag = environment_smiles(mol, ex.atom, ex.radius) if mol is not None else None
+            out.append({"column": j, "id": i, self._score_name: self.scores_[j].item(),
+                        "prevalence": int(self.prevalence_[j]), "radius": None if ex is None else ex.radius,
+                        "example": None if ex is None else ex.to_dict(), "fragment": frag})
+        return out
+
+    def draw(self, top: int = 20, *, fmt: str = "svg", per_row: int = 5):
+        """Draw the top columns' environments as a grid (SVG text or PNG bytes)."""
+        check_is_fitted(self)
+        self._warn_without_examples()
+        n = min(int(top), len(self.vocabulary_))
+        examples = getattr(self, "_examples", {})
+        exs = [examples.get(int(i)) for i in self.vocabulary_[:n]]
+        legends = [f"col {j}: {int(i)}" for j, i in enumerate(self.vocabulary_[:n])]
+        return draw_environments(exs, legends, per_row=per_row, fmt=fmt)
+
+
