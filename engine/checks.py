@@ -1,4 +1,5 @@
-"""Validation of the arrays handed to the engine's public functions, before any compiled code sees them.
+"""Validation (every stage): the arrays handed to the engine's public functions are checked here, before
+any compiled code sees them.
 
 Kernels index without bounds checks (Numba), so a malformed CSR array — a pointer past the end, a
 negative or out-of-range index, lengths that disagree — would read or write out of bounds: a
@@ -140,3 +141,93 @@ def non_negative_int(value, name: str, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+# ------------------------------------------------------------------ molecule graphs (Morgan inputs)
+def graph_ptrs(atom_ptr, bond_ptr):
+    atom_ptr = ptr_array(atom_ptr, "atom_ptr")
+    bond_ptr = ptr_array(bond_ptr, "bond_ptr")
+    if bond_ptr.shape != atom_ptr.shape:
+        raise ValueError(f"atom_ptr and bond_ptr must both have n_molecules + 1 entries, got {atom_ptr.shape[0]} "
+                         f"and {bond_ptr.shape[0]}")
+    return atom_ptr, bond_ptr
+
+
+def _length(a, name: str, n: int, what: str) -> None:
+    if a.shape[0] != n:
+        raise ValueError(f"{name} must have one entry per {what} ({n}), got {a.shape[0]}")
+
+
+def morgan_batch(atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius):
+    """The per-atom and per-bond arrays every Morgan entry point takes, converted for the kernels."""
+    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)) or radius < 0:
+        raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
+    atom_ptr, bond_ptr = graph_ptrs(atom_ptr, bond_ptr)
+    n_atoms, n_bonds = int(atom_ptr[-1]), int(bond_ptr[-1])
+    atom_inv = int_array(atom_inv, "atom_inv", np.uint32)
+    _length(atom_inv, "atom_inv", n_atoms, "atom (atom_ptr[-1])")
+    chiral = int_array(chiral, "chiral", np.uint8, high=3)
+    _length(chiral, "chiral", n_atoms, "atom (atom_ptr[-1])")
+    bond_inv = int_array(bond_inv, "bond_inv", np.int32)
+    _length(bond_inv, "bond_inv", n_bonds, "bond (bond_ptr[-1])")
+    return atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, int(radius)
+
+
+def bond_lists(atom_ptr, bond_ptr, bond_begin, bond_end):
+    """Bond end points: molecule-local atom indices, in range, no self-loops."""
+    n_bonds = int(bond_ptr[-1])
+    bond_begin = int_array(bond_begin, "bond_begin", np.int32, low=0)
+    bond_end = int_array(bond_end, "bond_end", np.int32, low=0)
+    _length(bond_begin, "bond_begin", n_bonds, "bond (bond_ptr[-1])")
+    _length(bond_end, "bond_end", n_bonds, "bond (bond_ptr[-1])")
+    if n_bonds:
+        sizes = np.repeat(np.diff(atom_ptr), np.diff(bond_ptr))
+        bad = (bond_begin >= sizes) | (bond_end >= sizes)
+        if bad.any():
+            b = int(np.argmax(bad))
+            raise ValueError(f"bond atom indices must be molecule-local and in range (bond {b}: "
+                             f"{int(bond_begin[b])}-{int(bond_end[b])} in a molecule of {int(sizes[b])} atoms)")
+        loops = bond_begin == bond_end
+        if loops.any():
+            raise ValueError(f"bond {int(np.argmax(loops))} is a self-loop")
+    return bond_begin, bond_end
+
+
+def neighbour_lists(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond):
+    """Neighbour lists as :func:`neighbours` builds them: each molecule's entries inside its own bond
+    range, molecule-local indices, and every bond listed exactly twice, once from each end."""
+    n_atoms, n_bonds = int(atom_ptr[-1]), int(bond_ptr[-1])
+    nbr_ptr = ptr_array(nbr_ptr, "nbr_ptr", 2 * n_bonds, "neighbour entries (2 x bonds)")
+    _length(nbr_ptr, "nbr_ptr", n_atoms + 1, "atom plus one")
+    if not np.array_equal(nbr_ptr[atom_ptr], 2 * bond_ptr):
+        raise ValueError("nbr_ptr must give each molecule the neighbour entries of its own bonds "
+                         "(nbr_ptr[atom_ptr] == 2 * bond_ptr)")
+    nbr_atom = int_array(nbr_atom, "nbr_atom", np.int32, low=0)
+    nbr_bond = int_array(nbr_bond, "nbr_bond", np.int32, low=0)
+    _length(nbr_atom, "nbr_atom", 2 * n_bonds, "neighbour entry (2 x bonds)")
+    _length(nbr_bond, "nbr_bond", 2 * n_bonds, "neighbour entry (2 x bonds)")
+    if not n_bonds:
+        return nbr_ptr, nbr_atom, nbr_bond
+    per_mol_bonds = 2 * np.diff(bond_ptr)
+    atoms_of = np.repeat(np.diff(atom_ptr), per_mol_bonds)
+    if (nbr_atom >= atoms_of).any():
+        e = int(np.argmax(nbr_atom >= atoms_of))
+        raise ValueError(f"nbr_atom must hold molecule-local atom indices (entry {e} is {int(nbr_atom[e])} in a "
+                         f"molecule of {int(atoms_of[e])} atoms)")
+    bonds_of = np.repeat(np.diff(bond_ptr), per_mol_bonds)
+    if (nbr_bond >= bonds_of).any():
+        e = int(np.argmax(nbr_bond >= bonds_of))
+        raise ValueError(f"nbr_bond must hold molecule-local bond indices (entry {e} is {int(nbr_bond[e])} in a "
+                         f"molecule of {int(bonds_of[e])} bonds)")
+    # bond b of a molecule is listed from both of its atoms: (u -> v) and (v -> u), u != v
+    bond = nbr_bond + np.repeat(bond_ptr[:-1], per_mol_bonds)
+    owner = np.arange(n_atoms, dtype=np.int64) - np.repeat(atom_ptr[:-1], np.diff(atom_ptr))
+    owner = np.repeat(owner, np.diff(nbr_ptr))
+    other = nbr_atom.astype(np.int64)
+    sums = np.zeros((2, n_bonds), dtype=np.int64)
+    np.add.at(sums[0], bond, owner - other)
+    np.add.at(sums[1], bond, owner * owner - other * other)
+    if (np.bincount(bond, minlength=n_bonds) != 2).any() or (owner == other).any() or sums.any():
+        raise ValueError("neighbour lists must list every bond exactly twice, once from each of its two "
+                         "(different) atoms, as neighbours() builds them")
+    return nbr_ptr, nbr_atom, nbr_bond

@@ -1,336 +1,213 @@
-"""Molecules -> one flattened CSR batch (:class:`MolGraph`).
+"""Flatten stage: molecules in, one :class:`~sortslice.engine.graph.MolGraph` (CSR arrays) out.
 
-Fast route: ``Mol.ToBinary()`` (one C++ call per molecule, GIL released, run on a
-thread pool) parsed by the compiled reader in :mod:`.molpickle`; no per-atom Python.
-Exact route: RDKit's per-atom Python API, used for molecules the fast reader
-declines (query atoms, PDB residue info, unsanitised molecules, unknown pickle
-versions) and as the test oracle for the fast route.
+Text is parsed by worker processes for large batches (``processes``) or here; every molecule is
+exported with ``Mol.ToBinary()`` and read by the compiled pickle reader (``graph``), with RDKit's per-atom
+API for the molecules it does not handle. Rows stay aligned with the input; invalid rows carry a reason.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import lru_cache
+from bisect import bisect_left
+from dataclasses import dataclass
 
 import numpy as np
-from numba import prange
 
-from . import checks, molpickle
-from . import parallel
-from ._jit import kernel
-from .hashing import bond_invariants, ecfp_invariants
-from .morgan import _blocks_for, _neighbours, _threads
-
-#: CIP term RDKit appends for a chiral-tagged atom: R -> 3, S -> 2, anything else -> 1
-CIP_TERM = {"R": 3, "S": 2}
+from . import molpickle, parallel
+from ._jit import parallel_section
+from .graph import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, take_rows, to_pickles
+from .parse import MAX_ATOMS, MAX_RINGS, chiral_cip_terms, classify, parse_in_process, rdkit_error, size_problem
+from .processes import iter_parse_parallel
 
 
 @dataclass
-class MolGraph:
-    """A batch of molecular graphs as flat arrays (CSR over molecules).
+class Flattened:
+    graph: MolGraph
+    valid: np.ndarray
+    errors: np.ndarray
 
-    Atoms of molecule ``i`` are ``atom_ptr[i]:atom_ptr[i+1]``; its bonds are
-    ``bond_ptr[i]:bond_ptr[i+1]`` with molecule-local ``bond_begin``/``bond_end``.
-    ``nbr_ptr``/``nbr_atom``/``nbr_bond`` are the per-atom neighbour lists.
-    ``cip_term`` is 0 for atoms without a chiral tag, else RDKit's CIP term
-    (only filled when the batch was flattened with ``chirality=True``).
-    ``feature_inv`` holds FCFP layer-0 invariants when flattened with ``fcfp=True``.
+
+def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
+                 kind: str = "smiles", chunk_size: int | None = None):
+    """Flatten in chunks: yields ``(first_row, Flattened)`` in input order.
+
+    Large all-text batches are parsed by ``n_jobs`` worker processes while the
+    caller works on the chunks already returned (the pipeline overlaps parsing and
+    the kernels).  Results never depend on ``n_jobs`` or ``chunk_size``.
     """
-
-    atom_ptr: np.ndarray
-    bond_ptr: np.ndarray
-    atomic_num: np.ndarray
-    total_degree: np.ndarray
-    total_hs: np.ndarray
-    charge: np.ndarray
-    delta_mass: np.ndarray
-    in_ring: np.ndarray
-    chiral_tag: np.ndarray
-    bond_begin: np.ndarray
-    bond_end: np.ndarray
-    bond_type: np.ndarray
-    bond_stereo: np.ndarray
-    nbr_ptr: np.ndarray
-    nbr_atom: np.ndarray
-    nbr_bond: np.ndarray
-    cip_term: np.ndarray | None = None
-    feature_inv: np.ndarray | None = None
-    extras: dict = field(default_factory=dict)
-
-    @property
-    def n_molecules(self) -> int:
-        return self.atom_ptr.shape[0] - 1
-
-    def atom_invariants(self, invariants: str = "ecfp", ring_membership: bool = True) -> np.ndarray:
-        if invariants == "fcfp":
-            if self.feature_inv is None:
-                raise ValueError("this batch was flattened without FCFP invariants (fcfp=False)")
-            return self.feature_inv
-        return ecfp_invariants(self.atomic_num, self.total_degree, self.total_hs, self.charge,
-                               self.delta_mass, self.in_ring, bool(ring_membership))
-
-    def bond_invariants(self, bond_types: bool = True, chirality: bool = False) -> np.ndarray:
-        return bond_invariants(self.bond_type, self.bond_stereo, bool(bond_types), bool(chirality))
-
-    def chiral_terms(self, chirality: bool) -> np.ndarray:
-        if not chirality:
-            return np.zeros(self.atomic_num.shape[0], dtype=np.uint8)
-        if self.cip_term is None:
-            raise ValueError("this batch was flattened without chirality data (chirality=False)")
-        return self.cip_term
+    items, errors, mols, text_rows = classify(molecules)
+    n = len(items)
+    jobs = parallel.processes(n_jobs, len(text_rows))
+    missing = [i for i, reason in errors.items() if reason == "missing molecule"]
+    if jobs > 1 and len(text_rows) + len(missing) == n:
+        # text with some missing values: workers report those rows as missing too
+        for i in missing:
+            items[i] = None
+        # while workers parse, the main process runs the kernels single-threaded
+        start = 0
+        for ch in iter_parse_parallel(kind, items, chirality, fcfp, jobs, chunk_size):
+            m = ch["lengths"].shape[0]
+            fcfp_by_row = None
+            if fcfp:
+                fl = ch["fcfp_lengths"]
+                fo = np.concatenate([[0], np.cumsum(fl)])
+                fcfp_by_row = {int(k): ch["fcfp"][fo[k]:fo[k + 1]] for k in np.flatnonzero(fl)}
+            flat = _assemble(m, ch["lengths"], np.frombuffer(ch["buf"], dtype=np.uint8), ch["errors"],
+                             ch["cip"], fcfp_by_row, {}, items[start:start + m], chirality, fcfp, kind, 1)
+            yield start, flat
+            start += m
+        return
+    threads = parallel.threads(n_jobs)
+    parsed, perr = parse_in_process(kind, items, text_rows)
+    mols.update(parsed)
+    errors.update(perr)
+    if chunk_size is None or not 0 < chunk_size < n:
+        # one piece: Mol.ToBinary releases the GIL, so to_pickles and the kernels are each threaded
+        yield 0, _in_process_chunk(0, n, items, mols, errors, chirality, fcfp, kind, threads)
+        return
+    mol_rows, error_rows = sorted(mols), sorted(errors)
+    for start in range(0, n, int(chunk_size)):
+        stop = min(n, start + int(chunk_size))
+        block_mols = {i - start: mols[i] for i in mol_rows[bisect_left(mol_rows, start):bisect_left(mol_rows, stop)]}
+        block_errors = {i - start: errors[i]
+                        for i in error_rows[bisect_left(error_rows, start):bisect_left(error_rows, stop)]}
+        yield start, _in_process_chunk(start, stop, items, block_mols, block_errors, chirality, fcfp, kind, threads)
 
 
-@kernel
-def _totals_one(a0, a1, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence,
-                total_degree, total_hs):
-    """RDKit's getTotalDegree and getTotalNumHs(includeNeighbors=True) for atoms a0..a1."""
-    for a in range(a0, a1):
-        implicit = 0 if no_implicit[a] else implicit_valence[a]
-        hs = explicit_hs[a] + implicit
-        h_nbrs = 0
-        for e in range(nbr_ptr[a], nbr_ptr[a + 1]):
-            if atomic_num[a0 + nbr_atom[e]] == 1:
-                h_nbrs += 1
-        total_degree[a] = (nbr_ptr[a + 1] - nbr_ptr[a]) + hs
-        total_hs[a] = hs + h_nbrs
+def _in_process_chunk(a: int, b: int, items, mols: dict, errors: dict, chirality, fcfp, kind, threads) -> Flattened:
+    """Rows ``a:b`` of an in-process batch -> :class:`Flattened` (``mols``/``errors`` keyed from ``a``)."""
+    order = sorted(mols)
+    buf, poffs = to_pickles([mols[i] for i in order], threads)
+    buf, poffs, order = _drop_oversized(buf, poffs, order, mols, errors, threads)
+    lengths = np.zeros(b - a, dtype=np.int64)
+    lengths[order] = np.diff(poffs)
+    return _assemble(b - a, lengths, buf, errors, None, None, mols, items[a:b], chirality, fcfp, kind, threads)
 
 
-@kernel(parallel=True)
-def _derive_totals(blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
-                   implicit_valence, total_degree, total_hs):
-    for bi in prange(blocks.shape[0] - 1):
-        for i in range(blocks[bi], blocks[bi + 1]):
-            _totals_one(atom_ptr[i], atom_ptr[i + 1], nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
-                        implicit_valence, total_degree, total_hs)
+def _drop_oversized(buf, offsets, order, mols, errors, threads):
+    """Take molecules above the size limits (``MAX_ATOMS``, ``MAX_RINGS``) out of the pickles.
 
-
-@lru_cache(maxsize=4096)
-def _delta_mass(z: int, isotope: int) -> int:
-    """``int(atom.GetMass() - atomic weight)`` truncated toward zero, as RDKit's invariant."""
-    from rdkit import Chem
-
-    atom = Chem.Atom(int(z))
-    atom.SetIsotope(int(isotope))
-    weight = Chem.GetPeriodicTable().GetAtomicWeight(int(z))
-    return int(atom.GetMass() - weight)
-
-
-def _delta_masses(atomic_num: np.ndarray, isotope: np.ndarray) -> np.ndarray:
-    out = np.zeros(atomic_num.shape[0], dtype=np.int32)
-    idx = np.flatnonzero(isotope)
-    if idx.size:
-        pairs = np.stack([atomic_num[idx].astype(np.int64), isotope[idx].astype(np.int64)], axis=1)
-        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        values = np.array([_delta_mass(int(z), int(iso)) for z, iso in uniq], dtype=np.int32)
-        out[idx] = values[inverse.ravel()]
-    return out
-
-
-def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | None = None):
-    """Parse concatenated RDKit pickles. Returns ``(MolGraph, status)``.
-
-    Molecules whose ``status`` is not ``molpickle.OK`` have no atoms in the graph;
-    the caller decides what to do with them (exact route or invalid row).  ``buf`` is
-    bytes or a uint8 array; ``offsets`` (n + 1, from 0, non-decreasing) must stay
-    inside it.
+    Atom and bond counts come from the pickle headers; only a molecule with more bonds
+    than ``MAX_RINGS`` (rings = bonds - atoms + fragments) or an unreadable header is asked
+    of RDKit.  Each one dropped gets its reason in ``errors``.
     """
-    if isinstance(buf, (bytes, bytearray, memoryview)):
-        buf = np.frombuffer(buf, dtype=np.uint8)
-    if not isinstance(buf, np.ndarray) or buf.dtype != np.uint8 or buf.ndim != 1:
-        raise TypeError("buf must be bytes or a 1-d uint8 array of concatenated RDKit pickles")
-    buf = np.ascontiguousarray(buf)
-    offsets = checks.ptr_array(offsets, "offsets")
-    if int(offsets[-1]) > buf.shape[0]:
-        raise ValueError(f"offsets run past the end of buf ({int(offsets[-1])} > {buf.shape[0]} bytes)")
-    t = parallel.threads(threads)
     n = offsets.shape[0] - 1
+    if n == 0:
+        return buf, offsets, order
     n_atoms = np.zeros(n, dtype=np.int64)
     n_bonds = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
-    with _threads(t):
-        if n:
-            molpickle.pickle_sizes(buf, offsets, n_atoms, n_bonds, status)
-        atom_ptr = np.zeros(n + 1, dtype=np.int64)
-        bond_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(n_atoms, out=atom_ptr[1:])
-        np.cumsum(n_bonds, out=bond_ptr[1:])
-        na, nb = int(atom_ptr[-1]), int(bond_ptr[-1])
-        atomic_num = np.zeros(na, dtype=np.int32)
-        no_implicit = np.zeros(na, dtype=np.bool_)
-        charge = np.zeros(na, dtype=np.int32)
-        chiral_tag = np.zeros(na, dtype=np.uint8)
-        explicit_hs = np.zeros(na, dtype=np.int32)
-        implicit_valence = np.zeros(na, dtype=np.int32)
-        isotope = np.zeros(na, dtype=np.uint32)
-        in_ring = np.zeros(na, dtype=np.bool_)
-        bond_begin = np.zeros(nb, dtype=np.int32)
-        bond_end = np.zeros(nb, dtype=np.int32)
-        bond_type = np.zeros(nb, dtype=np.int32)
-        bond_stereo = np.zeros(nb, dtype=np.int32)
-        blocks = _blocks_for(atom_ptr, t)
-        if n:
-            molpickle.parse_pickles(blocks, buf, offsets, atom_ptr, bond_ptr, status, atomic_num, no_implicit,
-                                    charge, chiral_tag, explicit_hs, implicit_valence, isotope, in_ring,
-                                    bond_begin, bond_end, bond_type, bond_stereo)
-    if np.any(status != molpickle.OK):
-        # drop the partially parsed molecules so the graph only holds good ones
-        keep = status == molpickle.OK
-        atom_keep = np.repeat(keep, n_atoms)
-        bond_keep = np.repeat(keep, n_bonds)
-        n_atoms = np.where(keep, n_atoms, 0)
-        n_bonds = np.where(keep, n_bonds, 0)
-        np.cumsum(n_atoms, out=atom_ptr[1:])
-        np.cumsum(n_bonds, out=bond_ptr[1:])
-        atomic_num, no_implicit, charge, chiral_tag = (a[atom_keep] for a in (atomic_num, no_implicit, charge, chiral_tag))
-        explicit_hs, implicit_valence, isotope, in_ring = (a[atom_keep] for a in (explicit_hs, implicit_valence, isotope, in_ring))
-        bond_begin, bond_end, bond_type, bond_stereo = (a[bond_keep] for a in (bond_begin, bond_end, bond_type, bond_stereo))
-        blocks = _blocks_for(atom_ptr, t)
-    nbr_ptr, nbr_atom, nbr_bond = _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
-    total_degree = np.empty(atomic_num.shape[0], dtype=np.int32)
-    total_hs = np.empty(atomic_num.shape[0], dtype=np.int32)
-    if n:
-        with _threads(t):
-            _derive_totals(blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
-                           implicit_valence, total_degree, total_hs)
-    graph = MolGraph(atom_ptr, bond_ptr, atomic_num, total_degree, total_hs, charge,
-                     _delta_masses(atomic_num, isotope), in_ring, chiral_tag, bond_begin, bond_end,
-                     bond_type, bond_stereo, nbr_ptr, nbr_atom, nbr_bond)
-    return graph, status
+    with parallel_section(threads):
+        molpickle.pickle_sizes(buf, offsets, n_atoms, n_bonds, status)
+    ask = np.flatnonzero((status != molpickle.OK) | (n_atoms > MAX_ATOMS) | (n_bonds > MAX_RINGS))
+    drop = []
+    for j in ask.tolist():
+        problem = size_problem(mols[order[j]])
+        if problem is not None:
+            errors[order[j]] = problem
+            drop.append(j)
+    if not drop:
+        return buf, offsets, order
+    keep = np.ones(n, dtype=bool)
+    keep[drop] = False
+    lengths = np.diff(offsets)[keep]
+    byte_keep = np.repeat(keep, np.diff(offsets))
+    new_offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    return buf[byte_keep], new_offsets, [order[j] for j in np.flatnonzero(keep).tolist()]
 
 
-def _mol_arrays_exact(mol):
-    """Per-atom/bond fields of one molecule through RDKit's Python API (exact, slow)."""
-    from rdkit import Chem
+def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
+            kind: str = "smiles", chunk_size: int | None = None) -> Flattened:
+    """Turn a batch of molecules into one :class:`MolGraph` plus per-row validity.
 
-    pt = Chem.GetPeriodicTable()
-    n = mol.GetNumAtoms()
-    try:
-        rings = [mol.GetRingInfo().NumAtomRings(i) > 0 for i in range(n)]
-    except RuntimeError:  # ring info never computed: find rings on a copy, as RDKit would
-        mol = Chem.Mol(mol)
-        Chem.FastFindRings(mol)
-        rings = [mol.GetRingInfo().NumAtomRings(i) > 0 for i in range(n)]
-    atoms = mol.GetAtoms()
-    fields = np.zeros((7, n), dtype=np.int64)
-    for a in atoms:
-        i = a.GetIdx()
-        z = a.GetAtomicNum()
-        fields[0, i] = z
-        fields[1, i] = a.GetTotalDegree()
-        fields[2, i] = a.GetTotalNumHs(includeNeighbors=True)
-        fields[3, i] = a.GetFormalCharge()
-        fields[4, i] = int(a.GetMass() - pt.GetAtomicWeight(z))
-        fields[5, i] = rings[i]
-        fields[6, i] = int(a.GetChiralTag())
-    bonds = np.zeros((4, mol.GetNumBonds()), dtype=np.int64)
-    for b in mol.GetBonds():
-        j = b.GetIdx()
-        bonds[:, j] = (b.GetBeginAtomIdx(), b.GetEndAtomIdx(), int(b.GetBondType()), int(b.GetStereo()))
-    return fields, bonds
-
-
-def graph_from_mols_exact(mols, *, threads: int | None = None) -> MolGraph:
-    """Flatten through RDKit's per-atom Python API (the reference route)."""
-    per = [_mol_arrays_exact(m) for m in mols]
-    n_atoms = np.array([f.shape[1] for f, _ in per], dtype=np.int64)
-    n_bonds = np.array([b.shape[1] for _, b in per], dtype=np.int64)
-    atom_ptr = np.zeros(len(per) + 1, dtype=np.int64)
-    bond_ptr = np.zeros(len(per) + 1, dtype=np.int64)
-    np.cumsum(n_atoms, out=atom_ptr[1:])
-    np.cumsum(n_bonds, out=bond_ptr[1:])
-    f = np.concatenate([p[0] for p in per], axis=1) if per else np.zeros((7, 0), dtype=np.int64)
-    b = np.concatenate([p[1] for p in per], axis=1) if per else np.zeros((4, 0), dtype=np.int64)
-    bond_begin, bond_end = b[0].astype(np.int32), b[1].astype(np.int32)
-    nbr_ptr, nbr_atom, nbr_bond = _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
-    return MolGraph(atom_ptr, bond_ptr, f[0].astype(np.int32), f[1].astype(np.int32), f[2].astype(np.int32),
-                    f[3].astype(np.int32), f[4].astype(np.int32), f[5].astype(bool), f[6].astype(np.uint8),
-                    bond_begin, bond_end, b[2].astype(np.int32), b[3].astype(np.int32),
-                    nbr_ptr, nbr_atom, nbr_bond)
-
-
-def concat_graphs(graphs: list[MolGraph]) -> MolGraph:
-    """Concatenate batches (molecule order kept); neighbour pointers are re-based."""
-    if len(graphs) == 1:
-        return graphs[0]
-    atom_off = np.cumsum([0] + [g.atom_ptr[-1] for g in graphs[:-1]])
-    bond_off = np.cumsum([0] + [g.bond_ptr[-1] for g in graphs[:-1]])
-
-    def ptr(name, offs):
-        parts = [getattr(graphs[0], name)[:1]] + [getattr(g, name)[1:] + o for g, o in zip(graphs, offs)]
-        return np.concatenate(parts)
-
-    def cat(name):
-        vals = [getattr(g, name) for g in graphs]
-        if any(v is None for v in vals):
-            return None
-        return np.concatenate(vals)
-
-    nbr_ptr = np.concatenate([graphs[0].nbr_ptr[:1]] + [g.nbr_ptr[1:] + 2 * o for g, o in zip(graphs, bond_off)])
-    return MolGraph(ptr("atom_ptr", atom_off), ptr("bond_ptr", bond_off), cat("atomic_num"), cat("total_degree"),
-                    cat("total_hs"), cat("charge"), cat("delta_mass"), cat("in_ring"), cat("chiral_tag"),
-                    cat("bond_begin"), cat("bond_end"), cat("bond_type"), cat("bond_stereo"), nbr_ptr,
-                    cat("nbr_atom"), cat("nbr_bond"), cat("cip_term"), cat("feature_inv"))
-
-
-def cip_terms_for(mol, atom_indices) -> list[int]:
-    """RDKit's chirality term for the given chiral-tagged atoms of ``mol``."""
-    from rdkit import Chem
-
-    src = mol
-    if not mol.HasProp("_StereochemDone"):
-        # as RDKit's generator does: perceive stereo on a copy (cleanIt=False, force=False)
-        src = Chem.Mol(mol)
-        Chem.AssignStereochemistry(src, cleanIt=False, force=False)
-    out = []
-    for i in atom_indices:
-        a = src.GetAtomWithIdx(int(i))
-        code = a.GetProp("_CIPCode") if a.HasProp("_CIPCode") else ""
-        out.append(CIP_TERM.get(code, 1))
-    return out
-
-
-_export_lock = threading.Lock()
-_export_pool: tuple | None = None   # (pid, threads, executor)
-
-
-def _export_executor(threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool for :func:`to_pickles`, kept between calls.
-
-    Starting two threads on every call made the 2-thread Mols row of ``perf/bench_ecfp.py``
-    1.16x RDKit instead of 1.33x (likely: new threads start with cold malloc arenas).  A forked
-    child gets a pool of its own: the parent's threads are not in it.
+    ``molecules`` may mix SMILES strings (or mol blocks with ``kind="molblock"``),
+    RDKit ``Mol`` objects and missing values.
     """
-    global _export_pool
-    with _export_lock:
-        pool = _export_pool
-        if pool is None or pool[0] != os.getpid() or pool[1] < threads:
-            if pool is not None and pool[0] == os.getpid():
-                pool[2].shutdown(wait=False)
-            executor = ThreadPoolExecutor(threads, thread_name_prefix="sortslice-export")
-            _export_pool = pool = (os.getpid(), threads, executor)
-        return pool[2]
+    parts = [f for _, f in iter_flatten(molecules, chirality=chirality, fcfp=fcfp, n_jobs=n_jobs, kind=kind,
+                                        chunk_size=chunk_size)]
+    if len(parts) == 1:
+        return parts[0]
+    return Flattened(concat_graphs([p.graph for p in parts]), np.concatenate([p.valid for p in parts]),
+                     np.concatenate([p.errors for p in parts]))
 
 
-def to_pickles(mols, threads: int) -> tuple[np.ndarray, np.ndarray]:
-    """``Mol.ToBinary()`` of every molecule (threaded: the call releases the GIL)."""
-    from rdkit import Chem
-
-    # map over the unbound method: the least Python (GIL-held) work per call, which
-    # matters most when two threads hand the GIL to each other on every call
-    to_binary = Chem.Mol.ToBinary
-    n = len(mols)
-    if threads > 1 and n >= 2048:
-        step = -(-n // threads)
-        chunks = [mols[i:i + step] for i in range(0, n, step)]
-        parts = list(_export_executor(threads).map(lambda ch: list(map(to_binary, ch)), chunks))
-        blobs = [b for p in parts for b in p]
-    else:
-        blobs = list(map(to_binary, mols))
-    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
+def _assemble(n, lengths, buf, errors, cip_rows, fcfp_by_row, mols, items, chirality, fcfp, kind, threads):
+    """Pickles (+ worker extras, or the Mols themselves) of ``n`` rows -> :class:`Flattened`."""
+    errors = dict(errors)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    buf = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    return buf, offsets
+    graph, status = graph_from_pickles(buf, offsets, threads=threads)
+    has_record = lengths > 0
+    fallback = np.flatnonzero(has_record & (status != molpickle.OK))
+
+    na = graph.atomic_num.shape[0]
+    cip = np.zeros(na, dtype=np.uint8) if chirality else None
+    if chirality:
+        if cip_rows is not None:
+            r, a, t = cip_rows
+            keep = status[r] == molpickle.OK
+            cip[graph.atom_ptr[r[keep]] + a[keep]] = t[keep]
+        else:
+            # chiral tags come from the pickle: only molecules that have any need RDKit
+            tagged = np.flatnonzero(graph.chiral_tag)
+            if tagged.size:
+                row_of = np.searchsorted(graph.atom_ptr, tagged, side="right") - 1
+                for r in np.unique(row_of):
+                    for a, t in chiral_cip_terms(mols[int(r)]):
+                        cip[graph.atom_ptr[r] + a] = t
+    feat = np.zeros(na, dtype=np.uint32) if fcfp else None
+    if fcfp:
+        from rdkit.Chem import rdMolDescriptors
+
+        for r in np.flatnonzero(has_record & (status == molpickle.OK)):
+            v = fcfp_by_row[int(r)] if fcfp_by_row is not None else np.asarray(
+                rdMolDescriptors.GetFeatureInvariants(mols[int(r)]), dtype=np.uint32)
+            feat[graph.atom_ptr[r]:graph.atom_ptr[r + 1]] = v
+    graph.cip_term = cip
+    graph.feature_inv = feat
+
+    valid = has_record & (status == molpickle.OK)
+    if fallback.size:
+        graph, ok = _with_exact_rows(graph, fallback, mols, buf, offsets, chirality, fcfp, errors)
+        valid[fallback[ok]] = True
+    err = np.full(n, None, dtype=object)
+    for i, reason in errors.items():
+        err[i] = reason
+    err[valid] = None
+    return Flattened(graph, valid, err)
+
+
+def _with_exact_rows(graph, rows, mols, buf, offsets, chirality, fcfp, errors):
+    """Flatten ``rows`` through RDKit's per-atom API and splice them into ``graph``."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolDescriptors
+
+    ok = np.zeros(rows.shape[0], dtype=bool)
+    sub_mols = []
+    for j, r in enumerate(rows):
+        r = int(r)
+        try:
+            mol = mols.get(r)
+            if mol is None:
+                mol = Chem.Mol(buf[offsets[r]:offsets[r + 1]].tobytes())
+            g = graph_from_mols_exact([mol])
+            if chirality:
+                g.cip_term = np.zeros(g.atomic_num.shape[0], dtype=np.uint8)
+                for a, t in chiral_cip_terms(mol):
+                    g.cip_term[a] = t
+            if fcfp:
+                g.feature_inv = np.asarray(rdMolDescriptors.GetFeatureInvariants(mol), dtype=np.uint32)
+            sub_mols.append(g)
+            ok[j] = True
+        except Exception as exc:  # a molecule RDKit itself cannot describe
+            errors[r] = rdkit_error(exc)
+    if not ok.any():
+        return graph, ok
+    good_rows = rows[ok]
+    combined = concat_graphs([graph] + sub_mols)
+    n = graph.n_molecules
+    order = np.arange(n, dtype=np.int64)
+    order[good_rows] = n + np.arange(good_rows.shape[0])
+    return take_rows(combined, order), ok
+
+

@@ -1,4 +1,4 @@
-"""RDKit's 32-bit hash primitives (``RDGeneral/hash/hash.hpp``) and layer-0 invariants.
+"""Stage 3, Morgan: RDKit's 32-bit hash primitives (``RDGeneral/hash/hash.hpp``) and layer-0 invariants.
 
 All arithmetic is done in uint64 and masked back to 32 bits so that Numba's
 integer promotion rules can never change a result.

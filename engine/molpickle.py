@@ -1,4 +1,4 @@
-"""A compiled reader of RDKit's binary molecule pickle (``Mol.ToBinary()``).
+"""Stage 2, graph: a compiled reader of RDKit's binary molecule pickle (``Mol.ToBinary()``).
 
 ``Mol.ToBinary()`` is the fastest whole-molecule export RDKit has (one C++ call
 that releases the GIL) and carries everything ECFP needs: atomic numbers, charges,

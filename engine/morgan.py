@@ -1,4 +1,4 @@
-"""The ECFP (Morgan) iteration: flattened molecule graphs -> RDKit-identical unfolded ids.
+"""Stage 3, Morgan: the ECFP iteration, flattened molecule graphs -> RDKit-identical unfolded ids.
 
 Three layers (stumpy style):
 
@@ -16,17 +16,16 @@ the output; there are no atomics.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numba import prange
 
-from . import checks
-from . import parallel
+from . import checks, parallel
 from ._jit import kernel
 from ._jit import parallel_section as _threads
+from .csr import thread_blocks
+from .graph import build_neighbours
 from .hashing import hash_combine, hash_pair
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -548,114 +547,6 @@ def _compact(blocks, src_ptr, n_out, dst_ptr, src, dst):
                 dst[d + j] = src[s + j]
 
 
-@kernel
-def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, scratch):
-    """One molecule's neighbour lists; its entries occupy ``[2*b0, 2*(b0+nb))``.
-
-    Writes ``nbr_ptr[a0:a0+n]``; the molecule's end pointer is the next molecule's
-    start (written by it, or by the caller for the last one), so each caller
-    writes only its own rows.  ``scratch``: at least ``2 * n + 1`` int64 (any content).
-    """
-    deg = scratch[:n + 1]
-    for a in range(n + 1):
-        deg[a] = 0
-    for b in range(nb):
-        deg[bond_begin[b0 + b] + 1] += 1
-        deg[bond_end[b0 + b] + 1] += 1
-    start = 2 * b0
-    for a in range(n):
-        deg[a + 1] += deg[a]
-    for a in range(n):
-        nbr_ptr[a0 + a] = start + deg[a]
-    fill = scratch[n + 1:2 * n + 1]
-    for a in range(n):
-        fill[a] = deg[a]
-    for b in range(nb):
-        u = bond_begin[b0 + b]
-        v = bond_end[b0 + b]
-        p = start + fill[u]
-        nbr_atom[p] = v
-        nbr_bond[p] = b
-        fill[u] += 1
-        p = start + fill[v]
-        nbr_atom[p] = u
-        nbr_bond[p] = b
-        fill[v] += 1
-
-
-@kernel(parallel=True)
-def _build_neighbours(blocks, atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
-    """Per-atom neighbour lists (CSR) from per-molecule bond lists (local atom indices)."""
-    for bi in prange(blocks.shape[0] - 1):
-        n_max = 0
-        for i in range(blocks[bi], blocks[bi + 1]):
-            n_max = max(n_max, atom_ptr[i + 1] - atom_ptr[i])
-        scratch = np.empty(2 * n_max + 1, dtype=np.int64)   # once per block, not per molecule
-        for i in range(blocks[bi], blocks[bi + 1]):
-            a0 = atom_ptr[i]
-            b0 = bond_ptr[i]
-            _neighbours_one(a0, atom_ptr[i + 1] - a0, b0, bond_ptr[i + 1] - b0, bond_begin, bond_end,
-                            nbr_ptr, nbr_atom, nbr_bond, scratch)
-
-
-def balanced_blocks(ptr: np.ndarray, n_blocks: int) -> np.ndarray:
-    """Split rows into ``n_blocks`` contiguous blocks of about equal work (``ptr`` = CSR pointer)."""
-    n_rows = ptr.shape[0] - 1
-    if n_rows <= 0:
-        return np.zeros(1, dtype=np.int64)
-    n_blocks = max(1, min(n_blocks, n_rows))
-    # work = elements + 1 per row so that runs of empty rows are split too; found by binary
-    # search (a few dozen reads) rather than built as an O(rows) array
-    work = _Work(ptr)
-    targets = np.linspace(0, work[n_rows], n_blocks + 1)
-    cuts = np.array([bisect_left(work, float(t), 0, n_rows + 1) for t in targets], dtype=np.int64)
-    cuts[0], cuts[-1] = 0, n_rows
-    return np.unique(cuts)
-
-
-class _Work:
-    """``ptr[i] + i`` as a read-only sequence (non-decreasing when ``ptr`` is)."""
-
-    def __init__(self, ptr):
-        self.ptr = ptr
-
-    def __len__(self):
-        return self.ptr.shape[0]
-
-    def __getitem__(self, i):
-        return int(self.ptr[i]) + i
-
-
-def _blocks_for(ptr: np.ndarray, threads: int) -> np.ndarray:
-    return balanced_blocks(ptr, threads * 8)
-
-
-def neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None = None):
-    """Build the neighbour CSR ``(nbr_ptr, nbr_atom, nbr_bond)`` of a batch of bond lists.
-
-    ``bond_begin``/``bond_end`` are molecule-local atom indices; malformed input is
-    rejected with ``TypeError``/``ValueError`` before any compiled code runs.
-    """
-    atom_ptr, bond_ptr = _check_ptrs(atom_ptr, bond_ptr)
-    bond_begin, bond_end = _check_bonds(atom_ptr, bond_ptr, bond_begin, bond_end)
-    return _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
-
-
-def _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None = None):
-    """:func:`neighbours` of arrays already checked (or built by the engine's own readers)."""
-    t = parallel.threads(threads)
-    n_atoms = int(atom_ptr[-1])
-    nbr_ptr = np.zeros(n_atoms + 1, dtype=np.int64)
-    nbr_atom = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
-    nbr_bond = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
-    if atom_ptr.shape[0] > 1:
-        with _threads(t):
-            _build_neighbours(_blocks_for(atom_ptr, t), atom_ptr, bond_ptr, bond_begin, bond_end,
-                              nbr_ptr, nbr_atom, nbr_bond)
-    nbr_ptr[n_atoms] = 2 * int(bond_ptr[-1]) if n_atoms else 0
-    return nbr_ptr, nbr_atom, nbr_bond
-
-
 @dataclass(frozen=True)
 class Environments:
     """Every emitted atom environment (not de-duplicated into counts), per molecule.
@@ -689,95 +580,6 @@ def bond_set_bytes(n_atoms, n_bonds, radius: int):
     return 8.0 * n * ((r + 2) * words + 5 * r + 4) + 16.0 * nb
 
 
-def _check_ptrs(atom_ptr, bond_ptr):
-    atom_ptr = checks.ptr_array(atom_ptr, "atom_ptr")
-    bond_ptr = checks.ptr_array(bond_ptr, "bond_ptr")
-    if bond_ptr.shape != atom_ptr.shape:
-        raise ValueError(f"atom_ptr and bond_ptr must both have n_molecules + 1 entries, got {atom_ptr.shape[0]} "
-                         f"and {bond_ptr.shape[0]}")
-    return atom_ptr, bond_ptr
-
-
-def _check_length(a, name: str, n: int, what: str) -> None:
-    if a.shape[0] != n:
-        raise ValueError(f"{name} must have one entry per {what} ({n}), got {a.shape[0]}")
-
-
-def _check_batch(atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius):
-    """The per-atom and per-bond arrays every Morgan entry point takes, converted for the kernels."""
-    if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)) or radius < 0:
-        raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
-    atom_ptr, bond_ptr = _check_ptrs(atom_ptr, bond_ptr)
-    n_atoms, n_bonds = int(atom_ptr[-1]), int(bond_ptr[-1])
-    atom_inv = checks.int_array(atom_inv, "atom_inv", np.uint32)
-    _check_length(atom_inv, "atom_inv", n_atoms, "atom (atom_ptr[-1])")
-    chiral = checks.int_array(chiral, "chiral", np.uint8, high=3)
-    _check_length(chiral, "chiral", n_atoms, "atom (atom_ptr[-1])")
-    bond_inv = checks.int_array(bond_inv, "bond_inv", np.int32)
-    _check_length(bond_inv, "bond_inv", n_bonds, "bond (bond_ptr[-1])")
-    return atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, int(radius)
-
-
-def _check_bonds(atom_ptr, bond_ptr, bond_begin, bond_end):
-    """Bond end points: molecule-local atom indices, in range, no self-loops."""
-    n_bonds = int(bond_ptr[-1])
-    bond_begin = checks.int_array(bond_begin, "bond_begin", np.int32, low=0)
-    bond_end = checks.int_array(bond_end, "bond_end", np.int32, low=0)
-    _check_length(bond_begin, "bond_begin", n_bonds, "bond (bond_ptr[-1])")
-    _check_length(bond_end, "bond_end", n_bonds, "bond (bond_ptr[-1])")
-    if n_bonds:
-        sizes = np.repeat(np.diff(atom_ptr), np.diff(bond_ptr))
-        bad = (bond_begin >= sizes) | (bond_end >= sizes)
-        if bad.any():
-            b = int(np.argmax(bad))
-            raise ValueError(f"bond atom indices must be molecule-local and in range (bond {b}: "
-                             f"{int(bond_begin[b])}-{int(bond_end[b])} in a molecule of {int(sizes[b])} atoms)")
-        loops = bond_begin == bond_end
-        if loops.any():
-            raise ValueError(f"bond {int(np.argmax(loops))} is a self-loop")
-    return bond_begin, bond_end
-
-
-def _check_neighbours(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond):
-    """Neighbour lists as :func:`neighbours` builds them: each molecule's entries inside its own bond
-    range, molecule-local indices, and every bond listed exactly twice, once from each end."""
-    n_atoms, n_bonds = int(atom_ptr[-1]), int(bond_ptr[-1])
-    nbr_ptr = checks.ptr_array(nbr_ptr, "nbr_ptr", 2 * n_bonds, "neighbour entries (2 x bonds)")
-    _check_length(nbr_ptr, "nbr_ptr", n_atoms + 1, "atom plus one")
-    if not np.array_equal(nbr_ptr[atom_ptr], 2 * bond_ptr):
-        raise ValueError("nbr_ptr must give each molecule the neighbour entries of its own bonds "
-                         "(nbr_ptr[atom_ptr] == 2 * bond_ptr)")
-    nbr_atom = checks.int_array(nbr_atom, "nbr_atom", np.int32, low=0)
-    nbr_bond = checks.int_array(nbr_bond, "nbr_bond", np.int32, low=0)
-    _check_length(nbr_atom, "nbr_atom", 2 * n_bonds, "neighbour entry (2 x bonds)")
-    _check_length(nbr_bond, "nbr_bond", 2 * n_bonds, "neighbour entry (2 x bonds)")
-    if not n_bonds:
-        return nbr_ptr, nbr_atom, nbr_bond
-    per_mol_bonds = 2 * np.diff(bond_ptr)
-    atoms_of = np.repeat(np.diff(atom_ptr), per_mol_bonds)
-    if (nbr_atom >= atoms_of).any():
-        e = int(np.argmax(nbr_atom >= atoms_of))
-        raise ValueError(f"nbr_atom must hold molecule-local atom indices (entry {e} is {int(nbr_atom[e])} in a "
-                         f"molecule of {int(atoms_of[e])} atoms)")
-    bonds_of = np.repeat(np.diff(bond_ptr), per_mol_bonds)
-    if (nbr_bond >= bonds_of).any():
-        e = int(np.argmax(nbr_bond >= bonds_of))
-        raise ValueError(f"nbr_bond must hold molecule-local bond indices (entry {e} is {int(nbr_bond[e])} in a "
-                         f"molecule of {int(bonds_of[e])} bonds)")
-    # bond b of a molecule is listed from both of its atoms: (u -> v) and (v -> u), u != v
-    bond = nbr_bond + np.repeat(bond_ptr[:-1], per_mol_bonds)
-    owner = np.arange(n_atoms, dtype=np.int64) - np.repeat(atom_ptr[:-1], np.diff(atom_ptr))
-    owner = np.repeat(owner, np.diff(nbr_ptr))
-    other = nbr_atom.astype(np.int64)
-    sums = np.zeros((2, n_bonds), dtype=np.int64)
-    np.add.at(sums[0], bond, owner - other)
-    np.add.at(sums[1], bond, owner * owner - other * other)
-    if (np.bincount(bond, minlength=n_bonds) != 2).any() or (owner == other).any() or sums.any():
-        raise ValueError("neighbour lists must list every bond exactly twice, once from each of its two "
-                         "(different) atoms, as neighbours() builds them")
-    return nbr_ptr, nbr_atom, nbr_bond
-
-
 def _check_memory(atom_ptr, bond_ptr, radius: int) -> None:
     if float(atom_ptr[-1]) * (radius + 1) >= 2.0**62:
         raise ValueError(f"batch too large: {int(atom_ptr[-1])} atoms at radius {radius}")
@@ -799,9 +601,9 @@ def morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bo
     outside their molecule, neighbour lists that do not pair up) raise ``TypeError``
     or ``ValueError`` before any compiled code runs.
     """
-    atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius = _check_batch(atom_ptr, atom_inv, chiral, bond_ptr,
+    atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius = checks.morgan_batch(atom_ptr, atom_inv, chiral, bond_ptr,
                                                                           bond_inv, radius)
-    nbr_ptr, nbr_atom, nbr_bond = _check_neighbours(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond)
+    nbr_ptr, nbr_atom, nbr_bond = checks.neighbour_lists(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond)
     return _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
                    redundant_environments=redundant_environments, provenance=provenance, threads=threads)
 
@@ -816,7 +618,7 @@ def _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, b
     size = int(atom_ptr[-1]) * (radius + 1)
     n_out = np.zeros(max(n_mols, 0), dtype=np.int64)
     src_ptr = atom_ptr * (radius + 1)
-    blocks = _blocks_for(atom_ptr, t)
+    blocks = thread_blocks(atom_ptr, t)
     with _threads(t):
         if provenance:
             tmp_ids = np.empty(size, dtype=np.uint32)
@@ -851,9 +653,9 @@ def morgan_from_bonds(atom_ptr, atom_inv, chiral_term, bond_ptr, bond_begin, bon
                       redundant_environments: bool = False, *, provenance: bool = False,
                       threads: int | None = None):
     """:func:`morgan` from per-molecule bond lists (``bond_begin``/``bond_end`` molecule-local)."""
-    atom_ptr, atom_inv, chiral_term, bond_ptr, bond_inv, radius = _check_batch(atom_ptr, atom_inv, chiral_term,
+    atom_ptr, atom_inv, chiral_term, bond_ptr, bond_inv, radius = checks.morgan_batch(atom_ptr, atom_inv, chiral_term,
                                                                                bond_ptr, bond_inv, radius)
-    bond_begin, bond_end = _check_bonds(atom_ptr, bond_ptr, bond_begin, bond_end)
-    nbr_ptr, nbr_atom, nbr_bond = _neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
+    bond_begin, bond_end = checks.bond_lists(atom_ptr, bond_ptr, bond_begin, bond_end)
+    nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
     return _morgan(atom_ptr, atom_inv, chiral_term, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
                    redundant_environments=redundant_environments, provenance=provenance, threads=threads)

@@ -175,7 +175,7 @@ def _check_columns(doc: dict, source: str) -> None:
         return
     from rdkit import Chem
 
-    from ._worker import quiet_rdkit
+    from .parse import quiet_rdkit
 
     parser = Chem.SmilesParserParams()
     parser.sanitize = False

@@ -1,4 +1,4 @@
-"""Pooling kernels: prevalence, Sort & Slice lookup, hash folding, supervised scores.
+"""Stage 4, pooling: prevalence, Sort & Slice lookup, hash folding, supervised scores (kernels).
 
 Counting uses open-addressing hash tables of uint32 ids, one per thread over a
 block of rows, merged afterwards (no atomics, no races).  Transforms look ids up
@@ -14,7 +14,7 @@ from numba import prange
 from . import checks
 from . import parallel
 from ._jit import kernel, parallel_section
-from .morgan import balanced_blocks
+from .csr import balanced_blocks
 
 _EMPTY = np.uint64(0)
 

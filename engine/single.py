@@ -1,4 +1,4 @@
-"""The low-latency path: one molecule -> one fingerprint row in a single compiled call.
+"""Stages 1-4 fused for one molecule: the low-latency path, one fingerprint row in a single compiled call.
 
 Batch code amortises Python and kernel-launch overhead over many molecules; a
 scoring service sees one molecule per request, so here the RDKit pickle reader,
@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .flatten import _totals_one
+from .graph import _neighbours_one, _totals_one
 from .hashing import bond_invariants, ecfp_invariants
 from .molpickle import OK, _header, _parse_one
-from .morgan import RANK_SORT_MAX, _morgan_one, _neighbours_one, _sort_unique_counts
+from .morgan import RANK_SORT_MAX, _morgan_one, _sort_unique_counts
 from .pooling import _column
 
 NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table

@@ -252,7 +252,7 @@ def transform(molecules: str | pl.Expr, featuriser) -> pl.Expr:
     strict = bool(getattr(featuriser, "strict", False))
     snap = _snapshot(featuriser)
     params = snap.ecfp_params  # validated now rather than at collect time
-    dtype = pl.Array(_polars_dtype(snap._out_dtype()), int(snap.length))
+    dtype = pl.Array(_polars_dtype(snap.output_dtype), int(snap.length))
     return _map(molecules, partial(_transform_batch, featuriser=snap, params=params, strict=strict), dtype)
 
 
@@ -300,7 +300,7 @@ def pool(ids: str | pl.Expr, featuriser, *, counts: str | pl.Expr | None = None,
         got = ecfp if isinstance(ecfp, EcfpParams) else EcfpParams(**ecfp)
         if got != params:
             raise ValueError(params_mismatch(got, params))
-    dtype = pl.Array(_polars_dtype(snap._out_dtype()), int(snap.length))
+    dtype = pl.Array(_polars_dtype(snap.output_dtype), int(snap.length))
     expr = _as_expr(ids)
     if counts is not None:
         expr = pl.struct(expr.alias("ids"), _as_expr(counts).alias("counts")).alias(expr.meta.output_name())

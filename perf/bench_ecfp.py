@@ -117,8 +117,8 @@ def count_parsed(chunk: list[str]) -> int:
 
 
 def parse_chunk_dropped(chunk: list[str]) -> int:
-    """Ladder rung: our workers' job (``_worker.parse_chunk``) with the result dropped in the worker."""
-    from sortslice.engine import _worker
+    """Ladder rung: our workers' job (``parse.parse_chunk``) with the result dropped in the worker."""
+    from sortslice.engine import parse as _worker
 
     return len(_worker.parse_chunk("smiles", chunk, False, False)["buf"])
 
@@ -427,6 +427,7 @@ def check_identical(res, fps, rows) -> int:
 def bench_mols(rep: Report, n_mols: int, repeats: int, threads: list[int]):
     import sortslice
     from sortslice.engine import fingerprint as fp_mod
+    from sortslice.engine import flatten as flat_mod
     from sortslice.engine.fingerprint import EcfpParams, flatten, ids_from_graph
 
     mols = parse_mols(read_smiles("moses_test.csv.gz", n_mols))
@@ -443,8 +444,8 @@ def bench_mols(rep: Report, n_mols: int, repeats: int, threads: list[int]):
     del res, fps
     graph = flatten(mols, n_jobs=1).graph
 
-    probes = {t: Probe([(fp_mod, "to_pickles", f"to_pickles: Mol.ToBinary() on {t} thread{'s' * (t > 1)}"),
-                        (fp_mod, "graph_from_pickles", "graph_from_pickles (compiled pickle reader)"),
+    probes = {t: Probe([(flat_mod, "to_pickles", f"to_pickles: Mol.ToBinary() on {t} thread{'s' * (t > 1)}"),
+                        (flat_mod, "graph_from_pickles", "graph_from_pickles (compiled pickle reader)"),
                         (fp_mod, "ids_from_graph", "kernel: ids_from_graph")])
               for t in threads}
     cases = {}
@@ -486,11 +487,12 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     import pickle
 
     import sortslice
-    from sortslice.engine import _worker
+    from sortslice.engine import parse as _worker
     from sortslice.engine import fingerprint as fp_mod
-    from sortslice.engine import pool as engine_pool
+    from sortslice.engine import flatten as flat_mod
+    from sortslice.engine import processes as engine_pool
     from sortslice.engine.fingerprint import EcfpParams, ids_from_graph
-    from sortslice.engine.flatten import graph_from_pickles
+    from sortslice.engine.graph import graph_from_pickles
 
     smiles = read_smiles("moses_train.csv.gz", n_smiles)
     n = len(smiles)
@@ -513,8 +515,8 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     sortslice.ecfp(warm_smiles, radius=RADIUS, n_jobs=n_jobs)
     warm_s = time.perf_counter() - t0
     pool = parse_floor_pool(n_jobs)
-    probe = Probe([(fp_mod, "iter_parse_parallel", "main thread waits for worker chunks (next() on the pool)"),
-                   (fp_mod, "graph_from_pickles", "main thread: graph_from_pickles, 1 thread"),
+    probe = Probe([(flat_mod, "iter_parse_parallel", "main thread waits for worker chunks (next() on the pool)"),
+                   (flat_mod, "graph_from_pickles", "main thread: graph_from_pickles, 1 thread"),
                    (fp_mod, "ids_from_graph", "helper thread: kernel ids_from_graph, concurrent with the rows above")])
     try:
         t0 = time.perf_counter()
@@ -793,7 +795,7 @@ def main(argv=None) -> int:
     quick = args.quick
     repeats = args.repeats or 5
     wait = args.wait_quiet if args.wait_quiet is not None else (0.0 if quick else 15.0)
-    from sortslice.engine import pool as engine_pool
+    from sortslice.engine import processes as engine_pool
     from sortslice.engine.parallel import cpu_count
 
     cores = cpu_count()

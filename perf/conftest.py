@@ -58,7 +58,7 @@ def smiles_b() -> list[str]:
 def warm_pool(smiles_b, cores):
     """Our worker pool, forked and warmed by a small call (untimed)."""
     import sortslice
-    from sortslice.engine import pool
+    from sortslice.engine import processes as pool
 
     sortslice.ecfp(smiles_b[:1000], n_jobs=cores)
     yield cores

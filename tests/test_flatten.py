@@ -9,7 +9,7 @@ from rdkit.Chem import rdMolDescriptors
 
 from datasets import PAPER, paper_smiles, sample
 from sortslice.engine import molpickle
-from sortslice.engine.flatten import graph_from_mols_exact, graph_from_pickles, to_pickles
+from sortslice.engine.graph import graph_from_mols_exact, graph_from_pickles, to_pickles
 from test_ecfp_parity import EDGE
 
 FIELDS = ["atom_ptr", "bond_ptr", "atomic_num", "total_degree", "total_hs", "charge", "delta_mass", "in_ring",

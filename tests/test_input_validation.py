@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import sortslice
-from sortslice.engine import flatten as flatten_mod
+from sortslice.engine import graph as graph_mod
 from sortslice.engine import molpickle, morgan as morgan_mod, pooling
 from sortslice.engine.fingerprint import EcfpResult
 from strategies import batches, to_csr
@@ -45,7 +45,7 @@ def tripwires():
     from numba.core.registry import CPUDispatcher
 
     saved = []
-    for mod in (morgan_mod, pooling, flatten_mod, molpickle):
+    for mod in (morgan_mod, pooling, graph_mod, molpickle):
         for name, obj in list(vars(mod).items()):
             if isinstance(obj, CPUDispatcher):
                 saved.append((mod, name, obj))
@@ -126,7 +126,7 @@ def break_array(draw, a: np.ndarray, *, ptr: bool, low: int | None, high: int | 
 def graph_arrays(batch):
     """A batch as morgan()'s neighbour-list arrays."""
     csr = to_csr(batch)
-    nbr_ptr, nbr_atom, nbr_bond = morgan_mod.neighbours(csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"],
+    nbr_ptr, nbr_atom, nbr_bond = graph_mod.neighbours(csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"],
                                                         csr["bond_end"])
     return {"atom_ptr": csr["atom_ptr"], "atom_inv": csr["atom_inv"], "chiral": csr["chiral_term"],
             "nbr_ptr": nbr_ptr, "nbr_atom": nbr_atom, "nbr_bond": nbr_bond, "bond_ptr": csr["bond_ptr"],
@@ -249,7 +249,7 @@ def test_neighbours_and_morgan_from_bonds_refuse_broken_bond_lists(batch, name, 
     assume(broken is not None)
     csr[name] = broken
     names = ["bond_begin", "bond_end", "bond atom indices", "self-loop"]
-    assert_refused(lambda: morgan_mod.neighbours(csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"],
+    assert_refused(lambda: graph_mod.neighbours(csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"],
                                                  csr["bond_end"]), names)
     assert_refused(lambda: morgan_mod.morgan_from_bonds(csr["atom_ptr"], csr["atom_inv"], csr["chiral_term"],
                                                         csr["bond_ptr"], csr["bond_begin"], csr["bond_end"],
@@ -498,7 +498,7 @@ def test_pickle_reader_never_crashes_on_hostile_bytes(edits, data):
         chosen.append(bytes(b))
     offsets = np.zeros(len(chosen) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in chosen])
-    graph, status = flatten_mod.graph_from_pickles(b"".join(chosen), offsets)
+    graph, status = graph_mod.graph_from_pickles(b"".join(chosen), offsets)
     assert set(status.tolist()) <= {molpickle.OK, molpickle.BAD_HEADER, molpickle.TRUNCATED, molpickle.UNSUPPORTED,
                                     molpickle.NO_RINGS}
     assert graph.n_molecules == len(chosen)
@@ -515,4 +515,4 @@ def test_pickle_reader_never_crashes_on_hostile_bytes(edits, data):
     (np.zeros((2, 20), dtype=np.uint8), np.array([0, 30]), "buf"), ([0] * 40, np.array([0, 30]), "buf"),
 ])
 def test_pickle_reader_refuses_offsets_outside_the_buffer(buf, offsets, name):
-    assert_refused(lambda: flatten_mod.graph_from_pickles(buf, offsets), [name])
+    assert_refused(lambda: graph_mod.graph_from_pickles(buf, offsets), [name])

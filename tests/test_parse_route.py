@@ -1,4 +1,4 @@
-"""The fast SMILES route (``_worker._mol_from_smiles``) gives RDKit's molecule, byte for byte.
+"""The fast SMILES route (``parse._mol_from_smiles``) gives RDKit's molecule, byte for byte.
 
 ``Chem.MolFromSmiles`` perceives stereo (``flagPossibleStereoCenters``) even in a SMILES without a
 stereo mark; the fast route skips that for such SMILES.  Oracle: ``Chem.MolFromSmiles`` itself.  For every
@@ -15,7 +15,7 @@ from rdkit import Chem, rdBase
 
 from datasets import moses, paper_smiles, rdkit_nci, rdkit_wehi, sample, smi_gz
 from hostile import BAD_VALENCES, HOSTILE_TOKENS, ODD_CHARACTERS, texts
-from sortslice.engine import _worker
+from sortslice.engine import parse as parse_mod
 
 PAPER = ("ames", "aqsoldb", "lipophilicity", "lit_pcba_esr_ant", "mpro")
 
@@ -31,12 +31,12 @@ def _outcome(fn, text):
 def _check(texts_):
     """Counts of each route taken; fails on the first input where the routes disagree."""
     fast = 0
-    with _worker.quiet_rdkit():
+    with parse_mod.quiet_rdkit():
         for text in texts_:
-            ours = _outcome(_worker._mol_from_smiles, text)
+            ours = _outcome(parse_mod._mol_from_smiles, text)
             ref = _outcome(Chem.MolFromSmiles, text)
             assert ours == ref, f"{text!r}: fast route {ours[:1]} vs MolFromSmiles {ref[:1]}"
-            fast += ours[0] == "mol" and _worker._FULL_ROUTE_CHARS.isdisjoint(text)
+            fast += ours[0] == "mol" and parse_mod._FULL_ROUTE_CHARS.isdisjoint(text)
     return fast
 
 

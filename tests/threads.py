@@ -55,7 +55,7 @@ def launches():
 
                 patched.append((mod, name, obj))
                 setattr(mod, name, wrapper)
-    from sortslice.engine import pool
+    from sortslice.engine import processes as pool
 
     get_pool = pool.get_pool
 

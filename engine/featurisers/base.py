@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import parallel
 from ..fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, checked_result, ecfp
 from .scoring import Scoring
 from .state import FittedState

@@ -67,8 +67,7 @@ class Scoring:
         """
         from rdkit import Chem
 
-        from .._worker import chiral_cip_terms, parse, quiet_rdkit, size_problem
-        from ..fingerprint import _missing
+        from ..parse import chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
         from ..single import fingerprint_one
 
         c = self._single()
@@ -90,7 +89,7 @@ class Scoring:
         elif isinstance(molecule, Chem.Mol):
             reason = size_problem(molecule)
             mol, stereo = (molecule if reason is None else None), True
-        elif _missing(molecule):
+        elif is_missing(molecule):
             reason = "missing molecule"
         else:
             reason = f"unsupported input of type {type(molecule).__name__}"

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 import click
 import numpy as np
 
-from ..engine._worker import ASCII_SPACE
+from ..engine.parse import ASCII_SPACE
 from ..engine.atomic import AtomicFile as _AtomicFile
 from ..engine.atomic import WriteError
 from ..engine.config import DEFAULT_CHUNK_SIZE
+from ..engine.csr import select_rows
 
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
@@ -695,11 +696,8 @@ class Part:
         X = None if self.X is None else self.X[keep]
         indptr = ids = counts = None
         if self.indptr is not None:
-            lengths = np.diff(self.indptr)
-            sel = np.repeat(keep, lengths)
-            indptr = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
-            np.cumsum(lengths[keep], out=indptr[1:])
-            ids, counts = self.ids[sel], self.counts[sel]
+            indptr, take = select_rows(self.indptr, keep)
+            ids, counts = self.ids[take], self.counts[take]
         return Part(cols, self.valid[keep], self.errors[keep], X, indptr, ids, counts)
 
 

@@ -126,7 +126,7 @@ def start_workers(jobs: int) -> None:
     if jobs <= 1 or threading.current_thread() is not threading.main_thread():
         return
     try:
-        from sortslice.engine.pool import get_pool
+        from sortslice.engine.processes import get_pool
     except ImportError:  # pragma: no cover - the engine changed; the chunks will start it
         return
     get_pool(jobs).submit(int).result()

@@ -1,4 +1,6 @@
-"""Molecule parsing that runs in worker processes (imports RDKit only, never Numba).
+"""Stage 1, parse: text to RDKit molecules, and the sorting of inputs into molecules, text and errors.
+
+Molecule parsing that runs in worker processes (imports RDKit only, never Numba).
 
 A worker turns a chunk of SMILES / MDL mol blocks into what the main process needs
 to flatten them without the ``Mol`` objects: the RDKit binary pickles, the CIP
@@ -304,3 +306,74 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
         "fcfp": np.concatenate(feats) if feats else np.zeros(0, dtype=np.uint32),
         "fcfp_lengths": feat_lengths,
     }
+
+
+# ------------------------------------------------------------------ input classification
+def is_mol(x) -> bool:
+    from rdkit import Chem
+
+    return isinstance(x, Chem.Mol)
+
+
+def as_items(molecules) -> list:
+    if isinstance(molecules, (str, bytes)) or is_mol(molecules):
+        return [molecules]
+    try:  # polars / pandas / numpy / arrow columns
+        if hasattr(molecules, "to_list"):
+            return list(molecules.to_list())
+        if hasattr(molecules, "tolist"):
+            return list(molecules.tolist())
+        return list(molecules)
+    except TypeError:
+        raise TypeError(f"molecules must be SMILES strings, RDKit Mols or an iterable of them, "
+                        f"got {type(molecules).__name__}") from None
+
+
+def is_missing(x) -> bool:
+    return x is None or (isinstance(x, float) and x != x)
+
+
+def parse_in_process(kind: str, items: list, rows: list[int]):
+    """Parse strings to Mols here (small batches); returns mols and errors by row."""
+    mols, errors = {}, {}
+    with quiet_rdkit():
+        for i in rows:
+            mol, reason = parse(items[i], kind)
+            if mol is None:
+                errors[i] = reason
+            else:
+                mols[i] = mol
+    return mols, errors
+
+
+def classify(molecules):
+    """Sort the inputs into Mols, text rows and errors.
+
+    Mols are checked against the size limits later, from their pickles' headers
+    (``flatten``): no per-molecule RDKit call here.
+    """
+    from rdkit import Chem
+
+    mol_type = Chem.Mol
+    items = as_items(molecules)
+    errors: dict[int, str] = {}
+    mols: dict[int, object] = {}
+    text_rows: list[int] = []
+    for i, x in enumerate(items):
+        kind = type(x)
+        if kind is mol_type:  # the common cases first, by exact type
+            mols[i] = x
+        elif kind is str:
+            text_rows.append(i)
+        elif is_missing(x):
+            errors[i] = "missing molecule"
+        elif isinstance(x, str):
+            text_rows.append(i)
+        elif isinstance(x, bytes):
+            items[i] = x.decode("utf-8", errors="replace")
+            text_rows.append(i)
+        elif isinstance(x, mol_type):
+            mols[i] = x
+        else:
+            errors[i] = f"unsupported input of type {type(x).__name__}"
+    return items, errors, mols, text_rows

@@ -1,8 +1,8 @@
-"""A persistent pool of parsing processes (RDKit holds the GIL, so parsing needs processes).
+"""Stage 1b, processes: a persistent pool of parsing processes (RDKit holds the GIL, so parsing needs processes).
 
 On Linux workers are forked: ``spawn``/``forkserver`` re-import the caller's
 ``__main__``, which breaks every user script without a ``__main__`` guard.  The
-workers only ever run RDKit parsing (:mod:`._worker`), never Numba or Polars, so
+workers only ever run RDKit parsing (:mod:`.parse`), never Numba or Polars, so
 the threads those libraries may have in the parent are never needed in a child.
 Elsewhere ``spawn`` is used.  The pool is reused across calls and shut down at
 exit.  Chunks come back in submission order, so row order is preserved.
@@ -20,7 +20,7 @@ import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
-from . import _worker
+from . import parse
 from .config import PARSE_CHUNK_MAX, PARSE_CHUNK_MIN
 
 _lock = threading.Lock()
@@ -74,7 +74,7 @@ atexit.register(shutdown)
 
 def iter_parse_parallel(kind: str, items: list, chirality: bool, fcfp: bool, n_jobs: int,
                         chunk_size: int | None = None, window: int | None = None):
-    """``_worker.parse_chunk`` over chunks of ``items`` on ``n_jobs`` processes, yielded in order.
+    """``parse.parse_chunk`` over chunks of ``items`` on ``n_jobs`` processes, yielded in order.
 
     At most ``window`` chunks are in flight, so memory stays bounded on huge inputs.
     """
@@ -88,7 +88,7 @@ def iter_parse_parallel(kind: str, items: list, chirality: bool, fcfp: bool, n_j
     pending = deque()
     try:
         for s in starts:
-            pending.append(pool.submit(_worker.parse_chunk, kind, items[s:s + chunk_size], chirality, fcfp))
+            pending.append(pool.submit(parse.parse_chunk, kind, items[s:s + chunk_size], chirality, fcfp))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
