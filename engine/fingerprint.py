@@ -243,12 +243,13 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     if second is None or threads == 1:
         # one chunk (every small batch: no thread hand-off on the latency path), or one thread asked for
         items = [] if first is None else [first] if second is None else itertools.chain([first, second], chunks)
-        parts = [_fingerprint_chunk(flat, params, provenance, threads) for flat in checked(items)]
-        return concat_results(parts, params) if len(parts) != 1 else parts[0]
+        done = [_fingerprint_chunk(flat, params, provenance, threads) for flat in checked(items)]
+        return concat_results(done, params) if len(done) != 1 else done[0]
     # several chunks: chunk k's kernels run on a helper thread (they release the GIL) while this
     # thread produces chunk k + 1 (receiving parsed molecules, or Mol.ToBinary, which holds the GIL)
     kernel_jobs = max(1, threads - 1)
-    parts, pending = [], deque()
+    parts: list[EcfpResult] = []
+    pending: deque = deque()
     with ThreadPoolExecutor(1, thread_name_prefix="sortslice-kernels") as ex:
         try:
             for flat in checked(itertools.chain([first, second], chunks)):
@@ -281,7 +282,7 @@ def concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
                           np.zeros(0, dtype=object), params, from_engine=True)
     env = None
     if parts[0].environments is not None:
-        envs = [p.environments for p in parts]
+        envs = [p.environments for p in parts if p.environments is not None]
         env = Environments(concat_ptr([e.indptr for e in envs]), np.concatenate([e.ids for e in envs]),
                            np.concatenate([e.atom for e in envs]), np.concatenate([e.radius for e in envs]))
     smiles = None if parts[0].smiles is None else np.concatenate([p.smiles for p in parts])

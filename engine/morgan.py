@@ -124,6 +124,37 @@ def _morgan_any(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, 
                         out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
 
 
+@kernel(inline="always")
+def _atom_step(keys, d, layer, cur_a, chiral_a, chiral_known):
+    """One atom's Morgan step, shared by both kernels: sort its ``d`` neighbour keys (bond invariant << 32 |
+    neighbour invariant; degrees are tiny, so insertion sort), hash them onto its invariant, and add its
+    chiral tag once its neighbours are all single bonds to distinct invariants (or already were).
+
+    Returns ``(invariant, chiral tag added)``.
+    """
+    for j in range(1, d):
+        v = keys[j]
+        i = j - 1
+        while i >= 0 and keys[i] > v:
+            keys[i + 1] = keys[i]
+            i -= 1
+        keys[i + 1] = v
+    inv = hash_combine(np.uint64(layer), np.uint64(cur_a))
+    looks_chiral = chiral_a != 0
+    prev_ni = np.uint64(0)
+    for j in range(d):
+        bt = keys[j] >> np.int64(32)
+        ni = np.uint64(keys[j] & np.int64(0xFFFFFFFF))
+        inv = hash_combine(inv, hash_pair(bt, ni))
+        if looks_chiral and not chiral_known:
+            if bt != 1 or (j > 0 and ni == prev_ni):
+                looks_chiral = False
+        prev_ni = ni
+    if looks_chiral:
+        inv = hash_combine(inv, np.uint64(chiral_a))
+    return inv, looks_chiral
+
+
 @kernel
 def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
                  redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
@@ -190,29 +221,9 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
                 rs |= (one << np.uint64(b)) | prev_sets[o]
                 keys[j] = (np.int64(bond_inv[b]) << np.int64(32)) | np.int64(cur[o])
             round_sets[a] = rs
-            # sort + hash + chirality as in _morgan_core; a shared helper for these lines measured
-            # ~10% slower here (Numba passes its arrays per call), so they stay inline in both
-            for j in range(1, d):
-                v = keys[j]
-                i = j - 1
-                while i >= 0 and keys[i] > v:
-                    keys[i + 1] = keys[i]
-                    i -= 1
-                keys[i + 1] = v
-            inv = hash_combine(np.uint64(layer), np.uint64(cur[a]))
-            looks_chiral = chiral[a] != 0
-            prev_ni = np.uint64(0)
-            for j in range(d):
-                bt = keys[j] >> np.int64(32)
-                ni = np.uint64(keys[j] & np.int64(0xFFFFFFFF))
-                inv = hash_combine(inv, hash_pair(bt, ni))
-                if looks_chiral and not chiral_done[a]:
-                    if bt != 1 or (j > 0 and ni == prev_ni):
-                        looks_chiral = False
-                prev_ni = ni
-            if looks_chiral:
+            inv, chiral_now = _atom_step(keys, d, layer, cur[a], chiral[a], chiral_done[a])
+            if chiral_now:
                 chiral_done[a] = True
-                inv = hash_combine(inv, np.uint64(chiral[a]))
             nxt[a] = np.uint32(inv)
             ent_atom[m] = a
             ent_inv[m] = np.uint32(inv)
@@ -342,28 +353,9 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
                 for w in range(W):
                     round_sets[ra + w] |= prev_sets[ro + w]
                 keys[j] = (np.int64(bond_inv[b]) << np.int64(32)) | np.int64(cur[o])
-            # insertion sort by (bond invariant, neighbour invariant): degrees are tiny
-            for j in range(1, d):
-                v = keys[j]
-                i = j - 1
-                while i >= 0 and keys[i] > v:
-                    keys[i + 1] = keys[i]
-                    i -= 1
-                keys[i + 1] = v
-            inv = hash_combine(np.uint64(layer), np.uint64(cur[a]))
-            looks_chiral = chiral[a] != 0
-            prev_ni = np.uint64(0)
-            for j in range(d):
-                bt = keys[j] >> np.int64(32)
-                ni = np.uint64(keys[j] & np.int64(0xFFFFFFFF))
-                inv = hash_combine(inv, hash_pair(bt, ni))
-                if looks_chiral and not chiral_done[a]:
-                    if bt != 1 or (j > 0 and ni == prev_ni):
-                        looks_chiral = False
-                prev_ni = ni
-            if looks_chiral:
+            inv, chiral_now = _atom_step(keys, d, layer, cur[a], chiral[a], chiral_done[a])
+            if chiral_now:
                 chiral_done[a] = True
-                inv = hash_combine(inv, np.uint64(chiral[a]))
             nxt[a] = np.uint32(inv)
             ent_atom[m] = a
             ent_inv[m] = np.uint32(inv)

@@ -38,9 +38,14 @@ def _requested(n_jobs: int | None) -> int:
     return max(1, cpu_count() + 1 + n_jobs) if n_jobs < 0 else n_jobs
 
 
+def _pool_size() -> int:
+    """Numba's thread pool size (``NUMBA_NUM_THREADS``, fixed when the process starts)."""
+    return int(getattr(numba.config, "NUMBA_NUM_THREADS"))
+
+
 def threads(n_jobs: int | None = None) -> int:
     """Threads for a parallel kernel launch (1 .. Numba's pool size)."""
-    return max(1, min(_requested(n_jobs), numba.config.NUMBA_NUM_THREADS))
+    return max(1, min(_requested(n_jobs), _pool_size()))
 
 
 def processes(n_jobs: int | None, n_items: int) -> int:

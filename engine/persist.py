@@ -14,6 +14,7 @@ import json
 import math
 import os
 import stat
+from typing import Any
 from datetime import datetime, timezone
 from importlib import resources
 
@@ -50,7 +51,8 @@ def to_document(state) -> dict:
     if not isinstance(state, FittedState):
         state = state.fitted_state
     params = dict(state.params)
-    training = {"n_molecules": int(state.n_molecules), "n_invalid": int(state.n_invalid)}
+    training: dict = {"n_molecules": int(state.n_molecules), "n_invalid": int(state.n_invalid)}
+    vocab: dict
     if state.method == "hash-fold":
         vocab = {"ids": [], "scores": [], "score_name": "none", "prevalence": []}
     else:
@@ -124,8 +126,8 @@ def _raise_first(errors, source: str, prefix: tuple = ()) -> None:
 def _check_schema(doc: dict, source: str) -> None:
     """The document against the schema: everything but the column lists' items, then those quickly."""
     validator = _validator()
-    vocab = doc.get("vocabulary")
-    lists = {}
+    vocab: Any = doc.get("vocabulary")
+    lists: dict = {}
     if isinstance(vocab, dict):
         lists = {k: vocab[k] for k in _COLUMN_LISTS if isinstance(vocab.get(k), list)}
         doc = {**doc, "vocabulary": {**vocab, **{k: [] for k in lists}}}
@@ -177,7 +179,7 @@ def _check_columns(doc: dict, source: str) -> None:
 
     from .parse import quiet_rdkit
 
-    parser = Chem.SmilesParserParams()
+    parser: Any = Chem.SmilesParserParams()
     parser.sanitize = False
     parser.removeHs = False
     with quiet_rdkit():
@@ -237,8 +239,8 @@ def _refuse_constant(name: str):
 def _no_repeated_keys(pairs: list) -> dict:
     out = dict(pairs)
     if len(out) != len(pairs):
-        seen = set()
-        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        seen: set = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise ValueError(f"the key {key[:100]!r} appears twice in an object")
     return out
 

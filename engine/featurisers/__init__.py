@@ -11,6 +11,8 @@ example fragments, ``scoring`` the single-molecule path, ``state`` the plain-dat
 
 from __future__ import annotations
 
+from typing import Any
+
 from .base import ECFP_PARAMS, Featurised, NotFittedError, check_is_fitted, params_mismatch
 from .hash_fold import HashFold
 from .sort_slice import SortSlice
@@ -27,7 +29,7 @@ __all__ = ["CLASSES", "ECFP_PARAMS", "MAX_EXAMPLE_ATOMS", "MIM", "Featurised", "
 
 def from_state(state: FittedState):
     """The featuriser ``state`` describes (``f.fitted_state`` of a fitted ``f``, or a loaded file's)."""
-    cls = CLASSES[state.method]
+    cls: Any = CLASSES[state.method]
     names = set(cls._param_names())
     f = cls(**state.ecfp.to_dict(), **{k: v for k, v in state.params.items() if k in names})
     f._restore(state)

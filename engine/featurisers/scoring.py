@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ..fingerprint import InvalidMoleculeError
+from ..fingerprint import EcfpParams, InvalidMoleculeError
 
 
 class ScoringConstants(NamedTuple):
@@ -25,6 +25,20 @@ class ScoringConstants(NamedTuple):
 
 class Scoring:
     """``transform_one`` / ``transform_many`` for a fitted featuriser (mixed into every featuriser)."""
+
+    # what the featuriser it is mixed into provides
+    length: int
+    counts: bool
+    strict: bool
+    if TYPE_CHECKING:
+        @property
+        def ecfp_params(self) -> EcfpParams: ...
+
+        def _lookup(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+        def _out_dtype(self) -> np.dtype: ...
+
+        def featurise(self, X: Any) -> Any: ...
 
     # ------------------------------------------------------------ low latency
     def _single(self) -> ScoringConstants:

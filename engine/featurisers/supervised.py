@@ -216,7 +216,7 @@ class Filtering(_Supervised):
         items = _molecule_list(X)
         items = list(items.to_list() if hasattr(items, "to_list") else items)
         env = fp.environments
-        first_env = {}
+        first_env: dict[int, tuple[int, int, int]] = {}
         env_rows = np.repeat(np.arange(len(fp)), np.diff(env.indptr))
         wanted = set(int(sub[m]) for g in groups for m in g)
         for k in np.flatnonzero(np.isin(env.ids, np.fromiter(wanted, dtype=np.uint32))):

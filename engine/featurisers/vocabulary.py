@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import parallel
@@ -43,7 +45,7 @@ class _Vocabulary(_Featuriser):
     def _state_fields(self) -> dict:
         examples = getattr(self, "_examples", {})
         return {"vocabulary": self.vocabulary_, "scores": np.asarray(self.scores_, dtype=np.float64),
-                "prevalence": self.prevalence_, "n_distinct_ids": int(self.n_distinct_ids_),
+                "prevalence": self.prevalence_, "n_distinct_ids": int(getattr(self, "n_distinct_ids_")),
                 "examples": tuple(examples.get(int(i)) for i in self.vocabulary_)}
 
     def _restore(self, state) -> None:
@@ -112,11 +114,11 @@ class _Vocabulary(_Featuriser):
         want = np.asarray(missing, dtype=np.uint32)
         rows = np.repeat(np.arange(len(fp)), np.diff(fp.indptr))
         hit = np.isin(fp.ids, want)
-        parsed: dict[int, object] = {}
+        parsed: dict[int, Any] = {}
         too_big: list[int] = []
         while True:
             # the first molecule holding each id, among those small enough to write out
-            first = {}
+            first: dict[int, int] = {}
             usable = hit & ~np.isin(rows, too_big) if too_big else hit
             for r, i in zip(rows[usable].tolist(), fp.ids[usable].tolist()):
                 first.setdefault(i, r)
@@ -137,6 +139,7 @@ class _Vocabulary(_Featuriser):
         row_list = sorted(by_row)
         mols = [parsed[r] for r in row_list]
         env = ecfp(mols, **self.ecfp_params.to_dict(), provenance=True, n_jobs=self.n_jobs).environments
+        assert env is not None   # provenance=True
         for k, (r, mol) in enumerate(zip(row_list, mols)):
             s, e = env.indptr[k], env.indptr[k + 1]
             wanted = set(by_row[r])
