@@ -235,11 +235,14 @@ def test_smi_files_strict_skip_and_existing_output(client, tmp_path):
     assert table.column("name").to_pylist() == ["ethanol", "benzene", "acetic", "methylamine"]
     assert _fingerprints(out.paths).tobytes() == X[[0, 1, 2, 4]].tobytes()
 
-    with pytest.raises(sortslice.InvalidMoleculeError, match=r"b\.smi: row 2 \(bad_ring\): .*nothing was written"):
+    with pytest.raises(sortslice.InvalidMoleculeError,
+                       match=r"b\.smi: row 2 \(bad_ring\): .*its part was not written; complete parts are kept"):
         transform_partitioned(model, files, tmp_path / "strict", client=client, errors="strict")
-    assert os.listdir(tmp_path / "strict") == []
+    # a.smi's part may be complete (kept for a resumed run): b.smi's is never written
+    assert "part-00001.parquet" not in os.listdir(tmp_path / "strict")
 
-    with pytest.raises(InputError, match="already holds 2 part files"):
+    with pytest.raises(InputError, match=r"already holds 2 files \(part-00000.parquet, part-00001.parquet\): "
+                                         r"choose an empty folder, or pass resume=True"):
         transform_partitioned(model, files, tmp_path / "skip", client=client)
     again = transform_partitioned(model, files[:1], tmp_path / "skip", client=client, overwrite=True)
     assert sorted(os.listdir(tmp_path / "skip")) == ["part-00000.parquet"]
@@ -315,10 +318,17 @@ def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp
         assert r.exit_code == 0, r.output
         ours, theirs = pq.read_table(part), pq.read_table(single)
         assert ours.schema.equals(theirs.schema, check_metadata=True) and ours.equals(theirs)
-    # running again replaces the parts in place (as -o FILE replaces a file)
-    r = _cli("transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps",
-             "--scheduler", address, "--id-column", "id")
-    assert r.exit_code == 0, r.output
+    # running again into the full folder is an error (never a silent mix); --resume keeps every part, and so
+    # does the one-machine command (the two write the same parts)
+    before = [p.read_bytes() for p in parts]
+    args = ["transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps", "--id-column", "id"]
+    r = _cli(*args, "--scheduler", address)
+    assert r.exit_code == 1 and r.output.startswith(f"Error: {tmp_path / 'fps'} already holds 4 files"), r.output
+    for extra in (["--scheduler", address], []):
+        r = _cli(*args, "--resume", *extra)
+        assert r.exit_code == 0, r.output
+        assert "4 of the 4 parts were already complete and were kept" in r.output and "Note:" not in r.output
+        assert [p.read_bytes() for p in parts] == before
     assert sorted(os.listdir(tmp_path / "fps")) == [p.name for p in parts]
 
 
