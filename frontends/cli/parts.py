@@ -155,8 +155,8 @@ def open_folder(path: str, *, resume: bool = False, overwrite: bool = False, hin
                          f"{hint} to complete an interrupted run into it")
     others = [e for e in entries if e not in ours]
     if others:
-        raise InputError(f"{path} holds {others[0]!r}, which is not a part: {hint} only completes a folder of "
-                         f"part-*.parquet files")
+        raise InputError(f"{path} holds {others[0]!r}, which is not a part: only a folder of part-*.parquet files "
+                         f"can be resumed")
     remove_temporary(path)
     return [e for e in entries if is_part(e)]
 
