@@ -11,11 +11,18 @@ molecules on one machine, whatever the partitioning.
 
 Transforming writes one Parquet file per input partition, on the workers, with
 the columns and key-value metadata of ``sortslice transform`` (the CLI's own
-writer is used).  Parts are written into a staging folder inside the output
-folder (each file through a temporary file and ``os.replace``) and moved into
-place only when every partition succeeded, so a failed or interrupted job never
-leaves a partial data set that looks complete; a task whose worker dies is
-simply run again by Dask (tasks are pure: same input, same bytes).
+writer is used), named, recorded and checked as the CLI's one-machine folders of
+parts are (:mod:`sortslice.cli.parts`): the two write the same bytes.
+
+A lost worker changes nothing.  Tasks are pure and idempotent: a part is written
+under its final name through a temporary file beside it and ``os.replace``, so
+it is complete or absent, and a task Dask runs again (its worker died, or its
+result was lost with the worker's memory) writes the same bytes over it.  Every
+prevalence state says which partitions it counts and a merge refuses two states
+that share one, so a partition computed twice is counted once — the fit is
+checked to cover every partition exactly once.  An interrupted or failed
+transform leaves its complete parts; ``resume=True`` checks them (on the
+workers) and writes only the others.
 
 Inputs are a file, a directory, a glob or a list of them (CSV/TSV, ``.smi``, SDF,
 Parquet, optionally ``.gz``; one partition per file, read in ``chunk_size``
@@ -33,10 +40,8 @@ holds the GIL.
 from __future__ import annotations
 
 import contextlib
-import glob
 import itertools
 import os
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,23 +50,19 @@ import numpy as np
 
 import dask
 
+from .cli.parts import InputError, list_input_files
+from .cli.parts import part_name as _part_name
 from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, SortSlice
 from .engine.fingerprint import InvalidMoleculeError, ecfp
 from .engine.pooling import document_frequency, merge_prevalence
 
-__all__ = ["FitSummary", "InputError", "TransformSummary", "connect", "fit_partitioned", "list_input_files",
+__all__ = ["DoubleCountError", "FitSummary", "InputError", "TransformSummary", "connect", "fit_partitioned", "list_input_files",
            "transform_partitioned"]
 
-#: molecules read and fingerprinted at a time inside a task (the CLI's default chunk)
 #: prevalence states merged per reduction task
 DEFAULT_SPLIT_EVERY = 8
-_INPUT_SUFFIXES = (".csv", ".tsv", ".tab", ".smi", ".smiles", ".ism", ".can", ".sdf", ".sd", ".parquet", ".pq")
 _ERRORS = ("null", "skip", "strict")
-
-
-class InputError(ValueError):
-    """An input or output the job cannot use (one line naming the file or partition)."""
 
 
 # ============================================================================ inputs
@@ -90,53 +91,6 @@ class _Opened:
     carried_types: dict
     label: str
     close: object = None
-
-
-def _has_glob(path: str) -> bool:
-    return any(ch in path for ch in "*?[")
-
-
-def list_input_files(paths) -> list[str]:
-    """The files a path, directory, glob or list of them stands for, in order (one partition each).
-
-    A directory means the molecule files directly inside it (by extension,
-    ``.gz`` included; hidden files skipped), sorted by name; a glob is sorted by
-    name; a list keeps its order.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     for name in ("b.smi", "a.csv.gz", "notes.txt", ".hidden.smi"):
-    ...         _ = (pathlib.Path(d) / name).write_text("")
-    ...     [pathlib.Path(p).name for p in list_input_files(d)]
-    ['a.csv.gz', 'b.smi']
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    out: list[str] = []
-    for p in paths:
-        p = os.fspath(p)
-        if os.path.isdir(p):
-            found = []
-            for name in sorted(os.listdir(p)):
-                base = name[:-3] if name.lower().endswith(".gz") else name
-                if not name.startswith(".") and base.lower().endswith(_INPUT_SUFFIXES):
-                    found.append(os.path.join(p, name))
-            if not found:
-                raise InputError(f"{p}: no molecule files in this directory (by extension: "
-                                 f"{', '.join(_INPUT_SUFFIXES)}, optionally .gz)")
-            out += found
-        elif _has_glob(p):
-            found = sorted(f for f in glob.glob(p) if os.path.isfile(f))
-            if not found:
-                raise InputError(f"{p}: no files match")
-            out += found
-        elif os.path.isfile(p):
-            out.append(p)
-        else:
-            raise InputError(f"cannot read {p}: No such file or directory")
-    return out
 
 
 def _cli_error(exc) -> InputError:
@@ -309,6 +263,7 @@ class _State:
     n_invalid: int
     rows: int
     first_problem: tuple | None = None   # (partition index, message) of the earliest invalid molecule
+    parts: tuple = ()                    # the partitions counted, ascending (each exactly once)
 
 
 def _partition_state(part, source: _Source, read: _Read, index: int, ecfp_params: dict, strict: bool) -> _State:
@@ -337,18 +292,30 @@ def _partition_state(part, source: _Source, read: _Read, index: int, ecfp_params
     finally:
         if opened.close is not None:
             opened.close()
-    return _State(ids, prevalence, n_valid, n_invalid, rows, first)
+    return _State(ids, prevalence, n_valid, n_invalid, rows, first, (index,))
+
+
+class DoubleCountError(RuntimeError):
+    """A merge was given two prevalence states that count the same partition (never expected: a guard)."""
 
 
 def _merge_states(*states: _State) -> _State:
-    """Sum prevalence states (runs on a worker, ``split_every`` at a time)."""
+    """Sum prevalence states (runs on a worker, ``split_every`` at a time).
+
+    Refuses states that share a partition: however often Dask ran a partition's task
+    (a lost worker, a lost result), its molecules are counted once.
+    """
+    parts = sorted(itertools.chain.from_iterable(s.parts for s in states))
+    twice = sorted({a for a, b in zip(parts, parts[1:]) if a == b})
+    if twice:
+        raise DoubleCountError(f"partition {twice[0]} reached a prevalence merge twice: refusing to count it twice")
     ids, prevalence = states[0].ids, states[0].prevalence
     for s in states[1:]:
         ids, prevalence = merge_prevalence(ids, prevalence, s.ids, s.prevalence)
         prevalence = prevalence.reshape(-1)
     problems = [s.first_problem for s in states if s.first_problem is not None]
     return _State(ids, prevalence, sum(s.n_molecules for s in states), sum(s.n_invalid for s in states),
-                  sum(s.rows for s in states), min(problems) if problems else None)
+                  sum(s.rows for s in states), min(problems) if problems else None, tuple(parts))
 
 
 def _tree_reduce(leaves: list, split_every: int):
@@ -474,6 +441,10 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
         # the partition tasks first, with the bar; the reduction then runs on their states where they are
         leaves = _run_with_bar(client, leaves, "prevalence")
     (state,) = _compute(client, _tree_reduce(leaves, max(2, int(split_every))))
+    if state.parts != tuple(range(len(source.parts))):
+        missing = sorted(set(range(len(source.parts))) - set(state.parts))
+        raise DoubleCountError(f"the merged prevalence covers partitions {_ranges(state.parts)}, not each of the "
+                               f"{len(source.parts)} once (missing: {_ranges(missing)})")
     where = source.labels[0] if len(source.labels) == 1 else f"{len(source.labels)} partitions"
     if state.rows == 0:
         raise InputError(f"{where}: no molecules to fit on")
@@ -486,6 +457,21 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
                          None if state.first_problem is None else state.first_problem[1], len(source.parts),
                          time.perf_counter() - started)
     return (model, summary) if return_summary else model
+
+
+def _ranges(indices) -> str:
+    indices = list(indices)
+    if not indices:
+        return "none"
+    out, first, last = [], indices[0], indices[0]
+    for i in indices[1:] + [None]:
+        if i is not None and i == last + 1:
+            last = i
+            continue
+        out.append(str(first) if first == last else f"{first}-{last}")
+        if i is not None:
+            first = last = i
+    return ", ".join(out)
 
 
 def _find_examples(client, source, task_source, read, vocabulary, params) -> dict:
@@ -517,10 +503,11 @@ def _find_examples(client, source, task_source, read, vocabulary, params) -> dic
     return found
 
 
-def _compute(client, *tasks, progress: str | None = None):
-    """Results of ``tasks`` in order; with ``progress`` (a label), a bar of finished tasks on stderr."""
+def _compute(client, *tasks, progress: str | None = None, done: int = 0):
+    """Results of ``tasks`` in order; with ``progress`` (a label), a bar of finished tasks on stderr
+    (starting from ``done``: parts a resumed run found complete)."""
     if progress is not None:
-        tasks = _run_with_bar(client, list(tasks), progress)
+        tasks = _run_with_bar(client, list(tasks), progress, done)
     if client is not None:
         return tuple(client.compute(list(tasks), sync=True))
     return dask.compute(*tasks)
@@ -535,7 +522,7 @@ def _default_client():
         return None
 
 
-def _run_with_bar(client, tasks: list, label: str) -> list:
+def _run_with_bar(client, tasks: list, label: str, done: int = 0) -> list:
     """Run ``tasks`` with a bar of finished tasks on stderr; returns delayed objects for their results.
 
     On a cluster the results stay on the workers (``persist``): a later graph built on
@@ -546,7 +533,8 @@ def _run_with_bar(client, tasks: list, label: str) -> list:
     from tqdm import tqdm
 
     client = client if client is not None else _default_client()
-    with tqdm(total=len(tasks), unit=" part", desc=label, file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=done + len(tasks), initial=done, unit=" part", desc=label, file=sys.stderr,
+              dynamic_ncols=True) as bar:
         if client is not None:
             from distributed import as_completed, futures_of
 
@@ -570,7 +558,11 @@ def _run_with_bar(client, tasks: list, label: str) -> list:
 # ======================================================================== transform
 @dataclass(frozen=True)
 class TransformSummary:
-    """What a distributed transform wrote (the CLI prints the warning line from it)."""
+    """What a distributed transform wrote (the CLI prints the warning line from it).
+
+    Tallies count every part of the folder, those a resumed run kept (``kept`` of them)
+    included; ``notes`` says which parts were found incomplete or foreign and written again.
+    """
 
     paths: list
     rows: int
@@ -578,6 +570,8 @@ class TransformSummary:
     invalid: int
     first_problem: str | None
     seconds: float
+    kept: int = 0
+    notes: tuple = ()
 
     def warning(self, consequence: str) -> str | None:
         if not self.invalid:
@@ -586,13 +580,30 @@ class TransformSummary:
                 f"first: {self.first_problem}")
 
 
+def _identity(part, source: _Source, index: int) -> dict:
+    """What a part records of its input: the file (path, size, modification time), or the collection's partition."""
+    from .cli.parts import source_identity
+
+    if source.kind == "files":
+        return source_identity(part.path)
+    return {"partition": index}
+
+
 def _write_partition(part, source: _Source, read: _Read, index: int, model, path: str, metadata: dict,
                      payload, errors: str) -> dict:
-    """Fingerprint one partition into ``path`` (runs on a worker; written atomically by the CLI's sink)."""
+    """Fingerprint one partition into ``path`` (runs on a worker).
+
+    Idempotent: the part is written through a temporary file beside ``path`` and renamed
+    over it when complete (the CLI's sink), with its record in the footer, so running the
+    task again — after its worker died, or when its result was lost — replaces a complete
+    part with the same bytes and never leaves half a file under the part's name.
+    """
     import click
 
     from .cli.io import Part, open_output
+    from .cli.parts import footer, part_record
 
+    identity = _identity(part, source, index)
     opened = _open(part, source, read, index)
     rows = written = invalid = 0
     first = None
@@ -611,7 +622,8 @@ def _write_partition(part, source: _Source, read: _Read, index: int, model, path
                 if bad.size and first is None:
                     first = f"{_row_label(opened, chunk, int(bad[0]))}: {out.errors[int(bad[0])]}"
                     if errors == "strict":
-                        raise InvalidMoleculeError(f"{first} (errors='strict': nothing was written)")
+                        raise InvalidMoleculeError(f"{first} (errors='strict': its part was not written; "
+                                                   f"complete parts are kept for resuming)")
                 piece = Part({c: chunk.columns[c] for c in read.carry}, out.valid, out.errors, X=out.X)
                 if errors == "skip" and bad.size:
                     piece = piece.take(out.valid)
@@ -619,6 +631,8 @@ def _write_partition(part, source: _Source, read: _Read, index: int, model, path
                 rows += len(chunk)
                 invalid += int(bad.size)
                 written += len(piece)
+            record = part_record(identity, 0, rows, written, invalid, first, errors)
+            sink.footer = footer(record)
             sink.close()
         except BaseException:
             sink.abort()
@@ -626,15 +640,21 @@ def _write_partition(part, source: _Source, read: _Read, index: int, model, path
     finally:
         if opened.close is not None:
             opened.close()
-    return {"rows": rows, "written": written, "invalid": invalid, "first_problem": first}
+    return record
 
 
-def _part_name(i: int, n: int) -> str:
-    return f"part-{i:0{max(5, len(str(n - 1)))}d}.parquet"
+def _check_partition(part: _File, read: _Read, path: str, payload, errors: str, metadata: dict):
+    """Whether ``path`` is a complete part of this run made from file partition ``part`` (runs on a worker)."""
+    import click
 
+    from .cli.parts import check_file_part
 
-def _is_part(name: str) -> bool:
-    return name.startswith("part-") and name.endswith(".parquet") and name[5:-8].isdigit()
+    try:
+        return check_file_part(path, part.path, payload=payload, errors=errors, metadata=metadata,
+                               input_format=read.input_format, smiles_column=read.smiles_column,
+                               id_column=read.id_column, carry=read.carry, chunk_size=read.chunk_size)
+    except click.ClickException as exc:
+        raise _cli_error(exc) from None
 
 
 def _light(model):
@@ -651,7 +671,8 @@ def _light(model):
 def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | None = None,
                           input_format: str | None = None, id_column: str | None = None, keep=(),
                           errors: str = "null", chunk_size: int = DEFAULT_CHUNK_SIZE, client=None,
-                          overwrite: bool = False, progress: bool = False) -> TransformSummary:
+                          overwrite: bool = False, resume: bool = False, progress: bool = False,
+                          hint: str = "pass resume=True") -> TransformSummary:
     """Fingerprint a partitioned data set into a folder of Parquet files, one per input partition.
 
     Each file has the columns and key-value metadata of ``sortslice transform``:
@@ -659,6 +680,10 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     ``length`` entries; null for invalid molecules) and, with ``errors="null"``,
     ``error`` (why a row is invalid).  Files are named ``part-00000.parquet``,
     ... in partition order, so reading the folder gives the input's row order.
+    Each part's footer records the input it was made from (``sortslice.part``:
+    the file's path, size and modification time, its rows and what was written),
+    as the CLI's one-machine ``sortslice transform IN -o DIR/`` writes them: the
+    same input gives the same bytes either way.
 
     Parameters
     ----------
@@ -667,16 +692,25 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     data
         As for :func:`fit_partitioned`.
     output_dir
-        The folder to write (created if needed).  It must hold no ``part-*.parquet``
-        files unless ``overwrite=True`` (then the old parts are replaced and any
-        left over from a run with more partitions are removed).
+        The folder to write (created if needed).  It must be empty, unless
+        ``resume`` or ``overwrite``.
     errors
         ``"null"`` (keep invalid rows with a reason), ``"skip"`` (leave them out)
-        or ``"strict"`` (fail at the first, writing nothing).
+        or ``"strict"`` (fail at the first; that partition's part is not written).
     client
         A ``distributed.Client``; ``None`` uses Dask's current scheduler.
+    overwrite
+        Remove the folder's parts (and temporary files) first.
+    resume
+        Complete an interrupted run: the folder may hold parts (and the temporary
+        files of killed tasks, which are removed); each is checked on the workers
+        and kept only if it is complete and was made by this featuriser, with
+        these options, from the same input file (unchanged size and modification
+        time, same row count); the others are written again.  File inputs only.
     progress
-        Show a bar of finished partitions on stderr.
+        Show a bar of finished partitions on stderr (starting from the kept ones).
+    hint
+        How the error for a non-empty folder says to resume (the CLI: ``--resume``).
 
     Returns
     -------
@@ -699,31 +733,29 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     >>> tables[1].column("error").to_pylist()
     ['invalid SMILES: syntax error']
     """
-    from .cli.io import Fingerprints
+    from .cli.io import RESERVED_COLUMNS, Fingerprints
     from .cli.main import _metadata
+    from .cli.parts import open_folder, remove_temporary, tallies
 
     started = time.perf_counter()
     if errors not in _ERRORS:
         raise ValueError(f"errors must be one of {', '.join(_ERRORS)}, got {errors!r}")
+    if overwrite and resume:
+        raise ValueError("give overwrite or resume, not both")
     carry = tuple(dict.fromkeys(([id_column] if id_column else []) + list(keep)))
-    from .cli.io import RESERVED_COLUMNS
-
     for c in carry:
         if c in RESERVED_COLUMNS:
             raise InputError(f"cannot carry a column named {c!r}: the output has a {c!r} column of its own")
     read = _Read(smiles_column=smiles_column, input_format=input_format, id_column=id_column, carry=carry,
                  chunk_size=int(chunk_size))
     output_dir = os.fspath(output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise InputError(f"cannot write {output_dir}: it is a file, not a directory")
-    os.makedirs(output_dir, exist_ok=True)
-    old_parts = sorted(n for n in os.listdir(output_dir) if _is_part(n))
-    if old_parts and not overwrite:
-        raise InputError(f"{output_dir} already holds {len(old_parts)} part files ({old_parts[0]}, ...); "
-                         f"choose another folder or overwrite")
     source = _source(data, read)
     if not source.parts:
         raise InputError("the data set has no partitions")
+    existing = open_folder(output_dir, resume=resume, overwrite=overwrite, hint=hint)
+    if existing and source.kind != "files":
+        raise InputError(f"{output_dir} holds parts, and a Dask {source.kind} cannot resume: its partitions keep no "
+                         f"record of what they held (write the data set to files, or start in an empty folder)")
     task_source = _source_for_task(source)
     ecfp_params = featuriser.ecfp_params.to_dict()
     # the same metadata and payload the CLI writes (its helpers, so the two cannot drift)
@@ -732,31 +764,39 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     payload = Fingerprints(int(featuriser.length), dtype, bool(featuriser.counts))
     n = len(source.parts)
     names = [_part_name(i, n) for i in range(n)]
+    paths = [os.path.join(output_dir, name) for name in names]
     token = uuid.uuid4().hex
-    staging = os.path.join(output_dir, f".sortslice-staging-{token[:12]}")
-    os.makedirs(staging)
-    try:
-        model = dask.delayed(_light(featuriser), pure=True, name=f"sortslice-model-{token}")
-        tasks = [dask.delayed(_write_partition, pure=True)(part, task_source, read, i, model,
-                                                           os.path.join(staging, names[i]), metadata, payload,
-                                                           errors, dask_key_name=f"sortslice-write-{i}-{token}")
-                 for i, part in enumerate(source.parts)]
-        results = _compute(client, *tasks, progress="transform" if progress else None)
-        paths = []
-        for name in names:
-            target = os.path.join(output_dir, name)
-            os.replace(os.path.join(staging, name), target)
-            paths.append(target)
-        for name in old_parts:
-            if name not in set(names):
-                os.unlink(os.path.join(output_dir, name))
-    finally:
-        # also removes the temporary files of tasks whose worker died mid-write
-        shutil.rmtree(staging, ignore_errors=True)
-    problems = [r["first_problem"] for r in results if r["first_problem"] is not None]
-    return TransformSummary(paths, sum(r["rows"] for r in results), sum(r["written"] for r in results),
-                            sum(r["invalid"] for r in results), problems[0] if problems else None,
-                            time.perf_counter() - started)
+    records: dict = {}
+    notes = []
+    for name in existing:
+        if name not in set(names):
+            os.unlink(os.path.join(output_dir, name))
+            notes.append(f"removed {name}: not a part of this run (it makes {n:,} parts)")
+    candidates = [i for i in range(n) if names[i] in existing]
+    if candidates:
+        checks = [dask.delayed(_check_partition, pure=True)(source.parts[i], read, paths[i], payload, errors,
+                                                            metadata, dask_key_name=f"sortslice-check-{i}-{token}")
+                  for i in candidates]
+        for i, (record, why) in zip(candidates, _compute(client, *checks)):
+            if record is None:
+                notes.append(f"{names[i]} is written again: {why}")
+            else:
+                records[i] = record
+    kept = len(records)
+    todo = [i for i in range(n) if i not in records]
+    model = dask.delayed(_light(featuriser), pure=True, name=f"sortslice-model-{token}")
+    tasks = [dask.delayed(_write_partition, pure=True)(source.parts[i], task_source, read, i, model, paths[i],
+                                                       metadata, payload, errors,
+                                                       dask_key_name=f"sortslice-write-{i}-{token}")
+             for i in todo]
+    for i, record in zip(todo, _compute(client, *tasks, progress="transform" if progress else None, done=kept)):
+        records[i] = record
+    # the temporary files of tasks whose worker was killed mid-write (after a failure other tasks may still
+    # be writing theirs: those are left to a resumed run, which removes them first)
+    remove_temporary(output_dir)
+    total = tallies(records[i] for i in range(n))
+    return TransformSummary(paths, total["rows"], total["written"], total["invalid"], total["first_problem"],
+                            time.perf_counter() - started, kept, tuple(notes))
 
 
 # ========================================================================== clusters

@@ -4,11 +4,16 @@ The cluster is started once for the module.  Every comparison is exact: the
 fitted state (every id's prevalence), the vocabulary, the example environments
 and the fingerprint bytes, against ``SortSlice.fit_transform`` on all molecules
 at once.  A worker process is killed in the middle of a task (by the partition
-it is reading) and the job must come out the same.
+it is reading) and the job must come out the same.  A worker is also SIGKILLed
+from outside, by the scheduler, the moment it has finished its second partition
+of a fit or a transform (its results in memory are lost, tasks are still to
+run): the model equals the single-machine fit and every part file equals, byte
+for byte, what the one-machine ``sortslice transform IN -o DIR/`` writes.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import signal
@@ -24,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 import datasets
 import sortslice
@@ -211,6 +217,148 @@ def test_worker_killed_mid_task_is_survived(client, moses, tmp_path):
     worker_pids()
 
 
+# ------------------------------------------------------- a worker SIGKILLed from outside
+class KillAfter(SchedulerPlugin):
+    """On the scheduler: SIGKILL the worker process that has just finished its ``after``-th task whose key starts
+    with ``prefix`` — once, and only while tasks of that prefix are still to run — and count how many times
+    each such task finished (a task Dask ran again finishes twice)."""
+
+    name = "sortslice-kill-after"
+
+    def __init__(self, prefix: str, after: int = 2):
+        self.prefix, self.after = prefix, after
+        self.finished = collections.Counter()
+        self.per_worker = collections.Counter()
+        self.killed = None
+
+    async def start(self, scheduler):
+        self.scheduler = scheduler
+
+    def _ours(self):
+        return {str(k): t for k, t in self.scheduler.tasks.items() if str(k).startswith(self.prefix)}
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if finish != "memory" or not str(key).startswith(self.prefix):
+            return
+        self.finished[str(key)] += 1
+        ts = self.scheduler.tasks.get(key)
+        if self.killed is not None or ts is None or not ts.who_has:
+            return
+        ws = next(iter(ts.who_has))
+        self.per_worker[ws.address] += 1
+        if self.per_worker[ws.address] < self.after:
+            return
+        ours = self._ours()
+        left = [k for k, t in ours.items() if t.state != "memory"]
+        if not left:
+            return   # too late to be mid-run: the test fails on `killed is None`
+        held = [k for k, t in ours.items() if t.who_has and ws in t.who_has]
+        self.killed = {"pid": ws.pid, "address": ws.address, "left": len(left), "held": len(held),
+                       "of": len(ours)}
+        os.kill(ws.pid, signal.SIGKILL)
+
+    def report(self) -> dict:
+        return {"killed": self.killed, "finished": dict(self.finished)}
+
+
+@pytest.fixture
+def kill_after(client):
+    """``arm(prefix)`` registers a :class:`KillAfter` for the next job; ``report()`` says what it did."""
+    client.wait_for_workers(2, timeout=120)
+    pids = set(client.run(os.getpid).values())
+    armed = []
+
+    def arm(prefix: str, after: int = 2):
+        client.register_plugin(KillAfter(prefix, after))
+        armed.append(prefix)
+
+    def report() -> dict:
+        return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.plugins[KillAfter.name].report())
+
+    arm.report = report
+    arm.pids = pids
+    yield arm
+    if armed:
+        client.unregister_scheduler_plugin(KillAfter.name)
+    client.wait_for_workers(2, timeout=120)   # the nanny has started a new worker process in its place
+
+
+def _assert_killed_mid_run(report: dict, pids: set, prefix_tasks: int) -> None:
+    killed = report["killed"]
+    assert killed is not None, report
+    assert killed["pid"] in pids            # one of the two worker processes the job started with
+    assert killed["left"] > 0 and killed["held"] >= 2 and killed["of"] == prefix_tasks, killed
+    # the lost results were computed again: at least one partition's task finished twice
+    assert max(report["finished"].values()) >= 2, report
+    assert len(report["finished"]) == prefix_tasks
+
+
+@pytest.fixture(scope="module")
+def moses10(tmp_path_factory, moses):
+    """The same 10,000 MOSES molecules as ten Parquet files of 1,000 (with ids)."""
+    _, smiles, ref, X = moses
+    folder = tmp_path_factory.mktemp("moses10")
+    for k in range(10):
+        part = smiles[1000 * k:1000 * (k + 1)]
+        pq.write_table(pa.table({"id": [f"M{1000 * k + j}" for j in range(len(part))], "SMILES": part}),
+                       folder / f"moses-{k:02d}.parquet")
+    return folder, smiles, ref, X
+
+
+def test_worker_sigkilled_mid_fit_changes_nothing(client, moses10, kill_after):
+    folder, _, ref, _ = moses10
+    kill_after("sortslice-prevalence-")
+    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), str(folder / "*.parquet"), client=client,
+                            chunk_size=250, split_every=3)
+    _assert_killed_mid_run(kill_after.report(), kill_after.pids, 10)
+    # every id's prevalence, the vocabulary and the model file equal the single-machine fit's: a
+    # partition counted on the killed worker and again elsewhere was counted once
+    _assert_same_fit(model, ref)
+
+
+def test_worker_sigkilled_mid_transform_changes_no_byte(client, moses10, kill_after, tmp_path):
+    folder, _, ref, X = moses10
+    model_path = tmp_path / "model.json"
+    ref.save(model_path)
+    model = sortslice.load(model_path)
+    # the oracle: the same folder written by one process, without Dask
+    r = _cli("transform", model_path, folder / "*.parquet", "-o", tmp_path / "single", "--id-column", "id",
+             "-j", 1)
+    assert r.exit_code == 0, r.output
+    kill_after("sortslice-write-")
+    out = transform_partitioned(model, str(folder / "*.parquet"), tmp_path / "dask", client=client,
+                                id_column="id", chunk_size=250)
+    _assert_killed_mid_run(kill_after.report(), kill_after.pids, 10)
+    names = [f"part-{k:05d}.parquet" for k in range(10)]
+    # no temporary file of the killed task is left, and every part is the one-process part, byte for byte
+    assert sorted(os.listdir(tmp_path / "dask")) == sorted(os.listdir(tmp_path / "single")) == names
+    for name in names:
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+    assert _fingerprints(out.paths).tobytes() == np.ascontiguousarray(X).tobytes()
+    assert (out.rows, out.written, out.invalid, out.kept) == (MOSES_ROWS, MOSES_ROWS, 0, 0)
+
+    # resumed on the cluster after a part was damaged by hand: only that part is written again
+    damaged = tmp_path / "dask" / names[3]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    again = transform_partitioned(model, str(folder / "*.parquet"), tmp_path / "dask", client=client,
+                                  id_column="id", resume=True)
+    assert again.kept == 9 and len(again.notes) == 1 and again.notes[0].startswith(f"{names[3]} is written again: ")
+    assert damaged.read_bytes() == (tmp_path / "single" / names[3]).read_bytes()
+
+
+def test_a_partition_counted_twice_is_refused():
+    from sortslice.dask import DoubleCountError, _merge_states, _State
+
+    a = _State(np.array([1, 5], dtype=np.uint32), np.array([2, 1]), 2, 0, 2, None, (0,))
+    b = _State(np.array([5], dtype=np.uint32), np.array([1]), 1, 0, 1, None, (1,))
+    merged = _merge_states(a, b)
+    assert merged.parts == (0, 1) and merged.prevalence.tolist() == [2, 2]
+    with pytest.raises(DoubleCountError, match="partition 1 reached a prevalence merge twice"):
+        _merge_states(merged, b)
+
+
 # ------------------------------------------------------------- inputs, outputs, errors
 def test_smi_files_strict_skip_and_existing_output(client, tmp_path):
     (tmp_path / "in").mkdir()
@@ -235,11 +383,14 @@ def test_smi_files_strict_skip_and_existing_output(client, tmp_path):
     assert table.column("name").to_pylist() == ["ethanol", "benzene", "acetic", "methylamine"]
     assert _fingerprints(out.paths).tobytes() == X[[0, 1, 2, 4]].tobytes()
 
-    with pytest.raises(sortslice.InvalidMoleculeError, match=r"b\.smi: row 2 \(bad_ring\): .*nothing was written"):
+    with pytest.raises(sortslice.InvalidMoleculeError,
+                       match=r"b\.smi: row 2 \(bad_ring\): .*its part was not written; complete parts are kept"):
         transform_partitioned(model, files, tmp_path / "strict", client=client, errors="strict")
-    assert os.listdir(tmp_path / "strict") == []
+    # a.smi's part may be complete (kept for a resumed run): b.smi's is never written
+    assert "part-00001.parquet" not in os.listdir(tmp_path / "strict")
 
-    with pytest.raises(InputError, match="already holds 2 part files"):
+    with pytest.raises(InputError, match=r"already holds 2 files \(part-00000.parquet, part-00001.parquet\): "
+                                         r"choose an empty folder, or pass resume=True"):
         transform_partitioned(model, files, tmp_path / "skip", client=client)
     again = transform_partitioned(model, files[:1], tmp_path / "skip", client=client, overwrite=True)
     assert sorted(os.listdir(tmp_path / "skip")) == ["part-00000.parquet"]
@@ -315,10 +466,17 @@ def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp
         assert r.exit_code == 0, r.output
         ours, theirs = pq.read_table(part), pq.read_table(single)
         assert ours.schema.equals(theirs.schema, check_metadata=True) and ours.equals(theirs)
-    # running again replaces the parts in place (as -o FILE replaces a file)
-    r = _cli("transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps",
-             "--scheduler", address, "--id-column", "id")
-    assert r.exit_code == 0, r.output
+    # running again into the full folder is an error (never a silent mix); --resume keeps every part, and so
+    # does the one-machine command (the two write the same parts)
+    before = [p.read_bytes() for p in parts]
+    args = ["transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps", "--id-column", "id"]
+    r = _cli(*args, "--scheduler", address)
+    assert r.exit_code == 1 and r.output.startswith(f"Error: {tmp_path / 'fps'} already holds 4 files"), r.output
+    for extra in (["--scheduler", address], []):
+        r = _cli(*args, "--resume", *extra)
+        assert r.exit_code == 0, r.output
+        assert "4 of the 4 parts were already complete and were kept" in r.output and "Note:" not in r.output
+        assert [p.read_bytes() for p in parts] == before
     assert sorted(os.listdir(tmp_path / "fps")) == [p.name for p in parts]
 
 

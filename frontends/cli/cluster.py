@@ -10,7 +10,6 @@ folder of Parquet files (one per input file) with the same columns and metadata.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import click
 
@@ -57,7 +56,7 @@ def _errors(sd, exc) -> None:
 
     if isinstance(exc, (sd.InputError, InvalidMoleculeError)):
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, InvalidMoleculeError) and "nothing was written" not in message:
+        if isinstance(exc, InvalidMoleculeError) and "errors='strict'" not in message:
             message += " (--errors strict)"
         fail(message)
     raise exc
@@ -86,14 +85,12 @@ def fit(input_path: str, *, model, inputs, run, cluster):
             _errors(sd, exc)
 
 
-def transform(model, input_path: str, output: str, output_format: str | None, *, inputs, run, cluster) -> None:
-    """``sortslice transform`` on a cluster: OUT is a folder of ``part-NNNNN.parquet`` files."""
-    if output == "-":
-        fail("on a Dask cluster the output is a folder of Parquet files: give one with -o DIR")
-    if output_format not in (None, "parquet"):
-        fail(f"on a Dask cluster the output is Parquet (one file per input partition), not {output_format}")
-    if os.path.splitext(output)[1].lower() in (".csv", ".tsv", ".npy", ".npz"):
-        fail(f"on a Dask cluster -o names a folder of Parquet files, not a {os.path.splitext(output)[1]} file")
+def transform(model, input_path: str, output: str, output_format: str | None, *, inputs, run, cluster,
+              resume: bool = False) -> None:
+    """``sortslice transform`` on a cluster: OUT is a folder of ``part-NNNNN.parquet`` files (as on one machine)."""
+    from .parts import check_output_folder_options
+
+    check_output_folder_options(output, output_format)
     _check(run, "transform")
     sd = _dask()
     with _client(cluster) as client:
@@ -101,15 +98,21 @@ def transform(model, input_path: str, output: str, output_format: str | None, *,
             done = sd.transform_partitioned(model, input_path, output, smiles_column=inputs.smiles_column,
                                             input_format=inputs.input_format, id_column=inputs.id_column,
                                             keep=inputs.keep, errors=run.errors, chunk_size=run.chunk_size,
-                                            client=client, overwrite=True, progress=_progress(run))
+                                            client=client, resume=resume, progress=_progress(run),
+                                            hint="use --resume")
         except Exception as exc:
             _errors(sd, exc)
+    for text in done.notes:
+        click.echo(f"Note: {text}", err=True)
     consequence = ("were left out" if run.errors == "skip"
                    else "their fingerprints are null (the error column says why)")
     line = done.warning(consequence)
     if line:
         click.echo(line, err=True)
-    click.echo(f"wrote {done.written:,} rows in {len(done.paths):,} files to {output} in {done.seconds:.1f} s",
+    kept = ""
+    if done.kept:
+        kept = f"; {done.kept:,} of the {len(done.paths):,} parts were already complete and were kept"
+    click.echo(f"wrote {done.written:,} rows in {len(done.paths):,} files to {output} in {done.seconds:.1f} s{kept}",
                err=True)
 
 

@@ -768,28 +768,31 @@ class Sink:
             self.atomic.abort()
 
 
+def output_schema(payload, carried_types: dict, error_column: bool, metadata: dict | None = None, text: bool = False):
+    """The Arrow schema of an output table: carried columns, the payload's, ``error``; ``metadata`` as JSON text.
+
+    What :class:`ParquetSink` writes, so a part of a folder can be checked against it.
+    """
+    import pyarrow as pa
+
+    fields = [pa.field(c, t) for c, t in carried_types.items()]
+    if payload == IDS:
+        t = pa.string() if text else pa.list_(pa.uint32())
+        fields += [pa.field("ids", t), pa.field("counts", t)]
+    else:
+        t = pa.string() if text else pa.list_(pa.from_numpy_dtype(np.dtype(payload.dtype)), payload.length)
+        fields.append(pa.field("fingerprint", t))
+    if error_column:
+        fields.append(pa.field("error", pa.string()))
+    meta = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (metadata or {}).items()}
+    return pa.schema(fields, metadata=meta or None)
+
+
 class ArrowSink(Sink):
     """Parquet or CSV/TSV through Arrow writers, one chunk at a time."""
 
-    def _payload_fields(self, text: bool):
-        import pyarrow as pa
-
-        if self.payload == IDS:
-            t = pa.string() if text else pa.list_(pa.uint32())
-            return [pa.field("ids", t), pa.field("counts", t)]
-        p = self.payload
-        t = pa.string() if text else pa.list_(pa.from_numpy_dtype(np.dtype(p.dtype)), p.length)
-        return [pa.field("fingerprint", t)]
-
     def schema(self, text: bool):
-        import pyarrow as pa
-
-        fields = [pa.field(c, t) for c, t in self.carried_types.items()]
-        fields += self._payload_fields(text)
-        if self.error_column:
-            fields.append(pa.field("error", pa.string()))
-        meta = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in self.metadata.items()}
-        return pa.schema(fields, metadata=meta or None)
+        return output_schema(self.payload, self.carried_types, self.error_column, self.metadata, text)
 
     def _table(self, part: Part, text: bool):
         import pyarrow as pa
@@ -816,8 +819,12 @@ class ParquetSink(ArrowSink):
         target = self.stream if self.seekable else _CountingStream(self.stream)
         # statistics of a fingerprint/list column are meaningless and cost time
         stats = [c for c in self.carried_types] + (["error"] if self.error_column else [])
+        # page checksums: a damaged file (a part checked before a resumed run trusts it) fails to read
         self.writer = pq.ParquetWriter(target, self._schema, compression="zstd", use_dictionary=stats or False,
-                                       write_statistics=stats or False)
+                                       write_statistics=stats or False, write_page_checksum=True)
+        #: key-value pairs added to the file's footer at the end (what a part of a folder was made from:
+        #: known only once every row is written; not part of the Arrow schema's metadata)
+        self.footer: dict = {}
 
     def abort(self) -> None:
         _close_quietly(self.writer)
@@ -859,6 +866,8 @@ class ParquetSink(ArrowSink):
         if pending is not None and (pending.num_rows or not getattr(self, "_groups", 0)):
             self._write_group(pending)
         self._pending = None
+        if self.footer:
+            self.writer.add_key_value_metadata(self.footer)
         self.writer.close()
 
 

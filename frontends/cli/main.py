@@ -51,8 +51,9 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
+            note = getattr(exc, "note", None)   # e.g. the complete parts of a folder that --resume continues
             error = click.ClickException(f"interrupted by {signal.Signals(signum).name} "
-                                         "(incomplete outputs are not written)")
+                                         f"(incomplete outputs are not written{'; ' + note if note else ''})")
             error.exit_code = 128 + signum
             raise error from None
 
@@ -128,6 +129,31 @@ def _check_ids_input(reader, command: str, ecfp: dict) -> None:
         fail(f"{reader.source.name}: {params_mismatch(reader.info.params, want, user)}")
 
 
+def _computer(reader, ecfp: dict, featuriser, jobs):
+    """``chunk -> Part`` for ``reader``'s chunks: ids (``featuriser`` None) or the featuriser's output."""
+    kind, carry = reader.kind, reader.carry
+
+    def compute(chunk) -> Part:
+        if kind == "ids":
+            fp = chunk.molecules      # stored ids: nothing to parse
+        else:
+            fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(jobs, len(chunk)), kind=kind)
+        columns = {c: chunk.columns[c] for c in carry}
+        if featuriser is None:
+            return Part(columns, fp.valid, fp.errors, indptr=fp.indptr, ids=fp.ids, counts=fp.counts)
+        out = featuriser.featurise(fp)
+        return Part(columns, out.valid, out.errors, X=out.X)
+
+    return compute
+
+
+def _starter(reader, jobs):
+    """What :func:`convert` runs before the first chunk: start the parsing processes from this thread."""
+    if reader.kind == "ids":
+        return None
+    return lambda chunk: start_workers(chunk_jobs(jobs, len(chunk)))
+
+
 def _stream(command: str, input_path: str, output: str, output_format: str | None, inputs, run, ecfp: dict,
             featuriser=None, quiet: bool = False) -> Tally:
     """Shared body of ``ids``, ``fold`` and ``transform``: molecules (or an ids file) in, one row per molecule."""
@@ -147,21 +173,8 @@ def _stream(command: str, input_path: str, output: str, output_format: str | Non
         raise
     if featuriser is not None:
         featuriser.set_params(sparse=sink.wants_sparse)
-    kind, carry = reader.kind, reader.carry
-
-    def compute(chunk) -> Part:
-        if kind == "ids":
-            fp = chunk.molecules      # stored ids: nothing to parse
-        else:
-            fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(run.jobs, len(chunk)), kind=kind)
-        columns = {c: chunk.columns[c] for c in carry}
-        if featuriser is None:
-            return Part(columns, fp.valid, fp.errors, indptr=fp.indptr, ids=fp.ids, counts=fp.counts)
-        out = featuriser.featurise(fp)
-        return Part(columns, out.valid, out.errors, X=out.X)
-
-    tally = convert(reader, sink, compute, errors=run.errors, progress=run.progress,
-                    before_first=None if kind == "ids" else lambda chunk: start_workers(chunk_jobs(run.jobs, len(chunk))))
+    tally = convert(reader, sink, _computer(reader, ecfp, featuriser, run.jobs), errors=run.errors,
+                    progress=run.progress, before_first=_starter(reader, run.jobs))
     if not quiet:
         report(tally, run.errors, sink,
                nulls="their ids are null" if featuriser is None else "their fingerprints are null")
@@ -469,14 +482,28 @@ def fit(input_path, output, length, method, label, counts, inputs, ecfp, run, cl
              ecfp=ecfp, run=run)
 
 
+def _folder_output(input_path: str, output: str, part_rows, resume: bool) -> bool:
+    """Whether ``transform`` writes a folder of parts: IN is several files, or -o ends with '/', or the options ask."""
+    from .parts import has_glob
+
+    if resume or part_rows is not None or output.endswith(("/", os.sep)):
+        return True
+    return input_path != "-" and (has_glob(input_path) or os.path.isdir(input_path))
+
+
 @main.command()
 @click.argument("model_path", metavar="MODEL.json")
 @click.argument("input_path", metavar="IN")
 @output_options
 @input_options()
 @run_options
+@click.option("--part-rows", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Write a folder of parts (-o DIR/), one per N rows of the single input file.")
+@click.option("--resume", is_flag=True,
+              help="Complete an interrupted folder of parts: parts that are complete and made by this run's model "
+                   "from the same input are kept, any other is written again.")
 @cluster_options
-def transform(model_path, input_path, output, output_format, inputs, run, cluster):
+def transform(model_path, input_path, output, output_format, inputs, run, part_rows, resume, cluster):
     """Fingerprints of the molecules in IN from a fitted model.
 
     Applies a featuriser saved by 'sortslice fit'. The ECFP parameters and columns come from MODEL.json. Parquet column
@@ -489,17 +516,42 @@ def transform(model_path, input_path, output, output_format, inputs, run, cluste
       sortslice transform model.json molecules.csv -o fingerprints.parquet
       sortslice transform model.json big.csv.gz --id-column id --keep label -o fps.parquet --progress
       sortslice transform model.json test.smi -o X.npy --errors strict
+      sortslice transform model.json 'corpus/*.csv' -o fps/                # one part per file
+      sortslice transform model.json big.csv.gz -o fps/ --part-rows 1000000
+      sortslice transform model.json 'corpus/*.csv' -o fps/ --resume       # after an interruption
       sortslice transform model.json 'corpus/*.parquet' -o fps/ --scheduler tcp://head:8786
 
-    With --scheduler or --dask-local, IN may be a folder, a glob or a file (one
-    partition per file) and OUT is a folder of Parquet files, one per partition
-    (part-00000.parquet, ...), put in place only when every partition is done.
+    \b
+    Folders of parts: when IN is a folder or a glob (one part per file), with
+    --part-rows N (one part per N rows of one file) or when -o ends with '/',
+    OUT is a folder of Parquet files part-00000.parquet, ... in input order, each
+    with the columns and metadata above. Each part is renamed into place when
+    complete, and its footer records the input it was made from, so after an
+    interruption (Ctrl-C, a kill, a lost machine) --resume checks the parts there
+    and writes only the missing, damaged or foreign ones: the result is the same
+    bytes as an uninterrupted run. Without --resume the folder must be empty. With
+    --scheduler or --dask-local the parts are written by the Dask workers.
     """
     model = _load_model(model_path)
     if cluster.enabled:
         from . import cluster as on_cluster
 
-        on_cluster.transform(model, input_path, output, output_format, inputs=inputs, run=run, cluster=cluster)
+        if part_rows is not None:
+            fail("--part-rows does not apply on a Dask cluster: each input file is one partition (split the input "
+                 "into files)")
+        on_cluster.transform(model, input_path, output, output_format, inputs=inputs, run=run, cluster=cluster,
+                             resume=resume)
+        return
+    if _folder_output(input_path, output, part_rows, resume):
+        from .parts import transform_folder
+
+        done = transform_folder(model, input_path, output, output_format, inputs=inputs, run=run,
+                                part_rows=part_rows, resume=resume)
+        line = done.warning("were left out" if run.errors == "skip"
+                            else "their fingerprints are null (the error column says why)")
+        if line:
+            click.echo(line, err=True)
+        click.echo(done.line(output), err=True)
         return
     _stream("transform", input_path, output, output_format, inputs, run, model.ecfp_params.to_dict(), model)
 

@@ -52,6 +52,8 @@ class Tally:
     written: int = 0
     first_problem: str | None = None
     seconds: float = 0.0
+    #: what the strict-mode error says was (not) written
+    strict_note: str = "--errors strict: nothing was written"
 
     def note(self, chunk: Chunk, valid: np.ndarray, errors: np.ndarray, source: str, mode: str) -> None:
         """Count a chunk's invalid rows; in strict mode stop at the first one."""
@@ -62,7 +64,7 @@ class Tally:
         i = int(bad[0])
         problem = f"{row_label(chunk, i)}: {errors[i]}"
         if mode == "strict":
-            fail(f"{source}: {problem} (--errors strict: nothing was written)")
+            fail(f"{source}: {problem} ({self.strict_note})")
         self.invalid += int(bad.size)
         if self.first_problem is None:
             self.first_problem = problem
@@ -133,14 +135,15 @@ def start_workers(jobs: int) -> None:
 
 
 def convert(reader, sink, compute, *, errors: str, progress: bool | None, in_flight: int = 2,
-            before_first=None) -> Tally:
+            before_first=None, on_chunk=None, tally: Tally | None = None) -> Tally:
     """Stream every chunk of ``reader`` through ``compute`` (chunk -> :class:`Part`) into ``sink``.
 
     ``compute`` runs on ``in_flight`` threads; ``before_first(first_chunk)`` runs on
-    this thread before the first one (to start the engine's workers here).  On any failure or interrupt the sink is
+    this thread before the first one (to start the engine's workers here); ``on_chunk(rows)``
+    after each chunk is written.  On any failure or interrupt the sink is
     aborted (the output is left as it was).
     """
-    tally = Tally()
+    tally = Tally() if tally is None else tally
     bar = Progress(progress, reader)
     started = time.perf_counter()
     pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="sortslice-chunk")
@@ -155,6 +158,8 @@ def convert(reader, sink, compute, *, errors: str, progress: bool | None, in_fli
             sink.write(part)
         tally.written += len(part)
         bar.update(len(chunk))
+        if on_chunk is not None:
+            on_chunk(len(chunk))
 
     exhausted = False
     first = True

@@ -1,0 +1,641 @@
+"""Folders of Parquet parts: one part per input file (or per N-row block of one file), resumable.
+
+``sortslice transform MODEL IN -o DIR/`` writes ``DIR/part-00000.parquet``, ... — one part per
+input file (``IN`` a folder, a glob or a file), or with ``--part-rows N`` one part per ``N`` rows
+of a single input file — with the columns and metadata of a single-file ``transform``.  The Dask
+path (:mod:`sortslice.dask`) names, writes and checks its parts with the functions here, so a
+folder written on one machine and one written by a cluster hold the same bytes, and either can
+resume the other's.
+
+Each part is written through a temporary file beside it and renamed when complete, so a part is
+complete or absent: a killed run (SIGKILL, a lost worker, a power cut) leaves whole parts and at
+most a hidden temporary file per part in progress.  Each part's Parquet footer records what it
+was made from (:data:`PART_KEY`): the input file as named, its size and modification time, the
+input rows it covers and the tallies of what was written.  ``--resume`` trusts a part only if it
+is a readable Parquet file whose every page passes its checksum, whose schema and sortslice
+metadata (ECFP and pooling parameters, vocabulary, version) equal the current run's, and whose
+record names the same input, rows and ``--errors`` mode and agrees with the input's row count;
+anything else is written again.  Without ``--resume`` an output folder must be empty.
+
+Nothing here imports Dask.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import click
+import numpy as np
+
+#: the footer key holding a part's record (JSON), in the file's key-value metadata
+PART_KEY = "sortslice.part"
+#: with --part-rows, part names have five digits: a single input is cut into at most this many parts
+MAX_BLOCKS = 100_000
+_INPUT_SUFFIXES = (".csv", ".tsv", ".tab", ".smi", ".smiles", ".ism", ".can", ".sdf", ".sd", ".parquet", ".pq")
+
+
+class InputError(ValueError):
+    """An input or output the job cannot use (one line naming the file, partition or folder)."""
+
+
+# ============================================================================ names and inputs
+def has_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def list_input_files(paths) -> list[str]:
+    """The files a path, directory, glob or list of them stands for, in order (one partition each).
+
+    A directory means the molecule files directly inside it (by extension,
+    ``.gz`` included; hidden files skipped), sorted by name; a glob is sorted by
+    name; a list keeps its order.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for name in ("b.smi", "a.csv.gz", "notes.txt", ".hidden.smi"):
+    ...         _ = (pathlib.Path(d) / name).write_text("")
+    ...     [pathlib.Path(p).name for p in list_input_files(d)]
+    ['a.csv.gz', 'b.smi']
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            found = []
+            for name in sorted(os.listdir(p)):
+                base = name[:-3] if name.lower().endswith(".gz") else name
+                if not name.startswith(".") and base.lower().endswith(_INPUT_SUFFIXES):
+                    found.append(os.path.join(p, name))
+            if not found:
+                raise InputError(f"{p}: no molecule files in this directory (by extension: "
+                                 f"{', '.join(_INPUT_SUFFIXES)}, optionally .gz)")
+            out += found
+        elif has_glob(p):
+            found = sorted(f for f in glob.glob(p) if os.path.isfile(f))
+            if not found:
+                raise InputError(f"{p}: no files match")
+            out += found
+        elif os.path.isfile(p):
+            out.append(p)
+        else:
+            raise InputError(f"cannot read {p}: No such file or directory")
+    return out
+
+
+def part_name(i: int, n: int) -> str:
+    """``part-00007.parquet``: at least five digits, more when ``n`` parts need them (names sort in order)."""
+    return f"part-{i:0{max(5, len(str(n - 1)))}d}.parquet"
+
+
+def is_part(name: str) -> bool:
+    return name.startswith("part-") and name.endswith(".parquet") and name[5:-8].isdigit()
+
+
+def is_temporary(name: str) -> bool:
+    """A part being written (``AtomicFile``'s ``.part-00007.parquet.XXXX.part``), left behind if its writer was killed."""
+    if not (name.startswith(".part-") and name.endswith(".part")):
+        return False
+    head = name[1:].split(".parquet.", 1)
+    return len(head) == 2 and is_part(head[0] + ".parquet")
+
+
+def source_identity(path: str) -> dict:
+    """What a part records of its input file: the path as named, its size and modification time."""
+    st = os.stat(path)
+    return {"path": path, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def part_record(source: dict, first_row: int, rows: int, written: int, invalid: int, first_problem: str | None,
+                errors: str) -> dict:
+    """A part's footer record (:data:`PART_KEY`): its input and input rows, and what was written."""
+    return {"input": source, "first_row": int(first_row), "rows": int(rows), "written": int(written),
+            "invalid": int(invalid), "first_problem": first_problem, "errors": errors}
+
+
+def footer(record: dict) -> dict:
+    return {PART_KEY: json.dumps(record)}
+
+
+# ============================================================================ the output folder
+def open_folder(path: str, *, resume: bool = False, overwrite: bool = False, hint: str = "resume") -> list[str]:
+    """Create or check an output folder; returns the names of the parts already in it (with ``resume``).
+
+    An existing folder must be empty, unless ``resume`` (it may then hold parts and the
+    temporary files of a killed run, which are removed, and nothing else) or ``overwrite``
+    (its parts and temporary files are removed first).
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"cannot write {path}: it is a file, not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        entries = sorted(os.listdir(path))
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not entries:
+        return []
+    ours = [e for e in entries if is_part(e) or is_temporary(e)]
+    if overwrite:
+        for e in ours:
+            os.unlink(os.path.join(path, e))
+        return []
+    if not resume:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise InputError(f"{path} already holds {len(entries):,} files ({shown}): choose an empty folder, or "
+                         f"{hint} to complete an interrupted run into it")
+    others = [e for e in entries if e not in ours]
+    if others:
+        raise InputError(f"{path} holds {others[0]!r}, which is not a part: only a folder of part-*.parquet files "
+                         f"can be resumed")
+    remove_temporary(path)
+    return [e for e in entries if is_part(e)]
+
+
+def remove_temporary(path: str) -> None:
+    """Remove the temporary files of parts whose writer was killed."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for e in names:
+        if is_temporary(e):
+            try:
+                os.unlink(os.path.join(path, e))
+            except FileNotFoundError:
+                pass
+
+
+# ============================================================================ is a part complete?
+def _meta_text(schema, key: str):
+    value = (schema.metadata or {}).get(key.encode())
+    return None if value is None else value.decode("utf-8", "replace")
+
+
+def _differences(got, want) -> str:
+    """Why a part's schema is not the current run's, in words."""
+    version = _meta_text(got, "sortslice.version")
+    if version != _meta_text(want, "sortslice.version"):
+        return f"made by sortslice {version}" if version else "not written by sortslice transform"
+    for key, what in (("sortslice.ecfp", "ECFP parameters"), ("sortslice.pooling", "model (pooling or vocabulary)")):
+        if _meta_text(got, key) != _meta_text(want, key):
+            return f"made with another {what}"
+    if got.names != want.names:
+        return f"its columns are {', '.join(got.names)}, this run writes {', '.join(want.names)}"
+    return "its column types or metadata are not this run's"
+
+
+def _as_read(schema):
+    """``schema`` as a Parquet file written with it reads back (list item fields are named ``element`` there)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(schema.empty_table(), buf)
+    return pq.ParquetFile(io.BytesIO(buf.getvalue())).schema_arrow
+
+
+def check_part(path: str, *, schema, source: dict, first_row: int, rows, errors: str) -> tuple[dict | None, str | None]:
+    """``(record, None)`` if ``path`` is a complete, valid part of this run, else ``(None, why)``.
+
+    ``schema`` is what this run writes (:func:`sortslice.cli.io.output_schema`), ``source`` the input's
+    :func:`source_identity`, ``rows`` the input rows the part must cover (an int, or a function
+    returning it: called only once the cheaper checks passed).  Every page is read and its checksum
+    verified, so a damaged part is found even when its footer is intact.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _as_read(schema)
+    try:
+        with open(path, "rb") as fh:
+            pf = pq.ParquetFile(fh, page_checksum_verification=True)
+            kv = pf.metadata.metadata or {}
+            got = pf.schema_arrow
+            num_rows = pf.metadata.num_rows
+            if PART_KEY.encode() not in kv:
+                return None, "it has no sortslice part record"
+            try:
+                record = json.loads(kv[PART_KEY.encode()])
+                keys = ("input", "first_row", "rows", "written", "invalid", "first_problem", "errors")
+                if not isinstance(record, dict) or any(k not in record for k in keys):
+                    raise ValueError
+            except ValueError:
+                return None, "its part record is not readable"
+            if not got.equals(schema, check_metadata=True):
+                return None, _differences(got, schema)
+            if record["input"] != source:
+                return None, _other_input(record["input"], source)
+            if record["errors"] != errors:
+                return None, f"it was made with --errors {record['errors']}"
+            if record["first_row"] != first_row:
+                return None, f"it covers the rows from {record['first_row'] + 1:,}, not from {first_row + 1:,}"
+            want_written = record["rows"] - (record["invalid"] if errors == "skip" else 0)
+            if num_rows != record["written"] or want_written != record["written"]:
+                return None, f"it holds {num_rows:,} rows, its record says {record['written']:,} (truncated or altered)"
+            if errors == "strict" and record["invalid"]:
+                return None, "it holds invalid molecules (--errors strict)"
+            n = rows() if callable(rows) else rows
+            if record["rows"] != n:
+                return None, f"it covers {record['rows']:,} input rows; the input has {n:,} there"
+            try:
+                read = 0
+                for batch in pf.iter_batches(batch_size=1 << 13):
+                    read += batch.num_rows
+            except (pa.ArrowException, OSError, EOFError) as exc:
+                return None, f"its data are damaged ({_reason(exc)})"
+            if read != num_rows:
+                return None, f"it holds {read:,} rows, its footer says {num_rows:,}"
+    except (pa.ArrowException, OSError, EOFError) as exc:
+        return None, f"it is not a readable Parquet file ({_reason(exc)})"
+    return record, None
+
+
+def _reason(exc) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _other_input(recorded, current: dict) -> str:
+    if not isinstance(recorded, dict) or "path" not in recorded:
+        return f"it was not made from the input file {current['path']}"
+    if recorded["path"] != current["path"]:
+        return f"it was made from {recorded['path']}, not {current['path']}"
+    return (f"{current['path']} changed since it was made (size or modification time: "
+            f"{recorded.get('bytes')} bytes at {recorded.get('mtime_ns')} ns then, {current['bytes']} at "
+            f"{current['mtime_ns']} now)")
+
+
+def count_rows(path: str, *, input_format=None, smiles_column=None, chunk_size: int = 100_000) -> int:
+    """Rows of an input file as the readers count them (Parquet: from the footer; else read through, no parsing)."""
+    from .io import open_input
+
+    reader = open_input(path, input_format=input_format, smiles_column=smiles_column, carry=[],
+                        chunk_size=chunk_size)
+    try:
+        if reader.total_rows is not None:
+            return int(reader.total_rows)
+        return sum(len(chunk) for chunk in reader)
+    finally:
+        reader.source.close()
+
+
+def check_file_part(part_path: str, input_path: str, *, payload, errors: str, metadata: dict, input_format=None,
+                    smiles_column=None, id_column=None, carry=(), chunk_size: int = 100_000):
+    """:func:`check_part` for the part made from a whole input file (the per-file layout, on one machine or Dask)."""
+    from .io import open_input, output_schema
+
+    if not os.path.exists(part_path):
+        return None, "it is missing"
+    reader = open_input(input_path, input_format=input_format, smiles_column=smiles_column, carry=list(carry),
+                        id_column=id_column, chunk_size=chunk_size)
+    try:
+        carried = reader.carried_types()
+    finally:
+        reader.source.close()
+    schema = output_schema(payload, carried, errors == "null", metadata)
+    return check_part(part_path, schema=schema, source=source_identity(input_path), first_row=0,
+                      rows=lambda: count_rows(input_path, input_format=input_format, smiles_column=smiles_column,
+                                              chunk_size=chunk_size),
+                      errors=errors)
+
+
+def tallies(records) -> dict:
+    """Rows, written, invalid and the first problem over parts' records, in part order."""
+    records = list(records)
+    problems = [r["first_problem"] for r in records if r.get("first_problem")]
+    return {"rows": sum(r["rows"] for r in records), "written": sum(r["written"] for r in records),
+            "invalid": sum(r["invalid"] for r in records), "first_problem": problems[0] if problems else None}
+
+
+# ============================================================================ N-row blocks of one input
+def _split(chunk, k: int):
+    """``chunk``'s first ``k`` rows and the rest."""
+    from .io import Chunk
+
+    mols = chunk.molecules
+    if isinstance(mols, list):
+        head, tail = mols[:k], mols[k:]
+    else:   # stored ids (an EcfpResult)
+        head, tail = mols.take(np.arange(k)), mols.take(np.arange(k, len(chunk)))
+    names = chunk.names
+    return (Chunk(chunk.start, head, {c: a.slice(0, k) for c, a in chunk.columns.items()},
+                  None if names is None else names[:k]),
+            Chunk(chunk.start + k, tail, {c: a.slice(k) for c, a in chunk.columns.items()},
+                  None if names is None else names[k:]))
+
+
+class _Stub:
+    """The ``source`` a block shows :func:`~sortslice.cli.run.convert`: the file's name; closing it is the caller's."""
+
+    size = None
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def position(self):
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class Blocks:
+    """The chunks of one reader cut into blocks of ``rows`` rows (the last may be shorter; an empty input is one
+    empty block).  Each block is a reader-like view; consume it (iterate to the end) before the next."""
+
+    def __init__(self, reader, rows: int):
+        self.reader = reader
+        self.rows = int(rows)
+        self._chunks = iter(reader)
+        self._pending = None
+
+    def __iter__(self):
+        index = 0
+        while True:
+            if self._pending is None:
+                self._pending = next(self._chunks, None)
+            if self._pending is None and index > 0:
+                return
+            first = self._pending.start if self._pending is not None else 0
+            yield _Block(self, index, first)
+            index += 1
+
+    def _take(self):
+        left = self.rows
+        while left > 0:
+            chunk = self._pending if self._pending is not None else next(self._chunks, None)
+            self._pending = None
+            if chunk is None:
+                return
+            if len(chunk) > left:
+                chunk, self._pending = _split(chunk, left)
+            left -= len(chunk)
+            yield chunk
+
+
+class _Block:
+    def __init__(self, blocks: Blocks, index: int, first_row: int):
+        self.index = index
+        self.first_row = first_row
+        reader = blocks.reader
+        self.kind, self.carry, self.format = reader.kind, reader.carry, reader.format
+        self.name_column = reader.name_column
+        self.total_rows = None
+        self.source = _Stub(reader.source.name)
+        self._blocks = blocks
+
+    def carried_types(self) -> dict:
+        return self._blocks.reader.carried_types()
+
+    def __iter__(self):
+        return self._blocks._take()
+
+    def skip(self) -> int:
+        """Read past this block; its rows."""
+        return sum(len(c) for c in self)
+
+
+# ============================================================================ the command (one machine)
+class _Bar:
+    """A bar of parts on stderr that starts from the parts already complete, with molecules and rate."""
+
+    def __init__(self, enabled, total, initial: int, desc: str):
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        self.bar = None
+        self.rows = 0
+        self.start = time.perf_counter()
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit=" part", desc=desc, file=sys.stderr,
+                            dynamic_ncols=True, smoothing=0.1)
+
+    def rows_done(self, n: int) -> None:
+        self.rows += n
+        if self.bar is not None:
+            rate = self.rows / max(1e-9, time.perf_counter() - self.start)
+            self.bar.set_postfix_str(f"{self.rows:,} molecules, {rate:,.0f}/s", refresh=True)
+
+    def part_done(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Deferred:
+    """The sink as :func:`convert` sees it: rows go through; closing is left to the caller (who adds the record)."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.path = sink.path
+
+    def write(self, part) -> None:
+        self.sink.write(part)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.sink.abort()
+
+
+def check_output_folder_options(output: str, output_format) -> None:
+    """A folder of parts: ``-o DIR``, Parquet (shared with the Dask path)."""
+    from .io import fail
+
+    if output == "-":
+        fail("the output is a folder of Parquet files (one part per input partition): give one with -o DIR")
+    if output_format not in (None, "parquet"):
+        fail(f"a folder of parts is Parquet (one file per input partition), not {output_format}")
+    ext = os.path.splitext(output.rstrip("/" + os.sep))[1].lower()
+    if ext in (".csv", ".tsv", ".npy", ".npz", ".gz"):
+        fail(f"-o names a folder of Parquet files here, not a {ext} file")
+
+
+def transform_folder(model, input_path: str, output: str, output_format, *, inputs, run, part_rows, resume):
+    """``sortslice transform MODEL IN -o DIR/``: a folder of parts on one machine (see the module docstring)."""
+    from .io import Fingerprints, fail, open_input
+    from .main import _check_ids_input, _computer, _metadata, _output_dtype, _starter
+
+    check_output_folder_options(output, output_format)
+    if input_path == "-":
+        fail("a folder of parts is made from files (one part per file, or per --part-rows block), not stdin")
+    try:
+        files = list_input_files(input_path)
+    except InputError as exc:
+        fail(str(exc))
+    if part_rows is not None and len(files) > 1:
+        fail(f"--part-rows cuts one input file into parts; {input_path} names {len(files):,} files (each file is "
+             f"already a part)")
+    try:
+        existing = open_folder(output, resume=resume, hint="use --resume")
+    except InputError as exc:
+        fail(str(exc))
+    ecfp = model.ecfp_params.to_dict()
+    model.set_params(sparse=False)
+    metadata = _metadata("transform", ecfp, model)
+    payload = Fingerprints(int(model.length), _output_dtype(model, ecfp), bool(model.counts))
+    errors = run.errors
+    read = dict(input_format=inputs.input_format, smiles_column=inputs.smiles_column)
+    started = time.perf_counter()
+    records: dict[int, dict] = {}     # part index -> record, complete parts of this data set
+    kept = 0
+
+    def note(text: str) -> None:
+        click.echo(f"Note: {text}", err=True)
+
+    def open_reader(path):
+        reader = open_input(path, **read, carry=inputs.carry, id_column=inputs.id_column, chunk_size=run.chunk_size)
+        if reader.kind == "ids":
+            try:
+                _check_ids_input(reader, "transform", ecfp)
+            except BaseException:
+                reader.source.close()
+                raise
+        return reader
+
+    def write(view, path: str, source: dict, first_row: int, bar: _Bar) -> dict:
+        from .io import open_output, writing
+        from .run import Tally, convert
+
+        sink = open_output(path, "parquet", payload, view.carried_types(), error_column=errors == "null",
+                           metadata=metadata)
+        tally = Tally(strict_note="--errors strict: its part was not written; complete parts are kept for --resume")
+        try:
+            convert(view, _Deferred(sink), _computer(view, ecfp, model, run.jobs), errors=errors, progress=False,
+                    before_first=_starter(view, run.jobs), on_chunk=bar.rows_done, tally=tally)
+            problem = None if tally.first_problem is None else f"{view.source.name}: {tally.first_problem}"
+            record = part_record(source, first_row, tally.rows, tally.written, tally.invalid, problem, errors)
+            sink.footer = footer(record)
+            with writing(path):
+                sink.close()
+        except BaseException:
+            sink.abort()
+            raise
+        bar.part_done()
+        return record
+
+    def remove_leftovers(names: set) -> None:
+        for name in existing:
+            if name not in names:
+                os.unlink(os.path.join(output, name))
+                note(f"removed {name}: not a part of this run (it makes {len(names):,} parts)")
+
+    def redo(name: str, why: str) -> None:
+        note(f"{name} is written again: {why}")
+
+    bar = None
+    try:
+        if part_rows is None:
+            n = len(files)
+            names = [part_name(i, n) for i in range(n)]
+            remove_leftovers(set(names))
+            for i, f in enumerate(files):
+                if names[i] in existing:
+                    record, why = check_file_part(os.path.join(output, names[i]), f, payload=payload, errors=errors,
+                                                  metadata=metadata, id_column=inputs.id_column, carry=inputs.carry,
+                                                  chunk_size=run.chunk_size, **read)
+                    if record is None:
+                        redo(names[i], why)
+                    else:
+                        records[i] = record
+            kept = len(records)
+            bar = _Bar(run.progress, n, kept, output)
+            for i, f in enumerate(files):
+                if i in records:
+                    continue
+                reader = open_reader(f)
+                records[i] = write(reader, os.path.join(output, names[i]), source_identity(f), 0, bar)
+        else:
+            f = files[0]
+            source = source_identity(f)
+            reader = open_reader(f)
+            try:
+                total = reader.total_rows
+                if existing:
+                    if total is None:
+                        total = count_rows(f, **read, chunk_size=run.chunk_size)
+                    from .io import output_schema
+
+                    schema = output_schema(payload, reader.carried_types(), errors == "null", metadata)
+                n = None if total is None else max(1, math.ceil(total / part_rows))
+                if n is not None and n > MAX_BLOCKS:
+                    fail(f"--part-rows {part_rows:,} cuts {f} ({total:,} rows) into more than {MAX_BLOCKS:,} parts; "
+                         f"choose a larger --part-rows")
+                if existing:
+                    names = {part_name(i, MAX_BLOCKS) for i in range(n)}
+                    remove_leftovers(names)
+                    for i in range(n):
+                        name = part_name(i, MAX_BLOCKS)
+                        if name not in existing:
+                            continue
+                        first = i * part_rows
+                        record, why = check_part(os.path.join(output, name), schema=schema, source=source,
+                                                 first_row=first, rows=min(part_rows, total - first), errors=errors)
+                        if record is None:
+                            redo(name, why)
+                        else:
+                            records[i] = record
+                kept = len(records)
+                bar = _Bar(run.progress, n, kept, output)
+                for block in Blocks(reader, part_rows):
+                    if block.index >= MAX_BLOCKS:
+                        fail(f"--part-rows {part_rows:,} cuts {f} into more than {MAX_BLOCKS:,} parts; choose a larger "
+                             f"--part-rows")
+                    name = part_name(block.index, MAX_BLOCKS)
+                    if block.index in records:
+                        if block.skip() != records[block.index]["rows"]:
+                            fail(f"{f} changed while it was read (its block {block.index + 1:,} has other rows "
+                                 f"than when its size was taken)")
+                        continue
+                    records[block.index] = write(block, os.path.join(output, name), source, block.first_row, bar)
+            finally:
+                reader.source.close()
+    except KeyboardInterrupt as exc:
+        done = len(records)
+        if done:
+            exc.note = (f"{done:,} complete part{'s are' if done != 1 else ' is'} kept in {output}: "
+                        f"the same command with --resume finishes the run")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return FolderSummary(len(records), kept, time.perf_counter() - started,
+                         **tallies(records[i] for i in sorted(records)))
+
+
+@dataclass(frozen=True)
+class FolderSummary:
+    parts: int
+    kept: int
+    seconds: float
+    rows: int
+    written: int
+    invalid: int
+    first_problem: str | None
+
+    def warning(self, consequence: str) -> str | None:
+        if not self.invalid:
+            return None
+        return (f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
+                f"first: {self.first_problem}")
+
+    def line(self, output: str) -> str:
+        kept = ""
+        if self.kept:
+            kept = f"; {self.kept:,} of the {self.parts:,} parts were already complete and were kept"
+        return (f"wrote {self.written:,} rows in {self.parts:,} files to {output} in {self.seconds:.1f} s{kept}")
