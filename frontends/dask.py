@@ -12,7 +12,7 @@ molecules on one machine, whatever the partitioning.
 Transforming writes one Parquet file per input partition, on the workers, with
 the columns and key-value metadata of ``sortslice transform`` (the CLI's own
 writer is used), named, recorded and checked as the CLI's one-machine folders of
-parts are (:mod:`sortslice.cli.parts`): the two write the same bytes.
+parts are (:mod:`sortslice.io.parts`): the two write the same bytes.
 
 A lost worker changes nothing.  Tasks are pure and idempotent: a part is written
 under its final name through a temporary file beside it and ``os.replace``, so
@@ -50,8 +50,10 @@ import numpy as np
 
 import dask
 
-from .cli.parts import InputError, list_input_files
-from .cli.parts import part_name as _part_name
+from .io.errors import InputError
+from .io.parts import list_input_files
+from .io.readers import molecules_for_fit
+from .io.parts import part_name as _part_name
 from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, SortSlice
 from .engine.fingerprint import InvalidMoleculeError, ecfp
@@ -86,42 +88,27 @@ class _File:
 
 @dataclass
 class _Opened:
-    chunks: object                 # iterator of sortslice.cli.io.Chunk
+    chunks: object                 # iterator of sortslice.io.readers.Chunk
     kind: str                      # "smiles" or "molblock"
     carried_types: dict
     label: str
     close: object = None
 
 
-def _cli_error(exc) -> InputError:
-    return InputError(getattr(exc, "message", str(exc)))
-
-
 def _open_file(part: _File, read: _Read) -> _Opened:
-    import click
+    from .io.readers import open_input
 
-    from .cli.io import open_input
-
-    try:
-        reader = open_input(part.path, input_format=read.input_format, smiles_column=read.smiles_column,
-                            carry=list(read.carry), id_column=read.id_column, chunk_size=read.chunk_size)
-    except click.ClickException as exc:
-        raise _cli_error(exc) from None
-
-    def chunks():
-        try:
-            yield from reader
-        except click.ClickException as exc:
-            raise _cli_error(exc) from None
-
-    return _Opened(chunks(), reader.kind, reader.carried_types(), part.path, reader.source.close)
+    # the readers' FileError is this module's InputError
+    reader = open_input(part.path, input_format=read.input_format, smiles_column=read.smiles_column,
+                        carry=list(read.carry), id_column=read.id_column, chunk_size=read.chunk_size)
+    return _Opened(iter(reader), reader.kind, reader.carried_types(), part.path, reader.source.close)
 
 
 def _open_frame(frame, read: _Read, smiles_column: str, carried_types: dict, label: str) -> _Opened:
     """A pandas DataFrame (or Series) partition, in ``chunk_size`` slices."""
     import pyarrow as pa
 
-    from .cli.io import Chunk
+    from .io.readers import Chunk
 
     def chunks():
         n = len(frame)
@@ -141,7 +128,7 @@ def _open_frame(frame, read: _Read, smiles_column: str, carried_types: dict, lab
 
 def _open_items(items, read: _Read, label: str) -> _Opened:
     """A Bag partition: any iterable of SMILES or RDKit Mols, consumed ``chunk_size`` at a time."""
-    from .cli.io import Chunk
+    from .io.readers import Chunk
 
     def chunks():
         it = iter(items)
@@ -169,20 +156,15 @@ class _Source:
 
 def _source(data, read: _Read) -> _Source:
     """Partitions of ``data``, checking on the client what can be checked before any work starts."""
-    import click
-
     dd = _dask_collections()
     if dd.get("frame") is not None and isinstance(data, dd["frame"]):
-        from .cli.io import pick_smiles_column
+        from .io.readers import pick_smiles_column
 
         names = [str(c) for c in data.columns]
-        try:
-            col = pick_smiles_column(names, read.smiles_column, "the Dask DataFrame")
-            for c in read.carry:
-                if c not in names:
-                    raise click.ClickException(f"the Dask DataFrame: no column {c!r} (columns: {', '.join(names)})")
-        except click.ClickException as exc:
-            raise _cli_error(exc) from None
+        col = pick_smiles_column(names, read.smiles_column, "the Dask DataFrame")
+        for c in read.carry:
+            if c not in names:
+                raise InputError(f"the Dask DataFrame: no column {c!r} (columns: {', '.join(names)})")
         types = _arrow_types(data._meta, read.carry)
         parts = data.to_delayed()
         return _Source(parts, [f"partition {i}" for i in range(len(parts))], "frame", col, types)
@@ -336,24 +318,21 @@ def _partition_examples(part, source: _Source, read: _Read, index: int, vocabula
     Stops reading as soon as every wanted id has one, so on real corpora this
     reads the first chunk of the first partition and no more.
     """
-    model = SortSlice.from_prevalence(np.sort(vocabulary), np.ones(len(vocabulary), dtype=np.int64), 0,
-                                      **{**params, "length": max(1, len(vocabulary)), "n_jobs": 1})
-    # ids already explained by an earlier partition are not looked for again
-    model._examples = dict.fromkeys(found)
+    # ids already explained by an earlier partition are not looked for again: a vocabulary of the others
     wanted = [int(i) for i in vocabulary if int(i) not in found]
+    if not wanted:
+        return {}
+    model = SortSlice.from_prevalence(np.sort(np.asarray(wanted, dtype=np.uint32)), np.ones(len(wanted), dtype=np.int64),
+                                      0, **{**params, "length": len(wanted), "n_jobs": 1})
     opened = _open(part, source, read, index)
     try:
-        if opened.kind == "molblock":
-            from .cli.main import _fit_molecules
-
-            batches = (_fit_molecules(chunk, opened.kind) for chunk in opened.chunks)
-        else:
-            batches = (chunk.molecules for chunk in opened.chunks)
-        model._scan_examples(batches)
+        batches = (molecules_for_fit(chunk, opened.kind) for chunk in opened.chunks)
+        model.find_examples(batches)
     finally:
         if opened.close is not None:
             opened.close()
-    return {i: model._examples[i] for i in wanted if model._examples.get(i) is not None}
+    examples = model.examples_
+    return {i: examples[i] for i in wanted if i in examples}
 
 
 @dataclass(frozen=True)
@@ -452,7 +431,7 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
         raise InputError(f"{where}: none of the {state.rows:,} molecules is valid; first: {state.first_problem[1]}")
     model = SortSlice.from_prevalence(state.ids, state.prevalence, state.n_molecules, state.n_invalid, **params)
     if examples:
-        model._examples = _find_examples(client, source, task_source, read, model.vocabulary_, params)
+        model.set_examples(_find_examples(client, source, task_source, read, model.vocabulary_, params))
     summary = FitSummary(state.rows, state.n_molecules, state.n_invalid,
                          None if state.first_problem is None else state.first_problem[1], len(source.parts),
                          time.perf_counter() - started)
@@ -582,7 +561,7 @@ class TransformSummary:
 
 def _identity(part, source: _Source, index: int) -> dict:
     """What a part records of its input: the file (path, size, modification time), or the collection's partition."""
-    from .cli.parts import source_identity
+    from .io.parts import source_identity
 
     if source.kind == "files":
         return source_identity(part.path)
@@ -598,10 +577,8 @@ def _write_partition(part, source: _Source, read: _Read, index: int, model, path
     task again — after its worker died, or when its result was lost — replaces a complete
     part with the same bytes and never leaves half a file under the part's name.
     """
-    import click
-
-    from .cli.io import Part, open_output
-    from .cli.parts import footer, part_record
+    from .io.parts import footer, part_record
+    from .io.sinks import Part, open_output
 
     identity = _identity(part, source, index)
     opened = _open(part, source, read, index)
@@ -609,11 +586,7 @@ def _write_partition(part, source: _Source, read: _Read, index: int, model, path
     first = None
     try:
         carried = {c: opened.carried_types[c] for c in read.carry}
-        try:
-            sink = open_output(path, "parquet", payload, carried, error_column=errors == "null",
-                               metadata=metadata)
-        except click.ClickException as exc:
-            raise _cli_error(exc) from None
+        sink = open_output(path, "parquet", payload, carried, error_column=errors == "null", metadata=metadata)
         try:
             for chunk in opened.chunks:
                 fp = ecfp(chunk.molecules, **model.ecfp_params.to_dict(), n_jobs=1, kind=opened.kind)
@@ -645,27 +618,22 @@ def _write_partition(part, source: _Source, read: _Read, index: int, model, path
 
 def _check_partition(part: _File, read: _Read, path: str, payload, errors: str, metadata: dict):
     """Whether ``path`` is a complete part of this run made from file partition ``part`` (runs on a worker)."""
-    import click
+    from .io.parts import check_file_part
 
-    from .cli.parts import check_file_part
-
-    try:
-        return check_file_part(path, part.path, payload=payload, errors=errors, metadata=metadata,
-                               input_format=read.input_format, smiles_column=read.smiles_column,
-                               id_column=read.id_column, carry=read.carry, chunk_size=read.chunk_size)
-    except click.ClickException as exc:
-        raise _cli_error(exc) from None
+    return check_file_part(path, part.path, payload=payload, errors=errors, metadata=metadata,
+                           input_format=read.input_format, smiles_column=read.smiles_column,
+                           id_column=read.id_column, carry=read.carry, chunk_size=read.chunk_size)
 
 
 def _light(model):
     """The fitted featuriser without its full training state (workers need only the vocabulary)."""
-    import copy
+    from dataclasses import replace
 
-    light = copy.copy(model)
-    for attr in ("state_ids_", "state_prevalence_", "_examples", "_table", "_single_state"):
-        light.__dict__.pop(attr, None)
-    light.sparse = False   # Parquet rows are dense fixed-size lists
-    return light
+    from .engine.featurisers import from_state
+
+    state = replace(model.fitted_state, prevalence_ids=None, prevalence_counts=None, examples=())
+    # Parquet rows are dense fixed-size lists
+    return from_state(state).set_params(sparse=False, n_jobs=model.n_jobs, strict=model.strict)
 
 
 def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | None = None,
@@ -733,9 +701,9 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     >>> tables[1].column("error").to_pylist()
     ['invalid SMILES: syntax error']
     """
-    from .cli.io import RESERVED_COLUMNS, Fingerprints
-    from .cli.main import _metadata
-    from .cli.parts import open_folder, remove_temporary, tallies
+    from .io.sinks import RESERVED_COLUMNS, Fingerprints
+    from .io.metadata import output_metadata
+    from .io.parts import open_folder, remove_temporary, tallies
 
     started = time.perf_counter()
     if errors not in _ERRORS:
@@ -759,7 +727,7 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     task_source = _source_for_task(source)
     ecfp_params = featuriser.ecfp_params.to_dict()
     # the same metadata and payload the CLI writes (its helpers, so the two cannot drift)
-    metadata = _metadata("transform", ecfp_params, featuriser)
+    metadata = output_metadata("transform", ecfp_params, featuriser)
     dtype = featuriser.featurise(ecfp([], **ecfp_params)).X.dtype
     payload = Fingerprints(int(featuriser.length), dtype, bool(featuriser.counts))
     n = len(source.parts)

@@ -106,7 +106,7 @@ def run_single(files, out_dir, n_jobs: int) -> dict:
     import pyarrow.parquet as pq
 
     import sortslice
-    from sortslice.cli.io import Fingerprints, Part, open_output
+    from sortslice.io.sinks import Fingerprints, Part, open_output
     from sortslice.cli.main import _metadata
 
     _warm()

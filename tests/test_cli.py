@@ -518,7 +518,7 @@ def test_quoted_cells_with_newlines_quotes_and_delimiters(tmp_path, sep):
 def test_quoted_newlines_across_read_blocks(tmp_path):
     # regression: Arrow cut its read blocks at the last newline even inside a quoted cell, which split the
     # cell into two rows (one extra row, every later row shifted) when the cut fell there
-    from sortslice.cli.io import CSV_BLOCK_SIZE
+    from sortslice.io.readers import CSV_BLOCK_SIZE
 
     out = tmp_path / "ids.parquet"
     filler = "x" * 4095                      # a cheap invalid SMILES, so few rows fill a read block

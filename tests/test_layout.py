@@ -75,6 +75,13 @@ def test_the_tree_was_read():
             "sortslice.schemas"} <= set(MODULES)
 
 
+def test_the_io_layer_knows_no_click_or_dask():
+    bad = [f"{name}:{line} imports {mod}" for name in MODULES if name.startswith("sortslice.io")
+           for mod, _, line, _ in _imports(name) if mod.split(".")[0] in ("click", "dask", "distributed")
+           or _is_cli(mod)]
+    assert not bad, bad
+
+
 def test_the_engine_imports_no_frontend():
     bad = []
     for name in MODULES:
@@ -86,8 +93,6 @@ def test_the_engine_imports_no_frontend():
     assert not bad, bad
 
 
-@pytest.mark.xfail(reason="frontends/dask.py still reads featuriser internals and CLI helpers: moves with the "
-                          "I/O layer (issue 17, item 3)", strict=True)
 def test_frontends_use_only_public_names():
     bad = []
     for name, (path, _) in MODULES.items():

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 import datasets
 import sortslice
 from sortslice.cli import main
-from sortslice.cli.parts import PART_KEY, is_part
+from sortslice.io.parts import PART_KEY, is_part
 
 CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 FILES = 10

@@ -13,7 +13,7 @@ import contextlib
 
 import click
 
-from .io import fail
+from .errors import fail
 
 
 def _dask():
@@ -88,7 +88,7 @@ def fit(input_path: str, *, model, inputs, run, cluster):
 def transform(model, input_path: str, output: str, output_format: str | None, *, inputs, run, cluster,
               resume: bool = False) -> None:
     """``sortslice transform`` on a cluster: OUT is a folder of ``part-NNNNN.parquet`` files (as on one machine)."""
-    from .parts import check_output_folder_options
+    from .folders import check_output_folder_options
 
     check_output_folder_options(output, output_format)
     _check(run, "transform")

@@ -22,8 +22,11 @@ import sortslice
 
 from ..engine.featurisers import params_mismatch
 from ..engine.fingerprint import concat_results
-from ..idsfile import ids_metadata
-from .io import IDS, Chunk, Fingerprints, Part, fail, is_ids_file, open_input, open_output, write_bytes_atomic
+from ..io.errors import FileError
+from ..io.metadata import output_dtype, output_metadata
+from ..io.readers import Chunk, is_ids_file, molecules_for_fit, open_input
+from ..io.sinks import IDS, Fingerprints, Part, open_output, write_bytes_atomic
+from .errors import fail
 from .options import cluster_options, ecfp_options, input_options, output_options, run_options
 from .run import Progress, Tally, chunk_jobs, convert, report, start_workers
 
@@ -49,6 +52,8 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except FileError as exc:   # the I/O layer's one-line errors become the command's
+            raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
             note = getattr(exc, "note", None)   # e.g. the complete parts of a folder that --resume continues
@@ -86,26 +91,10 @@ def main():
 
 # ------------------------------------------------------------------------ helpers
 def _metadata(command: str, ecfp: dict, featuriser=None, reader=None, inputs=None) -> dict:
-    """Key-value metadata of Parquet outputs: how the fingerprints were made (ids files: ``schemas/ids-file.md``)."""
-    if command == "ids":
-        smiles = reader.molecule_column if reader is not None and reader.kind == "smiles" else None
-        return ids_metadata(ecfp, id_column=inputs.id_column if inputs else None,
-                            smiles_column=smiles if inputs is not None and smiles in inputs.carry else None)
-    meta = {"sortslice.version": sortslice.__version__, "sortslice.command": command, "sortslice.ecfp": dict(ecfp)}
-    if featuriser is not None:
-        from sortslice.engine.persist import to_document
-
-        doc = to_document(featuriser)
-        pooling = {"method": doc["method"], **{k: v for k, v in doc["params"].items() if k != "sparse"}}
-        if doc["vocabulary"]["ids"]:
-            pooling["vocabulary"] = doc["vocabulary"]["ids"]
-        meta["sortslice.pooling"] = pooling
-    return meta
-
-
-def _output_dtype(featuriser, ecfp: dict) -> np.dtype:
-    """The dtype ``featurise`` returns (asked of the featuriser itself, on no molecules)."""
-    return featuriser.featurise(sortslice.ecfp([], **ecfp)).X.dtype
+    """Key-value metadata of Parquet outputs (:func:`sortslice.io.metadata.output_metadata`)."""
+    smiles = reader.molecule_column if reader is not None and reader.kind == "smiles" else None
+    return output_metadata(command, ecfp, featuriser, id_column=inputs.id_column if inputs else None,
+                           smiles_column=smiles if inputs is not None and smiles in inputs.carry else None)
 
 
 def _ecfp_for(input_path: str, ecfp):
@@ -165,7 +154,7 @@ def _stream(command: str, input_path: str, output: str, output_format: str | Non
         if featuriser is None:
             payload = IDS
         else:
-            payload = Fingerprints(int(featuriser.length), _output_dtype(featuriser, ecfp), bool(featuriser.counts))
+            payload = Fingerprints(int(featuriser.length), output_dtype(featuriser, ecfp), bool(featuriser.counts))
         sink = open_output(output, output_format, payload, reader.carried_types(), error_column=run.errors == "null",
                            metadata=_metadata(command, ecfp, featuriser, reader, inputs))
     except BaseException:
@@ -269,16 +258,6 @@ def _labels(values: list, column: str, where: str, names) -> np.ndarray:
         return np.asarray([str(v) for v in values], dtype=object)
 
 
-def _fit_molecules(chunk, kind: str):
-    """What a featuriser's fit accepts: SMILES and stored ids as they are; SDF mol blocks parsed to RDKit Mols here."""
-    if kind in ("smiles", "ids"):
-        return chunk.molecules
-    from rdkit import Chem, rdBase
-
-    with rdBase.BlockLogs():
-        return [Chem.MolFromMolBlock(b) if b.strip() else None for b in chunk.molecules]
-
-
 def _first_invalid(chunk, kind: str, ecfp: dict, jobs) -> tuple[int, str]:
     """Row and reason of a chunk's first invalid molecule (run only when a fit saw some)."""
     if kind == "ids":
@@ -320,7 +299,7 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
             for chunk in reader:
                 before = getattr(model, "n_invalid_", 0)
                 model.n_jobs = chunk_jobs(run.jobs, len(chunk))
-                model.partial_fit(_fit_molecules(chunk, reader.kind))
+                model.partial_fit(molecules_for_fit(chunk, reader.kind))
                 _note_fit_chunk(tally, chunk, model.n_invalid_ - before, reader.kind, ecfp, run, where)
                 bar.update(len(chunk))
             if input_path != "-" and getattr(model, "n_molecules_", 0):
@@ -343,7 +322,7 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
                 y = None
             if whole.molecules:
                 model.n_jobs = chunk_jobs(run.jobs, len(whole))
-                model.fit(_fit_molecules(whole, reader.kind), y)
+                model.fit(molecules_for_fit(whole, reader.kind), y)
                 _note_fit_chunk(tally, whole, getattr(model, "n_invalid_", 0), reader.kind, ecfp, run, where)
     finally:
         bar.close()
@@ -401,7 +380,7 @@ def _examples_in_data_order(model, input_path: str, inputs, run, reader) -> None
     again = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
                        carry=[], id_column=inputs.id_column, chunk_size=run.chunk_size)
     try:
-        model.find_examples(_fit_molecules(chunk, again.kind) for chunk in again)
+        model.find_examples(molecules_for_fit(chunk, again.kind) for chunk in again)
     finally:
         again.source.close()
 
@@ -484,7 +463,7 @@ def fit(input_path, output, length, method, label, counts, inputs, ecfp, run, cl
 
 def _folder_output(input_path: str, output: str, part_rows, resume: bool) -> bool:
     """Whether ``transform`` writes a folder of parts: IN is several files, or -o ends with '/', or the options ask."""
-    from .parts import has_glob
+    from ..io.parts import has_glob
 
     if resume or part_rows is not None or output.endswith(("/", os.sep)):
         return True
@@ -543,7 +522,7 @@ def transform(model_path, input_path, output, output_format, inputs, run, part_r
                              resume=resume)
         return
     if _folder_output(input_path, output, part_rows, resume):
-        from .parts import transform_folder
+        from .folders import transform_folder
 
         done = transform_folder(model, input_path, output, output_format, inputs=inputs, run=run,
                                 part_rows=part_rows, resume=resume)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import click
 
 from ..engine.config import DEFAULT_CHUNK_SIZE
-from .io import INPUT_FORMATS, OUTPUT_FORMATS
+from ..io.readers import INPUT_FORMATS
+from ..io.sinks import OUTPUT_FORMATS
 
 
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import click
 import numpy as np
 
-from .io import Chunk, Part, fail, writing
+from ..io.readers import Chunk
+from ..io.sinks import Part, writing
+from .errors import fail
 
 #: below this many molecules a chunk is parsed in-process (a worker pool costs more than it saves)
 MIN_PARALLEL = 4000

@@ -1,0 +1,17 @@
+"""The I/O layer: molecule files in, fingerprint tables out, and folders of parts (no Click, no Dask).
+
+* :mod:`.readers` — CSV/TSV/``.smi``/SDF/Parquet (gzip or not, ``-`` for stdin) and ids files, chunk by chunk;
+* :mod:`.sinks` — Parquet, CSV/TSV, ``.npy``, ``.npz`` (``-`` for stdout), atomically;
+* :mod:`.parts` — folders of Parquet parts: names, records, completeness checks, resuming;
+* :mod:`.errors` — :class:`FileError`, the one-line error all of them raise.
+
+The command line and :mod:`sortslice.dask` both use this layer; the command line turns a
+:class:`FileError` into ``Error: ...`` at its edge.
+"""
+
+from .errors import FileError, InputError
+from .readers import INPUT_FORMATS, Chunk, open_input
+from .sinks import OUTPUT_FORMATS, Fingerprints, Part, open_output
+
+__all__ = ["INPUT_FORMATS", "OUTPUT_FORMATS", "Chunk", "FileError", "Fingerprints", "InputError", "Part", "open_input",
+           "open_output"]
