@@ -182,6 +182,7 @@ class DieOnce:
         yield from self.smiles[half:]
 
 
+@pytest.mark.slow   # the SIGKILL tests below cover a lost worker from outside; this one kills it from a task
 def test_worker_killed_mid_task_is_survived(client, moses, tmp_path):
     import dask
 

@@ -241,7 +241,8 @@ def test_killed_cli_leaves_no_parsing_process_behind(data, tmp_path):
 LIMIT = 16 * 1024
 
 
-@pytest.mark.parametrize("name", ["fp.parquet", "fp.csv", "fp.npy", "fp.npz"])
+@pytest.mark.parametrize("name", ["fp.parquet", pytest.param("fp.csv", marks=pytest.mark.slow),
+                                  pytest.param("fp.npy", marks=pytest.mark.slow), "fp.npz"])
 def test_full_disk_gives_one_line_and_no_partial_file(data, tmp_path, name):
     # started with SIGXFSZ's default action (kill): the CLI must ignore it itself to report the failed write
     out = tmp_path / name
@@ -351,7 +352,8 @@ def test_output_to_a_named_pipe_is_written_into_it(data, tmp_path):
 
 
 # --------------------------------------------------------------------------------- broken pipe
-@pytest.mark.parametrize("fmt", ["csv", "parquet", pytest.param("npy", marks=pytest.mark.full)])
+@pytest.mark.parametrize("fmt", [pytest.param("csv", marks=pytest.mark.slow), "parquet",
+                                 pytest.param("npy", marks=pytest.mark.full)])
 def test_stdout_closed_early_is_quiet(data, fmt):
     # sortslice transform ... -o - | head -c 100
     proc = subprocess.Popen(CLI + ["transform", str(data["model"]), str(data["big"]), "-o", "-", "--format", fmt,

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="need
 @pytest.fixture(scope="module")
 def data():
     smiles, y = paper_table("lipophilicity")
-    # more text than one parse process takes (MIN_ITEMS_PER_PROCESS), with invalid rows
-    return smiles[:3000] + ["bad", None] + sample("moses", 2000), np.r_[np.asarray(y[:3000]) > 2, [0, 0], [1] * 2000]
+    # with invalid rows; n_jobs=2 parses text in 2 processes whatever the size
+    return smiles[:900] + ["bad", None] + sample("moses", 400), np.r_[np.asarray(y[:900]) > 2, [0, 0], [1] * 400]
 
 
 RUNS = {
@@ -29,8 +29,8 @@ RUNS = {
                                                                      n_jobs=n).fit_transform(X),
     "hash_fold": lambda X, y, n: sortslice.HashFold(length=1024, n_jobs=n).fit().transform(X),
     "mim": lambda X, y, n: sortslice.MIM(length=256, n_jobs=n).fit(X, y).transform(X),
-    "filtering": lambda X, y, n: sortslice.Filtering(length=64, radius=1, n_jobs=n).fit(X[:1500], y[:1500])
-                                                                                 .transform(X[:500]),
+    "filtering": lambda X, y, n: sortslice.Filtering(length=64, radius=1, n_jobs=n).fit(X[:900], y[:900])
+                                                                                 .transform(X[:300]),
 }
 
 
