@@ -56,6 +56,7 @@ def _defer_numba_blas_probe() -> None:
 
 _defer_numba_blas_probe()
 
+
 def _writable(folder: str) -> bool:
     try:
         os.makedirs(folder, exist_ok=True)
@@ -81,8 +82,10 @@ def cache_dir() -> str | None:
     if _writable(os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")):
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for folder in (os.path.join(base, "sortslice", "numba"),
-                   os.path.join(tempfile.gettempdir(), f"sortslice-numba-{os.getuid() if hasattr(os, 'getuid') else 0}")):
+    for folder in (
+        os.path.join(base, "sortslice", "numba"),
+        os.path.join(tempfile.gettempdir(), f"sortslice-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"),
+    ):
         if _writable(folder):
             return folder
     return None

@@ -41,7 +41,7 @@ class AtomicFile:
     def __init__(self, path: str):
         self.path = path
         try:
-            mode = os.stat(path).st_mode   # of the symlink's target
+            mode = os.stat(path).st_mode  # of the symlink's target
         except OSError:
             mode = None
         if mode is not None and stat.S_ISDIR(mode):
@@ -55,8 +55,9 @@ class AtomicFile:
             return
         self.target = os.path.realpath(path)
         try:
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.target)}.", suffix=".part",
-                                            dir=os.path.dirname(self.target))
+            fd, self.tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(self.target)}.", suffix=".part", dir=os.path.dirname(self.target)
+            )
         except OSError as exc:
             raise WriteError(path, _reason(exc), exc.errno) from None
         self.file = os.fdopen(fd, "wb")
@@ -65,7 +66,7 @@ class AtomicFile:
         if self.tmp is None:
             self.file.close()
             return
-        if not self.file.closed:   # some writers (gzip, zip) close the file they were given
+        if not self.file.closed:  # some writers (gzip, zip) close the file they were given
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
@@ -83,7 +84,7 @@ class AtomicFile:
         try:
             self.file.close()
         except OSError:
-            pass   # flushing fails the way the write did (a full disk); the file goes anyway
+            pass  # flushing fails the way the write did (a full disk); the file goes anyway
         finally:
             if self.tmp is not None and os.path.exists(self.tmp):
                 os.unlink(self.tmp)

@@ -66,7 +66,7 @@ def ptr_array(ptr, name: str, n_values: int | None = None, values: str = "values
         raise ValueError(f"{name} must have at least one entry (n_rows + 1 pointers)")
     if ptr[0] != 0:
         raise ValueError(f"{name} must start at 0, got {int(ptr[0])}")
-    down = np.less(ptr[1:], ptr[:-1])   # a byte per row, not an int64 difference
+    down = np.less(ptr[1:], ptr[:-1])  # a byte per row, not an int64 difference
     if down.any():
         k = int(np.argmax(down)) + 1
         raise ValueError(f"{name} must be non-decreasing (entry {k} is {int(ptr[k])} after {int(ptr[k - 1])})")
@@ -81,11 +81,11 @@ _ROWS_CHECK_BLOCK = 1 << 18
 
 def _first_descent(indptr: np.ndarray, ids: np.ndarray, a: int, b: int) -> int:
     """Index of the first id in ``ids[a + 1:b + 1]`` not above its predecessor in the same row, or -1."""
-    starts = indptr[1:-1]   # non-decreasing (checked): a step onto a row's first id may go down
+    starts = indptr[1:-1]  # non-decreasing (checked): a step onto a row's first id may go down
     scratch = np.empty(min(b - a, _ROWS_CHECK_BLOCK), dtype=np.bool_)
     for lo_step in range(a, b, _ROWS_CHECK_BLOCK):
         hi_step = min(b, lo_step + _ROWS_CHECK_BLOCK)
-        step_ok = np.greater(ids[lo_step + 1:hi_step + 1], ids[lo_step:hi_step], out=scratch[:hi_step - lo_step])
+        step_ok = np.greater(ids[lo_step + 1 : hi_step + 1], ids[lo_step:hi_step], out=scratch[: hi_step - lo_step])
         # steps lo..hi-1 land on ids lo+1..hi; those landing on a row start are allowed
         lo, hi = np.searchsorted(starts, [lo_step + 1, hi_step + 1])
         step_ok[starts[lo:hi] - 1 - lo_step] = True
@@ -116,8 +116,9 @@ def ascending_rows(indptr: np.ndarray, ids: np.ndarray, name: str = "ids") -> No
     if bad:
         k = bad[0]
         row = int(np.searchsorted(indptr, k, side="right")) - 1
-        raise ValueError(f"{name} must be strictly ascending within each row (unique, as ecfp returns them); "
-                         f"row {row} is not")
+        raise ValueError(
+            f"{name} must be strictly ascending within each row (unique, as ecfp returns them); row {row} is not"
+        )
 
 
 def csr(indptr, ids, counts=None, *, ids_name: str = "ids", sorted_rows: bool = False):
@@ -148,8 +149,10 @@ def graph_ptrs(atom_ptr, bond_ptr):
     atom_ptr = ptr_array(atom_ptr, "atom_ptr")
     bond_ptr = ptr_array(bond_ptr, "bond_ptr")
     if bond_ptr.shape != atom_ptr.shape:
-        raise ValueError(f"atom_ptr and bond_ptr must both have n_molecules + 1 entries, got {atom_ptr.shape[0]} "
-                         f"and {bond_ptr.shape[0]}")
+        raise ValueError(
+            f"atom_ptr and bond_ptr must both have n_molecules + 1 entries, got {atom_ptr.shape[0]} "
+            f"and {bond_ptr.shape[0]}"
+        )
     return atom_ptr, bond_ptr
 
 
@@ -185,8 +188,10 @@ def bond_lists(atom_ptr, bond_ptr, bond_begin, bond_end):
         bad = (bond_begin >= sizes) | (bond_end >= sizes)
         if bad.any():
             b = int(np.argmax(bad))
-            raise ValueError(f"bond atom indices must be molecule-local and in range (bond {b}: "
-                             f"{int(bond_begin[b])}-{int(bond_end[b])} in a molecule of {int(sizes[b])} atoms)")
+            raise ValueError(
+                f"bond atom indices must be molecule-local and in range (bond {b}: "
+                f"{int(bond_begin[b])}-{int(bond_end[b])} in a molecule of {int(sizes[b])} atoms)"
+            )
         loops = bond_begin == bond_end
         if loops.any():
             raise ValueError(f"bond {int(np.argmax(loops))} is a self-loop")
@@ -200,8 +205,9 @@ def neighbour_lists(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond):
     nbr_ptr = ptr_array(nbr_ptr, "nbr_ptr", 2 * n_bonds, "neighbour entries (2 x bonds)")
     _length(nbr_ptr, "nbr_ptr", n_atoms + 1, "atom plus one")
     if not np.array_equal(nbr_ptr[atom_ptr], 2 * bond_ptr):
-        raise ValueError("nbr_ptr must give each molecule the neighbour entries of its own bonds "
-                         "(nbr_ptr[atom_ptr] == 2 * bond_ptr)")
+        raise ValueError(
+            "nbr_ptr must give each molecule the neighbour entries of its own bonds (nbr_ptr[atom_ptr] == 2 * bond_ptr)"
+        )
     nbr_atom = int_array(nbr_atom, "nbr_atom", np.int32, low=0)
     nbr_bond = int_array(nbr_bond, "nbr_bond", np.int32, low=0)
     _length(nbr_atom, "nbr_atom", 2 * n_bonds, "neighbour entry (2 x bonds)")
@@ -212,13 +218,17 @@ def neighbour_lists(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond):
     atoms_of = np.repeat(np.diff(atom_ptr), per_mol_bonds)
     if (nbr_atom >= atoms_of).any():
         e = int(np.argmax(nbr_atom >= atoms_of))
-        raise ValueError(f"nbr_atom must hold molecule-local atom indices (entry {e} is {int(nbr_atom[e])} in a "
-                         f"molecule of {int(atoms_of[e])} atoms)")
+        raise ValueError(
+            f"nbr_atom must hold molecule-local atom indices (entry {e} is {int(nbr_atom[e])} in a "
+            f"molecule of {int(atoms_of[e])} atoms)"
+        )
     bonds_of = np.repeat(np.diff(bond_ptr), per_mol_bonds)
     if (nbr_bond >= bonds_of).any():
         e = int(np.argmax(nbr_bond >= bonds_of))
-        raise ValueError(f"nbr_bond must hold molecule-local bond indices (entry {e} is {int(nbr_bond[e])} in a "
-                         f"molecule of {int(bonds_of[e])} bonds)")
+        raise ValueError(
+            f"nbr_bond must hold molecule-local bond indices (entry {e} is {int(nbr_bond[e])} in a "
+            f"molecule of {int(bonds_of[e])} bonds)"
+        )
     # bond b of a molecule is listed from both of its atoms: (u -> v) and (v -> u), u != v
     bond = nbr_bond + np.repeat(bond_ptr[:-1], per_mol_bonds)
     owner = np.arange(n_atoms, dtype=np.int64) - np.repeat(atom_ptr[:-1], np.diff(atom_ptr))
@@ -228,6 +238,8 @@ def neighbour_lists(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond):
     np.add.at(sums[0], bond, owner - other)
     np.add.at(sums[1], bond, owner * owner - other * other)
     if (np.bincount(bond, minlength=n_bonds) != 2).any() or (owner == other).any() or sums.any():
-        raise ValueError("neighbour lists must list every bond exactly twice, once from each of its two "
-                         "(different) atoms, as neighbours() builds them")
+        raise ValueError(
+            "neighbour lists must list every bond exactly twice, once from each of its two "
+            "(different) atoms, as neighbours() builds them"
+        )
     return nbr_ptr, nbr_atom, nbr_bond

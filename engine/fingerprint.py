@@ -52,12 +52,20 @@ class EcfpParams:
         """The RDKit generator that computes the same ids (for comparisons)."""
         from rdkit.Chem import rdFingerprintGenerator as rfg
 
-        atom_gen = (rfg.GetMorganFeatureAtomInvGen() if self.invariants == "fcfp"
-                    else rfg.GetMorganAtomInvGen(includeRingMembership=self.ring_membership))
+        atom_gen = (
+            rfg.GetMorganFeatureAtomInvGen()
+            if self.invariants == "fcfp"
+            else rfg.GetMorganAtomInvGen(includeRingMembership=self.ring_membership)
+        )
         bond_gen = rfg.GetMorganBondInvGen(useBondTypes=self.bond_types, useChirality=self.chirality)
-        return rfg.GetMorganGenerator(radius=self.radius, includeChirality=self.chirality, fpSize=fp_size,
-                                      atomInvariantsGenerator=atom_gen, bondInvariantsGenerator=bond_gen,
-                                      includeRedundantEnvironments=self.redundant_environments)
+        return rfg.GetMorganGenerator(
+            radius=self.radius,
+            includeChirality=self.chirality,
+            fpSize=fp_size,
+            atomInvariantsGenerator=atom_gen,
+            bondInvariantsGenerator=bond_gen,
+            includeRedundantEnvironments=self.redundant_environments,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +106,7 @@ class EcfpResult:
         ids, counts = self.row(i)
         return dict(zip(ids.tolist(), counts.tolist()))
 
-    def take(self, rows) -> "EcfpResult":
+    def take(self, rows) -> EcfpResult:
         """The rows ``rows`` (indices or a boolean mask), in that order — e.g. a cross-validation fold."""
         rows = np.asarray(rows)
         if rows.dtype == bool:
@@ -111,8 +119,9 @@ class EcfpResult:
         rows = np.where(rows < 0, rows + len(self), rows)
         indptr, idx = select_rows(self.indptr, rows)
         smiles = None if self.smiles is None else self.smiles[rows]
-        return EcfpResult(indptr, self.ids[idx], self.counts[idx], self.valid[rows], self.errors[rows], self.params,
-                          smiles=smiles)
+        return EcfpResult(
+            indptr, self.ids[idx], self.counts[idx], self.valid[rows], self.errors[rows], self.params, smiles=smiles
+        )
 
     @property
     def n_invalid(self) -> int:
@@ -123,8 +132,7 @@ class EcfpResult:
         return [(int(i), str(self.errors[i])) for i in np.flatnonzero(~self.valid)]
 
     def __repr__(self) -> str:
-        return (f"EcfpResult(rows={len(self)}, ids={self.ids.shape[0]}, invalid={self.n_invalid}, "
-                f"params={self.params})")
+        return f"EcfpResult(rows={len(self)}, ids={self.ids.shape[0]}, invalid={self.n_invalid}, params={self.params})"
 
 
 def checked_result(fp: EcfpResult) -> EcfpResult:
@@ -145,7 +153,7 @@ def checked_result(fp: EcfpResult) -> EcfpResult:
     errors = np.asarray(fp.errors, dtype=object)
     if errors.shape != (n,):
         raise ValueError(f"errors must have one entry per row ({n}), got shape {errors.shape}")
-    if not valid.all():   # only the invalid rows' sizes are needed (usually a handful)
+    if not valid.all():  # only the invalid rows' sizes are needed (usually a handful)
         bad = np.flatnonzero(~valid)
         full = bad[indptr[bad + 1] > indptr[bad]]
         if full.size:
@@ -157,8 +165,17 @@ def checked_result(fp: EcfpResult) -> EcfpResult:
         smiles = np.asarray(smiles, dtype=object)
         if smiles.shape != (n,):
             raise ValueError(f"smiles must have one entry per row ({n}), got shape {smiles.shape}")
-    if all(a is b for a, b in ((indptr, fp.indptr), (ids, fp.ids), (counts, fp.counts), (valid, fp.valid),
-                               (errors, fp.errors), (smiles, fp.smiles))):
+    if all(
+        a is b
+        for a, b in (
+            (indptr, fp.indptr),
+            (ids, fp.ids),
+            (counts, fp.counts),
+            (valid, fp.valid),
+            (errors, fp.errors),
+            (smiles, fp.smiles),
+        )
+    ):
         return fp
     return EcfpResult(indptr, ids, counts, valid, errors, fp.params, fp.environments, smiles, fp.from_engine)
 
@@ -171,18 +188,44 @@ def ids_from_graph(graph: MolGraph, params: EcfpParams, *, provenance: bool = Fa
     :func:`.morgan.morgan` for neighbour lists from elsewhere.
     """
     atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius = checks.morgan_batch(
-        graph.atom_ptr, graph.atom_invariants(params.invariants, params.ring_membership),
-        graph.chiral_terms(params.chirality), graph.bond_ptr,
-        graph.bond_invariants(params.bond_types, params.chirality), params.radius)
-    return _morgan(atom_ptr, atom_inv, chiral, graph.nbr_ptr, graph.nbr_atom, graph.nbr_bond, bond_ptr, bond_inv,
-                   radius, redundant_environments=params.redundant_environments, provenance=provenance,
-                   threads=threads)
+        graph.atom_ptr,
+        graph.atom_invariants(params.invariants, params.ring_membership),
+        graph.chiral_terms(params.chirality),
+        graph.bond_ptr,
+        graph.bond_invariants(params.bond_types, params.chirality),
+        params.radius,
+    )
+    return _morgan(
+        atom_ptr,
+        atom_inv,
+        chiral,
+        graph.nbr_ptr,
+        graph.nbr_atom,
+        graph.nbr_bond,
+        bond_ptr,
+        bond_inv,
+        radius,
+        redundant_environments=params.redundant_environments,
+        provenance=provenance,
+        threads=threads,
+    )
 
 
-def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False,
-         bond_types: bool = True, ring_membership: bool = True, redundant_environments: bool = False,
-         n_jobs: int | None = None, strict: bool = False, provenance: bool = False,
-         kind: str = "smiles", chunk_size: int | None = None) -> EcfpResult:
+def ecfp(
+    molecules,
+    *,
+    radius: int = 2,
+    invariants: str = "ecfp",
+    chirality: bool = False,
+    bond_types: bool = True,
+    ring_membership: bool = True,
+    redundant_environments: bool = False,
+    n_jobs: int | None = None,
+    strict: bool = False,
+    provenance: bool = False,
+    kind: str = "smiles",
+    chunk_size: int | None = None,
+) -> EcfpResult:
     """Unfolded ECFP/FCFP ids and counts, bit-identical to RDKit's Morgan generator.
 
     Parameters
@@ -227,8 +270,14 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
     'missing molecule'
     """
     params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
-    chunks = iter_flatten(molecules, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs,
-                          kind=kind, chunk_size=chunk_size)
+    chunks = iter_flatten(
+        molecules,
+        chirality=params.chirality,
+        fcfp=params.invariants == "fcfp",
+        n_jobs=n_jobs,
+        kind=kind,
+        chunk_size=chunk_size,
+    )
 
     def checked(items):
         for start, flat in items:
@@ -237,7 +286,7 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
                 raise InvalidMoleculeError(f"row {start + i}: {flat.errors[i]}")
             yield flat
 
-    threads = parallel.threads(n_jobs)   # resolved here: Numba's thread count is per calling thread
+    threads = parallel.threads(n_jobs)  # resolved here: Numba's thread count is per calling thread
     first = next(chunks, None)
     second = next(chunks, None) if first is not None else None
     if second is None or threads == 1:
@@ -254,7 +303,7 @@ def ecfp(molecules, *, radius: int = 2, invariants: str = "ecfp", chirality: boo
         try:
             for flat in checked(itertools.chain([first, second], chunks)):
                 pending.append(ex.submit(_fingerprint_chunk, flat, params, provenance, kernel_jobs))
-                while len(pending) > 1:   # at most one chunk waiting: memory stays bounded
+                while len(pending) > 1:  # at most one chunk waiting: memory stays bounded
                     parts.append(pending.popleft().result())
             parts.extend(f.result() for f in pending)
         finally:
@@ -278,17 +327,36 @@ def concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
     """Concatenate row-chunk results (row order kept); each part from the engine or :func:`checked_result`."""
     if not parts:
         z = np.zeros(0, dtype=np.uint32)
-        return EcfpResult(np.zeros(1, dtype=np.int64), z, z.copy(), np.zeros(0, dtype=bool),
-                          np.zeros(0, dtype=object), params, from_engine=True)
+        return EcfpResult(
+            np.zeros(1, dtype=np.int64),
+            z,
+            z.copy(),
+            np.zeros(0, dtype=bool),
+            np.zeros(0, dtype=object),
+            params,
+            from_engine=True,
+        )
     env = None
     if parts[0].environments is not None:
         envs = [p.environments for p in parts if p.environments is not None]
-        env = Environments(concat_ptr([e.indptr for e in envs]), np.concatenate([e.ids for e in envs]),
-                           np.concatenate([e.atom for e in envs]), np.concatenate([e.radius for e in envs]))
+        env = Environments(
+            concat_ptr([e.indptr for e in envs]),
+            np.concatenate([e.ids for e in envs]),
+            np.concatenate([e.atom for e in envs]),
+            np.concatenate([e.radius for e in envs]),
+        )
     smiles = None if parts[0].smiles is None else np.concatenate([p.smiles for p in parts])
-    return EcfpResult(concat_ptr([p.indptr for p in parts]), np.concatenate([p.ids for p in parts]),
-                      np.concatenate([p.counts for p in parts]), np.concatenate([p.valid for p in parts]),
-                      np.concatenate([p.errors for p in parts]), params, env, smiles, from_engine=True)
+    return EcfpResult(
+        concat_ptr([p.indptr for p in parts]),
+        np.concatenate([p.ids for p in parts]),
+        np.concatenate([p.counts for p in parts]),
+        np.concatenate([p.valid for p in parts]),
+        np.concatenate([p.errors for p in parts]),
+        params,
+        env,
+        smiles,
+        from_engine=True,
+    )
 
 
 def _counts_from_envs(env: Environments):

@@ -26,8 +26,15 @@ class Flattened:
     errors: np.ndarray
 
 
-def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
-                 kind: str = "smiles", chunk_size: int | None = None):
+def iter_flatten(
+    molecules,
+    *,
+    chirality: bool = False,
+    fcfp: bool = False,
+    n_jobs: int | None = None,
+    kind: str = "smiles",
+    chunk_size: int | None = None,
+):
     """Flatten in chunks: yields ``(first_row, Flattened)`` in input order.
 
     Large all-text batches are parsed by ``n_jobs`` worker processes while the
@@ -50,9 +57,21 @@ def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jo
             if fcfp:
                 fl = ch["fcfp_lengths"]
                 fo = np.concatenate([[0], np.cumsum(fl)])
-                fcfp_by_row = {int(k): ch["fcfp"][fo[k]:fo[k + 1]] for k in np.flatnonzero(fl)}
-            flat = _assemble(m, ch["lengths"], np.frombuffer(ch["buf"], dtype=np.uint8), ch["errors"],
-                             ch["cip"], fcfp_by_row, {}, items[start:start + m], chirality, fcfp, kind, 1)
+                fcfp_by_row = {int(k): ch["fcfp"][fo[k] : fo[k + 1]] for k in np.flatnonzero(fl)}
+            flat = _assemble(
+                m,
+                ch["lengths"],
+                np.frombuffer(ch["buf"], dtype=np.uint8),
+                ch["errors"],
+                ch["cip"],
+                fcfp_by_row,
+                {},
+                items[start : start + m],
+                chirality,
+                fcfp,
+                kind,
+                1,
+            )
             yield start, flat
             start += m
         return
@@ -67,9 +86,10 @@ def iter_flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jo
     mol_rows, error_rows = sorted(mols), sorted(errors)
     for start in range(0, n, int(chunk_size)):
         stop = min(n, start + int(chunk_size))
-        block_mols = {i - start: mols[i] for i in mol_rows[bisect_left(mol_rows, start):bisect_left(mol_rows, stop)]}
-        block_errors = {i - start: errors[i]
-                        for i in error_rows[bisect_left(error_rows, start):bisect_left(error_rows, stop)]}
+        block_mols = {i - start: mols[i] for i in mol_rows[bisect_left(mol_rows, start) : bisect_left(mol_rows, stop)]}
+        block_errors = {
+            i - start: errors[i] for i in error_rows[bisect_left(error_rows, start) : bisect_left(error_rows, stop)]
+        }
         yield start, _in_process_chunk(start, stop, items, block_mols, block_errors, chirality, fcfp, kind, threads)
 
 
@@ -116,19 +136,33 @@ def _drop_oversized(buf, offsets, order, mols, errors, threads):
     return buf[byte_keep], new_offsets, [order[j] for j in np.flatnonzero(keep).tolist()]
 
 
-def flatten(molecules, *, chirality: bool = False, fcfp: bool = False, n_jobs: int | None = None,
-            kind: str = "smiles", chunk_size: int | None = None) -> Flattened:
+def flatten(
+    molecules,
+    *,
+    chirality: bool = False,
+    fcfp: bool = False,
+    n_jobs: int | None = None,
+    kind: str = "smiles",
+    chunk_size: int | None = None,
+) -> Flattened:
     """Turn a batch of molecules into one :class:`MolGraph` plus per-row validity.
 
     ``molecules`` may mix SMILES strings (or mol blocks with ``kind="molblock"``),
     RDKit ``Mol`` objects and missing values.
     """
-    parts = [f for _, f in iter_flatten(molecules, chirality=chirality, fcfp=fcfp, n_jobs=n_jobs, kind=kind,
-                                        chunk_size=chunk_size)]
+    parts = [
+        f
+        for _, f in iter_flatten(
+            molecules, chirality=chirality, fcfp=fcfp, n_jobs=n_jobs, kind=kind, chunk_size=chunk_size
+        )
+    ]
     if len(parts) == 1:
         return parts[0]
-    return Flattened(concat_graphs([p.graph for p in parts]), np.concatenate([p.valid for p in parts]),
-                     np.concatenate([p.errors for p in parts]))
+    return Flattened(
+        concat_graphs([p.graph for p in parts]),
+        np.concatenate([p.valid for p in parts]),
+        np.concatenate([p.errors for p in parts]),
+    )
 
 
 def _assemble(n, lengths, buf, errors, cip_rows, fcfp_by_row, mols, items, chirality, fcfp, kind, threads):
@@ -160,9 +194,12 @@ def _assemble(n, lengths, buf, errors, cip_rows, fcfp_by_row, mols, items, chira
         from rdkit.Chem import rdMolDescriptors
 
         for r in np.flatnonzero(has_record & (status == molpickle.OK)):
-            v = fcfp_by_row[int(r)] if fcfp_by_row is not None else np.asarray(
-                rdMolDescriptors.GetFeatureInvariants(mols[int(r)]), dtype=np.uint32)
-            feat[graph.atom_ptr[r]:graph.atom_ptr[r + 1]] = v
+            v = (
+                fcfp_by_row[int(r)]
+                if fcfp_by_row is not None
+                else np.asarray(rdMolDescriptors.GetFeatureInvariants(mols[int(r)]), dtype=np.uint32)
+            )
+            feat[graph.atom_ptr[r] : graph.atom_ptr[r + 1]] = v
     graph.cip_term = cip
     graph.feature_inv = feat
 
@@ -189,7 +226,7 @@ def _with_exact_rows(graph, rows, mols, buf, offsets, chirality, fcfp, errors):
         try:
             mol = mols.get(r)
             if mol is None:
-                mol = Chem.Mol(buf[offsets[r]:offsets[r + 1]].tobytes())
+                mol = Chem.Mol(buf[offsets[r] : offsets[r + 1]].tobytes())
             g = graph_from_mols_exact([mol])
             if chirality:
                 g.cip_term = np.zeros(g.atomic_num.shape[0], dtype=np.uint8)
@@ -209,5 +246,3 @@ def _with_exact_rows(graph, rows, mols, buf, offsets, chirality, fcfp, errors):
     order = np.arange(n, dtype=np.int64)
     order[good_rows] = n + np.arange(good_rows.shape[0])
     return take_rows(combined, order), ok
-
-

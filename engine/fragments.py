@@ -49,8 +49,9 @@ def environment_smiles(mol, atom: int, radius: int) -> str:
     bonds = environment_bonds(mol, atom, radius)
     if not bonds:
         return Chem.MolFragmentToSmiles(mol, atomsToUse=[int(atom)])
-    atoms = sorted({i for b in bonds for i in (mol.GetBondWithIdx(b).GetBeginAtomIdx(),
-                                                mol.GetBondWithIdx(b).GetEndAtomIdx())})
+    atoms = sorted(
+        {i for b in bonds for i in (mol.GetBondWithIdx(b).GetBeginAtomIdx(), mol.GetBondWithIdx(b).GetEndAtomIdx())}
+    )
     return Chem.MolFragmentToSmiles(mol, atomsToUse=atoms, bondsToUse=bonds)
 
 
@@ -70,8 +71,14 @@ def is_strict_subgraph(small, big) -> bool:
     return False
 
 
-def draw_environments(examples: list[Example | None], legends: list[str], *, per_row: int = 5,
-                      size: tuple[int, int] = (220, 180), fmt: str = "svg"):
+def draw_environments(
+    examples: list[Example | None],
+    legends: list[str],
+    *,
+    per_row: int = 5,
+    size: tuple[int, int] = (220, 180),
+    fmt: str = "svg",
+):
     """A grid image of the environments (RDKit's Morgan environment drawing).
 
     Returns SVG text for ``fmt="svg"`` and PNG bytes for ``fmt="png"``.

@@ -69,8 +69,15 @@ class MolGraph:
             if self.feature_inv is None:
                 raise ValueError("this batch was flattened without FCFP invariants (fcfp=False)")
             return self.feature_inv
-        return ecfp_invariants(self.atomic_num, self.total_degree, self.total_hs, self.charge,
-                               self.delta_mass, self.in_ring, bool(ring_membership))
+        return ecfp_invariants(
+            self.atomic_num,
+            self.total_degree,
+            self.total_hs,
+            self.charge,
+            self.delta_mass,
+            self.in_ring,
+            bool(ring_membership),
+        )
 
     def bond_invariants(self, bond_types: bool = True, chirality: bool = False) -> np.ndarray:
         return bond_invariants(self.bond_type, self.bond_stereo, bool(bond_types), bool(chirality))
@@ -84,8 +91,9 @@ class MolGraph:
 
 
 @kernel
-def _totals_one(a0, a1, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence,
-                total_degree, total_hs):
+def _totals_one(
+    a0, a1, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
+):
     """RDKit's getTotalDegree and getTotalNumHs(includeNeighbors=True) for atoms a0..a1."""
     for a in range(a0, a1):
         implicit = 0 if no_implicit[a] else implicit_valence[a]
@@ -99,12 +107,23 @@ def _totals_one(a0, a1, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
 
 
 @kernel(parallel=True)
-def _derive_totals(blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
-                   implicit_valence, total_degree, total_hs):
+def _derive_totals(
+    blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
+):
     for bi in prange(blocks.shape[0] - 1):
         for i in range(blocks[bi], blocks[bi + 1]):
-            _totals_one(atom_ptr[i], atom_ptr[i + 1], nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
-                        implicit_valence, total_degree, total_hs)
+            _totals_one(
+                atom_ptr[i],
+                atom_ptr[i + 1],
+                nbr_ptr,
+                nbr_atom,
+                atomic_num,
+                no_implicit,
+                explicit_hs,
+                implicit_valence,
+                total_degree,
+                total_hs,
+            )
 
 
 @lru_cache(maxsize=4096)
@@ -172,9 +191,26 @@ def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | N
         bond_stereo = np.zeros(nb, dtype=np.int32)
         blocks = thread_blocks(atom_ptr, t)
         if n:
-            molpickle.parse_pickles(blocks, buf, offsets, atom_ptr, bond_ptr, status, atomic_num, no_implicit,
-                                    charge, chiral_tag, explicit_hs, implicit_valence, isotope, in_ring,
-                                    bond_begin, bond_end, bond_type, bond_stereo)
+            molpickle.parse_pickles(
+                blocks,
+                buf,
+                offsets,
+                atom_ptr,
+                bond_ptr,
+                status,
+                atomic_num,
+                no_implicit,
+                charge,
+                chiral_tag,
+                explicit_hs,
+                implicit_valence,
+                isotope,
+                in_ring,
+                bond_begin,
+                bond_end,
+                bond_type,
+                bond_stereo,
+            )
     if np.any(status != molpickle.OK):
         # drop the partially parsed molecules so the graph only holds good ones
         keep = status == molpickle.OK
@@ -184,20 +220,51 @@ def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | N
         n_bonds = np.where(keep, n_bonds, 0)
         np.cumsum(n_atoms, out=atom_ptr[1:])
         np.cumsum(n_bonds, out=bond_ptr[1:])
-        atomic_num, no_implicit, charge, chiral_tag = (a[atom_keep] for a in (atomic_num, no_implicit, charge, chiral_tag))
-        explicit_hs, implicit_valence, isotope, in_ring = (a[atom_keep] for a in (explicit_hs, implicit_valence, isotope, in_ring))
-        bond_begin, bond_end, bond_type, bond_stereo = (a[bond_keep] for a in (bond_begin, bond_end, bond_type, bond_stereo))
+        atomic_num, no_implicit, charge, chiral_tag = (
+            a[atom_keep] for a in (atomic_num, no_implicit, charge, chiral_tag)
+        )
+        explicit_hs, implicit_valence, isotope, in_ring = (
+            a[atom_keep] for a in (explicit_hs, implicit_valence, isotope, in_ring)
+        )
+        bond_begin, bond_end, bond_type, bond_stereo = (
+            a[bond_keep] for a in (bond_begin, bond_end, bond_type, bond_stereo)
+        )
         blocks = thread_blocks(atom_ptr, t)
     nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
     total_degree = np.empty(atomic_num.shape[0], dtype=np.int32)
     total_hs = np.empty(atomic_num.shape[0], dtype=np.int32)
     if n:
         with parallel_section(t):
-            _derive_totals(blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs,
-                           implicit_valence, total_degree, total_hs)
-    graph = MolGraph(atom_ptr, bond_ptr, atomic_num, total_degree, total_hs, charge,
-                     _delta_masses(atomic_num, isotope), in_ring, chiral_tag, bond_begin, bond_end,
-                     bond_type, bond_stereo, nbr_ptr, nbr_atom, nbr_bond)
+            _derive_totals(
+                blocks,
+                atom_ptr,
+                nbr_ptr,
+                nbr_atom,
+                atomic_num,
+                no_implicit,
+                explicit_hs,
+                implicit_valence,
+                total_degree,
+                total_hs,
+            )
+    graph = MolGraph(
+        atom_ptr,
+        bond_ptr,
+        atomic_num,
+        total_degree,
+        total_hs,
+        charge,
+        _delta_masses(atomic_num, isotope),
+        in_ring,
+        chiral_tag,
+        bond_begin,
+        bond_end,
+        bond_type,
+        bond_stereo,
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+    )
     return graph, status
 
 
@@ -245,10 +312,24 @@ def graph_from_mols_exact(mols, *, threads: int | None = None) -> MolGraph:
     b = np.concatenate([p[1] for p in per], axis=1) if per else np.zeros((4, 0), dtype=np.int64)
     bond_begin, bond_end = b[0].astype(np.int32), b[1].astype(np.int32)
     nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
-    return MolGraph(atom_ptr, bond_ptr, f[0].astype(np.int32), f[1].astype(np.int32), f[2].astype(np.int32),
-                    f[3].astype(np.int32), f[4].astype(np.int32), f[5].astype(bool), f[6].astype(np.uint8),
-                    bond_begin, bond_end, b[2].astype(np.int32), b[3].astype(np.int32),
-                    nbr_ptr, nbr_atom, nbr_bond)
+    return MolGraph(
+        atom_ptr,
+        bond_ptr,
+        f[0].astype(np.int32),
+        f[1].astype(np.int32),
+        f[2].astype(np.int32),
+        f[3].astype(np.int32),
+        f[4].astype(np.int32),
+        f[5].astype(bool),
+        f[6].astype(np.uint8),
+        bond_begin,
+        bond_end,
+        b[2].astype(np.int32),
+        b[3].astype(np.int32),
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+    )
 
 
 def concat_graphs(graphs: list[MolGraph]) -> MolGraph:
@@ -269,10 +350,26 @@ def concat_graphs(graphs: list[MolGraph]) -> MolGraph:
         return np.concatenate(vals)
 
     nbr_ptr = np.concatenate([graphs[0].nbr_ptr[:1]] + [g.nbr_ptr[1:] + 2 * o for g, o in zip(graphs, bond_off)])
-    return MolGraph(ptr("atom_ptr", atom_off), ptr("bond_ptr", bond_off), cat("atomic_num"), cat("total_degree"),
-                    cat("total_hs"), cat("charge"), cat("delta_mass"), cat("in_ring"), cat("chiral_tag"),
-                    cat("bond_begin"), cat("bond_end"), cat("bond_type"), cat("bond_stereo"), nbr_ptr,
-                    cat("nbr_atom"), cat("nbr_bond"), cat("cip_term"), cat("feature_inv"))
+    return MolGraph(
+        ptr("atom_ptr", atom_off),
+        ptr("bond_ptr", bond_off),
+        cat("atomic_num"),
+        cat("total_degree"),
+        cat("total_hs"),
+        cat("charge"),
+        cat("delta_mass"),
+        cat("in_ring"),
+        cat("chiral_tag"),
+        cat("bond_begin"),
+        cat("bond_end"),
+        cat("bond_type"),
+        cat("bond_stereo"),
+        nbr_ptr,
+        cat("nbr_atom"),
+        cat("nbr_bond"),
+        cat("cip_term"),
+        cat("feature_inv"),
+    )
 
 
 def cip_terms_for(mol, atom_indices) -> list[int]:
@@ -293,7 +390,7 @@ def cip_terms_for(mol, atom_indices) -> list[int]:
 
 
 _export_lock = threading.Lock()
-_export_pool: tuple | None = None   # (pid, threads, executor)
+_export_pool: tuple | None = None  # (pid, threads, executor)
 
 
 def _export_executor(threads: int) -> ThreadPoolExecutor:
@@ -324,7 +421,7 @@ def to_pickles(mols, threads: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(mols)
     if threads > 1 and n >= 2048:
         step = -(-n // threads)
-        chunks = [mols[i:i + step] for i in range(0, n, step)]
+        chunks = [mols[i : i + step] for i in range(0, n, step)]
         parts = list(_export_executor(threads).map(lambda ch: list(map(to_binary, ch)), chunks))
         blobs = [b for p in parts for b in p]
     else:
@@ -345,7 +442,7 @@ def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_
     start (written by it, or by the caller for the last one), so each caller
     writes only its own rows.  ``scratch``: at least ``2 * n + 1`` int64 (any content).
     """
-    deg = scratch[:n + 1]
+    deg = scratch[: n + 1]
     for a in range(n + 1):
         deg[a] = 0
     for b in range(nb):
@@ -356,7 +453,7 @@ def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_
         deg[a + 1] += deg[a]
     for a in range(n):
         nbr_ptr[a0 + a] = start + deg[a]
-    fill = scratch[n + 1:2 * n + 1]
+    fill = scratch[n + 1 : 2 * n + 1]
     for a in range(n):
         fill[a] = deg[a]
     for b in range(nb):
@@ -379,12 +476,22 @@ def _build_neighbours(blocks, atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr,
         n_max = 0
         for i in range(blocks[bi], blocks[bi + 1]):
             n_max = max(n_max, atom_ptr[i + 1] - atom_ptr[i])
-        scratch = np.empty(2 * n_max + 1, dtype=np.int64)   # once per block, not per molecule
+        scratch = np.empty(2 * n_max + 1, dtype=np.int64)  # once per block, not per molecule
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             b0 = bond_ptr[i]
-            _neighbours_one(a0, atom_ptr[i + 1] - a0, b0, bond_ptr[i + 1] - b0, bond_begin, bond_end,
-                            nbr_ptr, nbr_atom, nbr_bond, scratch)
+            _neighbours_one(
+                a0,
+                atom_ptr[i + 1] - a0,
+                b0,
+                bond_ptr[i + 1] - b0,
+                bond_begin,
+                bond_end,
+                nbr_ptr,
+                nbr_atom,
+                nbr_bond,
+                scratch,
+            )
 
 
 def neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int | None = None):
@@ -407,8 +514,9 @@ def build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int |
     nbr_bond = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
     if atom_ptr.shape[0] > 1:
         with parallel_section(t):
-            _build_neighbours(thread_blocks(atom_ptr, t), atom_ptr, bond_ptr, bond_begin, bond_end,
-                              nbr_ptr, nbr_atom, nbr_bond)
+            _build_neighbours(
+                thread_blocks(atom_ptr, t), atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond
+            )
     nbr_ptr[n_atoms] = 2 * int(bond_ptr[-1]) if n_atoms else 0
     return nbr_ptr, nbr_atom, nbr_bond
 
@@ -423,7 +531,23 @@ def take_rows(g: MolGraph, rows: np.ndarray) -> MolGraph:
 
     bond_begin, bond_end = g.bond_begin[bidx], g.bond_end[bidx]
     nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end)
-    return MolGraph(atom_ptr, bond_ptr, g.atomic_num[aidx], g.total_degree[aidx], g.total_hs[aidx], g.charge[aidx],
-                    g.delta_mass[aidx], g.in_ring[aidx], g.chiral_tag[aidx], bond_begin, bond_end,
-                    g.bond_type[bidx], g.bond_stereo[bidx], nbr_ptr, nbr_atom, nbr_bond,
-                    sel(g.cip_term, aidx), sel(g.feature_inv, aidx))
+    return MolGraph(
+        atom_ptr,
+        bond_ptr,
+        g.atomic_num[aidx],
+        g.total_degree[aidx],
+        g.total_hs[aidx],
+        g.charge[aidx],
+        g.delta_mass[aidx],
+        g.in_ring[aidx],
+        g.chiral_tag[aidx],
+        bond_begin,
+        bond_end,
+        g.bond_type[bidx],
+        g.bond_stereo[bidx],
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+        sel(g.cip_term, aidx),
+        sel(g.feature_inv, aidx),
+    )

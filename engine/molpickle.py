@@ -17,10 +17,10 @@ from numba import prange
 from ._jit import kernel
 
 OK = 0
-BAD_HEADER = 1      # not a pickle, wrong endianness, or a version we were not checked against
-TRUNCATED = 2       # ran past the end of the record
-UNSUPPORTED = 3     # query atoms/bonds, monomer info, legacy fields: use the RDKit route
-NO_RINGS = 4        # ring info not computed (unsanitised molecule): use the RDKit route
+BAD_HEADER = 1  # not a pickle, wrong endianness, or a version we were not checked against
+TRUNCATED = 2  # ran past the end of the record
+UNSUPPORTED = 3  # query atoms/bonds, monomer info, legacy fields: use the RDKit route
+NO_RINGS = 4  # ring info not computed (unsanitised molecule): use the RDKit route
 
 STATUS_TEXT = {
     BAD_HEADER: "unrecognised RDKit pickle header or version",
@@ -39,8 +39,8 @@ _BEGINSYMMSSSR = 66
 _BEGINFASTFIND = 67
 _BEGINFINDOTHER = 68
 
-_MIN_VERSION = 14000   # uint16 property counts, the layout read here
-_MAX_MAJOR = 16        # newest major version checked against RDKit
+_MIN_VERSION = 14000  # uint16 property counts, the layout read here
+_MAX_MAJOR = 16  # newest major version checked against RDKit
 
 
 @kernel
@@ -99,16 +99,33 @@ def pickle_sizes(buf, offsets, n_atoms, n_bonds, status):
 
 
 @kernel
-def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_tag, explicit_hs,
-               implicit_valence, isotope, in_ring, bond_begin, bond_end, bond_type, bond_stereo):
+def _parse_one(
+    buf,
+    start,
+    end,
+    a0,
+    b0,
+    atomic_num,
+    no_implicit,
+    charge,
+    chiral_tag,
+    explicit_hs,
+    implicit_valence,
+    isotope,
+    in_ring,
+    bond_begin,
+    bond_end,
+    bond_type,
+    bond_stereo,
+):
     st, version, n_atoms, n_bonds, p = _header(buf, start, end)
     if st != OK:
         return st
-    wide = n_atoms > 255          # atom indices are int32 instead of uint8
+    wide = n_atoms > 255  # atom indices are int32 instead of uint8
     isz = 4 if wide else 1
     if p + 2 > end:
         return TRUNCATED
-    p += 1                        # coordinate flag byte (always written, unused since v3)
+    p += 1  # coordinate flag byte (always written, unused since v3)
     if buf[p] != _BEGINATOM:
         return UNSUPPORTED
     p += 1
@@ -118,13 +135,13 @@ def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_
         z = np.int64(buf[p])
         flags = np.int64(buf[p + 1])
         p += 2
-        if flags & 0x10:          # query atom
+        if flags & 0x10:  # query atom
             return UNSUPPORTED
-        if flags & 0x80:          # legacy per-atom coordinates
+        if flags & 0x80:  # legacy per-atom coordinates
             p += 12
         pf = _i32(buf, p)
         p += 4
-        if pf & ~0x1FE:           # bit 0 (legacy mass offset) or unknown fields
+        if pf & ~0x1FE:  # bit 0 (legacy mass offset) or unknown fields
             return UNSUPPORTED
         need = 0
         for bit in range(1, 8):
@@ -143,35 +160,35 @@ def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_
             ct = np.int64(buf[p])
             p += 1
         if pf & 0x8:
-            p += 1                # hybridisation
+            p += 1  # hybridisation
         eh = 0
         if pf & 0x10:
             eh = _s8(buf[p])
             p += 1
         if pf & 0x20:
-            p += 1                # explicit valence
+            p += 1  # explicit valence
         iv = 0
         if pf & 0x40:
             iv = _s8(buf[p])
             p += 1
         if pf & 0x80:
-            p += 1                # radical electrons
+            p += 1  # radical electrons
         iso = 0
         if pf & 0x100:
             iso = _u32(buf, p)
             p += 4
-        if flags & 0x08:          # atom map number
+        if flags & 0x08:  # atom map number
             if p + 2 > end or buf[p] != _ATOM_MAPNUMBER:
                 return TRUNCATED if p + 2 > end else UNSUPPORTED
             c = _s8(buf[p + 1])
             p += 2
             if c < 0:
                 p += 4
-        if flags & 0x04:          # dummy label string
+        if flags & 0x04:  # dummy label string
             if p + 5 > end or buf[p] != _ATOM_DUMMYLABEL:
                 return TRUNCATED if p + 5 > end else UNSUPPORTED
             p += 5 + _u32(buf, p + 1)
-        if flags & 0x02:          # monomer (PDB residue) info
+        if flags & 0x02:  # monomer (PDB residue) info
             return UNSUPPORTED
         k = a0 + a
         atomic_num[k] = z
@@ -199,7 +216,7 @@ def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_
         p += 2 * isz
         flags = np.int64(buf[p])
         p += 1
-        if flags & 0x10:          # query bond
+        if flags & 0x10:  # query bond
             return UNSUPPORTED
         if u < 0 or v < 0 or u >= n_atoms or v >= n_atoms or u == v:
             return UNSUPPORTED
@@ -210,14 +227,14 @@ def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_
             bt = np.int64(buf[p])
             p += 1
         if flags & 0x04:
-            p += 1                # bond direction
+            p += 1  # bond direction
         bs = 0
         if flags & 0x02:
             if p + 2 > end:
                 return TRUNCATED
             bs = np.int64(buf[p])
             p += 2 + _s8(buf[p + 1]) * isz
-        if flags & 0x01:          # molfile end points / attach strings
+        if flags & 0x01:  # molfile end points / attach strings
             for _s in range(2):
                 if p + 4 > end:
                     return TRUNCATED
@@ -237,14 +254,14 @@ def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_
         return TRUNCATED
     n_rings = _u32(buf, p)
     p += 4
-    for r in range(n_rings):
+    for _ring in range(n_rings):
         if p + isz > end:
             return TRUNCATED
         size = _i32(buf, p) if wide else np.int64(buf[p])
         p += isz
         if size < 0 or p + size * isz > end:
             return TRUNCATED
-        for j in range(size):
+        for _k in range(size):
             a = _i32(buf, p) if wide else np.int64(buf[p])
             p += isz
             if a < 0 or a >= n_atoms:
@@ -254,13 +271,47 @@ def _parse_one(buf, start, end, a0, b0, atomic_num, no_implicit, charge, chiral_
 
 
 @kernel(parallel=True)
-def parse_pickles(blocks, buf, offsets, atom_ptr, bond_ptr, status, atomic_num, no_implicit, charge, chiral_tag,
-                  explicit_hs, implicit_valence, isotope, in_ring, bond_begin, bond_end, bond_type, bond_stereo):
+def parse_pickles(
+    blocks,
+    buf,
+    offsets,
+    atom_ptr,
+    bond_ptr,
+    status,
+    atomic_num,
+    no_implicit,
+    charge,
+    chiral_tag,
+    explicit_hs,
+    implicit_valence,
+    isotope,
+    in_ring,
+    bond_begin,
+    bond_end,
+    bond_type,
+    bond_stereo,
+):
     """Fill the per-atom and per-bond arrays of every pickle whose header was read OK."""
     for bi in prange(blocks.shape[0] - 1):
         for i in range(blocks[bi], blocks[bi + 1]):
             if status[i] != OK:
                 continue
-            status[i] = _parse_one(buf, offsets[i], offsets[i + 1], atom_ptr[i], bond_ptr[i], atomic_num,
-                                   no_implicit, charge, chiral_tag, explicit_hs, implicit_valence, isotope,
-                                   in_ring, bond_begin, bond_end, bond_type, bond_stereo)
+            status[i] = _parse_one(
+                buf,
+                offsets[i],
+                offsets[i + 1],
+                atom_ptr[i],
+                bond_ptr[i],
+                atomic_num,
+                no_implicit,
+                charge,
+                chiral_tag,
+                explicit_hs,
+                implicit_valence,
+                isotope,
+                in_ring,
+                bond_begin,
+                bond_end,
+                bond_type,
+                bond_stereo,
+            )

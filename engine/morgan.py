@@ -105,23 +105,109 @@ def _emit_all(m, ent_inv, ent_atom, layer, out_ids, out_atom, out_radius, want_p
 
 
 @kernel
-def _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
-                redundant, out_ids, out_atom, out_radius, want_prov):
+def _morgan_one(
+    n,
+    nb,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_inv,
+    radius,
+    redundant,
+    out_ids,
+    out_atom,
+    out_radius,
+    want_prov,
+):
     """:func:`_morgan_core` with a workspace of its own (one-off calls)."""
     words, ints, u32, flags = _workspace(n, nb, radius)
-    return _morgan_any(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, redundant,
-                       out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
+    return _morgan_any(
+        n,
+        nb,
+        atom_inv,
+        chiral,
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+        bond_inv,
+        radius,
+        redundant,
+        out_ids,
+        out_atom,
+        out_radius,
+        want_prov,
+        words,
+        ints,
+        u32,
+        flags,
+    )
 
 
 @kernel
-def _morgan_any(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
-                redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
+def _morgan_any(
+    n,
+    nb,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_inv,
+    radius,
+    redundant,
+    out_ids,
+    out_atom,
+    out_radius,
+    want_prov,
+    words,
+    ints,
+    u32,
+    flags,
+):
     """:func:`_morgan_word` for molecules of at most 64 bonds, else :func:`_morgan_core`."""
     if nb <= 64:
-        return _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, redundant,
-                            out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
-    return _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, redundant,
-                        out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags)
+        return _morgan_word(
+            n,
+            nb,
+            atom_inv,
+            chiral,
+            nbr_ptr,
+            nbr_atom,
+            nbr_bond,
+            bond_inv,
+            radius,
+            redundant,
+            out_ids,
+            out_atom,
+            out_radius,
+            want_prov,
+            words,
+            ints,
+            u32,
+            flags,
+        )
+    return _morgan_core(
+        n,
+        nb,
+        atom_inv,
+        chiral,
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+        bond_inv,
+        radius,
+        redundant,
+        out_ids,
+        out_atom,
+        out_radius,
+        want_prov,
+        words,
+        ints,
+        u32,
+        flags,
+    )
 
 
 @kernel(inline="always")
@@ -156,8 +242,26 @@ def _atom_step(keys, d, layer, cur_a, chiral_a, chiral_known):
 
 
 @kernel
-def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
-                 redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
+def _morgan_word(
+    n,
+    nb,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_inv,
+    radius,
+    redundant,
+    out_ids,
+    out_atom,
+    out_radius,
+    want_prov,
+    words,
+    ints,
+    u32,
+    flags,
+):
     """:func:`_morgan_core` for a molecule of at most 64 bonds (nearly every real one).
 
     Each bond set is one uint64, so sets are compared and hashed as integers, and one
@@ -178,18 +282,18 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
 
     cap = _table_size(n, radius)
     prev_sets = words[0:n]
-    round_sets = words[n:2 * n]
-    ent_set = words[2 * n:3 * n]
-    seen = words[3 * n:3 * n + cap]
+    round_sets = words[n : 2 * n]
+    ent_set = words[2 * n : 3 * n]
+    seen = words[3 * n : 3 * n + cap]
     ent_atom = ints[0:n]
-    order_buf = ints[n:2 * n]
-    info = ints[2 * n:2 * n + cap]
-    keys = ints[2 * n + cap:2 * n + cap + 2 * nb + 1]
+    order_buf = ints[n : 2 * n]
+    info = ints[2 * n : 2 * n + cap]
+    keys = ints[2 * n + cap : 2 * n + cap + 2 * nb + 1]
     cur = u32[0:n]
-    nxt = u32[n:2 * n]
-    ent_inv = u32[2 * n:3 * n]
+    nxt = u32[n : 2 * n]
+    ent_inv = u32[2 * n : 3 * n]
     dead = flags[0:n]
-    chiral_done = flags[n:2 * n]
+    chiral_done = flags[n : 2 * n]
 
     for a in range(n):
         cur[a] = atom_inv[a]
@@ -254,8 +358,9 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
                             dead[ent_atom[e]] = True
                         else:
                             best = li & np.int64(0xFFFFFFFF)
-                            if ent_inv[e] < ent_inv[best] or (ent_inv[e] == ent_inv[best]
-                                                              and ent_atom[e] < ent_atom[best]):
+                            if ent_inv[e] < ent_inv[best] or (
+                                ent_inv[e] == ent_inv[best] and ent_atom[e] < ent_atom[best]
+                            ):
                                 dead[ent_atom[best]] = True
                                 info[slot] = (np.int64(layer) << np.int64(32)) | e
                             else:
@@ -276,8 +381,26 @@ def _morgan_word(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
 
 
 @kernel
-def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius,
-                 redundant, out_ids, out_atom, out_radius, want_prov, words, ints, u32, flags):
+def _morgan_core(
+    n,
+    nb,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_inv,
+    radius,
+    redundant,
+    out_ids,
+    out_atom,
+    out_radius,
+    want_prov,
+    words,
+    ints,
+    u32,
+    flags,
+):
     """One molecule. Writes every emitted environment; returns how many.
 
     ``nbr_ptr`` is this molecule's slice of the global neighbour pointer (n + 1
@@ -304,22 +427,22 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
     nW = n * W
     # carve the workspace (views, no allocation)
     prev_sets = words[0:nW]
-    round_sets = words[nW:2 * nW]
-    seen_sets = words[2 * nW:2 * nW + S * W]
+    round_sets = words[nW : 2 * nW]
+    seen_sets = words[2 * nW : 2 * nW + S * W]
     base = 2 * nW + S * W
-    ent_hash = words[base:base + n]
-    seen_hash = words[base + n:base + n + S]
+    ent_hash = words[base : base + n]
+    seen_hash = words[base + n : base + n + S]
     ent_atom = ints[0:n]
-    order_buf = ints[n:2 * n]
+    order_buf = ints[n : 2 * n]
     cap = _table_size(n, radius)
-    seen_table = ints[2 * n:2 * n + cap]   # open addressing: seen index + 1, 0 = empty
-    keys = ints[2 * n + cap:2 * n + cap + 2 * nb + 1]   # a neighbour list has at most 2 * nb entries
+    seen_table = ints[2 * n : 2 * n + cap]  # open addressing: seen index + 1, 0 = empty
+    keys = ints[2 * n + cap : 2 * n + cap + 2 * nb + 1]  # a neighbour list has at most 2 * nb entries
     cur = u32[0:n]
-    nxt = u32[n:2 * n]
-    ent_inv = u32[2 * n:3 * n]
+    nxt = u32[n : 2 * n]
+    ent_inv = u32[2 * n : 3 * n]
     dead = flags[0:n]
-    chiral_done = flags[n:2 * n]
-    ent_done = flags[2 * n:3 * n]
+    chiral_done = flags[n : 2 * n]
+    ent_done = flags[2 * n : 3 * n]
 
     for a in range(n):
         cur[a] = atom_inv[a]
@@ -359,7 +482,7 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
             nxt[a] = np.uint32(inv)
             ent_atom[m] = a
             ent_inv[m] = np.uint32(inv)
-            ent_hash[m] = _set_hash(round_sets[ra:ra + W])
+            ent_hash[m] = _set_hash(round_sets[ra : ra + W])
             ent_done[m] = False
             m += 1
 
@@ -390,7 +513,7 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
                     for y in range(x + 1, j):
                         f = order[y]
                         rf = ent_atom[f] * W
-                        if ent_done[f] or not _same_set(round_sets[rf:rf + W], round_sets[re:re + W]):
+                        if ent_done[f] or not _same_set(round_sets[rf : rf + W], round_sets[re : re + W]):
                             continue
                         ent_done[f] = True
                         if ent_inv[f] < ent_inv[best] or (ent_inv[f] == ent_inv[best] and ent_atom[f] < ent_atom[best]):
@@ -404,7 +527,7 @@ def _morgan_core(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
                     already = False
                     while seen_table[slot] != 0:
                         q = seen_table[slot] - 1
-                        if seen_hash[q] == h and _same_set(seen_sets[q * W:(q + 1) * W], round_sets[re:re + W]):
+                        if seen_hash[q] == h and _same_set(seen_sets[q * W : (q + 1) * W], round_sets[re : re + W]):
                             already = True
                             break
                         slot = (slot + np.uint64(1)) & seen_mask
@@ -458,7 +581,7 @@ def _sort_unique_counts(ids, counts, scratch):
             scratch[r] = v
             counts[r] += 1
         u = 0
-        for i in range(n):   # compact in place: position u <= i was already read
+        for i in range(n):  # compact in place: position u <= i was already read
             c = counts[i]
             if c != 0:
                 ids[u] = scratch[i]
@@ -492,8 +615,22 @@ def _block_workspace(first, last, atom_ptr, bond_ptr, radius):
 
 
 @kernel(parallel=True)
-def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
-                         bond_inv, radius, redundant, tmp_ids, tmp_counts, n_out):
+def _morgan_counts_batch(
+    blocks,
+    atom_ptr,
+    bond_ptr,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_inv,
+    radius,
+    redundant,
+    tmp_ids,
+    tmp_counts,
+    n_out,
+):
     dummy_i = np.empty(0, dtype=np.int32)
     for bi in prange(blocks.shape[0] - 1):
         words, ints, u32, flags = _block_workspace(blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius)
@@ -505,15 +642,47 @@ def _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, 
             nb = bond_ptr[i + 1] - b0
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            k = _morgan_any(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
-                            nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
-                            tmp_ids[off:off + size], dummy_i, dummy_i, False, words, ints, u32, flags)
-            n_out[i] = _sort_unique_counts(tmp_ids[off:off + k], tmp_counts[off:off + k], scratch)
+            k = _morgan_any(
+                n,
+                nb,
+                atom_inv[a0 : a0 + n],
+                chiral[a0 : a0 + n],
+                nbr_ptr[a0 : a0 + n + 1],
+                nbr_atom,
+                nbr_bond,
+                bond_inv[b0 : b0 + nb],
+                radius,
+                redundant,
+                tmp_ids[off : off + size],
+                dummy_i,
+                dummy_i,
+                False,
+                words,
+                ints,
+                u32,
+                flags,
+            )
+            n_out[i] = _sort_unique_counts(tmp_ids[off : off + k], tmp_counts[off : off + k], scratch)
 
 
 @kernel(parallel=True)
-def _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
-                       bond_inv, radius, redundant, tmp_ids, tmp_atom, tmp_radius, n_out):
+def _morgan_envs_batch(
+    blocks,
+    atom_ptr,
+    bond_ptr,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_inv,
+    radius,
+    redundant,
+    tmp_ids,
+    tmp_atom,
+    tmp_radius,
+    n_out,
+):
     for bi in prange(blocks.shape[0] - 1):
         words, ints, u32, flags = _block_workspace(blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius)
         for i in range(blocks[bi], blocks[bi + 1]):
@@ -523,10 +692,26 @@ def _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nb
             nb = bond_ptr[i + 1] - b0
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            n_out[i] = _morgan_any(n, nb, atom_inv[a0:a0 + n], chiral[a0:a0 + n], nbr_ptr[a0:a0 + n + 1],
-                                   nbr_atom, nbr_bond, bond_inv[b0:b0 + nb], radius, redundant,
-                                   tmp_ids[off:off + size], tmp_atom[off:off + size],
-                                   tmp_radius[off:off + size], True, words, ints, u32, flags)
+            n_out[i] = _morgan_any(
+                n,
+                nb,
+                atom_inv[a0 : a0 + n],
+                chiral[a0 : a0 + n],
+                nbr_ptr[a0 : a0 + n + 1],
+                nbr_atom,
+                nbr_bond,
+                bond_inv[b0 : b0 + nb],
+                radius,
+                redundant,
+                tmp_ids[off : off + size],
+                tmp_atom[off : off + size],
+                tmp_radius[off : off + size],
+                True,
+                words,
+                ints,
+                u32,
+                flags,
+            )
 
 
 @kernel(parallel=True)
@@ -579,12 +764,27 @@ def _check_memory(atom_ptr, bond_ptr, radius: int) -> None:
     if need.size and need.max() > MAX_BOND_SET_BYTES:
         i = int(np.argmax(need))
         n, nb = int(atom_ptr[i + 1] - atom_ptr[i]), int(bond_ptr[i + 1] - bond_ptr[i])
-        raise ValueError(f"molecule {i} ({n} atoms, {nb} bonds) needs {need[i] / 2**20:.0f} MiB of bond sets at "
-                         f"radius {radius}, more than the {MAX_BOND_SET_BYTES >> 20} MiB limit (MAX_BOND_SET_BYTES)")
+        raise ValueError(
+            f"molecule {i} ({n} atoms, {nb} bonds) needs {need[i] / 2**20:.0f} MiB of bond sets at "
+            f"radius {radius}, more than the {MAX_BOND_SET_BYTES >> 20} MiB limit (MAX_BOND_SET_BYTES)"
+        )
 
 
-def morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius: int, *,
-           redundant_environments: bool = False, provenance: bool = False, threads: int | None = None):
+def morgan(
+    atom_ptr,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_ptr,
+    bond_inv,
+    radius: int,
+    *,
+    redundant_environments: bool = False,
+    provenance: bool = False,
+    threads: int | None = None,
+):
     """Unfolded Morgan ids of a flattened batch.
 
     Returns ``(indptr, ids, counts)`` (int64, uint32, uint32; ids ascending and
@@ -593,15 +793,41 @@ def morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bo
     outside their molecule, neighbour lists that do not pair up) raise ``TypeError``
     or ``ValueError`` before any compiled code runs.
     """
-    atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius = checks.morgan_batch(atom_ptr, atom_inv, chiral, bond_ptr,
-                                                                          bond_inv, radius)
+    atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius = checks.morgan_batch(
+        atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius
+    )
     nbr_ptr, nbr_atom, nbr_bond = checks.neighbour_lists(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond)
-    return _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
-                   redundant_environments=redundant_environments, provenance=provenance, threads=threads)
+    return _morgan(
+        atom_ptr,
+        atom_inv,
+        chiral,
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+        bond_ptr,
+        bond_inv,
+        radius,
+        redundant_environments=redundant_environments,
+        provenance=provenance,
+        threads=threads,
+    )
 
 
-def _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius: int, *,
-            redundant_environments: bool = False, provenance: bool = False, threads: int | None = None):
+def _morgan(
+    atom_ptr,
+    atom_inv,
+    chiral,
+    nbr_ptr,
+    nbr_atom,
+    nbr_bond,
+    bond_ptr,
+    bond_inv,
+    radius: int,
+    *,
+    redundant_environments: bool = False,
+    provenance: bool = False,
+    threads: int | None = None,
+):
     """:func:`morgan` of checked arrays (neighbour lists built by the engine itself need no pairing check)."""
     _check_memory(atom_ptr, bond_ptr, radius)
     radius = int(radius)
@@ -617,8 +843,23 @@ def _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, b
             tmp_atom = np.empty(size, dtype=np.int32)
             tmp_rad = np.empty(size, dtype=np.int32)
             if n_mols > 0:
-                _morgan_envs_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
-                                   bond_inv, radius, bool(redundant_environments), tmp_ids, tmp_atom, tmp_rad, n_out)
+                _morgan_envs_batch(
+                    blocks,
+                    atom_ptr,
+                    bond_ptr,
+                    atom_inv,
+                    chiral,
+                    nbr_ptr,
+                    nbr_atom,
+                    nbr_bond,
+                    bond_inv,
+                    radius,
+                    bool(redundant_environments),
+                    tmp_ids,
+                    tmp_atom,
+                    tmp_rad,
+                    n_out,
+                )
             indptr = np.zeros(n_mols + 1, dtype=np.int64)
             np.cumsum(n_out, out=indptr[1:])
             out = [np.empty(int(indptr[-1]), dtype=a.dtype) for a in (tmp_ids, tmp_atom, tmp_rad)]
@@ -629,8 +870,22 @@ def _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, b
         tmp_ids = np.empty(size, dtype=np.uint32)
         tmp_counts = np.empty(size, dtype=np.uint32)
         if n_mols > 0:
-            _morgan_counts_batch(blocks, atom_ptr, bond_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond,
-                                 bond_inv, radius, bool(redundant_environments), tmp_ids, tmp_counts, n_out)
+            _morgan_counts_batch(
+                blocks,
+                atom_ptr,
+                bond_ptr,
+                atom_inv,
+                chiral,
+                nbr_ptr,
+                nbr_atom,
+                nbr_bond,
+                bond_inv,
+                radius,
+                bool(redundant_environments),
+                tmp_ids,
+                tmp_counts,
+                n_out,
+            )
         indptr = np.zeros(n_mols + 1, dtype=np.int64)
         np.cumsum(n_out, out=indptr[1:])
         ids = np.empty(int(indptr[-1]), dtype=np.uint32)
@@ -641,13 +896,37 @@ def _morgan(atom_ptr, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, b
     return indptr, ids, counts
 
 
-def morgan_from_bonds(atom_ptr, atom_inv, chiral_term, bond_ptr, bond_begin, bond_end, bond_inv, radius: int,
-                      redundant_environments: bool = False, *, provenance: bool = False,
-                      threads: int | None = None):
+def morgan_from_bonds(
+    atom_ptr,
+    atom_inv,
+    chiral_term,
+    bond_ptr,
+    bond_begin,
+    bond_end,
+    bond_inv,
+    radius: int,
+    redundant_environments: bool = False,
+    *,
+    provenance: bool = False,
+    threads: int | None = None,
+):
     """:func:`morgan` from per-molecule bond lists (``bond_begin``/``bond_end`` molecule-local)."""
-    atom_ptr, atom_inv, chiral_term, bond_ptr, bond_inv, radius = checks.morgan_batch(atom_ptr, atom_inv, chiral_term,
-                                                                               bond_ptr, bond_inv, radius)
+    atom_ptr, atom_inv, chiral_term, bond_ptr, bond_inv, radius = checks.morgan_batch(
+        atom_ptr, atom_inv, chiral_term, bond_ptr, bond_inv, radius
+    )
     bond_begin, bond_end = checks.bond_lists(atom_ptr, bond_ptr, bond_begin, bond_end)
     nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
-    return _morgan(atom_ptr, atom_inv, chiral_term, nbr_ptr, nbr_atom, nbr_bond, bond_ptr, bond_inv, radius,
-                   redundant_environments=redundant_environments, provenance=provenance, threads=threads)
+    return _morgan(
+        atom_ptr,
+        atom_inv,
+        chiral_term,
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+        bond_ptr,
+        bond_inv,
+        radius,
+        redundant_environments=redundant_environments,
+        provenance=provenance,
+        threads=threads,
+    )

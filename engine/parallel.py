@@ -40,7 +40,7 @@ def _requested(n_jobs: int | None) -> int:
 
 def _pool_size() -> int:
     """Numba's thread pool size (``NUMBA_NUM_THREADS``, fixed when the process starts)."""
-    return int(getattr(numba.config, "NUMBA_NUM_THREADS"))
+    return int(getattr(numba.config, "NUMBA_NUM_THREADS"))  # noqa: B009  (not in Numba's type stubs)
 
 
 def threads(n_jobs: int | None = None) -> int:

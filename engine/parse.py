@@ -175,7 +175,7 @@ def _mol_from_smiles(text: str):
         params.removeHs = False
         _RAW_PARAMS = params
     mol = Chem.MolFromSmiles(text, _RAW_PARAMS)
-    if mol is None:   # a syntax error: RDKit's route runs the same parser and fails the same way
+    if mol is None:  # a syntax error: RDKit's route runs the same parser and fails the same way
         return None
     # H atoms (RDKit would remove them) or dummy atoms: RDKit's route
     if mol.GetNumHeavyAtoms() != mol.GetNumAtoms():
@@ -301,8 +301,11 @@ def parse_chunk(kind: str, items: list, chirality: bool, fcfp: bool) -> dict:
         "lengths": lengths,
         "buf": b"".join(blobs),
         "errors": errors,
-        "cip": (np.asarray(cip_rows, dtype=np.int64), np.asarray(cip_atoms, dtype=np.int64),
-                np.asarray(cip_terms, dtype=np.uint8)),
+        "cip": (
+            np.asarray(cip_rows, dtype=np.int64),
+            np.asarray(cip_atoms, dtype=np.int64),
+            np.asarray(cip_terms, dtype=np.uint8),
+        ),
         "fcfp": np.concatenate(feats) if feats else np.zeros(0, dtype=np.uint32),
         "fcfp_lengths": feat_lengths,
     }
@@ -325,8 +328,9 @@ def as_items(molecules) -> list:
             return list(molecules.tolist())
         return list(molecules)
     except TypeError:
-        raise TypeError(f"molecules must be SMILES strings, RDKit Mols or an iterable of them, "
-                        f"got {type(molecules).__name__}") from None
+        raise TypeError(
+            f"molecules must be SMILES strings, RDKit Mols or an iterable of them, got {type(molecules).__name__}"
+        ) from None
 
 
 def is_missing(x) -> bool:

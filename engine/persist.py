@@ -14,9 +14,9 @@ import json
 import math
 import os
 import stat
-from typing import Any
 from datetime import datetime, timezone
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -57,16 +57,25 @@ def to_document(state) -> dict:
         vocab = {"ids": [], "scores": [], "score_name": "none", "prevalence": []}
     else:
         examples = state.examples or (None,) * len(state.vocabulary)
-        vocab = {"ids": [int(i) for i in state.vocabulary], "score_name": state.score_name,
-                 "scores": [float(s) for s in state.scores], "prevalence": [int(p) for p in state.prevalence],
-                 "examples": [None if e is None else e.to_dict() for e in examples]}
+        vocab = {
+            "ids": [int(i) for i in state.vocabulary],
+            "score_name": state.score_name,
+            "scores": [float(s) for s in state.scores],
+            "prevalence": [int(p) for p in state.prevalence],
+            "examples": [None if e is None else e.to_dict() for e in examples],
+        }
         training["n_distinct_ids"] = int(state.n_distinct_ids)
         if state.method in ("mim", "filter"):
             training["task"] = state.task
             training["median"] = state.median
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "method": state.method,
-        "ecfp": state.ecfp.to_dict(), "params": params, "training": training, "vocabulary": vocab,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "method": state.method,
+        "ecfp": state.ecfp.to_dict(),
+        "params": params,
+        "training": training,
+        "vocabulary": vocab,
         "versions": {"sortslice": VERSION, "rdkit": rdkit_version, "numpy": np.__version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -79,7 +88,7 @@ def save_state(state, path) -> None:
     Through a symlink, the link stays and its target is replaced; a path that is not a
     regular file (a pipe, ``/dev/stdout``, ``/dev/null``) is written in place, never replaced.
     """
-    text = json.dumps(to_document(state), indent=1, allow_nan=False)   # strict JSON, as load reads
+    text = json.dumps(to_document(state), indent=1, allow_nan=False)  # strict JSON, as load reads
     with atomic_write(os.fspath(path)) as fh:
         fh.write(text.encode())
 
@@ -90,16 +99,25 @@ _COLUMN_LISTS = ("ids", "scores", "prevalence", "examples")
 
 
 def _example_ok(x) -> bool:
-    return x is None or (type(x) is dict and len(x) == 3 and type(x.get("smiles")) is str
-                         and len(x["smiles"]) <= 100_000 and type(x.get("atom")) is int
-                         and 0 <= x["atom"] <= 2**31 - 1 and type(x.get("radius")) is int and 0 <= x["radius"] <= 64)
+    return x is None or (
+        type(x) is dict
+        and len(x) == 3
+        and type(x.get("smiles")) is str
+        and len(x["smiles"]) <= 100_000
+        and type(x.get("atom")) is int
+        and 0 <= x["atom"] <= 2**31 - 1
+        and type(x.get("radius")) is int
+        and 0 <= x["radius"] <= 64
+    )
 
 
 #: items these accept are valid under the schema; the schema has the last word on the others
-_ITEM_OK = {"ids": lambda x: type(x) is int and 0 <= x <= 0xFFFFFFFF,
-            "scores": lambda x: type(x) is float or type(x) is int,
-            "prevalence": lambda x: type(x) is int and 0 <= x <= _INT64_MAX,
-            "examples": _example_ok}
+_ITEM_OK = {
+    "ids": lambda x: type(x) is int and 0 <= x <= 0xFFFFFFFF,
+    "scores": lambda x: type(x) is float or type(x) is int,
+    "prevalence": lambda x: type(x) is int and 0 <= x <= _INT64_MAX,
+    "examples": _example_ok,
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -135,7 +153,7 @@ def _check_schema(doc: dict, source: str) -> None:
     n, length = len(vocab["ids"]), doc["params"]["length"]
     if any(len(lists.get(k, vocab["ids"])) != n for k in _COLUMN_LISTS):
         raise ModelFileError(f"{source}: vocabulary ids, scores, prevalence and examples have different lengths")
-    if n > length:   # before looking at every item of a huge vocabulary
+    if n > length:  # before looking at every item of a huge vocabulary
         raise ModelFileError(f"{source}: {n} vocabulary ids for length {length}")
     items = validator.schema["properties"]["vocabulary"]["properties"]
     for k, values in lists.items():
@@ -169,8 +187,9 @@ def _check_columns(doc: dict, source: str) -> None:
     ordered = (first[:-1] > first[1:]) | ((first[:-1] == first[1:]) & (tie[:-1] > tie[1:]))
     if not ordered.all():
         j = int(np.flatnonzero(~ordered)[0])
-        raise ModelFileError(f"{source}: the vocabulary is not in the order fitting gives ({method}: columns {j} "
-                             f"and {j + 1})")
+        raise ModelFileError(
+            f"{source}: the vocabulary is not in the order fitting gives ({method}: columns {j} and {j + 1})"
+        )
     radius = doc["ecfp"]["radius"]
     examples = vocab.get("examples") or []
     if not any(e is not None for e in examples):
@@ -187,14 +206,16 @@ def _check_columns(doc: dict, source: str) -> None:
             if e is None:
                 continue
             if e["radius"] > radius:
-                raise ModelFileError(f"{source}: the example of column {j} has radius {e['radius']}, more than "
-                                     f"the ECFP radius {radius}")
+                raise ModelFileError(
+                    f"{source}: the example of column {j} has radius {e['radius']}, more than the ECFP radius {radius}"
+                )
             mol = Chem.MolFromSmiles(e["smiles"], parser)
             if mol is None:
                 raise ModelFileError(f"{source}: the example of column {j} is not a valid SMILES")
             if e["atom"] >= mol.GetNumAtoms():
-                raise ModelFileError(f"{source}: the example of column {j} has no atom {e['atom']} "
-                                     f"({mol.GetNumAtoms()} atoms)")
+                raise ModelFileError(
+                    f"{source}: the example of column {j} has no atom {e['atom']} ({mol.GetNumAtoms()} atoms)"
+                )
 
 
 def from_document(doc, *, source: str = "document", expect_ecfp=None) -> FittedState:
@@ -203,8 +224,9 @@ def from_document(doc, *, source: str = "document", expect_ecfp=None) -> FittedS
         raise ModelFileError(f"{source}: not a sortslice featuriser file")
     version = doc.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:
-        raise ModelFileError(f"{source}: unsupported format version {version!r} "
-                             f"(this sortslice reads version {FORMAT_VERSION})")
+        raise ModelFileError(
+            f"{source}: unsupported format version {version!r} (this sortslice reads version {FORMAT_VERSION})"
+        )
     _check_schema(doc, source)
     _check_columns(doc, source)
     vocab = doc["vocabulary"]
@@ -212,17 +234,25 @@ def from_document(doc, *, source: str = "document", expect_ecfp=None) -> FittedS
     n = len(ids)
     params = EcfpParams(**doc["ecfp"])
     if expect_ecfp is not None and params != expect_ecfp:
-        raise ModelFileError(f"{source}: ECFP parameters {params.to_dict()} do not match the expected "
-                             f"{expect_ecfp.to_dict()}")
+        raise ModelFileError(
+            f"{source}: ECFP parameters {params.to_dict()} do not match the expected {expect_ecfp.to_dict()}"
+        )
     training = doc["training"]
     examples = tuple(None if e is None else Example(**e) for e in vocab.get("examples", [None] * n))
-    return FittedState(doc["method"], params, dict(doc["params"]),
-                       vocabulary=np.asarray(ids, dtype=np.uint32),
-                       scores=np.asarray(vocab["scores"], dtype=np.float64),
-                       prevalence=np.asarray(vocab["prevalence"], dtype=np.int64),
-                       examples=examples if n else (), n_molecules=training["n_molecules"],
-                       n_invalid=training["n_invalid"], n_distinct_ids=training.get("n_distinct_ids", 0),
-                       task=training.get("task"), median=training.get("median"))
+    return FittedState(
+        doc["method"],
+        params,
+        dict(doc["params"]),
+        vocabulary=np.asarray(ids, dtype=np.uint32),
+        scores=np.asarray(vocab["scores"], dtype=np.float64),
+        prevalence=np.asarray(vocab["prevalence"], dtype=np.int64),
+        examples=examples if n else (),
+        n_molecules=training["n_molecules"],
+        n_invalid=training["n_invalid"],
+        n_distinct_ids=training.get("n_distinct_ids", 0),
+        task=training.get("task"),
+        median=training.get("median"),
+    )
 
 
 def _finite(text: str) -> float:
@@ -257,7 +287,7 @@ def read_state(path, *, expect_ecfp=None) -> FittedState:
             st = os.fstat(fh.fileno())
             if stat.S_ISREG(st.st_mode) and st.st_size > MAX_MODEL_BYTES:
                 raise too_big
-            raw = fh.read(MAX_MODEL_BYTES + 1)   # devices and pipes have no size: read one byte past the limit
+            raw = fh.read(MAX_MODEL_BYTES + 1)  # devices and pipes have no size: read one byte past the limit
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(raw) > MAX_MODEL_BYTES:
@@ -265,8 +295,7 @@ def read_state(path, *, expect_ecfp=None) -> FittedState:
     try:
         # strict JSON: no NaN/Infinity, no number beyond float range, no key given twice (two readers of
         # one file must see one model); ValueError also covers decoding and integers of 4,300+ digits
-        doc = json.loads(raw, parse_float=_finite, parse_constant=_refuse_constant,
-                         object_pairs_hook=_no_repeated_keys)
+        doc = json.loads(raw, parse_float=_finite, parse_constant=_refuse_constant, object_pairs_hook=_no_repeated_keys)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
         reason = f"{exc.__class__.__name__}: {exc}".splitlines()[0]
         raise ModelFileError(f"{path}: not valid JSON ({reason[:200]})") from None

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from . import checks
-from . import parallel
+from . import checks, parallel
 from ._jit import kernel, parallel_section
 from .csr import balanced_blocks
 
@@ -65,7 +64,7 @@ def _merge_counts(ids, vals):
     vals = np.asarray(vals, dtype=np.int64)
     if ids.shape[0] == 0:
         return ids.copy(), vals.copy()
-    order = np.argsort(ids)   # equal ids are summed: no stable sort needed (NumPy's stable one is ~6x slower)
+    order = np.argsort(ids)  # equal ids are summed: no stable sort needed (NumPy's stable one is ~6x slower)
     ids, vals = ids[order], vals[order]
     new = np.empty(ids.shape[0], dtype=bool)
     new[0] = True
@@ -227,14 +226,15 @@ def _count_blocks(blocks, indptr, ids, row_class, n_classes, sizes):
     p = 0
     for b in range(nb):
         m = parts_ids[b].shape[0]
-        all_ids[p:p + m] = parts_ids[b]
-        all_vals[p:p + m] = parts_vals[b]
+        all_ids[p : p + m] = parts_ids[b]
+        all_vals[p : p + m] = parts_vals[b]
         p += m
     return all_ids, all_vals
 
 
-def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threads: int | None = None,
-                       rows_checked: bool = False):
+def document_frequency(
+    indptr, ids, row_class=None, n_classes: int = 1, *, threads: int | None = None, rows_checked: bool = False
+):
     """Prevalence of every id (number of rows containing it), optionally split by class.
 
     Ids are unique within a row (as ``ecfp`` returns them).  ``row_class`` (one
@@ -253,7 +253,7 @@ def document_frequency(indptr, ids, row_class=None, n_classes: int = 1, *, threa
     if row_class is None:
         if n_classes < 1:
             raise ValueError("n_classes must be >= 1 when every row is counted (row_class=None)")
-        row_class = np.zeros(n_rows, dtype=np.int64)   # valid by construction
+        row_class = np.zeros(n_rows, dtype=np.int64)  # valid by construction
     else:
         row_class = checks.int_array(row_class, "row_class", np.int64, low=-1)
         if row_class.shape != (n_rows,):
@@ -277,8 +277,9 @@ def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
     if len(a_ids) and len(b_ids):
         a_cols, b_cols = a_counts.reshape(len(a_ids), -1).shape[1], b_counts.reshape(len(b_ids), -1).shape[1]
         if a_cols != b_cols:
-            raise ValueError(f"a_counts and b_counts must have the same number of columns (classes), got "
-                             f"{a_cols} and {b_cols}")
+            raise ValueError(
+                f"a_counts and b_counts must have the same number of columns (classes), got {a_cols} and {b_cols}"
+            )
     # 1-d counts are one column; an empty table (a batch of invalid molecules) takes the other's width
     # (``reshape(0, -1)`` cannot infer it)
     ref = a_counts if len(a_ids) else b_counts
@@ -398,7 +399,7 @@ def _column_in(bits, keys, cols, key, fold, length):
 @kernel(parallel=True)
 def _dense(blocks, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out):
     """Rows into ``out`` (zeroed): 1 per present column, or count sums saturating at ``vmax``."""
-    if not fold and not use_counts:   # the common case, without the per-id branches
+    if not fold and not use_counts:  # the common case, without the per-id branches
         for b in prange(blocks.shape[0] - 1):
             for r in range(blocks[b], blocks[b + 1]):
                 for j in range(indptr[r], indptr[r + 1]):
@@ -433,16 +434,83 @@ def _sorted_row(bits, keys, cols, ids, counts, s, e, fold, length, packed):
 
 # de Bruijn sequence and table: the index of a 64-bit word's lowest set bit without a loop
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
-_DEBRUIJN_INDEX = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43,
-                            22, 45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44,
-                            32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6], dtype=np.int64)
+_DEBRUIJN_INDEX = np.array(
+    [
+        0,
+        1,
+        48,
+        2,
+        57,
+        49,
+        28,
+        3,
+        61,
+        58,
+        50,
+        42,
+        38,
+        29,
+        17,
+        4,
+        62,
+        55,
+        59,
+        36,
+        53,
+        51,
+        43,
+        22,
+        45,
+        39,
+        33,
+        30,
+        24,
+        18,
+        12,
+        5,
+        63,
+        47,
+        56,
+        27,
+        60,
+        41,
+        37,
+        16,
+        54,
+        35,
+        52,
+        21,
+        44,
+        32,
+        23,
+        11,
+        46,
+        26,
+        40,
+        15,
+        34,
+        20,
+        31,
+        10,
+        25,
+        14,
+        19,
+        9,
+        13,
+        8,
+        7,
+        6,
+    ],
+    dtype=np.int64,
+)
 #: lengths up to this use a per-thread bitmap of columns (O(length / 64 + ids) a row); longer ones sort
 _BITMAP_MAX_LENGTH = 1 << 14
 
 
 @kernel
-def _bitmap_row(bits, keys, cols, ids, counts, s, e, fold, length, use_counts, words, totals, out_idx, out_val, p,
-                vmax, table):
+def _bitmap_row(
+    bits, keys, cols, ids, counts, s, e, fold, length, use_counts, words, totals, out_idx, out_val, p, vmax, table
+):
     """A row's distinct columns in ascending order (and count sums) via a bitmap; returns how many.
 
     With ``out_idx`` empty only counts.  ``words`` and ``totals`` are zero on entry and on exit.
@@ -496,8 +564,25 @@ def _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, s
                         u += 1
                 sizes[r] = u
             elif bitmap:
-                sizes[r] = _bitmap_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, False,
-                                       words, none, none, none, 0, 0, _DEBRUIJN_INDEX)
+                sizes[r] = _bitmap_row(
+                    bits,
+                    keys,
+                    cols,
+                    ids,
+                    counts,
+                    indptr[r],
+                    indptr[r + 1],
+                    fold,
+                    length,
+                    False,
+                    words,
+                    none,
+                    none,
+                    none,
+                    0,
+                    0,
+                    _DEBRUIJN_INDEX,
+                )
             else:
                 m = _sorted_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
                 u = 0
@@ -508,8 +593,9 @@ def _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, s
 
 
 @kernel(parallel=True)
-def _sparse_fill(blocks, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out_ptr, out_idx,
-                 out_val):
+def _sparse_fill(
+    blocks, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out_ptr, out_idx, out_val
+):
     """CSR indices (sorted) and values of every row; count sums saturate at ``vmax``."""
     for b in prange(blocks.shape[0] - 1):
         n_max = 0
@@ -521,8 +607,25 @@ def _sparse_fill(blocks, indptr, ids, counts, bits, keys, cols, fold, length, us
         totals = np.zeros(length if bitmap and use_counts else 0, dtype=np.int64)
         for r in range(blocks[b], blocks[b + 1]):
             if bitmap:
-                _bitmap_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, use_counts, words,
-                            totals, out_idx, out_val, out_ptr[r], vmax, _DEBRUIJN_INDEX)
+                _bitmap_row(
+                    bits,
+                    keys,
+                    cols,
+                    ids,
+                    counts,
+                    indptr[r],
+                    indptr[r + 1],
+                    fold,
+                    length,
+                    use_counts,
+                    words,
+                    totals,
+                    out_idx,
+                    out_val,
+                    out_ptr[r],
+                    vmax,
+                    _DEBRUIJN_INDEX,
+                )
                 continue
             m = _sorted_row(bits, keys, cols, ids, counts, indptr[r], indptr[r + 1], fold, length, packed)
             p = out_ptr[r] - 1
@@ -552,8 +655,10 @@ def _check_table(table):
     cols = checks.int_array(cols, "table columns", np.int64, low=-1)
     n = keys.shape[0]
     if n == 0 or n & (n - 1) or cols.shape != keys.shape:
-        raise ValueError("table must be the (keys, cols) pair lookup_table() returns: keys and columns of the "
-                         "same power-of-two length")
+        raise ValueError(
+            "table must be the (keys, cols) pair lookup_table() returns: keys and columns of the "
+            "same power-of-two length"
+        )
     if (keys != 0).all():
         raise ValueError("table must have an empty slot (key 0), as lookup_table() leaves")
     return keys, cols
@@ -564,8 +669,19 @@ def _max_value(dtype: np.dtype) -> int:
     return int(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 2**62
 
 
-def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_counts: bool = False,
-         dtype=np.uint8, sparse: bool = False, threads: int | None = None):
+def pool(
+    indptr,
+    ids,
+    counts,
+    *,
+    length: int,
+    vocabulary=None,
+    table=None,
+    use_counts: bool = False,
+    dtype=np.uint8,
+    sparse: bool = False,
+    threads: int | None = None,
+):
     """Rows of ids -> fixed-length vectors: Sort & Slice lookup (``vocabulary``) or folding (``None``).
 
     Dense output is ``(n_rows, length)`` of ``dtype``; sparse output is a SciPy CSR
@@ -612,8 +728,22 @@ def pool(indptr, ids, counts, *, length: int, vocabulary=None, table=None, use_c
         out_idx = np.empty(nnz, dtype=idx_dtype)
         out_val = np.empty(nnz, dtype=dtype)
         if n_rows:
-            _sparse_fill(blocks, indptr, ids, counts, bits, keys, cols, fold, length, bool(use_counts), vmax, out_ptr,
-                         out_idx, out_val)
+            _sparse_fill(
+                blocks,
+                indptr,
+                ids,
+                counts,
+                bits,
+                keys,
+                cols,
+                fold,
+                length,
+                bool(use_counts),
+                vmax,
+                out_ptr,
+                out_idx,
+                out_val,
+            )
         # the arrays are well formed by construction: skip SciPy's O(nnz) format checks
         out = sp.csr_matrix((n_rows, length), dtype=dtype)
         out.data, out.indices, out.indptr = out_val, out_idx, out_ptr
@@ -657,13 +787,13 @@ def chi2_yates_pvalues(contingency: np.ndarray, n_per_class: np.ndarray) -> np.n
     contingency, n_per_class = _check_contingency(contingency, n_per_class)
     present = contingency.astype(np.float64)
     absent = n_per_class.astype(np.float64)[None, :] - present
-    table = np.stack([present, absent], axis=1)          # (ids, 2, classes)
+    table = np.stack([present, absent], axis=1)  # (ids, 2, classes)
     n = table.sum(axis=(1, 2))
     row = table.sum(axis=2, keepdims=True)
     col = table.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = row * col / n[:, None, None]
-    dof = (table.shape[2] - 1)
+    dof = table.shape[2] - 1
     obs = table
     if dof == 1:
         diff = expected - obs
@@ -682,8 +812,9 @@ def _check_contingency(contingency, n_per_class):
     contingency = checks.int_array(contingency, "contingency", np.int64, ndim=2, low=0)
     n_per_class = checks.int_array(n_per_class, "n_per_class", np.int64, low=0)
     if contingency.shape[1] != n_per_class.shape[0]:
-        raise ValueError(f"contingency has {contingency.shape[1]} class columns but n_per_class has "
-                         f"{n_per_class.shape[0]} classes")
+        raise ValueError(
+            f"contingency has {contingency.shape[1]} class columns but n_per_class has {n_per_class.shape[0]} classes"
+        )
     if contingency.shape[0] and n_per_class.sum() == 0:
         raise ValueError("n_per_class must count at least one molecule")
     if (contingency > n_per_class[None, :]).any():

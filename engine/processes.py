@@ -56,8 +56,9 @@ def get_pool(size: int) -> ProcessPoolExecutor:
     with _lock:
         pool = _pools.get(size)
         if pool is None:
-            pool = _pools[size] = ProcessPoolExecutor(max_workers=size, mp_context=_context(),
-                                                      initializer=_start_worker, initargs=(os.getpid(),))
+            pool = _pools[size] = ProcessPoolExecutor(
+                max_workers=size, mp_context=_context(), initializer=_start_worker, initargs=(os.getpid(),)
+            )
         return pool
 
 
@@ -72,8 +73,15 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def iter_parse_parallel(kind: str, items: list, chirality: bool, fcfp: bool, n_jobs: int,
-                        chunk_size: int | None = None, window: int | None = None):
+def iter_parse_parallel(
+    kind: str,
+    items: list,
+    chirality: bool,
+    fcfp: bool,
+    n_jobs: int,
+    chunk_size: int | None = None,
+    window: int | None = None,
+):
     """``parse.parse_chunk`` over chunks of ``items`` on ``n_jobs`` processes, yielded in order.
 
     At most ``window`` chunks are in flight, so memory stays bounded on huge inputs.
@@ -88,7 +96,7 @@ def iter_parse_parallel(kind: str, items: list, chirality: bool, fcfp: bool, n_j
     pending = deque()
     try:
         for s in starts:
-            pending.append(pool.submit(parse.parse_chunk, kind, items[s:s + chunk_size], chirality, fcfp))
+            pending.append(pool.submit(parse.parse_chunk, kind, items[s : s + chunk_size], chirality, fcfp))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:

@@ -47,8 +47,25 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     bond_end = np.zeros(nb, dtype=np.int32)
     bond_type = np.zeros(nb, dtype=np.int32)
     bond_stereo = np.zeros(nb, dtype=np.int32)
-    st = _parse_one(buf, 0, end, 0, 0, atomic_num, no_implicit, charge, chiral_tag, explicit_hs,
-                    implicit_valence, isotope, in_ring, bond_begin, bond_end, bond_type, bond_stereo)
+    st = _parse_one(
+        buf,
+        0,
+        end,
+        0,
+        0,
+        atomic_num,
+        no_implicit,
+        charge,
+        chiral_tag,
+        explicit_hs,
+        implicit_valence,
+        isotope,
+        in_ring,
+        bond_begin,
+        bond_end,
+        bond_type,
+        bond_stereo,
+    )
     if st != OK:
         return st
     for a in range(n):
@@ -66,10 +83,12 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     else:
         total_degree = np.zeros(n, dtype=np.int32)
         total_hs = np.zeros(n, dtype=np.int32)
-        _totals_one(0, n, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence,
-                    total_degree, total_hs)
-        atom_inv = ecfp_invariants(atomic_num, total_degree, total_hs, charge, np.zeros(n, dtype=np.int32),
-                                   in_ring, cfg[4] != 0)
+        _totals_one(
+            0, n, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
+        )
+        atom_inv = ecfp_invariants(
+            atomic_num, total_degree, total_hs, charge, np.zeros(n, dtype=np.int32), in_ring, cfg[4] != 0
+        )
     bond_inv = bond_invariants(bond_type, bond_stereo, cfg[3] != 0, cfg[2] != 0)
     chiral = np.zeros(n, dtype=np.uint8)
     if cfg[2]:
@@ -81,8 +100,9 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     ids = np.empty(size, dtype=np.uint32)
     counts = np.empty(size, dtype=np.uint32)
     dummy = np.empty(0, dtype=np.int32)
-    k = _morgan_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, cfg[5] != 0,
-                    ids, dummy, dummy, False)
+    k = _morgan_one(
+        n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, cfg[5] != 0, ids, dummy, dummy, False
+    )
     u = _sort_unique_counts(ids[:k], counts[:k], np.empty(min(k, RANK_SORT_MAX), dtype=np.uint32))
     length = cfg[6]
     fold = cfg[7] != 0
@@ -105,6 +125,18 @@ def config(params, length: int, fold: bool, use_counts: bool, dtype: np.dtype) -
         max_value = int(np.iinfo(dtype).max)
     else:
         max_value = 2**62
-    return np.array([params.radius, params.invariants == "fcfp", params.chirality, params.bond_types,
-                     params.ring_membership, params.redundant_environments, length, fold, use_counts,
-                     min(max_value, 2**62)], dtype=np.int64)
+    return np.array(
+        [
+            params.radius,
+            params.invariants == "fcfp",
+            params.chirality,
+            params.bond_types,
+            params.ring_membership,
+            params.redundant_environments,
+            length,
+            fold,
+            use_counts,
+            min(max_value, 2**62),
+        ],
+        dtype=np.int64,
+    )

@@ -9,14 +9,22 @@ import numpy as np
 
 from ._jit import KERNELS, cache_dir
 
-_MOLECULES = ["CCO", "c1ccccc1C[C@H](N)C(=O)O", "F/C=C/F", "[2H]C([13CH3])[O-].[Na+]", "C1CC1", "",
-              "not a smiles", "N->[Pt](<-N)(Cl)Cl"]
+_MOLECULES = [
+    "CCO",
+    "c1ccccc1C[C@H](N)C(=O)O",
+    "F/C=C/F",
+    "[2H]C([13CH3])[O-].[Na+]",
+    "C1CC1",
+    "",
+    "not a smiles",
+    "N->[Pt](<-N)(Cl)Cl",
+]
 
 
 @dataclass(frozen=True)
 class WarmupReport:
     seconds: float
-    compiled: list[tuple[str, int]]   # (kernel, signatures added)
+    compiled: list[tuple[str, int]]  # (kernel, signatures added)
     cache: str
 
     def __str__(self) -> str:
@@ -66,6 +74,9 @@ def warmup() -> WarmupReport:
         pool(*ro, length=16, use_counts=True, dtype=dtype)
         pool(*ro, length=16, vocabulary=fp.ids[:4], dtype=dtype)
     seconds = time.perf_counter() - t0
-    compiled = [(k.py_func.__module__.rsplit(".", 1)[-1] + "." + k.__name__, len(k.signatures) - before.get(id(k), 0))
-                for k in KERNELS if len(k.signatures) > before.get(id(k), 0)]
+    compiled = [
+        (k.py_func.__module__.rsplit(".", 1)[-1] + "." + k.__name__, len(k.signatures) - before.get(id(k), 0))
+        for k in KERNELS
+        if len(k.signatures) > before.get(id(k), 0)
+    ]
     return WarmupReport(seconds, compiled, cache_dir() or "beside the package sources")

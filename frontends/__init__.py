@@ -13,6 +13,26 @@ from .idsfile import IdsFileError, iter_ids, open_ids, read_ids, write_ids
 
 __version__ = VERSION
 
-__all__ = ["MIM", "EcfpParams", "EcfpResult", "Featurised", "Filtering", "FittedState", "HashFold", "IdsFileError",
-           "InvalidMoleculeError", "ModelFileError", "SortSlice", "WarmupReport", "__version__", "ecfp", "iter_ids",
-           "from_state", "load", "open_ids", "read_ids", "warmup", "write_ids"]
+__all__ = [
+    "MIM",
+    "EcfpParams",
+    "EcfpResult",
+    "Featurised",
+    "Filtering",
+    "FittedState",
+    "HashFold",
+    "IdsFileError",
+    "InvalidMoleculeError",
+    "ModelFileError",
+    "SortSlice",
+    "WarmupReport",
+    "__version__",
+    "ecfp",
+    "iter_ids",
+    "from_state",
+    "load",
+    "open_ids",
+    "read_ids",
+    "warmup",
+    "write_ids",
+]

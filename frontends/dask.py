@@ -46,21 +46,28 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import dask
 import numpy as np
 
-import dask
-
-from .io.errors import InputError
-from .io.parts import list_input_files
-from .io.readers import molecules_for_fit
-from .io.parts import part_name as _part_name
 from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, SortSlice
 from .engine.fingerprint import InvalidMoleculeError, ecfp
 from .engine.pooling import document_frequency, merge_prevalence
+from .io.errors import InputError
+from .io.parts import list_input_files
+from .io.parts import part_name as _part_name
+from .io.readers import molecules_for_fit
 
-__all__ = ["DoubleCountError", "FitSummary", "InputError", "TransformSummary", "connect", "fit_partitioned", "list_input_files",
-           "transform_partitioned"]
+__all__ = [
+    "DoubleCountError",
+    "FitSummary",
+    "InputError",
+    "TransformSummary",
+    "connect",
+    "fit_partitioned",
+    "list_input_files",
+    "transform_partitioned",
+]
 
 #: prevalence states merged per reduction task
 DEFAULT_SPLIT_EVERY = 8
@@ -88,8 +95,8 @@ class _File:
 
 @dataclass
 class _Opened:
-    chunks: object                 # iterator of sortslice.io.readers.Chunk
-    kind: str                      # "smiles" or "molblock"
+    chunks: object  # iterator of sortslice.io.readers.Chunk
+    kind: str  # "smiles" or "molblock"
     carried_types: dict
     label: str
     close: object = None
@@ -99,8 +106,14 @@ def _open_file(part: _File, read: _Read) -> _Opened:
     from .io.readers import open_input
 
     # the readers' FileError is this module's InputError
-    reader = open_input(part.path, input_format=read.input_format, smiles_column=read.smiles_column,
-                        carry=list(read.carry), id_column=read.id_column, chunk_size=read.chunk_size)
+    reader = open_input(
+        part.path,
+        input_format=read.input_format,
+        smiles_column=read.smiles_column,
+        carry=list(read.carry),
+        id_column=read.id_column,
+        chunk_size=read.chunk_size,
+    )
     return _Opened(iter(reader), reader.kind, reader.carried_types(), part.path, reader.source.close)
 
 
@@ -113,7 +126,7 @@ def _open_frame(frame, read: _Read, smiles_column: str, carried_types: dict, lab
     def chunks():
         n = len(frame)
         for start in range(0, n, read.chunk_size):
-            piece = frame.iloc[start:start + read.chunk_size]
+            piece = frame.iloc[start : start + read.chunk_size]
             col = piece if not hasattr(piece, "columns") else piece[smiles_column]
             # an empty cell is an empty SMILES, as the CLI reads files
             molecules = ["" if gap else str(m) for m, gap in zip(col.tolist(), col.isna().tolist())]
@@ -149,7 +162,7 @@ class _Source:
 
     parts: list
     labels: list
-    kind: str                       # "files", "frame", "series" or "bag"
+    kind: str  # "files", "frame", "series" or "bag"
     smiles_column: str | None = None
     carried_types: dict = field(default_factory=dict)
 
@@ -244,8 +257,8 @@ class _State:
     n_molecules: int
     n_invalid: int
     rows: int
-    first_problem: tuple | None = None   # (partition index, message) of the earliest invalid molecule
-    parts: tuple = ()                    # the partitions counted, ascending (each exactly once)
+    first_problem: tuple | None = None  # (partition index, message) of the earliest invalid molecule
+    parts: tuple = ()  # the partitions counted, ascending (each exactly once)
 
 
 def _partition_state(part, source: _Source, read: _Read, index: int, ecfp_params: dict, strict: bool) -> _State:
@@ -296,23 +309,34 @@ def _merge_states(*states: _State) -> _State:
         ids, prevalence = merge_prevalence(ids, prevalence, s.ids, s.prevalence)
         prevalence = prevalence.reshape(-1)
     problems = [s.first_problem for s in states if s.first_problem is not None]
-    return _State(ids, prevalence, sum(s.n_molecules for s in states), sum(s.n_invalid for s in states),
-                  sum(s.rows for s in states), min(problems) if problems else None, tuple(parts))
+    return _State(
+        ids,
+        prevalence,
+        sum(s.n_molecules for s in states),
+        sum(s.n_invalid for s in states),
+        sum(s.rows for s in states),
+        min(problems) if problems else None,
+        tuple(parts),
+    )
 
 
 def _tree_reduce(leaves: list, split_every: int):
     level = leaves
     depth = 0
     while len(level) > 1:
-        level = [dask.delayed(_merge_states, pure=True)(*level[i:i + split_every],
-                                                        dask_key_name=f"sortslice-merge-{depth}-{i}-{uuid.uuid4().hex}")
-                 for i in range(0, len(level), split_every)]
+        level = [
+            dask.delayed(_merge_states, pure=True)(
+                *level[i : i + split_every], dask_key_name=f"sortslice-merge-{depth}-{i}-{uuid.uuid4().hex}"
+            )
+            for i in range(0, len(level), split_every)
+        ]
         depth += 1
     return level[0]
 
 
-def _partition_examples(part, source: _Source, read: _Read, index: int, vocabulary: np.ndarray, found: set,
-                        params: dict) -> dict:
+def _partition_examples(
+    part, source: _Source, read: _Read, index: int, vocabulary: np.ndarray, found: set, params: dict
+) -> dict:
     """Example environments (first molecule of the partition containing each id not in ``found``).
 
     Stops reading as soon as every wanted id has one, so on real corpora this
@@ -322,8 +346,12 @@ def _partition_examples(part, source: _Source, read: _Read, index: int, vocabula
     wanted = [int(i) for i in vocabulary if int(i) not in found]
     if not wanted:
         return {}
-    model = SortSlice.from_prevalence(np.sort(np.asarray(wanted, dtype=np.uint32)), np.ones(len(wanted), dtype=np.int64),
-                                      0, **{**params, "length": len(wanted), "n_jobs": 1})
+    model = SortSlice.from_prevalence(
+        np.sort(np.asarray(wanted, dtype=np.uint32)),
+        np.ones(len(wanted), dtype=np.int64),
+        0,
+        **{**params, "length": len(wanted), "n_jobs": 1},
+    )
     opened = _open(part, source, read, index)
     try:
         batches = (molecules_for_fit(chunk, opened.kind) for chunk in opened.chunks)
@@ -347,9 +375,19 @@ class FitSummary:
     seconds: float
 
 
-def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input_format: str | None = None,
-                    chunk_size: int = DEFAULT_CHUNK_SIZE, split_every: int = DEFAULT_SPLIT_EVERY, client=None,
-                    examples: bool = True, return_summary: bool = False, progress: bool = False):
+def fit_partitioned(
+    featuriser,
+    data,
+    *,
+    smiles_column: str | None = None,
+    input_format: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    client=None,
+    examples: bool = True,
+    return_summary: bool = False,
+    progress: bool = False,
+):
     """Fit an unsupervised featuriser over a partitioned data set on a Dask cluster.
 
     Parameters
@@ -401,8 +439,10 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
         summary = FitSummary(0, 0, 0, None, 0, time.perf_counter() - started)
         return (model, summary) if return_summary else model
     if not isinstance(featuriser, SortSlice):
-        raise TypeError(f"{type(featuriser).__name__} cannot be fitted partition by partition: "
-                        f"only unsupervised featurisers (SortSlice, HashFold) can")
+        raise TypeError(
+            f"{type(featuriser).__name__} cannot be fitted partition by partition: "
+            f"only unsupervised featurisers (SortSlice, HashFold) can"
+        )
     params = featuriser.get_params()
     SortSlice(**params)._check_length()
     read = _Read(smiles_column=smiles_column, input_format=input_format, chunk_size=int(chunk_size))
@@ -412,18 +452,28 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
     task_source = _source_for_task(source)
     ecfp_params = featuriser.ecfp_params.to_dict()
     token = uuid.uuid4().hex
-    leaves = [dask.delayed(_partition_state, pure=True)(part, task_source, read, i, ecfp_params,
-                                                        bool(featuriser.strict),
-                                                        dask_key_name=f"sortslice-prevalence-{i}-{token}")
-              for i, part in enumerate(source.parts)]
+    leaves = [
+        dask.delayed(_partition_state, pure=True)(
+            part,
+            task_source,
+            read,
+            i,
+            ecfp_params,
+            bool(featuriser.strict),
+            dask_key_name=f"sortslice-prevalence-{i}-{token}",
+        )
+        for i, part in enumerate(source.parts)
+    ]
     if progress:
         # the partition tasks first, with the bar; the reduction then runs on their states where they are
         leaves = _run_with_bar(client, leaves, "prevalence")
     (state,) = _compute(client, _tree_reduce(leaves, max(2, int(split_every))))
     if state.parts != tuple(range(len(source.parts))):
         missing = sorted(set(range(len(source.parts))) - set(state.parts))
-        raise DoubleCountError(f"the merged prevalence covers partitions {_ranges(state.parts)}, not each of the "
-                               f"{len(source.parts)} once (missing: {_ranges(missing)})")
+        raise DoubleCountError(
+            f"the merged prevalence covers partitions {_ranges(state.parts)}, not each of the "
+            f"{len(source.parts)} once (missing: {_ranges(missing)})"
+        )
     where = source.labels[0] if len(source.labels) == 1 else f"{len(source.labels)} partitions"
     if state.rows == 0:
         raise InputError(f"{where}: no molecules to fit on")
@@ -432,9 +482,14 @@ def fit_partitioned(featuriser, data, *, smiles_column: str | None = None, input
     model = SortSlice.from_prevalence(state.ids, state.prevalence, state.n_molecules, state.n_invalid, **params)
     if examples:
         model.set_examples(_find_examples(client, source, task_source, read, model.vocabulary_, params))
-    summary = FitSummary(state.rows, state.n_molecules, state.n_invalid,
-                         None if state.first_problem is None else state.first_problem[1], len(source.parts),
-                         time.perf_counter() - started)
+    summary = FitSummary(
+        state.rows,
+        state.n_molecules,
+        state.n_invalid,
+        None if state.first_problem is None else state.first_problem[1],
+        len(source.parts),
+        time.perf_counter() - started,
+    )
     return (model, summary) if return_summary else model
 
 
@@ -470,10 +525,19 @@ def _find_examples(client, source, task_source, read, vocabulary, params) -> dic
     token = uuid.uuid4().hex
     for first in range(0, len(source.parts), window):
         batch = range(first, min(first + window, len(source.parts)))
-        tasks = [dask.delayed(_partition_examples, pure=True)(source.parts[i], task_source, read, i, vocabulary,
-                                                              set(found), params,
-                                                              dask_key_name=f"sortslice-examples-{i}-{token}")
-                 for i in batch]
+        tasks = [
+            dask.delayed(_partition_examples, pure=True)(
+                source.parts[i],
+                task_source,
+                read,
+                i,
+                vocabulary,
+                set(found),
+                params,
+                dask_key_name=f"sortslice-examples-{i}-{token}",
+            )
+            for i in batch
+        ]
         for more in _compute(client, *tasks):
             for i, example in more.items():
                 found.setdefault(i, example)
@@ -512,8 +576,9 @@ def _run_with_bar(client, tasks: list, label: str, done: int = 0) -> list:
     from tqdm import tqdm
 
     client = client if client is not None else _default_client()
-    with tqdm(total=done + len(tasks), initial=done, unit=" part", desc=label, file=sys.stderr,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=done + len(tasks), initial=done, unit=" part", desc=label, file=sys.stderr, dynamic_ncols=True
+    ) as bar:
         if client is not None:
             from distributed import as_completed, futures_of
 
@@ -555,8 +620,10 @@ class TransformSummary:
     def warning(self, consequence: str) -> str | None:
         if not self.invalid:
             return None
-        return (f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
-                f"first: {self.first_problem}")
+        return (
+            f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
+            f"first: {self.first_problem}"
+        )
 
 
 def _identity(part, source: _Source, index: int) -> dict:
@@ -568,8 +635,9 @@ def _identity(part, source: _Source, index: int) -> dict:
     return {"partition": index}
 
 
-def _write_partition(part, source: _Source, read: _Read, index: int, model, path: str, metadata: dict,
-                     payload, errors: str) -> dict:
+def _write_partition(
+    part, source: _Source, read: _Read, index: int, model, path: str, metadata: dict, payload, errors: str
+) -> dict:
     """Fingerprint one partition into ``path`` (runs on a worker).
 
     Idempotent: the part is written through a temporary file beside ``path`` and renamed
@@ -595,8 +663,9 @@ def _write_partition(part, source: _Source, read: _Read, index: int, model, path
                 if bad.size and first is None:
                     first = f"{_row_label(opened, chunk, int(bad[0]))}: {out.errors[int(bad[0])]}"
                     if errors == "strict":
-                        raise InvalidMoleculeError(f"{first} (errors='strict': its part was not written; "
-                                                   f"complete parts are kept for resuming)")
+                        raise InvalidMoleculeError(
+                            f"{first} (errors='strict': its part was not written; complete parts are kept for resuming)"
+                        )
                 piece = Part({c: chunk.columns[c] for c in read.carry}, out.valid, out.errors, X=out.X)
                 if errors == "skip" and bad.size:
                     piece = piece.take(out.valid)
@@ -620,9 +689,18 @@ def _check_partition(part: _File, read: _Read, path: str, payload, errors: str, 
     """Whether ``path`` is a complete part of this run made from file partition ``part`` (runs on a worker)."""
     from .io.parts import check_file_part
 
-    return check_file_part(path, part.path, payload=payload, errors=errors, metadata=metadata,
-                           input_format=read.input_format, smiles_column=read.smiles_column,
-                           id_column=read.id_column, carry=read.carry, chunk_size=read.chunk_size)
+    return check_file_part(
+        path,
+        part.path,
+        payload=payload,
+        errors=errors,
+        metadata=metadata,
+        input_format=read.input_format,
+        smiles_column=read.smiles_column,
+        id_column=read.id_column,
+        carry=read.carry,
+        chunk_size=read.chunk_size,
+    )
 
 
 def _light(model):
@@ -636,11 +714,23 @@ def _light(model):
     return from_state(state).set_params(sparse=False, n_jobs=model.n_jobs, strict=model.strict)
 
 
-def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | None = None,
-                          input_format: str | None = None, id_column: str | None = None, keep=(),
-                          errors: str = "null", chunk_size: int = DEFAULT_CHUNK_SIZE, client=None,
-                          overwrite: bool = False, resume: bool = False, progress: bool = False,
-                          hint: str = "pass resume=True") -> TransformSummary:
+def transform_partitioned(
+    featuriser,
+    data,
+    output_dir,
+    *,
+    smiles_column: str | None = None,
+    input_format: str | None = None,
+    id_column: str | None = None,
+    keep=(),
+    errors: str = "null",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    client=None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+    hint: str = "pass resume=True",
+) -> TransformSummary:
     """Fingerprint a partitioned data set into a folder of Parquet files, one per input partition.
 
     Each file has the columns and key-value metadata of ``sortslice transform``:
@@ -701,9 +791,9 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     >>> tables[1].column("error").to_pylist()
     ['invalid SMILES: syntax error']
     """
-    from .io.sinks import RESERVED_COLUMNS, Fingerprints
     from .io.metadata import output_metadata
     from .io.parts import open_folder, remove_temporary, tallies
+    from .io.sinks import RESERVED_COLUMNS, Fingerprints
 
     started = time.perf_counter()
     if errors not in _ERRORS:
@@ -714,16 +804,23 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     for c in carry:
         if c in RESERVED_COLUMNS:
             raise InputError(f"cannot carry a column named {c!r}: the output has a {c!r} column of its own")
-    read = _Read(smiles_column=smiles_column, input_format=input_format, id_column=id_column, carry=carry,
-                 chunk_size=int(chunk_size))
+    read = _Read(
+        smiles_column=smiles_column,
+        input_format=input_format,
+        id_column=id_column,
+        carry=carry,
+        chunk_size=int(chunk_size),
+    )
     output_dir = os.fspath(output_dir)
     source = _source(data, read)
     if not source.parts:
         raise InputError("the data set has no partitions")
     existing = open_folder(output_dir, resume=resume, overwrite=overwrite, hint=hint)
     if existing and source.kind != "files":
-        raise InputError(f"{output_dir} holds parts, and a Dask {source.kind} cannot resume: its partitions keep no "
-                         f"record of what they held (write the data set to files, or start in an empty folder)")
+        raise InputError(
+            f"{output_dir} holds parts, and a Dask {source.kind} cannot resume: its partitions keep no "
+            f"record of what they held (write the data set to files, or start in an empty folder)"
+        )
     task_source = _source_for_task(source)
     ecfp_params = featuriser.ecfp_params.to_dict()
     # the same metadata and payload the CLI writes (its helpers, so the two cannot drift)
@@ -742,9 +839,12 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
             notes.append(f"removed {name}: not a part of this run (it makes {n:,} parts)")
     candidates = [i for i in range(n) if names[i] in existing]
     if candidates:
-        checks = [dask.delayed(_check_partition, pure=True)(source.parts[i], read, paths[i], payload, errors,
-                                                            metadata, dask_key_name=f"sortslice-check-{i}-{token}")
-                  for i in candidates]
+        checks = [
+            dask.delayed(_check_partition, pure=True)(
+                source.parts[i], read, paths[i], payload, errors, metadata, dask_key_name=f"sortslice-check-{i}-{token}"
+            )
+            for i in candidates
+        ]
         for i, (record, why) in zip(candidates, _compute(client, *checks)):
             if record is None:
                 notes.append(f"{names[i]} is written again: {why}")
@@ -753,18 +853,37 @@ def transform_partitioned(featuriser, data, output_dir, *, smiles_column: str | 
     kept = len(records)
     todo = [i for i in range(n) if i not in records]
     model = dask.delayed(_light(featuriser), pure=True, name=f"sortslice-model-{token}")
-    tasks = [dask.delayed(_write_partition, pure=True)(source.parts[i], task_source, read, i, model, paths[i],
-                                                       metadata, payload, errors,
-                                                       dask_key_name=f"sortslice-write-{i}-{token}")
-             for i in todo]
+    tasks = [
+        dask.delayed(_write_partition, pure=True)(
+            source.parts[i],
+            task_source,
+            read,
+            i,
+            model,
+            paths[i],
+            metadata,
+            payload,
+            errors,
+            dask_key_name=f"sortslice-write-{i}-{token}",
+        )
+        for i in todo
+    ]
     for i, record in zip(todo, _compute(client, *tasks, progress="transform" if progress else None, done=kept)):
         records[i] = record
     # the temporary files of tasks whose worker was killed mid-write (after a failure other tasks may still
     # be writing theirs: those are left to a resumed run, which removes them first)
     remove_temporary(output_dir)
     total = tallies(records[i] for i in range(n))
-    return TransformSummary(paths, total["rows"], total["written"], total["invalid"], total["first_problem"],
-                            time.perf_counter() - started, kept, tuple(notes))
+    return TransformSummary(
+        paths,
+        total["rows"],
+        total["written"],
+        total["invalid"],
+        total["first_problem"],
+        time.perf_counter() - started,
+        kept,
+        tuple(notes),
+    )
 
 
 # ========================================================================== clusters

@@ -38,7 +38,12 @@ __all__ = ["IdsBatch", "IdsFile", "IdsFileError", "ids_from_arrow", "iter_ids", 
 #: the value of ``sortslice.format`` in an ids file's metadata
 FORMAT = "sortslice-ids/1"
 #: metadata keys (bytes in the Parquet footer; JSON values unless noted)
-KEY_FORMAT, KEY_ECFP, KEY_VERSION, KEY_RDKIT = "sortslice.format", "sortslice.ecfp", "sortslice.version", "sortslice.rdkit"
+KEY_FORMAT, KEY_ECFP, KEY_VERSION, KEY_RDKIT = (
+    "sortslice.format",
+    "sortslice.ecfp",
+    "sortslice.version",
+    "sortslice.rdkit",
+)
 KEY_COMMAND, KEY_COLUMNS = "sortslice.command", "sortslice.columns"
 #: rows read at a time by :func:`iter_ids` (bounded memory, whatever the file's row groups)
 BATCH_ROWS = 65_536
@@ -110,8 +115,7 @@ def _parquet_file(path: str):
 def _metadata(path: str, raw: dict | None) -> dict:
     raw = raw or {}
     if KEY_ECFP.encode() not in raw:
-        _fail(path, "not a sortslice ids file (no sortslice.ecfp in its Parquet metadata; "
-                    "`sortslice ids` writes them)")
+        _fail(path, "not a sortslice ids file (no sortslice.ecfp in its Parquet metadata; `sortslice ids` writes them)")
     out = {}
     for k, v in raw.items():
         key = k.decode("utf-8", "replace")
@@ -123,8 +127,12 @@ def _metadata(path: str, raw: dict | None) -> dict:
             _fail(path, f"metadata {key} is not valid {'JSON' if key in (KEY_ECFP, KEY_COLUMNS) else 'UTF-8'}")
     if out.get(KEY_COMMAND) != "ids":
         what = out.get(KEY_COMMAND)
-        _fail(path, f"not an ids file: it was written by `sortslice {what}`" if isinstance(what, str)
-              else "not an ids file (no sortslice.command = ids in its metadata)")
+        _fail(
+            path,
+            f"not an ids file: it was written by `sortslice {what}`"
+            if isinstance(what, str)
+            else "not an ids file (no sortslice.command = ids in its metadata)",
+        )
     errors = sorted(_validator().iter_errors(out), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -156,8 +164,9 @@ def open_ids(path: str | os.PathLike) -> IdsFile:
         if not ((pa.types.is_list(t) or pa.types.is_large_list(t)) and t.value_type == pa.uint32()):
             _fail(path, f"column {name!r} must be List(UInt32), got {t}")
     has_error = "error" in names
-    if has_error and not (pa.types.is_string(schema.field("error").type)
-                          or pa.types.is_large_string(schema.field("error").type)):
+    if has_error and not (
+        pa.types.is_string(schema.field("error").type) or pa.types.is_large_string(schema.field("error").type)
+    ):
         _fail(path, f"column 'error' must be String, got {schema.field('error').type}")
     carried = tuple(n for n in names if n not in ("ids", "counts", "error"))
     cols = meta.get(KEY_COLUMNS, {})
@@ -165,11 +174,23 @@ def open_ids(path: str | os.PathLike) -> IdsFile:
     for role, col in (("id", id_column), ("smiles", smiles_column)):
         if col is not None and col not in carried:
             _fail(path, f"metadata names {col!r} as the {role} column, which the file does not have")
-    if smiles_column is not None and not (pa.types.is_string(schema.field(smiles_column).type)
-                                          or pa.types.is_large_string(schema.field(smiles_column).type)):
+    if smiles_column is not None and not (
+        pa.types.is_string(schema.field(smiles_column).type)
+        or pa.types.is_large_string(schema.field(smiles_column).type)
+    ):
         _fail(path, f"SMILES column {smiles_column!r} must be String, got {schema.field(smiles_column).type}")
-    return IdsFile(path, params, pf.metadata.num_rows, carried, id_column, smiles_column, has_error,
-                   meta[KEY_VERSION], meta[KEY_RDKIT], meta)
+    return IdsFile(
+        path,
+        params,
+        pf.metadata.num_rows,
+        carried,
+        id_column,
+        smiles_column,
+        has_error,
+        meta[KEY_VERSION],
+        meta[KEY_RDKIT],
+        meta,
+    )
 
 
 def _lists(where: str, name: str, arr, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,7 +200,7 @@ def _lists(where: str, name: str, arr, start: int) -> tuple[np.ndarray, np.ndarr
     if not ((pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)) and arr.type.value_type == pa.uint32()):
         _fail(where, f"{name} must be List(UInt32), got {arr.type}")
     offsets = np.asarray(arr.offsets, dtype=np.int64)
-    values = np.asarray(arr.values)[offsets[0]:offsets[-1]]
+    values = np.asarray(arr.values)[offsets[0] : offsets[-1]]
     indptr = offsets - offsets[0]
     null = np.asarray(arr.is_null()) if arr.null_count else np.zeros(len(arr), dtype=bool)
     if arr.null_count:
@@ -189,8 +210,17 @@ def _lists(where: str, name: str, arr, start: int) -> tuple[np.ndarray, np.ndarr
     return indptr, values, null
 
 
-def ids_from_arrow(ids, counts, params: EcfpParams, *, error=None, where: str = "ids", start: int = 0,
-                   null_reason: str | None = None, smiles: np.ndarray | None = None) -> EcfpResult:
+def ids_from_arrow(
+    ids,
+    counts,
+    params: EcfpParams,
+    *,
+    error=None,
+    where: str = "ids",
+    start: int = 0,
+    null_reason: str | None = None,
+    smiles: np.ndarray | None = None,
+) -> EcfpResult:
     """Stored ids as Arrow arrays (``ids``, ``counts``: List(UInt32); ``error``: String or None) -> a checked
     :class:`~sortslice.EcfpResult` with ``from_engine=True`` (every kernel precondition verified here).
 
@@ -226,10 +256,10 @@ def ids_from_arrow(ids, counts, params: EcfpParams, *, error=None, where: str = 
         errors[~valid] = null_reason
     fp = EcfpResult(ids_i, ids_v, cnt_v, valid, errors, params, smiles=smiles)
     try:
-        return replace(checked_result(fp), from_engine=True)   # strictly ascending ids per row, CSR bounds
+        return replace(checked_result(fp), from_engine=True)  # strictly ascending ids per row, CSR bounds
     except (TypeError, ValueError) as exc:
         message = str(exc)
-        if "row " in message:     # the checks count rows from this batch
+        if "row " in message:  # the checks count rows from this batch
             head, _, tail = message.rpartition("row ")
             row, _, rest = tail.partition(" ")
             if row.isdigit():
@@ -241,13 +271,21 @@ def _batch(info: IdsFile, batch, start: int) -> IdsBatch:
     smiles = None
     if info.smiles_column is not None:
         smiles = np.asarray(batch.column(info.smiles_column).to_pylist(), dtype=object)
-    fp = ids_from_arrow(batch.column("ids"), batch.column("counts"), info.params, where=info.path, start=start,
-                        error=batch.column("error") if info.has_error_column else None, smiles=smiles)
+    fp = ids_from_arrow(
+        batch.column("ids"),
+        batch.column("counts"),
+        info.params,
+        where=info.path,
+        start=start,
+        error=batch.column("error") if info.has_error_column else None,
+        smiles=smiles,
+    )
     return IdsBatch(start, fp, {c: batch.column(c) for c in info.carried})
 
 
-def iter_ids(path: str | os.PathLike | IdsFile, *, batch_rows: int = BATCH_ROWS,
-             columns: bool = True) -> Iterator[IdsBatch]:
+def iter_ids(
+    path: str | os.PathLike | IdsFile, *, batch_rows: int = BATCH_ROWS, columns: bool = True
+) -> Iterator[IdsBatch]:
     """The file's rows in order, ``batch_rows`` at a time (memory bounded by the batch, not the file).
 
     Each batch is checked as it is read (ids strictly ascending per row, one count >= 1 per id, null ids
@@ -262,9 +300,18 @@ def iter_ids(path: str | os.PathLike | IdsFile, *, batch_rows: int = BATCH_ROWS,
     carried = info.carried if columns else tuple(c for c in info.carried if c == info.smiles_column)
     wanted += list(carried)
     if not columns:
-        info = IdsFile(info.path, info.params, info.num_rows, carried, info.id_column if info.id_column in carried
-                       else None, info.smiles_column, info.has_error_column, info.sortslice_version,
-                       info.rdkit_version, info.metadata)
+        info = IdsFile(
+            info.path,
+            info.params,
+            info.num_rows,
+            carried,
+            info.id_column if info.id_column in carried else None,
+            info.smiles_column,
+            info.has_error_column,
+            info.sortslice_version,
+            info.rdkit_version,
+            info.metadata,
+        )
     start = 0
     try:
         for batch in pq.ParquetFile(info.path).iter_batches(batch_size=batch_rows, columns=wanted):
@@ -298,24 +345,34 @@ def check_params(info: IdsFile, expected: EcfpParams | dict, user: str = "this f
         raise IdsFileError(f"{info.path}: {params_mismatch(info.params, expected, user)}")
 
 
-def ids_metadata(params: EcfpParams | dict, *, id_column: str | None = None,
-                 smiles_column: str | None = None) -> dict:
+def ids_metadata(params: EcfpParams | dict, *, id_column: str | None = None, smiles_column: str | None = None) -> dict:
     """The key-value metadata of an ids file (values as the Parquet footer stores them, JSON for dicts)."""
     import rdkit
 
     from . import __version__
 
     p = params if isinstance(params, EcfpParams) else EcfpParams(**params)
-    meta = {KEY_FORMAT: FORMAT, KEY_VERSION: __version__, KEY_RDKIT: rdkit.__version__, KEY_COMMAND: "ids",
-            KEY_ECFP: p.to_dict()}
+    meta = {
+        KEY_FORMAT: FORMAT,
+        KEY_VERSION: __version__,
+        KEY_RDKIT: rdkit.__version__,
+        KEY_COMMAND: "ids",
+        KEY_ECFP: p.to_dict(),
+    }
     cols = {k: v for k, v in (("id", id_column), ("smiles", smiles_column)) if v is not None}
     if cols:
         meta[KEY_COLUMNS] = cols
     return meta
 
 
-def write_ids(fp: EcfpResult, path: str | os.PathLike, *, columns: dict | None = None,
-              id_column: str | None = None, smiles_column: str | None = None) -> None:
+def write_ids(
+    fp: EcfpResult,
+    path: str | os.PathLike,
+    *,
+    columns: dict | None = None,
+    id_column: str | None = None,
+    smiles_column: str | None = None,
+) -> None:
     """Write ``fp`` as an ids file (atomically: a temporary file renamed into place).
 
     ``columns``: extra columns (name -> sequence), e.g. the row keys (``id_column``) or the SMILES
@@ -335,10 +392,12 @@ def write_ids(fp: EcfpResult, path: str | os.PathLike, *, columns: dict | None =
     offsets = pa.array(np.asarray(fp.indptr, dtype=np.int64))
     arrays["ids"] = pa.LargeListArray.from_arrays(offsets, pa.array(fp.ids), mask=null).cast(pa.list_(pa.uint32()))
     arrays["counts"] = pa.LargeListArray.from_arrays(offsets, pa.array(fp.counts), mask=null).cast(
-        pa.list_(pa.uint32()))
+        pa.list_(pa.uint32())
+    )
     arrays["error"] = pa.array([None if e is None else str(e) for e in fp.errors.tolist()], type=pa.string())
     meta = ids_metadata(fp.params, id_column=id_column, smiles_column=smiles_column)
     table = pa.table(arrays).replace_schema_metadata(
-        {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()})
+        {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()}
+    )
     with atomic_write(os.fspath(path)) as fh:
         pq.write_table(table, fh)

@@ -42,13 +42,24 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, SortSlice, check_is_fitted
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
-from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.parallel import cpu_count, processes
 
-__all__ = ["IDS_DTYPE", "EcfpNamespace", "fit_lazy", "fold", "ids", "is_valid", "parse_error", "pool", "scan_ids",
-           "sort_slice", "transform"]
+__all__ = [
+    "IDS_DTYPE",
+    "EcfpNamespace",
+    "fit_lazy",
+    "fold",
+    "ids",
+    "is_valid",
+    "parse_error",
+    "pool",
+    "scan_ids",
+    "sort_slice",
+    "transform",
+]
 
 #: dtype of :func:`ids`: ascending unique ids and how many environments produced each
 IDS_DTYPE = pl.Struct({"ids": pl.List(pl.UInt32), "counts": pl.List(pl.UInt32)})
@@ -138,13 +149,18 @@ def _pool_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> p
         # a null struct is a null row whatever its fields hold
         null = arr.is_null()
         ids_a = pc.if_else(null, pa.scalar(None, arr.type.field("ids").type), arr.field("ids"))
-        cnt_a = (pc.if_else(null, pa.scalar(None, arr.type.field("counts").type), arr.field("counts"))
-                 if "counts" in names else None)
+        cnt_a = (
+            pc.if_else(null, pa.scalar(None, arr.type.field("counts").type), arr.field("counts"))
+            if "counts" in names
+            else None
+        )
     else:
         ids_a, cnt_a = arr, None
     if cnt_a is None and featuriser.counts:
-        raise TypeError(f"column {s.name!r} holds ids without counts; a counts featuriser needs both "
-                        "(pool(ids, featuriser, counts=...) or a Struct{ids, counts})")
+        raise TypeError(
+            f"column {s.name!r} holds ids without counts; a counts featuriser needs both "
+            "(pool(ids, featuriser, counts=...) or a Struct{ids, counts})"
+        )
     fp = ids_from_arrow(ids_a, cnt_a, params, where=f"column {s.name!r}", null_reason="missing ids")
     if strict and not fp.valid.all():
         raise InvalidMoleculeError(f"column {s.name!r}: null ids (strict featuriser; a non-strict one gives null)")
@@ -170,9 +186,17 @@ def _snapshot(featuriser):
 
 
 # --------------------------------------------------------------------------- functions
-def ids(molecules: str | pl.Expr, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False,
-        bond_types: bool = True, ring_membership: bool = True, redundant_environments: bool = False,
-        n_jobs: int | None = None) -> pl.Expr:
+def ids(
+    molecules: str | pl.Expr,
+    *,
+    radius: int = 2,
+    invariants: str = "ecfp",
+    chirality: bool = False,
+    bond_types: bool = True,
+    ring_membership: bool = True,
+    redundant_environments: bool = False,
+    n_jobs: int | None = None,
+) -> pl.Expr:
     """Unfolded ECFP ids and counts per molecule, identical to RDKit's Morgan generator.
 
     Parameters
@@ -256,8 +280,9 @@ def transform(molecules: str | pl.Expr, featuriser) -> pl.Expr:
     return _map(molecules, partial(_transform_batch, featuriser=snap, params=params, strict=strict), dtype)
 
 
-def pool(ids: str | pl.Expr, featuriser, *, counts: str | pl.Expr | None = None,
-         ecfp: EcfpParams | dict | None = None) -> pl.Expr:
+def pool(
+    ids: str | pl.Expr, featuriser, *, counts: str | pl.Expr | None = None, ecfp: EcfpParams | dict | None = None
+) -> pl.Expr:
     """Fixed-length fingerprints from stored ids: pooling only, no molecule is parsed.
 
     Parameters
@@ -330,8 +355,11 @@ def scan_ids(path, *, expect=None) -> pl.LazyFrame:
 
     info = open_ids(path)
     if expect is not None:
-        check_params(info, expect.ecfp_params if hasattr(expect, "ecfp_params") else expect,
-                     "the featuriser" if hasattr(expect, "ecfp_params") else "the caller")
+        check_params(
+            info,
+            expect.ecfp_params if hasattr(expect, "ecfp_params") else expect,
+            "the featuriser" if hasattr(expect, "ecfp_params") else "the caller",
+        )
     return pl.scan_parquet(info.path)
 
 
@@ -351,14 +379,26 @@ def sort_slice(molecules: str | pl.Expr, featuriser: SortSlice) -> pl.Expr:
     [[1, 1, 1, 1], [0, 1, 0, 0]]
     """
     if not isinstance(featuriser, SortSlice):
-        raise TypeError(f"sort_slice needs a fitted SortSlice, got {type(featuriser).__name__}; "
-                        f"use transform() for other featurisers")
+        raise TypeError(
+            f"sort_slice needs a fitted SortSlice, got {type(featuriser).__name__}; "
+            f"use transform() for other featurisers"
+        )
     return transform(molecules, featuriser)
 
 
-def fold(molecules: str | pl.Expr, length: int = 2048, counts: bool = False, *, radius: int = 2,
-         invariants: str = "ecfp", chirality: bool = False, bond_types: bool = True, ring_membership: bool = True,
-         redundant_environments: bool = False, n_jobs: int | None = None) -> pl.Expr:
+def fold(
+    molecules: str | pl.Expr,
+    length: int = 2048,
+    counts: bool = False,
+    *,
+    radius: int = 2,
+    invariants: str = "ecfp",
+    chirality: bool = False,
+    bond_types: bool = True,
+    ring_membership: bool = True,
+    redundant_environments: bool = False,
+    n_jobs: int | None = None,
+) -> pl.Expr:
     """Hash-folded ECFP (column ``id % length``), identical to RDKit's folded Morgan fingerprints.
 
     Parameters
@@ -396,14 +436,23 @@ def fold(molecules: str | pl.Expr, length: int = 2048, counts: bool = False, *, 
     │ not a molecule ┆ null         ┆ null          │
     └────────────────┴──────────────┴───────────────┘
     """
-    hf = HashFold(length=length, counts=counts, radius=radius, invariants=invariants, chirality=chirality,
-                  bond_types=bond_types, ring_membership=ring_membership,
-                  redundant_environments=redundant_environments, n_jobs=n_jobs).fit()
+    hf = HashFold(
+        length=length,
+        counts=counts,
+        radius=radius,
+        invariants=invariants,
+        chirality=chirality,
+        bond_types=bond_types,
+        ring_membership=ring_membership,
+        redundant_environments=redundant_environments,
+        n_jobs=n_jobs,
+    ).fit()
     return transform(molecules, hf)
 
 
-def is_valid(molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality: bool = False,
-             n_jobs: int | None = None) -> pl.Expr:
+def is_valid(
+    molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality: bool = False, n_jobs: int | None = None
+) -> pl.Expr:
     """Whether each SMILES can be fingerprinted (``Boolean``; ``False`` for null).
 
     Exactly the rows where :func:`ids`, :func:`fold` and :func:`transform` with
@@ -426,12 +475,18 @@ def is_valid(molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality: b
     └────────┘
     """
     params = EcfpParams(invariants=invariants, chirality=chirality)
-    return _map(molecules, partial(_parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp",
-                                   n_jobs=n_jobs, what="valid"), pl.Boolean)
+    return _map(
+        molecules,
+        partial(
+            _parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs, what="valid"
+        ),
+        pl.Boolean,
+    )
 
 
-def parse_error(molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality: bool = False,
-                n_jobs: int | None = None) -> pl.Expr:
+def parse_error(
+    molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality: bool = False, n_jobs: int | None = None
+) -> pl.Expr:
     """Why each SMILES cannot be fingerprinted (``String``), null when it can.
 
     A null SMILES gives ``"missing molecule"``, so ``parse_error(...).is_null()``
@@ -456,13 +511,19 @@ def parse_error(molecules: str | pl.Expr, *, invariants: str = "ecfp", chirality
     └────────────────┴─────────────────────────────────┘
     """
     params = EcfpParams(invariants=invariants, chirality=chirality)
-    return _map(molecules, partial(_parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp",
-                                   n_jobs=n_jobs, what="error"), pl.String)
+    return _map(
+        molecules,
+        partial(
+            _parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs, what="error"
+        ),
+        pl.String,
+    )
 
 
 # ------------------------------------------------------------------------------ fitting
-def fit_lazy(featuriser, frame: pl.LazyFrame | pl.DataFrame, column: str | pl.Expr, *,
-             batch_size: int = DEFAULT_CHUNK_SIZE):
+def fit_lazy(
+    featuriser, frame: pl.LazyFrame | pl.DataFrame, column: str | pl.Expr, *, batch_size: int = DEFAULT_CHUNK_SIZE
+):
     """Fit ``featuriser`` on a column streamed in batches (larger-than-memory files).
 
     The first batch goes through ``fit`` (which resets the featuriser), the rest
@@ -493,8 +554,10 @@ def fit_lazy(featuriser, frame: pl.LazyFrame | pl.DataFrame, column: str | pl.Ex
     ([3, 3, 3, 1], 3, 1)
     """
     if not hasattr(featuriser, "partial_fit"):
-        raise TypeError(f"{type(featuriser).__name__} cannot be fitted batch by batch (it has no partial_fit); "
-                        f"collect the column and call fit(series, y)")
+        raise TypeError(
+            f"{type(featuriser).__name__} cannot be fitted batch by batch (it has no partial_fit); "
+            f"collect the column and call fit(series, y)"
+        )
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     fitted = False
@@ -527,27 +590,63 @@ class EcfpNamespace:
     def __init__(self, expr: pl.Expr):
         self._expr = expr
 
-    def ids(self, *, radius: int = 2, invariants: str = "ecfp", chirality: bool = False, bond_types: bool = True,
-            ring_membership: bool = True, redundant_environments: bool = False,
-            n_jobs: int | None = None) -> pl.Expr:
+    def ids(
+        self,
+        *,
+        radius: int = 2,
+        invariants: str = "ecfp",
+        chirality: bool = False,
+        bond_types: bool = True,
+        ring_membership: bool = True,
+        redundant_environments: bool = False,
+        n_jobs: int | None = None,
+    ) -> pl.Expr:
         """See :func:`sortslice.polars.ids`."""
-        return ids(self._expr, radius=radius, invariants=invariants, chirality=chirality, bond_types=bond_types,
-                   ring_membership=ring_membership, redundant_environments=redundant_environments, n_jobs=n_jobs)
+        return ids(
+            self._expr,
+            radius=radius,
+            invariants=invariants,
+            chirality=chirality,
+            bond_types=bond_types,
+            ring_membership=ring_membership,
+            redundant_environments=redundant_environments,
+            n_jobs=n_jobs,
+        )
 
-    def fold(self, length: int = 2048, counts: bool = False, *, radius: int = 2, invariants: str = "ecfp",
-             chirality: bool = False, bond_types: bool = True, ring_membership: bool = True,
-             redundant_environments: bool = False, n_jobs: int | None = None) -> pl.Expr:
+    def fold(
+        self,
+        length: int = 2048,
+        counts: bool = False,
+        *,
+        radius: int = 2,
+        invariants: str = "ecfp",
+        chirality: bool = False,
+        bond_types: bool = True,
+        ring_membership: bool = True,
+        redundant_environments: bool = False,
+        n_jobs: int | None = None,
+    ) -> pl.Expr:
         """See :func:`sortslice.polars.fold`."""
-        return fold(self._expr, length, counts, radius=radius, invariants=invariants, chirality=chirality,
-                    bond_types=bond_types, ring_membership=ring_membership,
-                    redundant_environments=redundant_environments, n_jobs=n_jobs)
+        return fold(
+            self._expr,
+            length,
+            counts,
+            radius=radius,
+            invariants=invariants,
+            chirality=chirality,
+            bond_types=bond_types,
+            ring_membership=ring_membership,
+            redundant_environments=redundant_environments,
+            n_jobs=n_jobs,
+        )
 
     def transform(self, featuriser) -> pl.Expr:
         """See :func:`sortslice.polars.transform`."""
         return transform(self._expr, featuriser)
 
-    def pool(self, featuriser, *, counts: str | pl.Expr | None = None,
-             ecfp: EcfpParams | dict | None = None) -> pl.Expr:
+    def pool(
+        self, featuriser, *, counts: str | pl.Expr | None = None, ecfp: EcfpParams | dict | None = None
+    ) -> pl.Expr:
         """See :func:`sortslice.polars.pool` (this expression holds the ids)."""
         return pool(self._expr, featuriser, counts=counts, ecfp=ecfp)
 
@@ -559,7 +658,6 @@ class EcfpNamespace:
         """See :func:`sortslice.polars.is_valid`."""
         return is_valid(self._expr, invariants=invariants, chirality=chirality, n_jobs=n_jobs)
 
-    def parse_error(self, *, invariants: str = "ecfp", chirality: bool = False,
-                    n_jobs: int | None = None) -> pl.Expr:
+    def parse_error(self, *, invariants: str = "ecfp", chirality: bool = False, n_jobs: int | None = None) -> pl.Expr:
         """See :func:`sortslice.polars.parse_error`."""
         return parse_error(self._expr, invariants=invariants, chirality=chirality, n_jobs=n_jobs)

@@ -45,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
+
 RESULTS = HERE / "results"
 TARGET_OVERHEAD = 0.15
 TARGET_RSS = 1.5 * 2**30
@@ -99,8 +100,9 @@ def _memory(pid: int) -> tuple[int, int]:
 def measure(cmd: list[str], *, env=None, capture: bool = False) -> dict:
     """Run ``cmd``; wall time, CPU of it and its waited-for children, peak memory."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     peak_pss = peak_rss = 0
     out = b""
     while True:
@@ -117,8 +119,15 @@ def measure(cmd: list[str], *, env=None, capture: bool = False) -> dict:
     err = proc.stderr.read().decode()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "maxrss": usage.ru_maxrss * 1024,
-            "tree_pss": peak_pss, "tree_rss": peak_rss, "stdout": out.decode(), "stderr": err}
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "maxrss": usage.ru_maxrss * 1024,
+        "tree_pss": peak_pss,
+        "tree_rss": peak_rss,
+        "stdout": out.decode(),
+        "stderr": err,
+    }
 
 
 # ---------------------------------------------------------------------------------- data
@@ -192,8 +201,16 @@ def main() -> None:
         work = Path(tmp)
         data, n_rows = prepare(args.rows, work)
         model = work / "model.json"
-        fit_cmd = [sortslice_bin, "fit", str(data_locator.large_path("moses_test.csv.gz")), "-o", str(model), "--length", "1024",
-                   "--no-progress"]
+        fit_cmd = [
+            sortslice_bin,
+            "fit",
+            str(data_locator.large_path("moses_test.csv.gz")),
+            "-o",
+            str(model),
+            "--length",
+            "1024",
+            "--no-progress",
+        ]
         fit = measure(fit_cmd)
         out = work / "fingerprints.parquet"
         cli_cmd = [sortslice_bin, "transform", str(model), str(data), "-o", str(out), "--no-progress"]
@@ -212,14 +229,27 @@ def main() -> None:
                 if case == "api":
                     res["stages"] = json.loads(res["stdout"].strip().splitlines()[-1])
                 runs[case].append(res)
-                print(f"round {r + 1} {case}: {res['wall']:.1f} s wall, {res['cpu']:.1f} s CPU, "
-                      f"max RSS {fmt_bytes(res['maxrss'])}, tree PSS {fmt_bytes(res['tree_pss'])} "
-                      f"(load {res['load']})", flush=True)
+                print(
+                    f"round {r + 1} {case}: {res['wall']:.1f} s wall, {res['cpu']:.1f} s CPU, "
+                    f"max RSS {fmt_bytes(res['maxrss'])}, tree PSS {fmt_bytes(res['tree_pss'])} "
+                    f"(load {res['load']})",
+                    flush=True,
+                )
         out_size = out.stat().st_size
         check = check_sample(out, data, model, n_rows)
     wall_total = time.perf_counter() - t_start
-    write_report(report, args, n_rows, fit, runs, out_size, check, load_before, wall_total,
-                 " ".join(["sortslice", *cli_cmd[1:]]).replace(str(Path(tempfile.gettempdir())), "$TMP"))
+    write_report(
+        report,
+        args,
+        n_rows,
+        fit,
+        runs,
+        out_size,
+        check,
+        load_before,
+        wall_total,
+        " ".join(["sortslice", *cli_cmd[1:]]).replace(str(Path(tempfile.gettempdir())), "$TMP"),
+    )
     print(f"wrote {report}")
 
 
@@ -231,16 +261,19 @@ def write_report(path: Path, args, n_rows, fit, runs, out_size, check, load_befo
 
     import sortslice
 
-    med = {c: {k: statistics.median(r[k] for r in runs[c]) for k in ("wall", "cpu", "maxrss", "tree_pss",
-                                                                        "tree_rss")} for c in runs}
+    med = {
+        c: {k: statistics.median(r[k] for r in runs[c]) for k in ("wall", "cpu", "maxrss", "tree_pss", "tree_rss")}
+        for c in runs
+    }
     worst = {c: {k: max(r[k] for r in runs[c]) for k in ("maxrss", "tree_pss", "tree_rss")} for c in runs}
     over_wall = med["cli"]["wall"] / med["api"]["wall"] - 1
     over_cpu = med["cli"]["cpu"] / med["api"]["cpu"] - 1
     paired = statistics.median(c["wall"] / a["wall"] - 1 for c, a in zip(runs["cli"], runs["api"]))
     rate = {c: n_rows / med[c]["wall"] for c in runs}
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = "?"
     cpu = platform.processor() or platform.machine()
@@ -292,9 +325,11 @@ def write_report(path: Path, args, n_rows, fit, runs, out_size, check, load_befo
     ]
     for case in ("cli", "api"):
         for i, r in enumerate(runs[case]):
-            lines.append(f"| {i + 1} | {case.upper()} | {r['wall']:.1f} s | {r['cpu']:.1f} s | "
-                         f"{n_rows / r['wall']:,.0f} | {fmt_bytes(r['maxrss'])} | {fmt_bytes(r['tree_pss'])} | "
-                         f"{fmt_bytes(r['tree_rss'])} | {r['load']} |")
+            lines.append(
+                f"| {i + 1} | {case.upper()} | {r['wall']:.1f} s | {r['cpu']:.1f} s | "
+                f"{n_rows / r['wall']:,.0f} | {fmt_bytes(r['maxrss'])} | {fmt_bytes(r['tree_pss'])} | "
+                f"{fmt_bytes(r['tree_rss'])} | {r['load']} |"
+            )
     stages = [r["stages"] for r in runs["api"]]
     lines += [
         "",
@@ -311,13 +346,23 @@ def write_report(path: Path, args, n_rows, fit, runs, out_size, check, load_befo
         "2-core machine depends on what else runs (load averages per run above).",
     ]
     path.write_text("\n".join(lines) + "\n")
-    path.with_suffix(".json").write_text(json.dumps(
-        {"rows": n_rows, "repeats": args.repeats, "fit": {k: v for k, v in fit.items() if k not in ("stdout",
-                                                                                                   "stderr")},
-         "runs": {c: [{k: v for k, v in r.items() if k not in ("stdout", "stderr")} for r in runs[c]]
-                  for c in runs},
-         "overhead_wall": over_wall, "overhead_cpu": over_cpu, "overhead_paired": paired, "check": check},
-        indent=1))
+    path.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "rows": n_rows,
+                "repeats": args.repeats,
+                "fit": {k: v for k, v in fit.items() if k not in ("stdout", "stderr")},
+                "runs": {
+                    c: [{k: v for k, v in r.items() if k not in ("stdout", "stderr")} for r in runs[c]] for c in runs
+                },
+                "overhead_wall": over_wall,
+                "overhead_cpu": over_cpu,
+                "overhead_paired": paired,
+                "check": check,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

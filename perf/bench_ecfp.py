@@ -51,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
+
 RESULTS = HERE / "results"
 
 RADIUS = 2
@@ -129,7 +130,7 @@ def default_chunk_size(n_items: int, n_jobs: int) -> int:
 
 
 def chunks_of(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def parse_floor_pool(n_jobs: int):
@@ -144,8 +145,7 @@ def parse_floor(pool, chunks: list[list[str]]) -> int:
 # ---------------------------------------------------------------- timing
 
 
-def interleaved(cases: dict, repeats: int, warm: dict | None = None,
-                cpu: dict | None = None) -> dict[str, list[float]]:
+def interleaved(cases: dict, repeats: int, warm: dict | None = None, cpu: dict | None = None) -> dict[str, list[float]]:
     """Wall times of every case ``repeats`` times, one of each per round, rotating the order.
 
     ``warm`` maps a case to an untimed warm-up callable (default: the case itself).
@@ -203,6 +203,7 @@ class Probe:
 
         def timed(orig, label):
             if inspect.isgeneratorfunction(orig):
+
                 def gen(*a, **k):
                     it = orig(*a, **k)
                     while True:
@@ -215,6 +216,7 @@ class Probe:
                             acc[label] += time.perf_counter() - t0
                             acc[f"cpu:{label}"] += time.process_time() - c0
                         yield x
+
                 return gen
 
             def call(*a, **k):
@@ -224,6 +226,7 @@ class Probe:
                 finally:
                     acc[label] += time.perf_counter() - t0
                     acc[f"cpu:{label}"] += time.process_time() - c0
+
             return call
 
         for mod, attr, label in self.targets:
@@ -249,15 +252,28 @@ class Probe:
         rows = []
         for label in labels:
             m = med([r[label] for r in self.runs])
-            rows.append(dict(piece=label, median=m, per_mol=m / n_items, share=m / whole,
-                             cpu=med([r[f"cpu:{label}"] for r in self.runs])))
+            rows.append(
+                dict(
+                    piece=label,
+                    median=m,
+                    per_mol=m / n_items,
+                    share=m / whole,
+                    cpu=med([r[f"cpu:{label}"] for r in self.runs]),
+                )
+            )
         if rest_label is not None:
             rest = med([r["whole"] - sum(r[label] for label in labels) for r in self.runs])
             rest_cpu = med([r["cpu:whole"] - sum(r[f"cpu:{label}"] for label in labels) for r in self.runs])
-            rows.append(dict(piece=rest_label, median=rest, per_mol=rest / n_items, share=rest / whole,
-                             cpu=rest_cpu))
-        rows.append(dict(piece=whole_label, median=whole, per_mol=whole / n_items, share=1.0,
-                         cpu=med([r["cpu:whole"] for r in self.runs])))
+            rows.append(dict(piece=rest_label, median=rest, per_mol=rest / n_items, share=rest / whole, cpu=rest_cpu))
+        rows.append(
+            dict(
+                piece=whole_label,
+                median=whole,
+                per_mol=whole / n_items,
+                share=1.0,
+                cpu=med([r["cpu:whole"] for r in self.runs]),
+            )
+        )
         return rows
 
 
@@ -309,9 +325,11 @@ class Noise:
         wall = time.perf_counter() - t0
         if b0 is not None:
             other = (_machine_busy() - b0) - (_own_cpu() - o0)
-            self.sections.append(f"{name}: {wall:.0f} s wall; other processes used {max(other, 0):.0f} CPU-s "
-                                 f"= {max(other, 0) / (wall * self.cores) * 100:.0f}% of the {self.cores} cores"
-                                 f"{'; ' + waited if waited else ''}.")
+            self.sections.append(
+                f"{name}: {wall:.0f} s wall; other processes used {max(other, 0):.0f} CPU-s "
+                f"= {max(other, 0) / (wall * self.cores) * 100:.0f}% of the {self.cores} cores"
+                f"{'; ' + waited if waited else ''}."
+            )
         return out
 
 
@@ -320,22 +338,34 @@ class Noise:
 
 class Report:
     def __init__(self):
-        self.headline: list[dict] = []   # comparisons against targets
-        self.detail: list[dict] = []     # every measurement
+        self.headline: list[dict] = []  # comparisons against targets
+        self.detail: list[dict] = []  # every measurement
         self.breakdown: dict[str, list[dict]] = {}
         self.notes: list[str] = []
         self.raw: dict[str, list[float]] = {}
 
-    def measure(self, section: str, name: str, ts: list[float], n_items: int | None = None,
-                cpu: list[float] | None = None):
+    def measure(
+        self, section: str, name: str, ts: list[float], n_items: int | None = None, cpu: list[float] | None = None
+    ):
         self.raw[f"{section}: {name}"] = ts
         if cpu:
             self.raw[f"{section}: {name} [CPU of this process]"] = cpu
-        self.detail.append(dict(section=section, name=name, median=med(ts), min=min(ts), max=max(ts),
-                                n=len(ts), items=n_items, cpu=med(cpu) if cpu else None))
+        self.detail.append(
+            dict(
+                section=section,
+                name=name,
+                median=med(ts),
+                min=min(ts),
+                max=max(ts),
+                n=len(ts),
+                items=n_items,
+                cpu=med(cpu) if cpu else None,
+            )
+        )
 
-    def compare(self, label: str, ours: list[float], ref: list[float], ref_label: str, target: str,
-                kind: str, goal: float):
+    def compare(
+        self, label: str, ours: list[float], ref: list[float], ref_label: str, target: str, kind: str, goal: float
+    ):
         """``kind='speedup'``: ratio = ref/ours must be >= goal; ``'within'``: ours/ref <= goal."""
         if kind == "speedup":
             ratio, paired = med(ref) / med(ours), paired_ratio(ref, ours)
@@ -343,8 +373,19 @@ class Report:
         else:
             ratio, paired = med(ours) / med(ref), paired_ratio(ours, ref)
             met = ratio <= goal
-        self.headline.append(dict(label=label, ours=med(ours), ref=med(ref), ref_label=ref_label, ratio=ratio,
-                                  paired=paired, kind=kind, target=target, met=met))
+        self.headline.append(
+            dict(
+                label=label,
+                ours=med(ours),
+                ref=med(ref),
+                ref_label=ref_label,
+                ratio=ratio,
+                paired=paired,
+                kind=kind,
+                target=target,
+                met=met,
+            )
+        )
 
     def check(self, label: str, value: str, target: str, met: bool | None):
         self.headline.append(dict(label=label, value=value, target=target, met=met))
@@ -359,14 +400,20 @@ def markdown(rep: Report, meta: dict) -> str:
     L.append(f"# ECFP engine benchmarks{' (quick)' if meta['quick'] else ''}\n")
     L.append(f"Command: `{meta['command']}`  ")
     L.append(f"Date: {meta['date']}; wall time of the whole script: {meta['elapsed']:.0f} s  ")
-    L.append(f"Machine: {meta['cpu']} x {meta['cores']} cores (usable), {meta['platform']}; "
-             f"load average before/after: {meta['load_before']} / {meta['load_after']}  ")
-    L.append(f"Python {meta['python']}, RDKit {meta['rdkit']}, Numba {meta['numba']} "
-             f"(threading layer {meta['layer']}, NUMBA_NUM_THREADS={meta['numba_threads']}), NumPy {meta['numpy']}  ")
+    L.append(
+        f"Machine: {meta['cpu']} x {meta['cores']} cores (usable), {meta['platform']}; "
+        f"load average before/after: {meta['load_before']} / {meta['load_after']}  "
+    )
+    L.append(
+        f"Python {meta['python']}, RDKit {meta['rdkit']}, Numba {meta['numba']} "
+        f"(threading layer {meta['layer']}, NUMBA_NUM_THREADS={meta['numba_threads']}), NumPy {meta['numpy']}  "
+    )
     L.append(f"sortslice {meta['sortslice']} at {meta['git']}  ")
-    L.append(f"Repeats: {meta['repeats']} per measurement ((a): {max(meta['repeats'], 9)}), interleaved "
-             "(order rotated each round); "
-             "times are medians; ratios are ratios of medians (\"paired\" = median of per-round ratios).\n")
+    L.append(
+        f"Repeats: {meta['repeats']} per measurement ((a): {max(meta['repeats'], 9)}), interleaved "
+        "(order rotated each round); "
+        'times are medians; ratios are ratios of medians ("paired" = median of per-round ratios).\n'
+    )
 
     L.append("## Targets\n")
     L.append("| Comparison | Ours | Reference | Ratio | Paired ratio | Target | Met |")
@@ -377,8 +424,10 @@ def markdown(rep: Report, meta: dict) -> str:
             L.append(f"| {h['label']} | {h['value']} | | | | {h['target']} | {met} |")
         else:
             unit = "x faster" if h["kind"] == "speedup" else "x the floor"
-            L.append(f"| {h['label']} | {fmt_s(h['ours'])} | {fmt_s(h['ref'])} ({h['ref_label']}) | "
-                     f"{h['ratio']:.2f}{unit} | {h['paired']:.2f} | {h['target']} | {met} |")
+            L.append(
+                f"| {h['label']} | {fmt_s(h['ours'])} | {fmt_s(h['ref'])} ({h['ref_label']}) | "
+                f"{h['ratio']:.2f}{unit} | {h['paired']:.2f} | {h['target']} | {met} |"
+            )
     L.append("")
 
     L.append("## All measurements\n")
@@ -388,8 +437,10 @@ def markdown(rep: Report, meta: dict) -> str:
     for d in rep.detail:
         rate = f"{d['items'] / d['median']:,.0f}" if d["items"] else ""
         cpu = fmt_s(d["cpu"]) if d.get("cpu") is not None else ""
-        L.append(f"| {d['section']} | {d['name']} | {fmt_s(d['median'])} | {fmt_s(d['min'])} | "
-                 f"{fmt_s(d['max'])} | {d['n']} | {rate} | {cpu} |")
+        L.append(
+            f"| {d['section']} | {d['name']} | {fmt_s(d['median'])} | {fmt_s(d['min'])} | "
+            f"{fmt_s(d['max'])} | {d['n']} | {rate} | {cpu} |"
+        )
     L.append("")
 
     for title, rows in rep.breakdown.items():
@@ -444,39 +495,64 @@ def bench_mols(rep: Report, n_mols: int, repeats: int, threads: list[int]):
     del res, fps
     graph = flatten(mols, n_jobs=1).graph
 
-    probes = {t: Probe([(flat_mod, "to_pickles", f"to_pickles: Mol.ToBinary() on {t} thread{'s' * (t > 1)}"),
-                        (flat_mod, "graph_from_pickles", "graph_from_pickles (compiled pickle reader)"),
-                        (fp_mod, "ids_from_graph", "kernel: ids_from_graph")])
-              for t in threads}
+    probes = {
+        t: Probe(
+            [
+                (flat_mod, "to_pickles", f"to_pickles: Mol.ToBinary() on {t} thread{'s' * (t > 1)}"),
+                (flat_mod, "graph_from_pickles", "graph_from_pickles (compiled pickle reader)"),
+                (fp_mod, "ids_from_graph", "kernel: ids_from_graph"),
+            ]
+        )
+        for t in threads
+    }
     cases = {}
     for t in threads:
-        cases[f"ours ecfp(mols, n_jobs={t})"] = (
-            lambda t=t: probes[t](lambda: sortslice.ecfp(mols, radius=RADIUS, n_jobs=t)))
-        cases[f"ours kernel alone ids_from_graph(threads={t})"] = (
-            lambda t=t: ids_from_graph(graph, params, threads=t))
-        cases[f"RDKit GetSparseCountFingerprints(numThreads={t})"] = (
-            lambda t=t: gen.GetSparseCountFingerprints(mols, numThreads=t))
+        cases[f"ours ecfp(mols, n_jobs={t})"] = lambda t=t: probes[t](
+            lambda: sortslice.ecfp(mols, radius=RADIUS, n_jobs=t)
+        )
+        cases[f"ours kernel alone ids_from_graph(threads={t})"] = lambda t=t: ids_from_graph(graph, params, threads=t)
+        cases[f"RDKit GetSparseCountFingerprints(numThreads={t})"] = lambda t=t: gen.GetSparseCountFingerprints(
+            mols, numThreads=t
+        )
     cpu: dict = {}
     times = interleaved(cases, repeats, cpu=cpu)
     for name, ts in times.items():
         rep.measure(section, name, ts, n, cpu[name])
     for t in threads:
         rd = times[f"RDKit GetSparseCountFingerprints(numThreads={t})"]
-        rep.compare(f"(a) Mols -> ids, {t} thread{'s' * (t > 1)}: `ecfp(mols, n_jobs={t})` vs RDKit",
-                    times[f"ours ecfp(mols, n_jobs={t})"], rd, f"RDKit {t}T", ">= 1.3x faster", "speedup", 1.3)
+        rep.compare(
+            f"(a) Mols -> ids, {t} thread{'s' * (t > 1)}: `ecfp(mols, n_jobs={t})` vs RDKit",
+            times[f"ours ecfp(mols, n_jobs={t})"],
+            rd,
+            f"RDKit {t}T",
+            ">= 1.3x faster",
+            "speedup",
+            1.3,
+        )
     for t in threads:
         rd = times[f"RDKit GetSparseCountFingerprints(numThreads={t})"]
-        rep.compare(f"(a) kernel alone, {t} thread{'s' * (t > 1)}: `ids_from_graph` vs RDKit",
-                    times[f"ours kernel alone ids_from_graph(threads={t})"], rd, f"RDKit {t}T", ">= 4x faster",
-                    "speedup", 4.0)
+        rep.compare(
+            f"(a) kernel alone, {t} thread{'s' * (t > 1)}: `ids_from_graph` vs RDKit",
+            times[f"ours kernel alone ids_from_graph(threads={t})"],
+            rd,
+            f"RDKit {t}T",
+            ">= 4x faster",
+            "speedup",
+            4.0,
+        )
     for t in threads:
         probes[t].runs = probes[t].runs[1:]  # drop the warm-up run
         rows = probes[t].rows(n, "rest: input classification, assembly, Python glue", "**whole `ecfp(mols)`**")
         rdm = med(times[f"RDKit GetSparseCountFingerprints(numThreads={t})"])
-        rows.append(dict(piece=f"RDKit GetSparseCountFingerprints(numThreads={t}), same rounds", median=rdm,
-                         per_mol=rdm / n, share=None))
+        rows.append(
+            dict(
+                piece=f"RDKit GetSparseCountFingerprints(numThreads={t}), same rounds",
+                median=rdm,
+                per_mol=rdm / n,
+                share=None,
+            )
+        )
         rep.breakdown[f"(a) inside `ecfp(mols, n_jobs={t})`, {n:,} Mols (timed in the runs above)"] = rows
-    del mols, graph
     gc.collect()
 
 
@@ -487,9 +563,9 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     import pickle
 
     import sortslice
-    from sortslice.engine import parse as _worker
     from sortslice.engine import fingerprint as fp_mod
     from sortslice.engine import flatten as flat_mod
+    from sortslice.engine import parse as _worker
     from sortslice.engine import processes as engine_pool
     from sortslice.engine.fingerprint import EcfpParams, ids_from_graph
     from sortslice.engine.graph import graph_from_pickles
@@ -500,7 +576,7 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     section = f"(b) {n:,} SMILES"
     chunk = default_chunk_size(n, n_jobs)
     floor_chunks = chunks_of(smiles, chunk)
-    warm_smiles = smiles[:4 * n_jobs * 500]
+    warm_smiles = smiles[: 4 * n_jobs * 500]
     ours_name = f"ours ecfp(smiles, n_jobs={n_jobs})"
     rdkit_name = "RDKit 1 process: MolFromSmiles + GetSparseCountFingerprint"
     floor_name = f"floor: MolFromSmiles only, fork Pool({n_jobs})"
@@ -515,9 +591,13 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     sortslice.ecfp(warm_smiles, radius=RADIUS, n_jobs=n_jobs)
     warm_s = time.perf_counter() - t0
     pool = parse_floor_pool(n_jobs)
-    probe = Probe([(flat_mod, "iter_parse_parallel", "main thread waits for worker chunks (next() on the pool)"),
-                   (flat_mod, "graph_from_pickles", "main thread: graph_from_pickles, 1 thread"),
-                   (fp_mod, "ids_from_graph", "helper thread: kernel ids_from_graph, concurrent with the rows above")])
+    probe = Probe(
+        [
+            (flat_mod, "iter_parse_parallel", "main thread waits for worker chunks (next() on the pool)"),
+            (flat_mod, "graph_from_pickles", "main thread: graph_from_pickles, 1 thread"),
+            (fp_mod, "ids_from_graph", "helper thread: kernel ids_from_graph, concurrent with the rows above"),
+        ]
+    )
     try:
         t0 = time.perf_counter()
         parse_floor(pool, chunks_of(warm_smiles, 500))
@@ -526,16 +606,20 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
             f"(b) our worker pool ({n_jobs} processes) was warmed by `sortslice.ecfp(smiles[:{len(warm_smiles)}], "
             f"n_jobs={n_jobs})` ({warm_s:.2f} s, untimed) before timing; the floor's fork Pool({n_jobs}) was "
             f"created once and warmed the same way ({warm_floor:.2f} s). The floor maps Chem.MolFromSmiles over "
-            f"{len(floor_chunks)} chunks of {chunk:,} (our default chunk size) and returns only a count.")
+            f"{len(floor_chunks)} chunks of {chunk:,} (our default chunk size) and returns only a count."
+        )
 
         # correctness of what we time (sample of rows)
         res = sortslice.ecfp(smiles, radius=RADIUS, n_jobs=n_jobs)
         sample = range(0, n, max(1, n // 2000))
         ref = rdkit_smiles_to_fps([smiles[i] for i in sample], gen)
-        same = sum(1 for j, i in enumerate(sample) if ref[j] is not None
-                   and res.to_dict(i) == ref[j].GetNonzeroElements())
-        rep.notes.append(f"(b) ids identical to RDKit on a sample of {same:,}/{len(sample):,} rows; "
-                         f"{res.n_invalid} invalid rows in the batch.")
+        same = sum(
+            1 for j, i in enumerate(sample) if ref[j] is not None and res.to_dict(i) == ref[j].GetNonzeroElements()
+        )
+        rep.notes.append(
+            f"(b) ids identical to RDKit on a sample of {same:,}/{len(sample):,} rows; "
+            f"{res.n_invalid} invalid rows in the batch."
+        )
         del res
 
         cases = {
@@ -546,17 +630,20 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
         if hasattr(engine_pool, "iter_parse_parallel") and hasattr(engine_pool, "get_pool"):
             cases[floor_ex_name] = lambda: sum(engine_pool.get_pool(n_jobs).map(count_parsed, floor_chunks))
             cases[dropped_name] = lambda: sum(engine_pool.get_pool(n_jobs).map(parse_chunk_dropped, floor_chunks))
-            cases[workers_name] = lambda: sum(1 for _ in engine_pool.iter_parse_parallel(
-                "smiles", smiles, False, False, n_jobs))
+            cases[workers_name] = lambda: sum(
+                1 for _ in engine_pool.iter_parse_parallel("smiles", smiles, False, False, n_jobs)
+            )
         warm = {  # everything is warm already; a small untimed call each before the first round
             ours_name: lambda: sortslice.ecfp(warm_smiles, radius=RADIUS, n_jobs=n_jobs),
             rdkit_name: lambda: rdkit_smiles_to_fps(warm_smiles, gen),
             floor_name: lambda: parse_floor(pool, chunks_of(warm_smiles, 500)),
             floor_ex_name: lambda: sum(engine_pool.get_pool(n_jobs).map(count_parsed, chunks_of(warm_smiles, 500))),
-            dropped_name: lambda: sum(engine_pool.get_pool(n_jobs).map(parse_chunk_dropped,
-                                                                       chunks_of(warm_smiles, 500))),
-            workers_name: lambda: sum(1 for _ in engine_pool.iter_parse_parallel(
-                "smiles", warm_smiles, False, False, n_jobs)),
+            dropped_name: lambda: sum(
+                engine_pool.get_pool(n_jobs).map(parse_chunk_dropped, chunks_of(warm_smiles, 500))
+            ),
+            workers_name: lambda: sum(
+                1 for _ in engine_pool.iter_parse_parallel("smiles", warm_smiles, False, False, n_jobs)
+            ),
         }
         cpu: dict = {}
         times = interleaved(cases, repeats, warm, cpu=cpu)
@@ -565,29 +652,51 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
         pool.join()
     for name in cases:
         rep.measure(section, name, times[name], n, cpu[name])
-    rep.compare(f"(b) SMILES -> ids, {n:,} MOSES train: `ecfp(smiles, n_jobs={n_jobs})` vs single-process RDKit",
-                times[ours_name], times[rdkit_name], "RDKit 1 proc", ">= 1.6x faster", "speedup", 1.6)
-    rep.compare(f"(b) same, vs parse floor (RDKit MolFromSmiles only on {n_jobs} processes)",
-                times[ours_name], times[floor_name], f"floor {n_jobs} proc", "within 1.3x of the floor", "within",
-                1.3)
+    rep.compare(
+        f"(b) SMILES -> ids, {n:,} MOSES train: `ecfp(smiles, n_jobs={n_jobs})` vs single-process RDKit",
+        times[ours_name],
+        times[rdkit_name],
+        "RDKit 1 proc",
+        ">= 1.6x faster",
+        "speedup",
+        1.6,
+    )
+    rep.compare(
+        f"(b) same, vs parse floor (RDKit MolFromSmiles only on {n_jobs} processes)",
+        times[ours_name],
+        times[floor_name],
+        f"floor {n_jobs} proc",
+        "within 1.3x of the floor",
+        "within",
+        1.3,
+    )
     # the kernels run on a helper thread while the main thread receives the next chunk, so
     # these pieces overlap and do not add up to the whole (no "rest" row); CPU is the process's
-    rep.breakdown[f"(b) main process inside `ecfp(smiles, n_jobs={n_jobs})`, {n:,} SMILES "
-                  f"(timed in the runs above; pieces overlap, CPU counts all of this process's threads)"] = \
-        probe.rows(n, None, "**whole `ecfp(smiles)`**")
+    rep.breakdown[
+        f"(b) main process inside `ecfp(smiles, n_jobs={n_jobs})`, {n:,} SMILES "
+        f"(timed in the runs above; pieces overlap, CPU counts all of this process's threads)"
+    ] = probe.rows(n, None, "**whole `ecfp(smiles)`**")
     if workers_name in times:
         fl = med(times[floor_name])
-        ladder = [(floor_name, "floor: fork Pool, MolFromSmiles, return a count"),
-                  (floor_ex_name, "+ our ProcessPoolExecutor instead of Pool (executor overhead)"),
-                  (dropped_name, "+ our workers' job (ToBinary, bookkeeping), result dropped in the worker"),
-                  (workers_name, "+ results (pickles) sent back to main, in order; main does nothing with them"),
-                  (ours_name, "+ main process: pickle reader + kernel per chunk = `ecfp(smiles)`")]
+        ladder = [
+            (floor_name, "floor: fork Pool, MolFromSmiles, return a count"),
+            (floor_ex_name, "+ our ProcessPoolExecutor instead of Pool (executor overhead)"),
+            (dropped_name, "+ our workers' job (ToBinary, bookkeeping), result dropped in the worker"),
+            (workers_name, "+ results (pickles) sent back to main, in order; main does nothing with them"),
+            (ours_name, "+ main process: pickle reader + kernel per chunk = `ecfp(smiles)`"),
+        ]
         rows, prev = [], None
         for key, label in ladder:
             v = med(times[key])
-            rows.append(dict(piece=f"{label}: {v / fl:.2f}x floor"
-                             + (f" (step {(v - prev) / fl:+.2f})" if prev is not None else ""),
-                             median=v, per_mol=v / n, share=None))
+            rows.append(
+                dict(
+                    piece=f"{label}: {v / fl:.2f}x floor"
+                    + (f" (step {(v - prev) / fl:+.2f})" if prev is not None else ""),
+                    median=v,
+                    per_mol=v / n,
+                    share=None,
+                )
+            )
             prev = v
         rep.breakdown[f"(b) ladder from the floor to ours, {n:,} SMILES, wall time (timed in the runs above)"] = rows
 
@@ -640,33 +749,67 @@ def bench_smiles(rep: Report, n_smiles: int, repeats: int, n_jobs: int, diag_n: 
     k_main = "main: graph_from_pickles + kernel, 1 thread"
     # all serial and in this process: CPU time is the robust measure on a shared machine
     pt: dict = {}
-    interleaved({k_parse: lambda: count_parsed(sub), k_ours: our_parse, k_tb: parse_then_pickle,
-                 k_chunk: lambda: [_worker.parse_chunk("smiles", c, False, False) for c in sub_chunks],
-                 k_ipc: ipc, k_main: main_side}, repeats, cpu=pt)
+    interleaved(
+        {
+            k_parse: lambda: count_parsed(sub),
+            k_ours: our_parse,
+            k_tb: parse_then_pickle,
+            k_chunk: lambda: [_worker.parse_chunk("smiles", c, False, False) for c in sub_chunks],
+            k_ipc: ipc,
+            k_main: main_side,
+        },
+        repeats,
+        cpu=pt,
+    )
     md = {k: med(v) for k, v in pt.items()}
     per = {k: dict(piece=k, median=v, per_mol=v / m, share=v / md[k_parse]) for k, v in md.items()}
     tb = md[k_tb] - md[k_ours]
     book = md[k_chunk] - md[k_tb]
-    rows = [per[k_parse], per[k_ours], per[k_tb],
-            dict(piece="  = ToBinary (our parse+ToBinary - our parse)", median=tb, per_mol=tb / m,
-                 share=tb / md[k_parse]),
-            per[k_chunk],
-            dict(piece="  = bookkeeping (parse_chunk - parse+ToBinary)", median=book, per_mol=book / m,
-                 share=book / md[k_parse]),
-            per[k_ipc], per[k_main]]
+    rows = [
+        per[k_parse],
+        per[k_ours],
+        per[k_tb],
+        dict(piece="  = ToBinary (our parse+ToBinary - our parse)", median=tb, per_mol=tb / m, share=tb / md[k_parse]),
+        per[k_chunk],
+        dict(
+            piece="  = bookkeeping (parse_chunk - parse+ToBinary)",
+            median=book,
+            per_mol=book / m,
+            share=book / md[k_parse],
+        ),
+        per[k_ipc],
+        per[k_main],
+    ]
     ideal = (md[k_chunk] + md[k_ipc] + md[k_main]) / n_jobs
     floor_ideal = md[k_parse] / n_jobs
-    rows.append(dict(piece=f"ideal ours on {n_jobs} cores = (worker + IPC + main) / {n_jobs}", median=ideal,
-                     per_mol=ideal / m, share=None))
-    rows.append(dict(piece=f"ideal floor on {n_jobs} cores = parse / {n_jobs}", median=floor_ideal,
-                     per_mol=floor_ideal / m, share=None))
-    rows.append(dict(piece="ideal ours / ideal floor (perfect overlap, no scheduling loss)",
-                     text=f"{ideal / floor_ideal:.2f}x"))
-    rep.breakdown[f"(b) serial cost per stage, first {m:,} of the SMILES, chunks of {chunk:,} (\"Median\" = "
-                  f"median CPU time, run serially in this process; share = relative to the floor's parsing)"] = rows
+    rows.append(
+        dict(
+            piece=f"ideal ours on {n_jobs} cores = (worker + IPC + main) / {n_jobs}",
+            median=ideal,
+            per_mol=ideal / m,
+            share=None,
+        )
+    )
+    rows.append(
+        dict(
+            piece=f"ideal floor on {n_jobs} cores = parse / {n_jobs}",
+            median=floor_ideal,
+            per_mol=floor_ideal / m,
+            share=None,
+        )
+    )
+    rows.append(
+        dict(piece="ideal ours / ideal floor (perfect overlap, no scheduling loss)", text=f"{ideal / floor_ideal:.2f}x")
+    )
+    rep.breakdown[
+        f'(b) serial cost per stage, first {m:,} of the SMILES, chunks of {chunk:,} ("Median" = '
+        f"median CPU time, run serially in this process; share = relative to the floor's parsing)"
+    ] = rows
     bytes_out = sum(len(p["buf"]) for p in parsed)
-    rep.notes.append(f"(b) worker -> main traffic: {bytes_out / m:.0f} bytes of RDKit pickles per molecule "
-                     f"({bytes_out / 2**20:.1f} MiB for {m:,} molecules).")
+    rep.notes.append(
+        f"(b) worker -> main traffic: {bytes_out / m:.0f} bytes of RDKit pickles per molecule "
+        f"({bytes_out / 2**20:.1f} MiB for {m:,} molecules)."
+    )
 
 
 # ---------------------------------------------------------------- (c) cold start
@@ -688,8 +831,9 @@ print(json.dumps(dict(import_s=t1 - t0, call_s=t2 - t1, total_s=t2 - t0, after_i
 
 def run_child(env: dict) -> dict:
     t0 = time.perf_counter()
-    cp = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
-                        cwd=tempfile.gettempdir(), timeout=600)
+    cp = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, cwd=tempfile.gettempdir(), timeout=600
+    )
     wall = time.perf_counter() - t0
     if cp.returncode != 0:
         raise RuntimeError(f"cold-start child failed:\n{cp.stderr}")
@@ -718,20 +862,32 @@ def bench_cold(rep: Report, repeats_warm: int, repeats_cold: int):
         rep.measure(section, f"{label}: import + first call", [r["total_s"] for r in runs])
         rep.measure(section, f"{label}: whole subprocess (interpreter start to exit)", [r["process_s"] for r in runs])
     w = med([r["total_s"] for r in warm])
-    rep.check("(c) warm Numba cache: `import sortslice` + first `ecfp()` in a fresh process",
-              f"{fmt_s(w)} (whole process {fmt_s(med([r['process_s'] for r in warm]))})", "< 1 s incl. imports",
-              w < 1.0)
+    rep.check(
+        "(c) warm Numba cache: `import sortslice` + first `ecfp()` in a fresh process",
+        f"{fmt_s(w)} (whole process {fmt_s(med([r['process_s'] for r in warm]))})",
+        "< 1 s incl. imports",
+        w < 1.0,
+    )
     c = med([r["call_s"] for r in cold])
-    rep.check("(c) empty Numba cache (fresh NUMBA_CACHE_DIR): first `ecfp()` compile time",
-              f"{fmt_s(c)} (import + call {fmt_s(med([r['total_s'] for r in cold]))})", "report only", None)
+    rep.check(
+        "(c) empty Numba cache (fresh NUMBA_CACHE_DIR): first `ecfp()` compile time",
+        f"{fmt_s(c)} (import + call {fmt_s(med([r['total_s'] for r in cold]))})",
+        "report only",
+        None,
+    )
     polars = any("polars" in r["after_import"] for r in warm + cold)
-    rep.check("(c) `import sortslice` does not import polars",
-              f"polars imported: {'yes' if polars else 'no'} ({len(warm + cold)} fresh processes)", "not imported",
-              not polars)
-    rep.notes.append(f"(c) modules loaded by `import sortslice` (of polars, pyarrow, rdkit, numba): "
-                     f"{', '.join(warm[0]['after_import']) or 'none'}; polars after the first call: "
-                     f"{'yes' if any(r['polars_after_call'] for r in warm) else 'no'}; child threading layer: "
-                     f"{warm[0]['layer']}.")
+    rep.check(
+        "(c) `import sortslice` does not import polars",
+        f"polars imported: {'yes' if polars else 'no'} ({len(warm + cold)} fresh processes)",
+        "not imported",
+        not polars,
+    )
+    rep.notes.append(
+        f"(c) modules loaded by `import sortslice` (of polars, pyarrow, rdkit, numba): "
+        f"{', '.join(warm[0]['after_import']) or 'none'}; polars after the first call: "
+        f"{'yes' if any(r['polars_after_call'] for r in warm) else 'no'}; child threading layer: "
+        f"{warm[0]['layer']}."
+    )
     return warm[0]["layer"]
 
 
@@ -745,25 +901,35 @@ def _meta_static() -> dict:
     import sortslice
 
     try:
-        git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
+        git = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        ).stdout.strip()
         git = f"{git}{' (uncommitted changes in the working tree)' if dirty else ''}"
     except OSError:
         git = "unknown"
     cpu = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     from sortslice.engine.parallel import cpu_count
 
-    return dict(python=platform.python_version(), rdkit=rdkit.__version__, numba=numba.__version__,
-                numpy=np.__version__, sortslice=sortslice.__version__, git=git, cpu=cpu, cores=cpu_count(),
-                platform=f"{platform.system()} {platform.release()}",
-                numba_threads=numba.config.NUMBA_NUM_THREADS)
+    return dict(
+        python=platform.python_version(),
+        rdkit=rdkit.__version__,
+        numba=numba.__version__,
+        numpy=np.__version__,
+        sortslice=sortslice.__version__,
+        git=git,
+        cpu=cpu,
+        cores=cpu_count(),
+        platform=f"{platform.system()} {platform.release()}",
+        numba_threads=numba.config.NUMBA_NUM_THREADS,
+    )
 
 
 def _load() -> str:
@@ -776,14 +942,26 @@ def _load() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small samples and fewer repeats (smoke run)")
-    ap.add_argument("--repeats", type=int, default=None,
-                    help="runs per measurement (>= 5; default 5; section (a) is cheap and uses max(N, 9))")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="Markdown output (default perf/results/ecfp.md, quick: perf/results/ecfp_quick.md)")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs per measurement (>= 5; default 5; section (a) is cheap and uses max(N, 9))",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Markdown output (default perf/results/ecfp.md, quick: perf/results/ecfp_quick.md)",
+    )
     ap.add_argument("--skip", action="append", default=[], choices=["a", "b", "c"], help="skip a section")
-    ap.add_argument("--wait-quiet", type=float, default=None, metavar="SECONDS",
-                    help="before each section wait up to SECONDS for other processes to go quiet "
-                         "(default 15, quick 0)")
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="before each section wait up to SECONDS for other processes to go quiet (default 15, quick 0)",
+    )
     args = ap.parse_args(argv)
     if args.repeats is not None and args.repeats < 5:
         ap.error("--repeats must be >= 5")
@@ -800,9 +978,13 @@ def main(argv=None) -> int:
 
     cores = cpu_count()
     meta = _meta_static()
-    meta.update(quick=quick, repeats=repeats, load_before=_load(),
-                date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                command="python perf/bench_ecfp.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:])))
+    meta.update(
+        quick=quick,
+        repeats=repeats,
+        load_before=_load(),
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        command="python perf/bench_ecfp.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:])),
+    )
     rep = Report()
     noise = Noise(cores)
     layer = "n/a"
@@ -811,8 +993,15 @@ def main(argv=None) -> int:
         layer = noise("(c) cold start", bench_cold, rep, max(repeats, 7), 3 if quick else repeats, max_wait=wait)
     if "a" not in args.skip:
         print("(a) Mols -> ids ...", file=sys.stderr, flush=True)
-        noise("(a) Mols -> ids", bench_mols, rep, 5_000 if quick else 20_000, max(repeats, 9),
-              sorted({1, min(2, cores)}), max_wait=wait)
+        noise(
+            "(a) Mols -> ids",
+            bench_mols,
+            rep,
+            5_000 if quick else 20_000,
+            max(repeats, 9),
+            sorted({1, min(2, cores)}),
+            max_wait=wait,
+        )
     if "b" not in args.skip:
         print("(b) SMILES -> ids ...", file=sys.stderr, flush=True)
 
@@ -835,8 +1024,12 @@ def main(argv=None) -> int:
     out = args.out or RESULTS / ("ecfp_quick.md" if quick else "ecfp.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md + "\n")
-    out.with_suffix(".json").write_text(json.dumps(dict(meta=meta, raw=rep.raw, headline=rep.headline,
-                                                        breakdown=rep.breakdown, notes=rep.notes), indent=1) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            dict(meta=meta, raw=rep.raw, headline=rep.headline, breakdown=rep.breakdown, notes=rep.notes), indent=1
+        )
+        + "\n"
+    )
     print(md)
     print(f"\nwritten to {out} (raw timings: {out.with_suffix('.json')})", file=sys.stderr)
     return 0

@@ -41,6 +41,7 @@ def latency(n: int, model_path: str):
     from rdkit.Chem import rdFingerprintGenerator as rfg
 
     import sortslice
+
     from datasets import moses
 
     smiles = moses("test", n)
@@ -66,11 +67,19 @@ def latency(n: int, model_path: str):
     clock = time.perf_counter_ns
     for i, s in enumerate(smiles):
         if i % 2:  # alternate who goes first so neither always gets the warm cache lines
-            t = clock(); a = f.transform_one(s); ours[i] = clock() - t
-            t = clock(); b = rdkit_one(s); theirs[i] = clock() - t
+            t = clock()
+            a = f.transform_one(s)
+            ours[i] = clock() - t
+            t = clock()
+            b = rdkit_one(s)
+            theirs[i] = clock() - t
         else:
-            t = clock(); b = rdkit_one(s); theirs[i] = clock() - t
-            t = clock(); a = f.transform_one(s); ours[i] = clock() - t
+            t = clock()
+            b = rdkit_one(s)
+            theirs[i] = clock() - t
+            t = clock()
+            a = f.transform_one(s)
+            ours[i] = clock() - t
         if not np.array_equal(a, b):
             raise AssertionError(f"different vectors for {s}")
     return ours / 1e3, theirs / 1e3
@@ -82,8 +91,9 @@ def cold(model_path: str, cache: str | None, repeats: int) -> list[float]:
         env["SORTSLICE_CACHE_DIR"] = cache
     out = []
     for _ in range(repeats):
-        res = subprocess.run([sys.executable, "-c", COLD.format(model=model_path)], env=env, capture_output=True,
-                             text=True, check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", COLD.format(model=model_path)], env=env, capture_output=True, text=True, check=True
+        )
         out.append(float(res.stdout.strip().splitlines()[-1]))
     return out
 
@@ -95,6 +105,7 @@ def main():
     args = ap.parse_args()
 
     import sortslice
+
     from datasets import moses
 
     tmp = tempfile.mkdtemp(prefix="sortslice-latency-")
@@ -111,34 +122,55 @@ def main():
     empty = cold(model, os.path.join(tmp, "empty-cache"), 1)
     t = time.perf_counter()
     env = dict(os.environ, SORTSLICE_CACHE_DIR=os.path.join(tmp, "warmed"))
-    subprocess.run([sys.executable, "-c", "import sortslice; print(sortslice.warmup())"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", "import sortslice; print(sortslice.warmup())"], env=env, check=True, capture_output=True
+    )
     warmup_s = time.perf_counter() - t
     after = cold(model, os.path.join(tmp, "warmed"), args.repeats)
 
-    lines = ["## Scoring latency (single molecule, SortSlice L=1024, ECFP4)", "",
-             f"`python perf/bench_latency.py --n {args.n}` — {args.n} MOSES test SMILES, calls interleaved in one "
-             "process; identical output vectors checked.", "",
-             "| percentile | ours transform_one (µs) | RDKit parse+sparse fp+dict (µs) | ratio | target |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "## Scoring latency (single molecule, SortSlice L=1024, ECFP4)",
+        "",
+        f"`python perf/bench_latency.py --n {args.n}` — {args.n} MOSES test SMILES, calls interleaved in one "
+        "process; identical output vectors checked.",
+        "",
+        "| percentile | ours transform_one (µs) | RDKit parse+sparse fp+dict (µs) | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
     targets = {"p50": 1.1, "p99": 1.2}
     for name, a, b, r in rows:
         tgt = targets.get(name)
-        lines.append(f"| {name} | {a:.1f} | {b:.1f} | {r:.2f} | "
-                     + (f"<= {tgt} {'met' if r <= tgt else 'NOT met'}" if tgt else "") + " |")
-    lines += ["", "## Cold start (fresh process: import + load(model) + first transform_one)", "",
-              "| cache | seconds (median) | target |", "|---|---|---|",
-              f"| warm (default location) | {np.median(warm):.2f} | < 1.0 {'met' if np.median(warm) < 1 else 'NOT met'} |",
-              f"| empty (compiles what it needs) | {empty[0]:.2f} | |",
-              f"| after `sortslice.warmup()` into an empty cache (warmup took {warmup_s:.1f} s) | "
-              f"{np.median(after):.2f} | |"]
+        lines.append(
+            f"| {name} | {a:.1f} | {b:.1f} | {r:.2f} | "
+            + (f"<= {tgt} {'met' if r <= tgt else 'NOT met'}" if tgt else "")
+            + " |"
+        )
+    lines += [
+        "",
+        "## Cold start (fresh process: import + load(model) + first transform_one)",
+        "",
+        "| cache | seconds (median) | target |",
+        "|---|---|---|",
+        f"| warm (default location) | {np.median(warm):.2f} | < 1.0 {'met' if np.median(warm) < 1 else 'NOT met'} |",
+        f"| empty (compiles what it needs) | {empty[0]:.2f} | |",
+        f"| after `sortslice.warmup()` into an empty cache (warmup took {warmup_s:.1f} s) | {np.median(after):.2f} | |",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "latency.md").write_text(text)
-    (HERE / "results" / "latency.json").write_text(json.dumps(
-        {"percentiles": rows, "cold_warm": warm, "cold_empty": empty, "cold_after_warmup": after,
-         "warmup_seconds": warmup_s}, indent=1))
+    (HERE / "results" / "latency.json").write_text(
+        json.dumps(
+            {
+                "percentiles": rows,
+                "cold_warm": warm,
+                "cold_empty": empty,
+                "cold_after_warmup": after,
+                "warmup_seconds": warmup_s,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,10 +46,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
 
 LENGTH = 2048
+NAIVE = "naive: map_elements(RDKit per row)"
 
 
 def read_smiles(n: int, offset: int = 0) -> pl.DataFrame:
-    df = pl.read_csv(data_locator.large_path("moses_train.csv.gz"), n_rows=offset + n, columns=["SMILES"]).rename({"SMILES": "smiles"})
+    df = pl.read_csv(data_locator.large_path("moses_train.csv.gz"), n_rows=offset + n, columns=["SMILES"]).rename(
+        {"SMILES": "smiles"}
+    )
     return df.slice(offset, n)
 
 
@@ -72,7 +75,7 @@ def interleaved(cases: dict, repeats: int) -> dict[str, list[float]]:
     names = list(cases)
     times: dict[str, list[float]] = {k: [] for k in names}
     for r in range(repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for k in order:
             t0 = time.perf_counter()
             out = cases[k]()
@@ -93,12 +96,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="SMILES per run (default 100000)")
     ap.add_argument("--repeats", type=int, default=5, help="rounds per workload (default 5)")
-    ap.add_argument("--only", action="append", choices=["fold", "sort_slice", "ids"],
-                    help="run only these workloads (repeatable)")
+    ap.add_argument(
+        "--only", action="append", choices=["fold", "sort_slice", "ids"], help="run only these workloads (repeatable)"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "polars.md")
     args = ap.parse_args(argv)
-    command = "python perf/bench_polars.py" + ("" if argv is None and len(sys.argv) == 1 else
-                                               " " + " ".join(sys.argv[1:] if argv is None else argv))
+    command = "python perf/bench_polars.py" + (
+        "" if argv is None and len(sys.argv) == 1 else " " + " ".join(sys.argv[1:] if argv is None else argv)
+    )
 
     import numba
 
@@ -131,14 +136,16 @@ def main(argv=None) -> int:
             "engine: HashFold(2048).transform(list)": lambda: hf.transform(smiles),
             "polars eager: df.select(ssp.fold(...))": lambda: df.select(ssp.fold("smiles", LENGTH)),
             "polars lazy, streaming engine": lambda: lazy.select(ssp.fold("smiles", LENGTH)).collect(
-                engine="streaming"),
-            "naive: map_elements(RDKit per row)": lambda: df.select(naive_fold_expr()),
+                engine="streaming"
+            ),
+            NAIVE: lambda: df.select(naive_fold_expr()),
         },
         "sort_slice": {
             "engine: SortSlice(2048).transform(list)": lambda: ss.transform(smiles),
             "polars eager: df.select(ssp.sort_slice(...))": lambda: df.select(ssp.sort_slice("smiles", ss)),
             "polars lazy, streaming engine": lambda: lazy.select(ssp.sort_slice("smiles", ss)).collect(
-                engine="streaming"),
+                engine="streaming"
+            ),
         },
         "ids": {
             "engine: sortslice.ecfp(list)": lambda: sortslice.ecfp(smiles),
@@ -161,11 +168,14 @@ def main(argv=None) -> int:
         checks.append(f"fold: Polars eager == streaming == engine on valid rows: {ok}; naive == engine: {ok_naive}")
     if "sort_slice" in chosen:
         got = df.select(ssp.sort_slice("smiles", ss))["smiles"].to_numpy()
-        checks.append(f"sort_slice: Polars == engine on valid rows: {np.array_equal(got[valid], ss.transform(smiles)[valid])}")
+        checks.append(
+            f"sort_slice: Polars == engine on valid rows: {np.array_equal(got[valid], ss.transform(smiles)[valid])}"
+        )
     if "ids" in chosen:
         col = df.select(ssp.ids("smiles"))["smiles"].struct.field("ids")
         same = np.array_equal(col.explode().drop_nulls().to_numpy(), fp.ids) and np.array_equal(
-            col.list.len().fill_null(0).to_numpy(), np.diff(fp.indptr))
+            col.list.len().fill_null(0).to_numpy(), np.diff(fp.indptr)
+        )
         checks.append(f"ids: Polars == engine CSR: {same}")
     checks.append(f"invalid rows in the sample: {int((~valid).sum())}")
 
@@ -182,10 +192,12 @@ def main(argv=None) -> int:
     own = {
         "String column -> Python list (the engine's input)": median_of(lambda: df["smiles"].to_list()),
         f"wrap the ({args.n}, {LENGTH}) uint8 matrix as an Array column": median_of(
-            lambda: ssp._array_series("fp", dense, valid)),
+            lambda: ssp._array_series("fp", dense, valid)
+        ),
         "wrap the ids CSR as a Struct{ids, counts} column": median_of(lambda: ssp._ids_series("fp", fp)),
         f"build the sort_slice expression (copies the fitted SortSlice, {len(ss.state_ids_):,} ids)": median_of(
-            lambda: ssp.sort_slice("smiles", ss)),
+            lambda: ssp.sort_slice("smiles", ss)
+        ),
     }
 
     results = {w: interleaved(workloads[w], args.repeats) for w in chosen}
@@ -193,21 +205,27 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - t_start
 
     try:
-        git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
+        git = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except Exception:  # noqa: BLE001 - not a checkout
         git = "unknown"
 
     L = [f"# Polars frontend vs the engine ({args.n:,} MOSES SMILES)", ""]
     L.append(f"Command: `{command}`  ")
     L.append(f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; wall time of the whole script: {elapsed:.0f} s  ")
-    L.append(f"Machine: {os.cpu_count()} cores, {platform.platform()}; load average before/after: "
-             f"{load_before} / {load_after}  ")
-    L.append(f"Python {platform.python_version()}, Polars {pl.__version__}, Numba {numba.__version__} "
-             f"(threading layer {numba.threading_layer()}), sortslice {sortslice.__version__} at {git}  ")
+    L.append(
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}; load average before/after: "
+        f"{load_before} / {load_after}  "
+    )
+    L.append(
+        f"Python {platform.python_version()}, Polars {pl.__version__}, Numba {numba.__version__} "
+        f"(threading layer {numba.threading_layer()}), sortslice {sortslice.__version__} at {git}  "
+    )
     L.append(f"Data: first {args.n:,} rows of `moses_train.csv.gz` (SortSlice fitted on the next 20,000).  ")
-    L.append(f"Streaming engine: the fold query ran as {len(batches)} batches of "
-             f"{min(batches):,}-{max(batches):,} rows.  ")
+    L.append(
+        f"Streaming engine: the fold query ran as {len(batches)} batches of {min(batches):,}-{max(batches):,} rows.  "
+    )
     L.append(f"Rounds: {args.repeats} per workload, interleaved, order rotated each round.")
     L.append("")
     L.append("| Workload | Case | Median | Min | Max | Molecules/s | vs engine (medians) | paired |")
@@ -221,30 +239,47 @@ def main(argv=None) -> int:
             ratio = med / statistics.median(base)
             paired = statistics.median(a / b for a, b in zip(times[k], base))
             rel = "1" if k == names[0] else f"{ratio:.3f}x"
-            L.append(f"| {w} | {k} | {fmt_s(med)} | {fmt_s(min(times[k]))} | {fmt_s(max(times[k]))} | "
-                     f"{args.n / med:,.0f} | {rel} | {'' if k == names[0] else f'{paired:.3f}'} |")
+            L.append(
+                f"| {w} | {k} | {fmt_s(med)} | {fmt_s(min(times[k]))} | {fmt_s(max(times[k]))} | "
+                f"{args.n / med:,.0f} | {rel} | {'' if k == names[0] else f'{paired:.3f}'} |"
+            )
             if k.startswith("polars"):
                 summary.append((w, k, (ratio - 1) * 100, (paired - 1) * 100))
             if k.startswith("naive"):
                 summary.append((w, k, ratio, paired))
-    L += ["", "## Overhead of the Polars path over the engine (target: at most 10 %)", "",
-          "| Workload | Polars path | Overhead (medians) | Overhead (paired) | Target met |", "|---|---|---:|---:|:---:|"]
+    L += [
+        "",
+        "## Overhead of the Polars path over the engine (target: at most 10 %)",
+        "",
+        "| Workload | Polars path | Overhead (medians) | Overhead (paired) | Target met |",
+        "|---|---|---:|---:|:---:|",
+    ]
     for w, k, a, b in summary:
         if k.startswith("polars"):
             L.append(f"| {w} | {k} | {a:+.1f} % | {b:+.1f} % | {'yes' if a <= 10 else '**NO**'} |")
     naive = [(w, k, a, b) for w, k, a, b in summary if k.startswith("naive")]
     if naive:
         fold = results["fold"]
-        n_med = statistics.median(fold["naive: map_elements(RDKit per row)"])
+        n_med = statistics.median(fold[NAIVE])
         for k in ("polars eager: df.select(ssp.fold(...))", "polars lazy, streaming engine"):
             p_med = statistics.median(fold[k])
-            L += ["", f"Naive `map_elements` (all {args.n:,} rows, not a sample) / {k}: "
-                  f"**{n_med / p_med:.2f}x** (paired "
-                  f"{statistics.median(a / b for a, b in zip(fold['naive: map_elements(RDKit per row)'], fold[k])):.2f}x)."]
-    L += ["", "## The frontend's own work, timed alone (median of 7)", "",
-          "Wall-clock differences between the engine and the Polars rows above are within this machine's noise "
-          "(compare Min and Max); what the Polars path adds to the engine's work is these steps, once per query "
-          "or per batch:", "", "| Step | Time |", "|---|---:|"]
+            L += [
+                "",
+                f"Naive `map_elements` (all {args.n:,} rows, not a sample) / {k}: "
+                f"**{n_med / p_med:.2f}x** (paired "
+                f"{statistics.median(a / b for a, b in zip(fold[NAIVE], fold[k])):.2f}x).",
+            ]
+    L += [
+        "",
+        "## The frontend's own work, timed alone (median of 7)",
+        "",
+        "Wall-clock differences between the engine and the Polars rows above are within this machine's noise "
+        "(compare Min and Max); what the Polars path adds to the engine's work is these steps, once per query "
+        "or per batch:",
+        "",
+        "| Step | Time |",
+        "|---|---:|",
+    ]
     L += [f"| {k} | {fmt_s(v)} |" for k, v in own.items()]
     L += ["", "## Checks", ""] + [f"- {c}" for c in checks] + [""]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -88,8 +88,12 @@ def load_ids(cache_dir: Path, limit: int | None):
     if limit is not None:
         n = min(limit, arrays["indptr"].shape[0] - 1)
         e = int(arrays["indptr"][n])
-        arrays = {"indptr": arrays["indptr"][:n + 1], "ids": arrays["ids"][:e], "counts": arrays["counts"][:e],
-                  "valid": arrays["valid"][:n]}
+        arrays = {
+            "indptr": arrays["indptr"][: n + 1],
+            "ids": arrays["ids"][:e],
+            "counts": arrays["counts"][:e],
+            "valid": arrays["valid"][:n],
+        }
     return arrays, info
 
 
@@ -100,8 +104,14 @@ def ecfp_result(arrays, start: int = 0, stop: int | None = None):
     stop = indptr.shape[0] - 1 if stop is None else stop
     lo, hi = int(indptr[start]), int(indptr[stop])
     n = stop - start
-    return EcfpResult(indptr[start:stop + 1] - lo, arrays["ids"][lo:hi], arrays["counts"][lo:hi],
-                      arrays["valid"][start:stop], np.full(n, None, dtype=object), EcfpParams(radius=2))
+    return EcfpResult(
+        indptr[start : stop + 1] - lo,
+        arrays["ids"][lo:hi],
+        arrays["counts"][lo:hi],
+        arrays["valid"][start:stop],
+        np.full(n, None, dtype=object),
+        EcfpParams(radius=2),
+    )
 
 
 def python_rows(arrays) -> list[list[int]]:
@@ -111,7 +121,7 @@ def python_rows(arrays) -> list[list[int]]:
     flat = list(map(objects.__getitem__, inverse.tolist()))
     del inverse
     ptr = arrays["indptr"].tolist()
-    return [flat[ptr[i]:ptr[i + 1]] for i in range(len(ptr) - 1)]
+    return [flat[ptr[i] : ptr[i + 1]] for i in range(len(ptr) - 1)]
 
 
 # ----------------------------------------------------------------------------- references
@@ -149,8 +159,10 @@ def reference_sparse(rows, vocabulary, length: int):
         indices.extend(sorted(j for j in map(get, ids) if j is not None))
         indptr.append(len(indices))
     indices_a = np.array(indices, dtype=np.int32)
-    return sp.csr_matrix((np.ones(len(indices_a), dtype=np.uint8), indices_a, np.array(indptr, dtype=np.int64)),
-                         shape=(len(rows), length))
+    return sp.csr_matrix(
+        (np.ones(len(indices_a), dtype=np.uint8), indices_a, np.array(indptr, dtype=np.int64)),
+        shape=(len(rows), length),
+    )
 
 
 def authors_transform(rows, ranked: list[int], length: int) -> np.ndarray:
@@ -163,8 +175,7 @@ def authors_transform(rows, ranked: list[int], length: int) -> np.ndarray:
             return v
         return np.zeros(length)
 
-    return np.stack([np.sum(np.array([one_hot(i) for i in ids]), axis=0) if ids else np.zeros(length)
-                     for ids in rows])
+    return np.stack([np.sum(np.array([one_hot(i) for i in ids]), axis=0) if ids else np.zeros(length) for ids in rows])
 
 
 def first_touch(n_rows: int, length: int) -> np.ndarray:
@@ -211,10 +222,16 @@ def machine() -> dict:
 
 def git_state() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return head + (" (uncommitted changes in the working tree)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -249,7 +266,8 @@ def main(argv=None) -> int:
     warm = sortslice.SortSlice(length=LENGTH).fit(ecfp_result(arrays, 0, 1000))
     warm.transform(ecfp_result(arrays, 0, 1000))
     sortslice.SortSlice(length=LENGTH, sparse=True).fit(ecfp_result(arrays, 0, 1000)).transform(
-        ecfp_result(arrays, 0, 1000))
+        ecfp_result(arrays, 0, 1000)
+    )
     first_call_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -275,8 +293,9 @@ def main(argv=None) -> int:
     ranked = [i for i, _ in ranked]
     s = min(args.sample, n)
     sample_fp, sample_rows = ecfp_result(arrays, 0, s), rows[:s]
-    assert np.array_equal(authors_transform(sample_rows, ranked, LENGTH).astype(np.int64),
-                          ours.transform(sample_fp).astype(np.int64)), "authors' transform differs"
+    assert np.array_equal(
+        authors_transform(sample_rows, ranked, LENGTH).astype(np.int64), ours.transform(sample_fp).astype(np.int64)
+    ), "authors' transform differs"
     print("outputs checked equal", flush=True)
 
     # ---- timings
@@ -287,7 +306,8 @@ def main(argv=None) -> int:
         "dense uint8: ours transform": lambda: sink.__setitem__(0, ours.transform(fp)),
         "dense uint8: dict reference": lambda: sink.__setitem__(0, reference_dense(rows, vocabulary, LENGTH)),
         "dense uint8: floor (a fresh n x L uint8 matrix, one write per 4 KiB page)": lambda: sink.__setitem__(
-            0, first_touch(n, LENGTH)),
+            0, first_touch(n, LENGTH)
+        ),
         "sparse CSR: ours transform": lambda: sink.__setitem__(0, ours_sparse.transform(fp)),
         "sparse CSR: dict reference": lambda: sink.__setitem__(0, reference_sparse(rows, vocabulary, LENGTH)),
     }
@@ -323,10 +343,18 @@ def main(argv=None) -> int:
         ("fit (prevalence + sort)", "fit: ours SortSlice.fit", "fit: Counter reference", TARGET),
         ("transform to dense uint8", "dense uint8: ours transform", "dense uint8: dict reference", TARGET),
         ("transform to sparse CSR", "sparse CSR: ours transform", "sparse CSR: dict reference", None),
-        (f"transform, {s:,}-molecule sample, vs the authors' approach", "sample: ours dense transform",
-         "sample: authors' list.index transform", None),
-        (f"transform, {s:,}-molecule sample, vs the dict reference", "sample: ours dense transform",
-         "sample: dict reference dense", None),
+        (
+            f"transform, {s:,}-molecule sample, vs the authors' approach",
+            "sample: ours dense transform",
+            "sample: authors' list.index transform",
+            None,
+        ),
+        (
+            f"transform, {s:,}-molecule sample, vs the dict reference",
+            "sample: ours dense transform",
+            "sample: dict reference dense",
+            None,
+        ),
     ]
     m = machine()
     cmd = "python perf/bench_pooling.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
@@ -344,9 +372,13 @@ def main(argv=None) -> int:
         f"sortslice {sortslice.__version__} at {git_state()}  ",
         f"Data: {n:,} molecules of `{SOURCE}`, {fp.ids.shape[0]:,} (molecule, id) pairs, {n_distinct:,} distinct "
         f"ids; {nnz:,} nonzeros in the {n:,} x {LENGTH} output.  ",
-        "Ids: " + (f"computed in this run with `sortslice.ecfp(smiles, n_jobs=2)` in {info['ecfp_s']:.0f} s"
-                   if info["ecfp_s"] is not None else "loaded from the cache written by an earlier run "
-                   "(`sortslice.ecfp(smiles, n_jobs=2)`)") + f": `{info['cache']}`  ",
+        "Ids: "
+        + (
+            f"computed in this run with `sortslice.ecfp(smiles, n_jobs=2)` in {info['ecfp_s']:.0f} s"
+            if info["ecfp_s"] is not None
+            else "loaded from the cache written by an earlier run (`sortslice.ecfp(smiles, n_jobs=2)`)"
+        )
+        + f": `{info['cache']}`  ",
         f"Untimed: first calls of our kernels in this process (on-disk Numba cache warm) {first_call_s:.2f} s; "
         f"preparing the Python id lists {prep_s:.0f} s.  ",
         f"Repeats: {args.repeats} rounds on the whole set, {args.sample_repeats} on the sample, interleaved (order "
@@ -361,22 +393,34 @@ def main(argv=None) -> int:
     for label, o, r, target in targets:
         x = ratio(r, o)
         met = "—" if target is None else ("yes" if x >= target else "**NO**")
-        lines.append(f"| {label} | {fmt_s(med(wall[o]))} | {fmt_s(med(wall[r]))} | {x:.1f}x | "
-                     f"{cpu_ratio(r, o):.1f}x | {'—' if target is None else f'>= {target:.0f}x'} | {met} |")
-    lines += ["", "## All measurements", "",
-              "| Measurement | Median | Min | Max | Runs | Molecules/s (median) | CPU (median) |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {label} | {fmt_s(med(wall[o]))} | {fmt_s(med(wall[r]))} | {x:.1f}x | "
+            f"{cpu_ratio(r, o):.1f}x | {'—' if target is None else f'>= {target:.0f}x'} | {met} |"
+        )
+    lines += [
+        "",
+        "## All measurements",
+        "",
+        "| Measurement | Median | Min | Max | Runs | Molecules/s (median) | CPU (median) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in wall:
         k = s if name.startswith("sample") else n
-        lines.append(f"| {name} | {fmt_s(med(wall[name]))} | {fmt_s(min(wall[name]))} | {fmt_s(max(wall[name]))} | "
-                     f"{len(wall[name])} | {k / med(wall[name]):,.0f} | {fmt_s(med(cpu[name]))} |")
+        lines.append(
+            f"| {name} | {fmt_s(med(wall[name]))} | {fmt_s(min(wall[name]))} | {fmt_s(max(wall[name]))} | "
+            f"{len(wall[name])} | {k / med(wall[name]):,.0f} | {fmt_s(med(cpu[name]))} |"
+        )
     floor = next(k for k in wall if k.startswith("dense uint8: floor"))
-    lines += ["", "Every reference's output was checked equal to ours (vocabulary, dense matrix, CSR, and the "
-              "authors' transform on the sample) before timing.",
-              "",
-              f"The dense floor row is the cost of the output alone ({n:,} x {LENGTH} bytes, allocated and faulted "
-              f"in): {fmt_s(med(wall[floor]))} wall, {fmt_s(med(cpu[floor]))} CPU. Both ours and the dict "
-              "reference pay it, so it bounds the dense speed-up at about (reference) / (floor).", ""]
+    lines += [
+        "",
+        "Every reference's output was checked equal to ours (vocabulary, dense matrix, CSR, and the "
+        "authors' transform on the sample) before timing.",
+        "",
+        f"The dense floor row is the cost of the output alone ({n:,} x {LENGTH} bytes, allocated and faulted "
+        f"in): {fmt_s(med(wall[floor]))} wall, {fmt_s(med(cpu[floor]))} CPU. Both ours and the dict "
+        "reference pay it, so it bounds the dense speed-up at about (reference) / (floor).",
+        "",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -56,8 +56,9 @@ def _cli() -> list[str]:
 def _folds(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     order = np.random.default_rng(seed).permutation(n)
     parts = np.array_split(order, FOLDS)
-    return [(np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k])), np.sort(parts[k]))
-            for k in range(FOLDS)]
+    return [
+        (np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k])), np.sort(parts[k])) for k in range(FOLDS)
+    ]
 
 
 def sweep_smiles(smiles: list[str], folds) -> list:
@@ -99,7 +100,7 @@ def part_a(repeats: int, workdir: Path) -> dict:
     subprocess.run(_cli() + ["ids", str(csv), "-o", str(ids_path)], check=True, capture_output=True)
     write_seconds = time.perf_counter() - t
     folds = _folds(len(smiles))
-    a, b = sweep_smiles(smiles, folds), sweep_ids(ids_path, folds)   # also warms both routes
+    a, b = sweep_smiles(smiles, folds), sweep_ids(ids_path, folds)  # also warms both routes
     assert len(a) == len(b) == FOLDS * len(METHODS) * len(LENGTHS)
     for (xa, ya), (xb, yb) in zip(a, b):
         assert xa.dtype == xb.dtype and np.array_equal(xa, xb) and np.array_equal(ya, yb)
@@ -107,16 +108,23 @@ def part_a(repeats: int, workdir: Path) -> dict:
     cpu: dict[str, list[float]] = {"smiles": [], "ids": []}
     runs = {"smiles": lambda: sweep_smiles(smiles, folds), "ids": lambda: sweep_ids(ids_path, folds)}
     for r in range(repeats):
-        for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+        for name in list(runs) if r % 2 == 0 else list(runs)[::-1]:
             c, t = time.process_time(), time.perf_counter()
             runs[name]()
             times[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"molecules": len(smiles), "write_ids_seconds": write_seconds, "ids_file_bytes": ids_path.stat().st_size,
-            "times": times, "cpu": cpu, "median": med, "ratio": med["smiles"] / med["ids"],
-            "ratio_with_writing": med["smiles"] / (med["ids"] + write_seconds),
-            "cpu_ratio": statistics.median(cpu["smiles"]) / statistics.median(cpu["ids"])}
+    return {
+        "molecules": len(smiles),
+        "write_ids_seconds": write_seconds,
+        "ids_file_bytes": ids_path.stat().st_size,
+        "times": times,
+        "cpu": cpu,
+        "median": med,
+        "ratio": med["smiles"] / med["ids"],
+        "ratio_with_writing": med["smiles"] / (med["ids"] + write_seconds),
+        "cpu_ratio": statistics.median(cpu["smiles"]) / statistics.median(cpu["ids"]),
+    }
 
 
 STREAM = """
@@ -159,12 +167,18 @@ def part_b(workdir: Path, rows: int | None) -> dict:
     write_seconds = time.perf_counter() - t
     out = subprocess.run([sys.executable, "-c", STREAM, str(ids_path)], check=True, capture_output=True, text=True)
     stream = json.loads(out.stdout.strip().splitlines()[-1])
-    status, fit_rss, fit_seconds = _child_rss_run(_cli() + ["fit", str(ids_path), "-o", str(workdir / "m.json"),
-                                                            "--length", "1024", "--no-progress"])
+    status, fit_rss, fit_seconds = _child_rss_run(
+        _cli() + ["fit", str(ids_path), "-o", str(workdir / "m.json"), "--length", "1024", "--no-progress"]
+    )
     assert status == 0, "sortslice fit ids.parquet failed"
-    return {"rows": stream["rows"], "ids": stream["ids"], "write_ids_seconds": write_seconds,
-            "ids_file_bytes": ids_path.stat().st_size, "stream": stream,
-            "cli_fit": {"seconds": fit_seconds, "max_rss": fit_rss}}
+    return {
+        "rows": stream["rows"],
+        "ids": stream["ids"],
+        "write_ids_seconds": write_seconds,
+        "ids_file_bytes": ids_path.stat().st_size,
+        "stream": stream,
+        "cli_fit": {"seconds": fit_seconds, "max_rss": fit_rss},
+    }
 
 
 def _gib(b: float) -> str:
@@ -172,35 +186,54 @@ def _gib(b: float) -> str:
 
 
 def report(a: dict | None, b: dict | None, meta: dict) -> str:
-    L = ["# Parse once, pool many: the L-sweep from stored ids", "",
-         f"Command: `{meta['command']}`  ", f"Date: {meta['date']}; sortslice {meta['sortslice']}, RDKit "
-         f"{meta['rdkit']}; machine: {meta['machine']}; load average before: {meta['load_before']}", ""]
+    L = [
+        "# Parse once, pool many: the L-sweep from stored ids",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Date: {meta['date']}; sortslice {meta['sortslice']}, RDKit "
+        f"{meta['rdkit']}; machine: {meta['machine']}; load average before: {meta['load_before']}",
+        "",
+    ]
     if a:
         m = a["median"]
-        L += ["## (a) Lipophilicity, 2-fold CV, SortSlice + HashFold at L = 512, 1024, 2048, 4096", "",
-              f"{a['molecules']:,} molecules; 16 fits, each with the transform of its training and test folds. "
-              f"Matrices of both routes checked byte-identical. Medians of {len(a['times']['ids'])} interleaved "
-              "rounds (order alternating).", "",
-              "| route | wall (median) | all rounds | CPU (median) |", "|---|---|---|---|",
-              f"| from SMILES | {m['smiles']:.2f} s | {', '.join(f'{x:.2f}' for x in a['times']['smiles'])} | "
-              f"{statistics.median(a['cpu']['smiles']):.2f} s |",
-              f"| from one ids file (read included) | {m['ids']:.3f} s | "
-              f"{', '.join(f'{x:.3f}' for x in a['times']['ids'])} | {statistics.median(a['cpu']['ids']):.3f} s |",
-              "", f"**Ratio: {a['ratio']:.1f}x faster from stored ids** (CPU time: {a['cpu_ratio']:.1f}x; target "
-              f">= {TARGET:.0f}x: {'met' if a['ratio'] >= TARGET else 'NOT met'}).", "",
-              f"Writing the ids file once (`sortslice ids`, a fresh process): {a['write_ids_seconds']:.2f} s, "
-              f"{a['ids_file_bytes'] / 1e6:.2f} MB; with it counted, the sweep is still "
-              f"{a['ratio_with_writing']:.1f}x faster, and every further sweep costs only the pooling.", ""]
+        L += [
+            "## (a) Lipophilicity, 2-fold CV, SortSlice + HashFold at L = 512, 1024, 2048, 4096",
+            "",
+            f"{a['molecules']:,} molecules; 16 fits, each with the transform of its training and test folds. "
+            f"Matrices of both routes checked byte-identical. Medians of {len(a['times']['ids'])} interleaved "
+            "rounds (order alternating).",
+            "",
+            "| route | wall (median) | all rounds | CPU (median) |",
+            "|---|---|---|---|",
+            f"| from SMILES | {m['smiles']:.2f} s | {', '.join(f'{x:.2f}' for x in a['times']['smiles'])} | "
+            f"{statistics.median(a['cpu']['smiles']):.2f} s |",
+            f"| from one ids file (read included) | {m['ids']:.3f} s | "
+            f"{', '.join(f'{x:.3f}' for x in a['times']['ids'])} | {statistics.median(a['cpu']['ids']):.3f} s |",
+            "",
+            f"**Ratio: {a['ratio']:.1f}x faster from stored ids** (CPU time: {a['cpu_ratio']:.1f}x; target "
+            f">= {TARGET:.0f}x: {'met' if a['ratio'] >= TARGET else 'NOT met'}).",
+            "",
+            f"Writing the ids file once (`sortslice ids`, a fresh process): {a['write_ids_seconds']:.2f} s, "
+            f"{a['ids_file_bytes'] / 1e6:.2f} MB; with it counted, the sweep is still "
+            f"{a['ratio_with_writing']:.1f}x faster, and every further sweep costs only the pooling.",
+            "",
+        ]
     if b:
         s, f = b["stream"], b["cli_fit"]
-        L += ["## (b) Streaming the ids of MOSES train", "",
-              f"`sortslice ids` on {b['rows']:,} molecules: {b['write_ids_seconds']:.0f} s, "
-              f"{b['ids_file_bytes'] / 2**20:.0f} MiB ({b['ids']:,} ids).", "",
-              "| reader (fresh process) | wall | peak RSS | limit |", "|---|---|---|---|",
-              f"| `iter_ids` + `SortSlice.partial_fit` | {s['seconds']:.1f} s | {_gib(s['max_rss'])} | "
-              f"{_gib(RSS_LIMIT)}: {'met' if s['max_rss'] <= RSS_LIMIT else 'NOT met'} |",
-              f"| `sortslice fit ids.parquet --length 1024` | {f['seconds']:.1f} s | {_gib(f['max_rss'])} | "
-              f"{_gib(RSS_LIMIT)}: {'met' if f['max_rss'] <= RSS_LIMIT else 'NOT met'} |", ""]
+        L += [
+            "## (b) Streaming the ids of MOSES train",
+            "",
+            f"`sortslice ids` on {b['rows']:,} molecules: {b['write_ids_seconds']:.0f} s, "
+            f"{b['ids_file_bytes'] / 2**20:.0f} MiB ({b['ids']:,} ids).",
+            "",
+            "| reader (fresh process) | wall | peak RSS | limit |",
+            "|---|---|---|---|",
+            f"| `iter_ids` + `SortSlice.partial_fit` | {s['seconds']:.1f} s | {_gib(s['max_rss'])} | "
+            f"{_gib(RSS_LIMIT)}: {'met' if s['max_rss'] <= RSS_LIMIT else 'NOT met'} |",
+            f"| `sortslice fit ids.parquet --length 1024` | {f['seconds']:.1f} s | {_gib(f['max_rss'])} | "
+            f"{_gib(RSS_LIMIT)}: {'met' if f['max_rss'] <= RSS_LIMIT else 'NOT met'} |",
+            "",
+        ]
     return "\n".join(L) + "\n"
 
 
@@ -215,18 +248,27 @@ def main(argv=None) -> int:
 
     import sortslice
 
-    meta = {"command": "python perf/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "sortslice": sortslice.__version__,
-            "rdkit": rdkit.__version__, "machine": f"{platform.machine()} x {os.cpu_count()} cores",
-            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    meta = {
+        "command": "python perf/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "sortslice": sortslice.__version__,
+        "rdkit": rdkit.__version__,
+        "machine": f"{platform.machine()} x {os.cpu_count()} cores",
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
     with tempfile.TemporaryDirectory(prefix="sortslice-sweep-") as tmp:
         a = part_a(args.repeats, Path(tmp))
-        print(f"(a) from SMILES {a['median']['smiles']:.2f} s, from ids {a['median']['ids']:.3f} s: "
-              f"{a['ratio']:.1f}x", flush=True)
+        print(
+            f"(a) from SMILES {a['median']['smiles']:.2f} s, from ids {a['median']['ids']:.3f} s: {a['ratio']:.1f}x",
+            flush=True,
+        )
         b = None if args.skip_moses else part_b(Path(tmp), args.moses_rows)
         if b:
-            print(f"(b) {b['rows']:,} rows: stream peak RSS {_gib(b['stream']['max_rss'])}, "
-                  f"CLI fit {_gib(b['cli_fit']['max_rss'])}", flush=True)
+            print(
+                f"(b) {b['rows']:,} rows: stream peak RSS {_gib(b['stream']['max_rss'])}, "
+                f"CLI fit {_gib(b['cli_fit']['max_rss'])}",
+                flush=True,
+            )
     text = report(a, b, meta)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

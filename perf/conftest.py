@@ -13,8 +13,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_ecfp  # noqa: E402
 from rdkit import RDLogger  # noqa: E402
+
+import bench_ecfp  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 

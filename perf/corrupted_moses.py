@@ -54,11 +54,26 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
+
 RESULTS = HERE / "results"
 SORTSLICE = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 
-GARBAGE = ["N/A", "#VALUE!", "not determined", "?", "see notes", "ERROR: timeout", "TBD", "<null>", "n.d.",
-           "Structure pending", "0", "-", "smiles", "NaN"]
+GARBAGE = [
+    "N/A",
+    "#VALUE!",
+    "not determined",
+    "?",
+    "see notes",
+    "ERROR: timeout",
+    "TBD",
+    "<null>",
+    "n.d.",
+    "Structure pending",
+    "0",
+    "-",
+    "smiles",
+    "NaN",
+]
 CONTROL = ["\x01", "\x07", "\x1b", "\x7f", "\t", "\n", "\r", "\r\n", "\x0c"]
 UNICODE = ["é", "→", "\u200b", "Ｃ", "µ", "\ufeff", "ø"]
 
@@ -86,8 +101,8 @@ def garbage(s, rng):
 
 def invalid_valence(s, rng):
     for i in _outside_brackets(s):
-        if s[i] == "C" and s[i + 1: i + 2] != "l":
-            return s[: i + 1] + "(C)(C)(C)(C)" + s[i + 1:]   # a carbon with five or more bonds
+        if s[i] == "C" and s[i + 1 : i + 2] != "l":
+            return s[: i + 1] + "(C)(C)(C)(C)" + s[i + 1 :]  # a carbon with five or more bonds
     return "C(C)(C)(C)(C)C" + s
 
 
@@ -95,7 +110,7 @@ def unbalanced_branch(s, rng):
     closing = [i for i in _outside_brackets(s) if s[i] == ")"]
     if closing:
         i = rng.choice(closing)
-        return s[:i] + s[i + 1:]
+        return s[:i] + s[i + 1 :]
     return s[:1] + "(" + s[1:]
 
 
@@ -103,7 +118,7 @@ def unclosed_ring(s, rng):
     digits = [i for i in _outside_brackets(s) if s[i].isdigit()]
     if digits:
         i = rng.choice(digits)
-        return s[:i] + s[i + 1:]
+        return s[:i] + s[i + 1 :]
     return s + "1"
 
 
@@ -117,7 +132,7 @@ def blank(s, rng):
 
 def quotes_and_commas(s, rng):
     i = rng.randint(0, len(s))
-    return s[:i] + rng.choice(['"', '",', ',', '","', 'x,y', '""']) + s[i:]
+    return s[:i] + rng.choice(['"', '",', ",", '","', "x,y", '""']) + s[i:]
 
 
 def control_character(s, rng):
@@ -134,8 +149,19 @@ def label_in_smiles(s, rng):
     return rng.choice(["train", "test", "1", "active"])
 
 
-CORRUPTIONS = [truncated, garbage, invalid_valence, unbalanced_branch, unclosed_ring, empty, blank,
-               quotes_and_commas, control_character, stray_unicode, label_in_smiles]
+CORRUPTIONS = [
+    truncated,
+    garbage,
+    invalid_valence,
+    unbalanced_branch,
+    unclosed_ring,
+    empty,
+    blank,
+    quotes_and_commas,
+    control_character,
+    stray_unicode,
+    label_in_smiles,
+]
 
 
 def expected_invalid(text: str) -> bool:
@@ -151,13 +177,13 @@ def expected_invalid(text: str) -> bool:
 class Report:
     rows: int = 0
     corrupted: int = 0
-    by_kind: dict = field(default_factory=dict)          # kind -> [corrupted, stayed valid]
+    by_kind: dict = field(default_factory=dict)  # kind -> [corrupted, stayed valid]
     stayed_valid: int = 0
     expected_nulls: int = 0
     nulls: int = 0
     nulls_are_expected: bool = False
     null_reasons_empty: int = 0
-    reasons: dict = field(default_factory=dict)          # reason -> count
+    reasons: dict = field(default_factory=dict)  # reason -> count
     identical_rows: int = 0
     differing_rows: int = 0
     clean_nulls: int = 0
@@ -170,10 +196,17 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return (self.nulls_are_expected and self.ids_in_order and self.differing_rows == 0 and self.clean_nulls == 0
-                and self.null_reasons_empty == 0 and self.errors_outside_corruption == 0
-                and self.stayed_valid_match_api and self.identical_rows == self.rows - self.corrupted
-                and self.nulls == self.expected_nulls)
+        return (
+            self.nulls_are_expected
+            and self.ids_in_order
+            and self.differing_rows == 0
+            and self.clean_nulls == 0
+            and self.null_reasons_empty == 0
+            and self.errors_outside_corruption == 0
+            and self.stayed_valid_match_api
+            and self.identical_rows == self.rows - self.corrupted
+            and self.nulls == self.expected_nulls
+        )
 
 
 def moses_rows(n: int, path: Path | None = None) -> list[str]:
@@ -207,13 +240,13 @@ def corrupt(smiles: list[str], fraction: float, seed: int):
     rng = random.Random(seed)
     n_bad = round(len(smiles) * fraction)
     rows = sorted(rng.sample(range(len(smiles)), n_bad))
-    kinds = [CORRUPTIONS[k % len(CORRUPTIONS)] for k in range(n_bad)]   # every kind, equally often
+    kinds = [CORRUPTIONS[k % len(CORRUPTIONS)] for k in range(n_bad)]  # every kind, equally often
     rng.shuffle(kinds)
     out = list(smiles)
     changed = {}
     for fn, i in zip(kinds, rows):
         text = fn(smiles[i], rng)
-        if text == smiles[i]:   # (cannot happen with these corruptions; a safeguard for the count)
+        if text == smiles[i]:  # (cannot happen with these corruptions; a safeguard for the count)
             text = smiles[i] + "("
         out[i] = text
         changed[i] = (fn.__name__, text)
@@ -274,23 +307,26 @@ def compare(clean: Path, dirty: Path, changed: dict, length: int, report: Report
     for x, y in _aligned(a.iter_batches(65536, columns=cols), b.iter_batches(65536, columns=cols)):
         n = len(x)
         want = np.arange(start, start + n).astype(str)
-        ids_ok &= bool(np.array_equal(np.asarray(x.column(0).to_pylist()), want)
-                       and np.array_equal(np.asarray(y.column(0).to_pylist()), want))
+        ids_ok &= bool(
+            np.array_equal(np.asarray(x.column(0).to_pylist()), want)
+            and np.array_equal(np.asarray(y.column(0).to_pylist()), want)
+        )
         fx, fy = x.column(1), y.column(1)
         report.clean_nulls += fx.null_count
         valid_y = np.asarray(fy.is_valid().to_numpy(zero_copy_only=False))
         null_rows += (np.flatnonzero(~valid_y) + start).tolist()
         errors_y = y.column(2).to_pylist()
         errors_x = x.column(2).to_pylist()
-        here = bad[start:start + n]
+        here = bad[start : start + n]
         for j in np.flatnonzero(~valid_y):
             reason = errors_y[j]
             if not reason:
                 report.null_reasons_empty += 1
             else:
-                reasons[re.sub(r"\d+", "N", reason)[:100]] += 1   # atom numbers and valences vary
-        report.errors_outside_corruption += sum(1 for j in np.flatnonzero(~here) if errors_y[j] is not None
-                                                or errors_x[j] is not None)
+                reasons[re.sub(r"\d+", "N", reason)[:100]] += 1  # atom numbers and valences vary
+        report.errors_outside_corruption += sum(
+            1 for j in np.flatnonzero(~here) if errors_y[j] is not None or errors_x[j] is not None
+        )
         mx, my = _matrix(fx, length), _matrix(fy, length)
         same = (mx == my).all(axis=1) & np.asarray(fx.is_valid().to_numpy(zero_copy_only=False)) & valid_y
         report.identical_rows += int(same[~here].sum())
@@ -305,9 +341,17 @@ def compare(clean: Path, dirty: Path, changed: dict, length: int, report: Report
     return still_valid
 
 
-def run(rows: int = 1_000_000, fraction: float = 0.01, seed: int = 0, length: int = 1024, fit_rows: int = 100_000,
-        workdir: Path | None = None, jobs: int | None = None, chunk_size: int | None = None,
-        source: Path | None = None) -> Report:
+def run(
+    rows: int = 1_000_000,
+    fraction: float = 0.01,
+    seed: int = 0,
+    length: int = 1024,
+    fit_rows: int = 100_000,
+    workdir: Path | None = None,
+    jobs: int | None = None,
+    chunk_size: int | None = None,
+    source: Path | None = None,
+) -> Report:
     report = Report()
     own = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="corrupted-moses-")) if own else Path(workdir)
@@ -424,8 +468,9 @@ def summary(report: Report, args_line: str, wall: float) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--fraction", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
@@ -441,10 +486,10 @@ def main(argv=None) -> int:
     if args.keep:
         workdir = Path(args.keep)
         workdir.mkdir(parents=True, exist_ok=True)
-    report = run(args.rows, args.fraction, args.seed, args.length, args.fit_rows, workdir, args.jobs,
-                 args.chunk_size)
-    args_line = "python perf/corrupted_moses.py" + "".join(f" {a}" for a in (argv if argv is not None
-                                                                                 else sys.argv[1:]))
+    report = run(args.rows, args.fraction, args.seed, args.length, args.fit_rows, workdir, args.jobs, args.chunk_size)
+    args_line = "python perf/corrupted_moses.py" + "".join(
+        f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+    )
     text = summary(report, args_line, time.perf_counter() - started)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

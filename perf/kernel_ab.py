@@ -6,6 +6,7 @@ The shared per-atom step (``morgan._atom_step``) was kept after 6 A and 6 B runs
 groups of three: 1 thread, median 45.08 ms before vs 44.87 ms after (0.995x; the other core was busy, so
 the 2-thread figures of that run are not quoted).
 """
+
 import gzip
 import json
 import statistics
@@ -14,10 +15,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import datasets  # noqa: E402
 from rdkit import Chem, RDLogger  # noqa: E402
+
+import datasets  # noqa: E402
+
 RDLogger.DisableLog("rdApp.*")
 from sortslice.engine.fingerprint import EcfpParams, flatten, ids_from_graph  # noqa: E402
+
 with gzip.open(datasets.large_path("moses_test.csv.gz"), "rt") as fh:
     next(fh)
     smiles = [next(fh).strip() for _ in range(20000)]

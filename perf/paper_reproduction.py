@@ -68,9 +68,9 @@ class Dataset:
     key: str
     file: str
     label: str
-    task: str            # "regression" | "classification"
+    task: str  # "regression" | "classification"
     title: str
-    neg_log10: bool = False   # model -log10(label) (Mpro IC50 in uM -> pIC50 - 6)
+    neg_log10: bool = False  # model -log10(label) (Mpro IC50 in uM -> pIC50 - 6)
 
     @property
     def metric(self) -> str:
@@ -81,13 +81,16 @@ class Dataset:
         return self.task == "classification"
 
 
-DATASETS = {d.key: d for d in (
-    Dataset("lipophilicity", "lipophilicity.csv", "exp", "regression", "Lipophilicity"),
-    Dataset("aqsoldb", "aqsoldb.csv", "Solubility", "regression", "AqSolDB"),
-    Dataset("mpro", "mpro.csv", "f_avg_IC50", "regression", "Mpro (pIC50)", neg_log10=True),
-    Dataset("ames", "ames.csv", "Activity", "classification", "Ames"),
-    Dataset("lit_pcba_esr_ant", "lit_pcba_esr_ant.csv", "Activity", "classification", "LIT-PCBA ESR1 ant."),
-)}
+DATASETS = {
+    d.key: d
+    for d in (
+        Dataset("lipophilicity", "lipophilicity.csv", "exp", "regression", "Lipophilicity"),
+        Dataset("aqsoldb", "aqsoldb.csv", "Solubility", "regression", "AqSolDB"),
+        Dataset("mpro", "mpro.csv", "f_avg_IC50", "regression", "Mpro (pIC50)", neg_log10=True),
+        Dataset("ames", "ames.csv", "Activity", "classification", "Ames"),
+        Dataset("lit_pcba_esr_ant", "lit_pcba_esr_ant.csv", "Activity", "classification", "LIT-PCBA ESR1 ant."),
+    )
+}
 
 METHODS = {"hashed": "hashed", "sort_slice": "Sort & Slice", "filtered": "filtered", "mim": "MIM"}
 
@@ -176,8 +179,14 @@ def scaffold_splits(scaffolds: list[str | None], k: int = 2, repeats: int = 3, s
             buckets[int(np.argmin([len(b) for b in buckets]))].extend(g)
         for fold in range(k):
             train = [i for j, b in enumerate(buckets) if j != fold for i in b]
-            out.append((rep, fold, np.asarray(sorted(train), dtype=np.int64),
-                        np.asarray(sorted(buckets[fold]), dtype=np.int64)))
+            out.append(
+                (
+                    rep,
+                    fold,
+                    np.asarray(sorted(train), dtype=np.int64),
+                    np.asarray(sorted(buckets[fold]), dtype=np.int64),
+                )
+            )
     return out
 
 
@@ -195,8 +204,9 @@ def take_rows(fp, rows: np.ndarray):
     return sortslice.EcfpResult(indptr, fp.ids[idx], fp.counts[idx], fp.valid[rows], fp.errors[rows], fp.params)
 
 
-def make_featuriser(method: str, *, radius: int, invariants: str, length: int, chirality: bool, task: str,
-                    tie_break: str, n_jobs: int):
+def make_featuriser(
+    method: str, *, radius: int, invariants: str, length: int, chirality: bool, task: str, tie_break: str, n_jobs: int
+):
     import sortslice
 
     common = dict(radius=radius, invariants=invariants, length=length, chirality=chirality, n_jobs=n_jobs)
@@ -231,8 +241,9 @@ def torch_available() -> bool:
     return True
 
 
-def fit_predict(model: str, task: str, X_train, y_train, X_test, *, n_jobs: int, mlp_backend: str,
-                mlp_epochs: int, seed: int = 42) -> np.ndarray:
+def fit_predict(
+    model: str, task: str, X_train, y_train, X_test, *, n_jobs: int, mlp_backend: str, mlp_epochs: int, seed: int = 42
+) -> np.ndarray:
     """Predictions for X_test: values (regression) or probability of class 1."""
     if model == "rf":
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -256,8 +267,16 @@ def _sklearn_mlp(task, X_train, y_train, X_test, *, epochs, seed):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     cls = MLPRegressor if task == "regression" else MLPClassifier
-    mlp = cls(hidden_layer_sizes=(512,) * 5, activation="relu", solver="adam", alpha=1e-3, batch_size=64,
-              learning_rate_init=1e-3, max_iter=epochs, random_state=seed)
+    mlp = cls(
+        hidden_layer_sizes=(512,) * 5,
+        activation="relu",
+        solver="adam",
+        alpha=1e-3,
+        batch_size=64,
+        learning_rate_init=1e-3,
+        max_iter=epochs,
+        random_state=seed,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp.fit(X_train.astype(np.float32), y_train)
@@ -286,14 +305,14 @@ def _torch_mlp(task, X_train, y_train, X_test, *, epochs, seed, threads):
     yt = torch.tensor(np.asarray(y_train, dtype=np.float32).reshape(-1, 1))
     loss_fn = nn.MSELoss() if task == "regression" else nn.BCEWithLogitsLoss()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(0.98 ** e, 1e-2))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(0.98**e, 1e-2))
     gen = torch.Generator().manual_seed(seed)
     n = xt.shape[0]
     for _ in range(epochs):
         net.train()
         perm = torch.randperm(n, generator=gen)
-        for s in range(0, n - 64 + 1, 64):          # drop the last incomplete batch, as the paper
-            b = perm[s:s + 64]
+        for s in range(0, n - 64 + 1, 64):  # drop the last incomplete batch, as the paper
+            b = perm[s : s + 64]
             opt.zero_grad()
             loss_fn(net(xt[b]), yt[b]).backward()
             opt.step()
@@ -315,13 +334,36 @@ def score(task: str, y_true, y_pred) -> float:
 
 
 # ------------------------------------------------------------------------ bookkeeping
-FIELDS = ["dataset", "split", "model", "invariants", "radius", "length", "method", "rep", "fold", "metric", "value",
-          "n_train", "n_test", "seconds"]
+FIELDS = [
+    "dataset",
+    "split",
+    "model",
+    "invariants",
+    "radius",
+    "length",
+    "method",
+    "rep",
+    "fold",
+    "metric",
+    "value",
+    "n_train",
+    "n_test",
+    "seconds",
+]
 
 
 def trial_key(row) -> tuple:
-    return (row["dataset"], row["split"], row["model"], row["invariants"], int(row["radius"]), int(row["length"]),
-            row["method"], int(row["rep"]), int(row["fold"]))
+    return (
+        row["dataset"],
+        row["split"],
+        row["model"],
+        row["invariants"],
+        int(row["radius"]),
+        int(row["length"]),
+        row["method"],
+        int(row["rep"]),
+        int(row["fold"]),
+    )
 
 
 def read_trials(path: Path) -> list[dict]:
@@ -346,8 +388,12 @@ def summarise(rows: list[dict]) -> dict[tuple, dict]:
     out = {}
     for key, vals in groups.items():
         v = np.asarray(vals)
-        out[key] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": v,
-                    "n": len(v)}
+        out[key] = {
+            "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "values": v,
+            "n": len(v),
+        }
     return out
 
 
@@ -364,14 +410,19 @@ def _fmt(x: float | None, digits: int = 3, sign: bool = False) -> str:
 
 
 def data_summary(info: dict[str, dict]) -> list[str]:
-    lines = ["| data set | molecules | task (metric) | label | invalid SMILES | duplicate SMILES (canonical) | "
-             "generic scaffolds | scaffold fold sizes (rep 0) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data set | molecules | task (metric) | label | invalid SMILES | duplicate SMILES (canonical) | "
+        "generic scaffolds | scaffold fold sizes (rep 0) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key, d in info.items():
         ds = DATASETS[key]
         label = ("-log10(" + ds.label + ")") if ds.neg_log10 else ds.label
-        lines.append(f"| {ds.title} | {d['n']} | {ds.task} ({ds.metric}) | {label}{d.get('label_note', '')} | "
-                     f"{d['invalid']} | {d.get('duplicates', '—')} | {d.get('scaffolds', '—')} | "
-                     f"{d.get('scaffold_folds', '—')} |")
+        lines.append(
+            f"| {ds.title} | {d['n']} | {ds.task} ({ds.metric}) | {label}{d.get('label_note', '')} | "
+            f"{d['invalid']} | {d.get('duplicates', '—')} | {d.get('scaffolds', '—')} | "
+            f"{d.get('scaffold_folds', '—')} |"
+        )
     return lines
 
 
@@ -380,40 +431,49 @@ def setting_label(model, invariants, radius, length) -> str:
 
 
 def report(summary, rows, args, info, wall: float, meta: dict) -> str:
-    settings = sorted({(k[2], k[3], k[4], k[5]) for k in summary},
-                      key=lambda s: (s[0] != "rf", s[1], s[2], s[3]))
+    settings = sorted({(k[2], k[3], k[4], k[5]) for k in summary}, key=lambda s: (s[0] != "rf", s[1], s[2], s[3]))
     splits = [s for s in ("random", "scaffold") if any(k[1] == s for k in summary)]
     datasets = [d for d in DATASETS if any(k[0] == d for k in summary)]
     methods = [m for m in METHODS if any(k[6] == m for k in summary)]
 
-    out = ["# Sort & Slice paper reproduction", "",
-           "Generated by `perf/paper_reproduction.py`: the paper's protocol (Dablander et al., J. Cheminform. 2024; "
-           "see `../shared/docs/sort-slice-spec.md`) run with this library's featurisers.", "",
-           "```", "\n".join(r["command"] for r in meta["runs"]), "```", ""]
+    out = [
+        "# Sort & Slice paper reproduction",
+        "",
+        "Generated by `perf/paper_reproduction.py`: the paper's protocol (Dablander et al., J. Cheminform. 2024; "
+        "see `../shared/docs/sort-slice-spec.md`) run with this library's featurisers.",
+        "",
+        "```",
+        "\n".join(r["command"] for r in meta["runs"]),
+        "```",
+        "",
+    ]
     for r in meta["runs"]:
-        out.append(f"- {r['date']}: wall time **{r['wall'] / 60:.1f} min** ({r['wall']:.0f} s), {r['new_trials']} "
-                   f"trials run; load average before/after: {r['load_before']} / {r['load_after']}; git {r['git']}")
-    out += [f"- trials in this report: {len(rows)}",
-           f"- machine: {meta['machine']}",
-           f"- versions: {meta['versions']}",
-           f"- protocol: {args.folds}-fold CV x {args.repeats} repeats (random: "
-           f"`{'StratifiedKFold (classification), KFold (regression)' if args.stratify else 'KFold'}(shuffle=True, "
-           f"random_state={args.seed}+rep)`; scaffold: generic Bemis-Murcko groups, shuffled with seed "
-           f"{args.seed}+rep, greedily put into the smaller fold); featurisers refitted on each training fold; "
-           f"binary ECFP, chirality {'on' if args.chirality else 'off'}; Sort & Slice ties: {args.tie_break}; "
-           f"RF: 100 trees, max_features='sqrt', random_state=42, n_jobs={args.n_jobs}"
-           + (f"; MLP backend: {meta['mlp_backend']}, {args.mlp_epochs} epochs" if "mlp" in args.models else "")
-           + (f"; **subsample of {args.subsample} molecules per data set**" if args.subsample else ""),
-           "- numbers: mean ± sample SD over the trials; MAE lower is better, AUROC higher is better; "
-           "Δ = ours − paper", ""]
+        out.append(
+            f"- {r['date']}: wall time **{r['wall'] / 60:.1f} min** ({r['wall']:.0f} s), {r['new_trials']} "
+            f"trials run; load average before/after: {r['load_before']} / {r['load_after']}; git {r['git']}"
+        )
+    out += [
+        f"- trials in this report: {len(rows)}",
+        f"- machine: {meta['machine']}",
+        f"- versions: {meta['versions']}",
+        f"- protocol: {args.folds}-fold CV x {args.repeats} repeats (random: "
+        f"`{'StratifiedKFold (classification), KFold (regression)' if args.stratify else 'KFold'}(shuffle=True, "
+        f"random_state={args.seed}+rep)`; scaffold: generic Bemis-Murcko groups, shuffled with seed "
+        f"{args.seed}+rep, greedily put into the smaller fold); featurisers refitted on each training fold; "
+        f"binary ECFP, chirality {'on' if args.chirality else 'off'}; Sort & Slice ties: {args.tie_break}; "
+        f"RF: 100 trees, max_features='sqrt', random_state=42, n_jobs={args.n_jobs}"
+        + (f"; MLP backend: {meta['mlp_backend']}, {args.mlp_epochs} epochs" if "mlp" in args.models else "")
+        + (f"; **subsample of {args.subsample} molecules per data set**" if args.subsample else ""),
+        "- numbers: mean ± sample SD over the trials; MAE lower is better, AUROC higher is better; Δ = ours − paper",
+        "",
+    ]
 
     out += ["## Data", ""] + data_summary(info) + [""]
 
     paper_key = PAPER_SETTING
     for model, inv, radius, length in settings:
         for split in splits:
-            keyset = [(d, m) for d in datasets for m in methods
-                      if (d, split, model, inv, radius, length, m) in summary]
+            keyset = [(d, m) for d in datasets for m in methods if (d, split, model, inv, radius, length, m) in summary]
             if not keyset:
                 continue
             with_paper = (split, model, inv, radius, length) == paper_key
@@ -422,8 +482,10 @@ def report(summary, rows, args, info, wall: float, meta: dict) -> str:
                 head = "| data set | metric | " + " | ".join(f"{METHODS[m]} ours | paper | Δ" for m in methods) + " |"
                 out += [head, "|---|---|" + "---|---|---|" * len(methods)]
             else:
-                out += ["| data set | metric | " + " | ".join(METHODS[m] for m in methods) + " | best |",
-                        "|---|---|" + "---|" * len(methods) + "---|"]
+                out += [
+                    "| data set | metric | " + " | ".join(METHODS[m] for m in methods) + " | best |",
+                    "|---|---|" + "---|" * len(methods) + "---|",
+                ]
             for d in datasets:
                 ds = DATASETS[d]
                 cells = []
@@ -450,11 +512,15 @@ def report(summary, rows, args, info, wall: float, meta: dict) -> str:
 
     # Sort & Slice vs hashed, per configuration
     if "sort_slice" in methods and "hashed" in methods:
-        out += ["## Sort & Slice vs hashed folding", "",
-                "Improvement = how much better Sort & Slice's mean is than hashing's (positive: Sort & Slice better); "
-                "trials won = folds where Sort & Slice beats hashing on the same split.", "",
-                "| setting | split | data set | hashed | Sort & Slice | improvement | trials won |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            "## Sort & Slice vs hashed folding",
+            "",
+            "Improvement = how much better Sort & Slice's mean is than hashing's (positive: Sort & Slice better); "
+            "trials won = folds where Sort & Slice beats hashing on the same split.",
+            "",
+            "| setting | split | data set | hashed | Sort & Slice | improvement | trials won |",
+            "|---|---|---|---|---|---|---|",
+        ]
         wins = total = 0
         for model, inv, radius, length in settings:
             for split in splits:
@@ -469,10 +535,16 @@ def report(summary, rows, args, info, wall: float, meta: dict) -> str:
                     won = sum(better(ds, b, a) for a, b in per)
                     total += 1
                     wins += better(ds, s["mean"], h["mean"])
-                    out.append(f"| {setting_label(model, inv, radius, length)} | {split} | {ds.title} | "
-                               f"{h['mean']:.3f} | {s['mean']:.3f} | {imp:+.3f} | {won}/{len(per)} |")
-        out += ["", f"Sort & Slice beats hashing in **{wins} of {total}** configurations here "
-                    "(paper: 403 of 480 over its full grid, RF and MLP).", ""]
+                    out.append(
+                        f"| {setting_label(model, inv, radius, length)} | {split} | {ds.title} | "
+                        f"{h['mean']:.3f} | {s['mean']:.3f} | {imp:+.3f} | {won}/{len(per)} |"
+                    )
+        out += [
+            "",
+            f"Sort & Slice beats hashing in **{wins} of {total}** configurations here "
+            "(paper: 403 of 480 over its full grid, RF and MLP).",
+            "",
+        ]
 
     # acceptance (only when the paper's setting was run)
     acc = acceptance(summary, datasets)
@@ -489,8 +561,14 @@ def _paired(rows, d, split, model, inv, radius, length):
     """[(hashed, sort_slice)] per (rep, fold) for one configuration."""
     by = {}
     for r in rows:
-        if (r["dataset"], r["split"], r["model"], r["invariants"], r["radius"], r["length"]) == \
-                (d, split, model, inv, radius, length) and r["method"] in ("hashed", "sort_slice"):
+        if (r["dataset"], r["split"], r["model"], r["invariants"], r["radius"], r["length"]) == (
+            d,
+            split,
+            model,
+            inv,
+            radius,
+            length,
+        ) and r["method"] in ("hashed", "sort_slice"):
             by.setdefault((r["rep"], r["fold"]), {})[r["method"]] = r["value"]
     return [(v["hashed"], v["sort_slice"]) for _, v in sorted(by.items()) if len(v) == 2]
 
@@ -506,16 +584,20 @@ def acceptance(summary, datasets) -> list[str]:
                 continue
             delta = s["mean"] - PAPER[d][m]
             ok = abs(delta) <= TOLERANCE
-            lines.append(f"- [{'x' if ok else ' '}] {ds.title}, {METHODS[m]}: {s['mean']:.3f} vs paper "
-                         f"{PAPER[d][m]:.3f} (Δ {delta:+.3f}, tolerance {TOLERANCE})")
+            lines.append(
+                f"- [{'x' if ok else ' '}] {ds.title}, {METHODS[m]}: {s['mean']:.3f} vs paper "
+                f"{PAPER[d][m]:.3f} (Δ {delta:+.3f}, tolerance {TOLERANCE})"
+            )
     for d in ("lipophilicity", "aqsoldb", "mpro"):
         h = summary.get((d, split, model, inv, radius, length, "hashed"))
         s = summary.get((d, split, model, inv, radius, length, "sort_slice"))
         if h is None or s is None:
             continue
         ok = better(DATASETS[d], s["mean"], h["mean"])
-        lines.append(f"- [{'x' if ok else ' '}] {DATASETS[d].title}: Sort & Slice ({s['mean']:.3f}) better than "
-                     f"hashed ({h['mean']:.3f})")
+        lines.append(
+            f"- [{'x' if ok else ' '}] {DATASETS[d].title}: Sort & Slice ({s['mean']:.3f}) better than "
+            f"hashed ({h['mean']:.3f})"
+        )
     return lines
 
 
@@ -535,8 +617,9 @@ def chart(summary, path: Path) -> None:
     methods = [m for m in METHODS if any(k[6] == m for k in summary)]
     colours = {"hashed": "#8c8c8c", "sort_slice": "#1f77b4", "filtered": "#ff7f0e", "mim": "#2ca02c"}
 
-    fig, axes = plt.subplots(len(splits), len(datasets), figsize=(3.1 * len(datasets), 3.2 * len(splits)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(splits), len(datasets), figsize=(3.1 * len(datasets), 3.2 * len(splits)), squeeze=False
+    )
     for i, split in enumerate(splits):
         for j, d in enumerate(datasets):
             ax = axes[i][j]
@@ -556,8 +639,7 @@ def chart(summary, path: Path) -> None:
             if (split, model, inv, radius, length) == PAPER_SETTING:
                 for x, m in zip(xs, labels):
                     p = PAPER[d][m]
-                    ax.plot([x - 0.35, x + 0.35], [p, p], color="black", lw=2,
-                            label="paper" if (x == xs[0]) else None)
+                    ax.plot([x - 0.35, x + 0.35], [p, p], color="black", lw=2, label="paper" if (x == xs[0]) else None)
                     lo, hi = min(lo, p), max(hi, p)
                 ax.legend(loc="upper left", fontsize=7, frameon=False)
             pad = 0.25 * (hi - lo) + 1e-3
@@ -567,8 +649,10 @@ def chart(summary, path: Path) -> None:
             ax.set_title(f"{ds.title}\n{split} split", fontsize=9)
             ax.set_ylabel(f"{ds.metric} ({'higher' if ds.higher_is_better else 'lower'} is better)", fontsize=8)
             ax.tick_params(axis="y", labelsize=7)
-    fig.suptitle(f"Pooling methods, {setting_label(model, inv, radius, length)} "
-                 f"(mean ± SD over CV trials; black: paper)", fontsize=10)
+    fig.suptitle(
+        f"Pooling methods, {setting_label(model, inv, radius, length)} (mean ± SD over CV trials; black: paper)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -587,39 +671,66 @@ def _csv_list(text: str, allowed=None, cast=str) -> list:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", default="all", type=lambda t: _csv_list(t, DATASETS),
-                   help=f"comma list of {', '.join(DATASETS)} (default: all)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--datasets",
+        default="all",
+        type=lambda t: _csv_list(t, DATASETS),
+        help=f"comma list of {', '.join(DATASETS)} (default: all)",
+    )
     p.add_argument("--splits", default="random,scaffold", type=lambda t: _csv_list(t, ("random", "scaffold")))
-    p.add_argument("--methods", default="all", type=lambda t: _csv_list(t, METHODS),
-                   help=f"comma list of {', '.join(METHODS)} (default: all)")
-    p.add_argument("--models", default="rf", type=lambda t: _csv_list(t, ("rf", "mlp")),
-                   help="rf, mlp or rf,mlp (default: rf)")
+    p.add_argument(
+        "--methods",
+        default="all",
+        type=lambda t: _csv_list(t, METHODS),
+        help=f"comma list of {', '.join(METHODS)} (default: all)",
+    )
+    p.add_argument(
+        "--models", default="rf", type=lambda t: _csv_list(t, ("rf", "mlp")), help="rf, mlp or rf,mlp (default: rf)"
+    )
     p.add_argument("--radius", default="2", type=lambda t: _csv_list(t, cast=int), help="e.g. 2 or 1,2,3")
     p.add_argument("--invariants", default="ecfp", type=lambda t: _csv_list(t, ("ecfp", "fcfp")))
     p.add_argument("--length", default="1024", type=lambda t: _csv_list(t, cast=int), help="e.g. 1024 or 512,4096")
-    p.add_argument("--grid", action="store_true",
-                   help="the paper's grid: radius 1,2,3 x ECFP,FCFP x L 512,1024,2048,4096 (overrides the three)")
+    p.add_argument(
+        "--grid",
+        action="store_true",
+        help="the paper's grid: radius 1,2,3 x ECFP,FCFP x L 512,1024,2048,4096 (overrides the three)",
+    )
     p.add_argument("--folds", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=42, help="split seeds are seed + repeat (paper: 42)")
-    p.add_argument("--stratify", action="store_true",
-                   help="random splits of classification sets by StratifiedKFold (paper code's option; default KFold)")
-    p.add_argument("--subsample", type=int, default=None,
-                   help="use a seeded random subset of this many molecules per data set (quick checks)")
+    p.add_argument(
+        "--stratify",
+        action="store_true",
+        help="random splits of classification sets by StratifiedKFold (paper code's option; default KFold)",
+    )
+    p.add_argument(
+        "--subsample",
+        type=int,
+        default=None,
+        help="use a seeded random subset of this many molecules per data set (quick checks)",
+    )
     p.add_argument("--no-chirality", dest="chirality", action="store_false", help="paper: chirality on")
     p.add_argument("--tie-break", default="larger_id_first", choices=("larger_id_first", "smaller_id_first"))
     p.add_argument("--n-jobs", type=int, default=1, help="RF trees / ECFP threads in parallel (default 1)")
-    p.add_argument("--mlp-backend", default="auto", choices=("auto", "torch", "sklearn"),
-                   help="auto: PyTorch (the paper's MLP) when installed, else scikit-learn's MLP")
+    p.add_argument(
+        "--mlp-backend",
+        default="auto",
+        choices=("auto", "torch", "sklearn"),
+        help="auto: PyTorch (the paper's MLP) when installed, else scikit-learn's MLP",
+    )
     p.add_argument("--mlp-epochs", type=int, default=250)
     p.add_argument("--out-dir", default=str(RESULTS))
     p.add_argument("--name", default="paper", help="output file stem (default: paper)")
     p.add_argument("--data-dir", default=str(DATA))
     p.add_argument("--resume", action="store_true", help="skip trials already in <name>_trials.csv")
-    p.add_argument("--findings", default=str(HERE / "paper_findings.md"),
-                   help="Markdown appended to the report when the file exists (the written analysis)")
+    p.add_argument(
+        "--findings",
+        default=str(HERE / "paper_findings.md"),
+        help="Markdown appended to the report when the file exists (the written analysis)",
+    )
     p.add_argument("--no-chart", dest="chart", action="store_false", help="skip the PNG (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -634,10 +745,15 @@ def parse_args(argv=None):
 
 def _git() -> str:
     try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return rev + (" (work tree has uncommitted changes)" if dirty else "")
     except Exception:  # noqa: BLE001
         return "unknown"
@@ -708,19 +824,25 @@ def main(argv=None) -> dict:
         invalid, dups = _scan(smiles)
         d_info = {"n": len(smiles), "invalid": invalid, "duplicates": dups}
         if "random" in args.splits:
-            splits["random"] = random_splits(len(smiles), args.folds, args.repeats, args.seed,
-                                             y if (args.stratify and ds.task == "classification") else None)
+            splits["random"] = random_splits(
+                len(smiles),
+                args.folds,
+                args.repeats,
+                args.seed,
+                y if (args.stratify and ds.task == "classification") else None,
+            )
         if "scaffold" in args.splits:
             sc = generic_scaffolds(smiles)
             splits["scaffold"] = scaffold_splits(sc, args.folds, args.repeats, args.seed)
             missing = sum(s is None for s in sc)
             d_info["scaffolds"] = str(len({s for s in sc if s is not None})) + (
-                f" ({missing} without scaffold, left out)" if missing else "")
+                f" ({missing} without scaffold, left out)" if missing else ""
+            )
             d_info["scaffold_folds"] = " / ".join(str(len(te)) for rep, _, _, te in splits["scaffold"] if rep == 0)
         data[key] = (ds, smiles, y, splits)
         info[key] = d_info
         for split, trials in splits.items():
-            for rep, fold, tr, te in trials:
+            for rep, fold, tr, te in trials:  # noqa: B007  (tr, te: the last split, used below)
                 for inv, r, L in settings:
                     for model in args.models:
                         for m in args.methods:
@@ -728,8 +850,11 @@ def main(argv=None) -> dict:
                             if k not in done:
                                 plan.append(k)
 
-    bar = tqdm(total=len(plan), unit="trial", dynamic_ncols=True, disable=args.quiet or tqdm is None,
-               desc="paper") if tqdm else None
+    bar = (
+        tqdm(total=len(plan), unit="trial", dynamic_ncols=True, disable=args.quiet or tqdm is None, desc="paper")
+        if tqdm
+        else None
+    )
     rows = list(done_rows)
     todo = set(plan)
     for key, (ds, smiles, y, splits) in data.items():
@@ -740,7 +865,7 @@ def main(argv=None) -> dict:
             if fp.n_invalid != info[key]["invalid"]:
                 info[key]["invalid"] = f"{info[key]['invalid']} (ECFP: {fp.n_invalid})"
             for split, trials in splits.items():
-                for rep, fold, tr, te in trials:
+                for rep, fold, tr, te in trials:  # noqa: B007  (tr, te: the last split, used below)
                     for m in args.methods:
                         models = [mo for mo in args.models if (key, split, mo, inv, r, L, m, rep, fold) in todo]
                         if not models:
@@ -748,18 +873,46 @@ def main(argv=None) -> dict:
                         if bar is not None:
                             bar.set_description(f"{key} {split} {inv}{2 * r}/{L} {m} {rep}.{fold}")
                         t1 = time.perf_counter()
-                        f = make_featuriser(m, radius=r, invariants=inv, length=L, chirality=args.chirality,
-                                            task=ds.task, tie_break=args.tie_break, n_jobs=args.n_jobs)
+                        f = make_featuriser(
+                            m,
+                            radius=r,
+                            invariants=inv,
+                            length=L,
+                            chirality=args.chirality,
+                            task=ds.task,
+                            tie_break=args.tie_break,
+                            n_jobs=args.n_jobs,
+                        )
                         X_tr, X_te = featurise(m, f, smiles, fp, y, tr, te)
                         t_feat = time.perf_counter() - t1
                         for model in models:
                             t2 = time.perf_counter()
-                            pred = fit_predict(model, ds.task, X_tr, y[tr], X_te, n_jobs=args.n_jobs,
-                                               mlp_backend=args.mlp_backend, mlp_epochs=args.mlp_epochs)
-                            row = {"dataset": key, "split": split, "model": model, "invariants": inv, "radius": r,
-                                   "length": L, "method": m, "rep": rep, "fold": fold, "metric": ds.metric,
-                                   "value": score(ds.task, y[te], pred), "n_train": len(tr), "n_test": len(te),
-                                   "seconds": round(t_feat + time.perf_counter() - t2, 3)}
+                            pred = fit_predict(
+                                model,
+                                ds.task,
+                                X_tr,
+                                y[tr],
+                                X_te,
+                                n_jobs=args.n_jobs,
+                                mlp_backend=args.mlp_backend,
+                                mlp_epochs=args.mlp_epochs,
+                            )
+                            row = {
+                                "dataset": key,
+                                "split": split,
+                                "model": model,
+                                "invariants": inv,
+                                "radius": r,
+                                "length": L,
+                                "method": m,
+                                "rep": rep,
+                                "fold": fold,
+                                "metric": ds.metric,
+                                "value": score(ds.task, y[te], pred),
+                                "n_train": len(tr),
+                                "n_test": len(te),
+                                "seconds": round(t_feat + time.perf_counter() - t2, 3),
+                            }
                             writer.writerow(row)
                             fh.flush()
                             rows.append(row)
@@ -772,9 +925,15 @@ def main(argv=None) -> dict:
     wall = time.perf_counter() - t0
     summary = summarise(rows)
     argv_used = list(sys.argv[1:] if argv is None else argv)
-    run = {"command": " ".join(["python perf/paper_reproduction.py", shlex.join(argv_used)]).strip(),
-           "wall": round(wall, 1), "new_trials": len(plan), "load_before": load_before, "load_after": _load(),
-           "git": _git(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    run = {
+        "command": " ".join(["python perf/paper_reproduction.py", shlex.join(argv_used)]).strip(),
+        "wall": round(wall, 1),
+        "new_trials": len(plan),
+        "load_before": load_before,
+        "load_after": _load(),
+        "git": _git(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     # runs that produced the trials file (a --resume that runs nothing only redraws the report)
     runs_path = out_dir / f"{args.name}_runs.json"
     runs = json.loads(runs_path.read_text()) if (args.resume and runs_path.exists()) else []
@@ -785,9 +944,11 @@ def main(argv=None) -> dict:
     meta = {
         "runs": runs,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "versions": (f"Python {platform.python_version()}, sortslice {sortslice.__version__}"
-                     + ("" if lib == (ROOT / "frontends").resolve() else f" (imported from {lib})")
-                     + f", RDKit {rdBase.rdkitVersion}, scikit-learn {sklearn.__version__}, NumPy {np.__version__}"),
+        "versions": (
+            f"Python {platform.python_version()}, sortslice {sortslice.__version__}"
+            + ("" if lib == (ROOT / "frontends").resolve() else f" (imported from {lib})")
+            + f", RDKit {rdBase.rdkitVersion}, scikit-learn {sklearn.__version__}, NumPy {np.__version__}"
+        ),
         "mlp_backend": args.mlp_backend,
     }
     md_path, png_path = out_dir / f"{args.name}.md", out_dir / f"{args.name}.png"
@@ -796,8 +957,14 @@ def main(argv=None) -> dict:
     md_path.write_text(report(summary, rows, args, info, wall, meta))
     written = [str(md_path)] + ([str(png_path)] if args.chart else []) + [str(trials_path)]
     print(f"wrote {', '.join(written)} in {wall / 60:.1f} min", file=sys.stderr)
-    return {"summary": summary, "rows": rows, "markdown": md_path, "chart": png_path, "trials": trials_path,
-            "wall": wall}
+    return {
+        "summary": summary,
+        "rows": rows,
+        "markdown": md_path,
+        "chart": png_path,
+        "trials": trials_path,
+        "wall": wall,
+    }
 
 
 if __name__ == "__main__":

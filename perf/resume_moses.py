@@ -53,6 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
+
 RESULTS = HERE / "results"
 #: the sortslice command of this interpreter (not whichever `sortslice` is first on PATH)
 CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
@@ -64,10 +65,12 @@ def load_avg() -> str:
 
 def _git() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return rev + (" (uncommitted changes in the working tree)" if dirty else "")
     except Exception:
         return "unknown"
@@ -77,8 +80,9 @@ def run(args: list, *, kill_when=None) -> dict:
     """Run the CLI; with ``kill_when`` (a function polled every 20 ms), SIGKILL it the first time it is true."""
     t0 = time.perf_counter()
     load = load_avg()
-    proc = subprocess.Popen(CLI + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        CLI + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     killed = False
     if kill_when is not None:
         while proc.poll() is None:
@@ -95,8 +99,14 @@ def run(args: list, *, kill_when=None) -> dict:
         assert code == -signal.SIGKILL, (code, err)
     elif code != 0:
         raise SystemExit(f"{' '.join(map(str, args))} failed ({code}): {err}")
-    return {"wall": wall, "cpu": None if killed else usage.ru_utime + usage.ru_stime, "stderr": err,
-            "load_before": load, "load_after": load_avg(), "killed": killed}
+    return {
+        "wall": wall,
+        "cpu": None if killed else usage.ru_utime + usage.ru_stime,
+        "stderr": err,
+        "load_before": load,
+        "load_after": load_avg(),
+        "killed": killed,
+    }
 
 
 def parts(folder: Path) -> list[str]:
@@ -120,7 +130,9 @@ def prepare(work: Path, rows: int | None, n_parts: int, layout: str) -> tuple[st
     if layout == "files":
         (work / "in").mkdir()
         for k in range(n_parts):
-            (work / "in" / f"moses-{k:02d}.csv").write_text("SMILES\n" + "\n".join(smiles[k * per:(k + 1) * per]) + "\n")
+            (work / "in" / f"moses-{k:02d}.csv").write_text(
+                "SMILES\n" + "\n".join(smiles[k * per : (k + 1) * per]) + "\n"
+            )
         return str(work / "in" / "*.csv"), [], len(smiles), per
     (work / "moses.csv").write_text("SMILES\n" + "\n".join(smiles) + "\n")
     return str(work / "moses.csv"), ["--part-rows", per], len(smiles), per
@@ -139,10 +151,16 @@ def main() -> None:
     stem = "resume" + ("" if args.rows is None else f"_{args.rows}") + ("" if args.layout == "files" else "_part_rows")
     report = args.output or RESULTS / f"{stem}.md"
     command = "python perf/resume_moses.py" + "".join(
-        f" {flag} {value}" for flag, value, default in (("--rows", args.rows, None), ("--parts", args.parts, 64),
-                                                       ("--layout", args.layout, "files"),
-                                                       ("--kill-at", args.kill_at, 0.5),
-                                                       ("--repeats", args.repeats, 1)) if value != default)
+        f" {flag} {value}"
+        for flag, value, default in (
+            ("--rows", args.rows, None),
+            ("--parts", args.parts, 64),
+            ("--layout", args.layout, "files"),
+            ("--kill-at", args.kill_at, 0.5),
+            ("--repeats", args.repeats, 1),
+        )
+        if value != default
+    )
     started = time.perf_counter()
     load_start = load_avg()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -165,13 +183,15 @@ def main() -> None:
                 if case == "uninterrupted":
                     res["uninterrupted"] = run(base + ["-o", a])
                 else:
-                    res["killed"] = run(base + ["-o", b],
-                                        kill_when=lambda: b.is_dir() and len(parts(b)) >= threshold)
+                    res["killed"] = run(base + ["-o", b], kill_when=lambda: b.is_dir() and len(parts(b)) >= threshold)
                     res["parts_at_kill"] = len(parts(b))
                     res["temporary_at_kill"] = sorted(x for x in os.listdir(b) if x.startswith("."))
                     res["resumed"] = run(base + ["-o", b, "--resume"])
-                print(f"round {r + 1} {case}: " + ", ".join(
-                    f"{k} {v['wall']:.1f} s" for k, v in res.items() if isinstance(v, dict)), flush=True)
+                print(
+                    f"round {r + 1} {case}: "
+                    + ", ".join(f"{k} {v['wall']:.1f} s" for k, v in res.items() if isinstance(v, dict)),
+                    flush=True,
+                )
             res["check_only"] = run(base + ["-o", b, "--resume"])
             da, db = digests(a), digests(b)
             res["identical"] = da == db
@@ -179,19 +199,44 @@ def main() -> None:
             res["digest"] = hashlib.sha256(json.dumps(da, sort_keys=True).encode()).hexdigest()
             res["total"] = res["killed"]["wall"] + res["resumed"]["wall"]
             res["ratio"] = res["total"] / res["uninterrupted"]["wall"]
-            print(f"round {r + 1}: killed at {res['parts_at_kill']} of {args.parts} parts; killed + resumed "
-                  f"{res['total']:.1f} s vs uninterrupted {res['uninterrupted']['wall']:.1f} s = {res['ratio']:.3f}x; "
-                  f"identical: {res['identical']}", flush=True)
+            print(
+                f"round {r + 1}: killed at {res['parts_at_kill']} of {args.parts} parts; killed + resumed "
+                f"{res['total']:.1f} s vs uninterrupted {res['uninterrupted']['wall']:.1f} s = {res['ratio']:.3f}x; "
+                f"identical: {res['identical']}",
+                flush=True,
+            )
             rounds.append(res)
             for folder in (a, b):
                 for name in os.listdir(folder):
                     os.unlink(folder / name)
-    meta = {"command": command, "date": date, "seconds": time.perf_counter() - started, "load_start": load_start,
-            "load_end": load_avg(), "molecules": n, "parts": args.parts, "per_part": per, "layout": args.layout,
-            "kill_at": args.kill_at, "threshold": threshold, "git": _git(), "machine": _machine(),
-            "versions": _versions(), "timed": " ".join(["sortslice", "transform", "MODEL",
-                                                         "'IN/*.csv'" if args.layout == "files" else "moses.csv",
-                                                         *map(str, extra), "--no-progress", "-o", "DIR/"])}
+    meta = {
+        "command": command,
+        "date": date,
+        "seconds": time.perf_counter() - started,
+        "load_start": load_start,
+        "load_end": load_avg(),
+        "molecules": n,
+        "parts": args.parts,
+        "per_part": per,
+        "layout": args.layout,
+        "kill_at": args.kill_at,
+        "threshold": threshold,
+        "git": _git(),
+        "machine": _machine(),
+        "versions": _versions(),
+        "timed": " ".join(
+            [
+                "sortslice",
+                "transform",
+                "MODEL",
+                "'IN/*.csv'" if args.layout == "files" else "moses.csv",
+                *map(str, extra),
+                "--no-progress",
+                "-o",
+                "DIR/",
+            ]
+        ),
+    }
     write_report(report, meta, rounds)
     report.with_suffix(".json").write_text(json.dumps({"meta": meta, "rounds": rounds}, indent=1) + "\n")
     print(f"wrote {report}")
@@ -213,8 +258,10 @@ def _versions() -> str:
     import pyarrow
     import rdkit
 
-    return (f"Python {platform.python_version()}, RDKit {rdkit.__version__}, Numba {numba.__version__}, "
-            f"NumPy {numpy.__version__}, pyarrow {pyarrow.__version__}")
+    return (
+        f"Python {platform.python_version()}, RDKit {rdkit.__version__}, Numba {numba.__version__}, "
+        f"NumPy {numpy.__version__}, pyarrow {pyarrow.__version__}"
+    )
 
 
 def write_report(path: Path, meta: dict, rounds: list) -> None:
@@ -222,54 +269,68 @@ def write_report(path: Path, meta: dict, rounds: list) -> None:
         return statistics.median(f(r) for r in rounds)
 
     n, k = meta["molecules"], meta["parts"]
-    unint, killed, resumed = med(lambda r: r["uninterrupted"]["wall"]), med(lambda r: r["killed"]["wall"]), \
-        med(lambda r: r["resumed"]["wall"])
+    unint = med(lambda r: r["uninterrupted"]["wall"])
     total, ratio = med(lambda r: r["total"]), med(lambda r: r["ratio"])
     check = med(lambda r: r["check_only"]["wall"])
     per_part = unint / k
-    layout = ("64 CSV files (one part per file)" if meta["layout"] == "files" else
-              f"one CSV file cut with --part-rows {meta['per_part']:,}").replace("64", f"{k}")
-    lines = [f"# Resuming a killed `sortslice transform`: {n:,} MOSES molecules in {k} parts", "",
-             f"Command: `{meta['command']}`  ",
-             f"Timed command: `{meta['timed']}` (the killed run: the same; then the same with `--resume`)  ",
-             f"Date: {meta['date']}; whole script {meta['seconds']:.0f} s  ",
-             f"Machine: {meta['machine']}, shared with other work; load average at the start {meta['load_start']}, "
-             f"at the end {meta['load_end']}; before each command in the table  ",
-             f"{meta['versions']}; sortslice at {meta['git']}  ",
-             f"Data: {n:,} molecules of moses_train.csv.gz in {layout}, {meta['per_part']:,} rows per part; model: "
-             f"Sort & Slice, 1024 columns, ECFP4, fitted on moses_test.csv.gz; output: one Parquet part per input "
-             f"part.  Killed (SIGKILL to the process group) once {meta['threshold']} of the {k} parts existed.  "
-             f"{len(rounds)} round{'s' if len(rounds) > 1 else ''}" + (", order alternating; medians." if len(rounds) > 1
-                                                                      else "."), "",
-             "## Results", "",
-             "| round | uninterrupted | killed after | parts at the kill | resumed | killed + resumed | ratio | "
-             f"check only ({k} parts kept) | identical bytes | load before (uninterrupted / killed / resumed) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    layout = (
+        "64 CSV files (one part per file)"
+        if meta["layout"] == "files"
+        else f"one CSV file cut with --part-rows {meta['per_part']:,}"
+    ).replace("64", f"{k}")
+    lines = [
+        f"# Resuming a killed `sortslice transform`: {n:,} MOSES molecules in {k} parts",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Timed command: `{meta['timed']}` (the killed run: the same; then the same with `--resume`)  ",
+        f"Date: {meta['date']}; whole script {meta['seconds']:.0f} s  ",
+        f"Machine: {meta['machine']}, shared with other work; load average at the start {meta['load_start']}, "
+        f"at the end {meta['load_end']}; before each command in the table  ",
+        f"{meta['versions']}; sortslice at {meta['git']}  ",
+        f"Data: {n:,} molecules of moses_train.csv.gz in {layout}, {meta['per_part']:,} rows per part; model: "
+        f"Sort & Slice, 1024 columns, ECFP4, fitted on moses_test.csv.gz; output: one Parquet part per input "
+        f"part.  Killed (SIGKILL to the process group) once {meta['threshold']} of the {k} parts existed.  "
+        f"{len(rounds)} round{'s' if len(rounds) > 1 else ''}"
+        + (", order alternating; medians." if len(rounds) > 1 else "."),
+        "",
+        "## Results",
+        "",
+        "| round | uninterrupted | killed after | parts at the kill | resumed | killed + resumed | ratio | "
+        f"check only ({k} parts kept) | identical bytes | load before (uninterrupted / killed / resumed) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
     for i, r in enumerate(rounds, 1):
-        lines.append(f"| {i} | {r['uninterrupted']['wall']:.1f} s | {r['killed']['wall']:.1f} s | "
-                     f"{r['parts_at_kill']} | {r['resumed']['wall']:.1f} s | {r['total']:.1f} s | "
-                     f"{r['ratio']:.3f}x | {r['check_only']['wall']:.1f} s | "
-                     f"{'yes' if r['identical'] else '**NO**'} ({r['files']} files) | "
-                     f"{r['uninterrupted']['load_before'].split()[0]} / {r['killed']['load_before'].split()[0]} / "
-                     f"{r['resumed']['load_before'].split()[0]} |")
+        lines.append(
+            f"| {i} | {r['uninterrupted']['wall']:.1f} s | {r['killed']['wall']:.1f} s | "
+            f"{r['parts_at_kill']} | {r['resumed']['wall']:.1f} s | {r['total']:.1f} s | "
+            f"{r['ratio']:.3f}x | {r['check_only']['wall']:.1f} s | "
+            f"{'yes' if r['identical'] else '**NO**'} ({r['files']} files) | "
+            f"{r['uninterrupted']['load_before'].split()[0]} / {r['killed']['load_before'].split()[0]} / "
+            f"{r['resumed']['load_before'].split()[0]} |"
+        )
     cpu_u = med(lambda r: r["uninterrupted"]["cpu"])
     cpu_r = med(lambda r: r["resumed"]["cpu"])
-    lines += ["", f"CPU (the completed commands, wait4 rusage): uninterrupted {cpu_u:.1f} s, resumed {cpu_r:.1f} s.",
-              "", "## What it means", "",
-              f"* **Killed at {meta['threshold'] / k:.0%} and resumed: {ratio:.3f}x the uninterrupted wall time** "
-              f"({total:.1f} s vs {unint:.1f} s{', medians' if len(rounds) > 1 else ''}), not the 1.5x of starting "
-              f"again from zero.",
-              f"* What the interruption costs on top: the part in progress when the process was killed (lost; on "
-              f"average half a part, {per_part / 2:.1f} s at the uninterrupted rate of {per_part:.1f} s a part), "
-              f"starting a second process, and checking the kept parts before trusting them: "
-              f"`--resume` on the complete folder (a new process; all {k} parts read back, page checksums "
-              f"verified, the input rows counted) took {check:.1f} s, so about {check * meta['threshold'] / k:.1f} s for the "
-              f"{meta['threshold']} parts kept here.",
-              f"* The resumed folder equals the uninterrupted one file for file and byte for byte: "
-              f"**{'yes' if all(r['identical'] for r in rounds) else 'NO'}** (sha256 of the listing "
-              f"`{rounds[0]['digest'][:16]}...`).",
-              "* On a shared machine wall times follow the other load (the load averages are in the table); the "
-              "killed and the uninterrupted runs of a round are back to back."]
+    lines += [
+        "",
+        f"CPU (the completed commands, wait4 rusage): uninterrupted {cpu_u:.1f} s, resumed {cpu_r:.1f} s.",
+        "",
+        "## What it means",
+        "",
+        f"* **Killed at {meta['threshold'] / k:.0%} and resumed: {ratio:.3f}x the uninterrupted wall time** "
+        f"({total:.1f} s vs {unint:.1f} s{', medians' if len(rounds) > 1 else ''}), not the 1.5x of starting "
+        f"again from zero.",
+        f"* What the interruption costs on top: the part in progress when the process was killed (lost; on "
+        f"average half a part, {per_part / 2:.1f} s at the uninterrupted rate of {per_part:.1f} s a part), "
+        f"starting a second process, and checking the kept parts before trusting them: "
+        f"`--resume` on the complete folder (a new process; all {k} parts read back, page checksums "
+        f"verified, the input rows counted) took {check:.1f} s, so about {check * meta['threshold'] / k:.1f} s for the "
+        f"{meta['threshold']} parts kept here.",
+        f"* The resumed folder equals the uninterrupted one file for file and byte for byte: "
+        f"**{'yes' if all(r['identical'] for r in rounds) else 'NO'}** (sha256 of the listing "
+        f"`{rounds[0]['digest'][:16]}...`).",
+        "* On a shared machine wall times follow the other load (the load averages are in the table); the "
+        "killed and the uninterrupted runs of a round are back to back.",
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-import bench_ecfp
 import sortslice
 from sortslice.engine.fingerprint import EcfpParams, ids_from_graph
+
+import bench_ecfp
 
 RADIUS = bench_ecfp.RADIUS
 ROUNDS = 5

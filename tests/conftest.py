@@ -7,8 +7,9 @@ import pytest
 # make tests/ importable as plain modules (datasets, reference, strategies)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import datasets  # noqa: E402
 from rdkit import RDLogger  # noqa: E402
+
+import datasets  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -25,7 +26,9 @@ def _ci() -> bool:
 
 def pytest_deselected(items):
     _DATA_DESELECTED.update(i.nodeid for i in items if i.get_closest_marker("data"))
-    _SLOW_DESELECTED.update(i.nodeid for i in items if i.get_closest_marker("slow") and not i.get_closest_marker("data"))
+    _SLOW_DESELECTED.update(
+        i.nodeid for i in items if i.get_closest_marker("slow") and not i.get_closest_marker("data")
+    )
 
 
 @pytest.hookimpl(trylast=True)
@@ -55,13 +58,18 @@ def pytest_terminal_summary(terminalreporter):
     if n:
         folder = datasets.data_dir()
         expr = terminalreporter.config.option.markexpr
-        why = (datasets.MISSING + " (CI runs them)" if folder is None else
-               f"-m {expr!r} leaves them out; `python -m pytest -m data` runs them on {folder}")
+        why = (
+            datasets.MISSING + " (CI runs them)"
+            if folder is None
+            else f"-m {expr!r} leaves them out; `python -m pytest -m data` runs them on {folder}"
+        )
         terminalreporter.write_line(f"{n} tests marked `data` deselected: {why}")
     if _SLOW_DESELECTED:
-        terminalreporter.write_line(f"{len(_SLOW_DESELECTED)} tests marked `slow` deselected: whole-set loops over the "
-                                    "in-repository data (a sample of each runs by default); `python -m pytest -m slow` "
-                                    "runs them")
+        terminalreporter.write_line(
+            f"{len(_SLOW_DESELECTED)} tests marked `slow` deselected: whole-set loops over the "
+            "in-repository data (a sample of each runs by default); `python -m pytest -m slow` "
+            "runs them"
+        )
     # how many generated inputs the fuzz suite tried, per route (``tests/test_fuzz.py``)
     fuzz = sys.modules.get("test_fuzz")
     tried = getattr(fuzz, "TRIED", None)

@@ -23,8 +23,10 @@ FIXTURES = ROOT / "tests" / "data"
 PAPER_DIR = FIXTURES / "sortslice_paper"
 
 #: the one-line reason printed (and raised) when the large data sets are not here
-MISSING = ("the large data sets are not here: set SORTSLICE_DATA to a folder holding large/ and "
-           "sortslice_paper/, or put shared/data beside the repository")
+MISSING = (
+    "the large data sets are not here: set SORTSLICE_DATA to a folder holding large/ and "
+    "sortslice_paper/, or put shared/data beside the repository"
+)
 
 PAPER = {
     "lipophilicity": ("lipophilicity.csv", "exp"),
@@ -36,8 +38,8 @@ PAPER = {
 
 #: in-repository samples of the large sets (``tests/data/make_fixtures.py`` draws them)
 SAMPLES = {
-    "moses": "moses_test_sample.csv",              # 10,000 of MOSES test
-    "zinc": "zinc_sample.smi",                     # 5,000 of RDKit's ZINC 50k
+    "moses": "moses_test_sample.csv",  # 10,000 of MOSES test
+    "zinc": "zinc_sample.smi",  # 5,000 of RDKit's ZINC 50k
     "chembl_chiral": "chembl20_chiral_sample.smi",  # 3,000 of RDKit's ChEMBL 20 chiral 10k
 }
 
@@ -62,8 +64,10 @@ def large_path(name: str) -> Path:
         raise DataMissing(MISSING)
     path = folder / "large" / name
     if not path.exists():
-        raise DataMissing(f"{path} is missing ({'SORTSLICE_DATA' if os.environ.get('SORTSLICE_DATA') else '../shared/data'} "
-                          "should hold large/ with the MOSES, ZINC and ChEMBL files)")
+        raise DataMissing(
+            f"{path} is missing ({'SORTSLICE_DATA' if os.environ.get('SORTSLICE_DATA') else '../shared/data'} "
+            "should hold large/ with the MOSES, ZINC and ChEMBL files)"
+        )
     return path
 
 
@@ -144,6 +148,6 @@ def perf_script(name: str):
     """A script of ``perf/`` imported as a module (``perf`` is not a package), registered in ``sys.modules``."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "perf" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module       # dataclasses look their module up while the class is built
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module

@@ -19,13 +19,25 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 from rdkit import Chem
 
-import datasets
 import sortslice
 from sortslice.cli import main
 
-SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C[C@H](N)C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
-          "OC(=O)c1ccccc1", "C1CCCCC1N", "O=C(O)C[C@@H](N)C(=O)O", "Clc1ccc(Br)cc1", "C/C=C/C(=O)OC",
-          "[NH4+].[Cl-]", "CC(C)Cc1ccc(C(C)C(=O)O)cc1"]
+import datasets
+
+SMILES = [
+    "CCO",
+    "c1ccccc1O",
+    "CC(=O)Nc1ccc(O)cc1",
+    "C[C@H](N)C(=O)O",
+    "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
+    "OC(=O)c1ccccc1",
+    "C1CCCCC1N",
+    "O=C(O)C[C@@H](N)C(=O)O",
+    "Clc1ccc(Br)cc1",
+    "C/C=C/C(=O)OC",
+    "[NH4+].[Cl-]",
+    "CC(C)Cc1ccc(C(C)C(=O)O)cc1",
+]
 NAMES = [f"m{i}" for i in range(len(SMILES))]
 LABELS = [0.5, 1.25, 2.0, -1.0, 3.5, 0.0, 1.0, 2.5, -0.5, 1.75, 0.25, 3.0]
 # rows 3 and 6 (1-based) are invalid
@@ -140,10 +152,27 @@ def test_ids_parquet_equals_api(tmp_path, csv_in):
 
 def test_ids_ecfp_options_reach_the_engine(tmp_path, csv_in):
     out = tmp_path / "ids.parquet"
-    ok("ids", csv_in, "-o", out, "--radius", "3", "--fcfp", "--chirality", "--no-bond-types",
-       "--no-ring-membership", "--redundant-environments")
-    kwargs = dict(radius=3, invariants="fcfp", chirality=True, bond_types=False, ring_membership=False,
-                  redundant_environments=True)
+    ok(
+        "ids",
+        csv_in,
+        "-o",
+        out,
+        "--radius",
+        "3",
+        "--fcfp",
+        "--chirality",
+        "--no-bond-types",
+        "--no-ring-membership",
+        "--redundant-environments",
+    )
+    kwargs = dict(
+        radius=3,
+        invariants="fcfp",
+        chirality=True,
+        bond_types=False,
+        ring_membership=False,
+        redundant_environments=True,
+    )
     api = sortslice.ecfp(SMILES, **kwargs)
     table = pq.read_table(out)
     assert table.column("ids").to_pylist() == [api.row(i)[0].tolist() for i in range(len(SMILES))]
@@ -161,8 +190,10 @@ def test_ids_csv_and_npz(tmp_path, csv_in):
     m = sp.load_npz(npz)
     assert m.shape == (len(SMILES), 2**32)
     assert m[2, int(api.row(2)[0][0])] == api.row(2)[1][0]
-    assert_error(invoke("ids", csv_in, "-o", tmp_path / "ids.npy"),
-                 "unfolded ids have no fixed columns: write them as .parquet, .csv or .npz, not .npy")
+    assert_error(
+        invoke("ids", csv_in, "-o", tmp_path / "ids.npy"),
+        "unfolded ids have no fixed columns: write them as .parquet, .csv or .npz, not .npy",
+    )
 
 
 def test_fold_equals_api_binary_and_counts(tmp_path, csv_in):
@@ -190,8 +221,10 @@ def test_fit_streams_sort_slice_like_the_api(tmp_path, csv_in):
     assert fitted.prevalence_.tolist() == api.prevalence_.tolist()
     assert fitted.n_molecules_ == len(SMILES)
     assert result.stderr.startswith(f"fitted sort-slice on {len(SMILES)} molecules in ")
-    assert result.stderr.endswith(f"kept 16 of {api.n_distinct_ids_} distinct ids, prevalence "
-                                  f"{api.prevalence_.max()}..{api.prevalence_.min()}; wrote {model}\n")
+    assert result.stderr.endswith(
+        f"kept 16 of {api.n_distinct_ids_} distinct ids, prevalence "
+        f"{api.prevalence_.max()}..{api.prevalence_.min()}; wrote {model}\n"
+    )
     assert oct(os.stat(model).st_mode & 0o777) == oct(0o666 & ~_umask())
 
 
@@ -289,16 +322,24 @@ def test_every_input_format_gives_the_api_fingerprints(tmp_path):
     model = model_file(tmp_path)
     expected = sortslice.load(model).transform(SMILES)
     pq.write_table(pa.table({"name": NAMES, "canonical_smiles": SMILES}), tmp_path / "in.parquet")
-    inputs = [write_csv(tmp_path / "in.csv"), write_csv(tmp_path / "in.csv.gz"),
-              write_csv(tmp_path / "in.tsv", sep="\t"), write_smi(tmp_path / "in.smi"),
-              write_smi(tmp_path / "in.smi.gz"), tmp_path / "in.parquet"]
+    inputs = [
+        write_csv(tmp_path / "in.csv"),
+        write_csv(tmp_path / "in.csv.gz"),
+        write_csv(tmp_path / "in.tsv", sep="\t"),
+        write_smi(tmp_path / "in.smi"),
+        write_smi(tmp_path / "in.smi.gz"),
+        tmp_path / "in.parquet",
+    ]
     for path in inputs:
         out = tmp_path / "out.parquet"
         ok("transform", model, path, "-o", out)
         assert np.array_equal(fingerprints(out), expected), path
     # stdin, sniffed: .smi (no header), CSV, gzip
-    for data in ((tmp_path / "in.smi").read_bytes(), (tmp_path / "in.csv").read_bytes(),
-                 (tmp_path / "in.csv.gz").read_bytes()):
+    for data in (
+        (tmp_path / "in.smi").read_bytes(),
+        (tmp_path / "in.csv").read_bytes(),
+        (tmp_path / "in.csv.gz").read_bytes(),
+    ):
         out = tmp_path / "stdin.parquet"
         ok("transform", model, "-", "-o", out, input=data)
         assert np.array_equal(fingerprints(out), expected)
@@ -337,8 +378,10 @@ def test_supervised_fits_equal_api(tmp_path):
     sdf = write_sdf(tmp_path / "labelled.sdf")
     model = tmp_path / "mim_sdf.json"
     ok("fit", sdf, "-o", model, "--method", "mim", "--label", "y", "--length", "8")
-    assert sortslice.load(model).vocabulary_.tolist() == \
-        sortslice.MIM(length=8).fit(SMILES, np.asarray(LABELS)).vocabulary_.tolist()
+    assert (
+        sortslice.load(model).vocabulary_.tolist()
+        == sortslice.MIM(length=8).fit(SMILES, np.asarray(LABELS)).vocabulary_.tolist()
+    )
 
 
 def test_hash_fold_model_and_model_to_stdout(tmp_path, csv_in):
@@ -359,8 +402,10 @@ def test_errors_null_keeps_rows_with_reasons(tmp_path, bad_csv):
     model = model_file(tmp_path)
     out = tmp_path / "fp.parquet"
     result = ok("transform", model, bad_csv, "-o", out, "--id-column", "id")
-    assert result.stderr == ("Warning: 2 of 7 molecules are invalid and their fingerprints are null (the error "
-                             f"column says why); first: row 3 (c): {SYNTAX}\n")
+    assert result.stderr == (
+        "Warning: 2 of 7 molecules are invalid and their fingerprints are null (the error "
+        f"column says why); first: row 3 (c): {SYNTAX}\n"
+    )
     table = pq.read_table(out)
     assert table.column("error").to_pylist() == [None, None, SYNTAX, None, None, VALENCE, None]
     fp = table.column("fingerprint").to_pylist()
@@ -383,8 +428,9 @@ def test_errors_strict_writes_nothing(tmp_path, bad_csv):
     model = model_file(tmp_path)
     out = tmp_path / "fp.parquet"
     out.write_bytes(b"previous output")
-    result = invoke("transform", model, bad_csv, "-o", out, "--errors", "strict", "--id-column", "id",
-                    "--chunk-size", "2")
+    result = invoke(
+        "transform", model, bad_csv, "-o", out, "--errors", "strict", "--id-column", "id", "--chunk-size", "2"
+    )
     assert_error(result, f"{bad_csv}: row 3 (c): {SYNTAX} (--errors strict: nothing was written)")
     assert out.read_bytes() == b"previous output"
     assert sorted(os.listdir(tmp_path)) == ["bad.csv", "fp.parquet", "model.json"]
@@ -393,8 +439,10 @@ def test_errors_strict_writes_nothing(tmp_path, bad_csv):
 def test_errors_in_npy_are_zero_rows(tmp_path, bad_csv):
     model = model_file(tmp_path)
     result = ok("transform", model, bad_csv, "-o", tmp_path / "fp.npy")
-    assert result.stderr == ("Warning: 2 of 7 molecules are invalid and their rows are all zeros (npy has no nulls; "
-                             f"use Parquet or CSV for reasons); first: row 3: {SYNTAX}\n")
+    assert result.stderr == (
+        "Warning: 2 of 7 molecules are invalid and their rows are all zeros (npy has no nulls; "
+        f"use Parquet or CSV for reasons); first: row 3: {SYNTAX}\n"
+    )
     X = np.load(tmp_path / "fp.npy")
     assert X.shape == (7, 32) and not X[[2, 5]].any()
 
@@ -406,8 +454,10 @@ def test_ids_errors_modes(tmp_path, bad_csv):
     assert pq.read_table(out).column("ids").null_count == 2
     ok("ids", bad_csv, "-o", out, "--errors", "skip")
     assert pq.read_table(out).num_rows == 5
-    assert_error(invoke("ids", bad_csv, "-o", out, "--errors", "strict"),
-                 f"{bad_csv}: row 3: {SYNTAX} (--errors strict: nothing was written)")
+    assert_error(
+        invoke("ids", bad_csv, "-o", out, "--errors", "strict"),
+        f"{bad_csv}: row 3: {SYNTAX} (--errors strict: nothing was written)",
+    )
 
 
 def test_fit_errors_modes(tmp_path, bad_csv):
@@ -415,44 +465,72 @@ def test_fit_errors_modes(tmp_path, bad_csv):
     good = [s for i, s in enumerate(BAD_SMILES) if i not in (2, 5)]
     for mode in ("null", "skip"):
         result = ok("fit", bad_csv, "-o", model, "--length", "8", "--errors", mode, "--id-column", "id")
-        assert result.stderr.splitlines()[0] == ("Warning: 2 of 7 molecules are invalid and were left out of the "
-                                                 f"fit; first: row 3 (c): {SYNTAX}")
-        assert sortslice.load(model).vocabulary_.tolist() == \
-            sortslice.SortSlice(length=8).fit(good).vocabulary_.tolist()
+        assert result.stderr.splitlines()[0] == (
+            f"Warning: 2 of 7 molecules are invalid and were left out of the fit; first: row 3 (c): {SYNTAX}"
+        )
+        assert (
+            sortslice.load(model).vocabulary_.tolist() == sortslice.SortSlice(length=8).fit(good).vocabulary_.tolist()
+        )
     model.unlink()
-    assert_error(invoke("fit", bad_csv, "-o", model, "--errors", "strict", "--chunk-size", "4"),
-                 f"{bad_csv}: row 3: {SYNTAX} (--errors strict: nothing was written)")
+    assert_error(
+        invoke("fit", bad_csv, "-o", model, "--errors", "strict", "--chunk-size", "4"),
+        f"{bad_csv}: row 3: {SYNTAX} (--errors strict: nothing was written)",
+    )
     assert not model.exists()
     # a later chunk: row numbers count from the start of the file
-    assert_error(invoke("fit", bad_csv, "-o", model, "--errors", "strict", "--chunk-size", "2",
-                        "--smiles-column", "SMILES", "--id-column", "id"),
-                 f"{bad_csv}: row 3 (c): {SYNTAX} (--errors strict: nothing was written)")
+    assert_error(
+        invoke(
+            "fit",
+            bad_csv,
+            "-o",
+            model,
+            "--errors",
+            "strict",
+            "--chunk-size",
+            "2",
+            "--smiles-column",
+            "SMILES",
+            "--id-column",
+            "id",
+        ),
+        f"{bad_csv}: row 3 (c): {SYNTAX} (--errors strict: nothing was written)",
+    )
     late = write_csv(tmp_path / "late.csv", BAD_SMILES[3:], BAD_NAMES[3:])
-    assert_error(invoke("fit", late, "-o", model, "--errors", "strict", "--chunk-size", "2"),
-                 f"{late}: row 3: {VALENCE} (--errors strict: nothing was written)")
+    assert_error(
+        invoke("fit", late, "-o", model, "--errors", "strict", "--chunk-size", "2"),
+        f"{late}: row 3: {VALENCE} (--errors strict: nothing was written)",
+    )
 
 
 # ------------------------------------------------------------------------- input errors
 def test_missing_and_ambiguous_columns(tmp_path, csv_in):
     out = tmp_path / "o.parquet"
-    assert_error(invoke("ids", csv_in, "-o", out, "--smiles-column", "smile"),
-                 f"{csv_in}: no column 'smile' (columns: SMILES, id)")
-    assert_error(invoke("ids", csv_in, "-o", out, "--keep", "weight"),
-                 f"{csv_in}: no column 'weight' (columns: SMILES, id)")
+    assert_error(
+        invoke("ids", csv_in, "-o", out, "--smiles-column", "smile"),
+        f"{csv_in}: no column 'smile' (columns: SMILES, id)",
+    )
+    assert_error(
+        invoke("ids", csv_in, "-o", out, "--keep", "weight"), f"{csv_in}: no column 'weight' (columns: SMILES, id)"
+    )
     two = tmp_path / "two.csv"
     two.write_text("smiles_a,smiles_b\nCCO,CCN\n")
-    assert_error(invoke("ids", two, "-o", out),
-                 f"{two}: cannot tell which column holds the SMILES (columns: smiles_a, smiles_b); "
-                 "use --smiles-column")
+    assert_error(
+        invoke("ids", two, "-o", out),
+        f"{two}: cannot tell which column holds the SMILES (columns: smiles_a, smiles_b); use --smiles-column",
+    )
     ok("ids", two, "-o", out, "--smiles-column", "smiles_b")
     assert pq.read_table(out).column("ids").to_pylist()[0] == sortslice.ecfp(["CCN"]).row(0)[0].tolist()
     reserved = tmp_path / "reserved.csv"
     reserved.write_text("smiles,error\nCCO,x\n")
-    assert_error(invoke("ids", reserved, "-o", out, "--keep", "error"),
-                 "cannot carry a column named 'error': the output has a 'error' column of its own")
+    assert_error(
+        invoke("ids", reserved, "-o", out, "--keep", "error"),
+        "cannot carry a column named 'error': the output has a 'error' column of its own",
+    )
     model = tmp_path / "model.json"
-    assert_error(invoke("fit", csv_in, "-o", model, "--method", "mim", "--label", "pIC50"),
-                 f"{csv_in}: no column 'pIC50' (columns: SMILES, id)")
+    assert_error(
+        invoke("fit", csv_in, "-o", model, "--method", "mim", "--label", "pIC50"),
+        f"{csv_in}: no column 'pIC50' (columns: SMILES, id)",
+    )
     assert not os.path.exists(out) or pq.read_table(out).num_rows == 1
 
 
@@ -477,7 +555,8 @@ def test_unreadable_empty_and_malformed_inputs(tmp_path):
     result = invoke("ids", ragged, "-o", out)
     # (Arrow's message sometimes names the row: "Row #2: Expected ...")
     assert result.exit_code == 1 and result.stderr.startswith(
-        f"Error: {ragged}: cannot read CSV after row 0: CSV parse error: ")
+        f"Error: {ragged}: cannot read CSV after row 0: CSV parse error: "
+    )
     assert "Expected 2 columns, got 3" in result.stderr
     assert result.stderr.count("\n") == 1
     notparquet = tmp_path / "fake.parquet"
@@ -486,9 +565,10 @@ def test_unreadable_empty_and_malformed_inputs(tmp_path):
     assert result.exit_code == 1 and result.stderr.startswith(f"Error: {notparquet}: not a Parquet file (")
     weird = tmp_path / "in.xyz"
     weird.write_text("CCO\n")
-    assert_error(invoke("ids", weird, "-o", out),
-                 f"cannot tell the format of {weird} from its extension; use --input-format "
-                 "(csv|tsv|smi|sdf|parquet)")
+    assert_error(
+        invoke("ids", weird, "-o", out),
+        f"cannot tell the format of {weird} from its extension; use --input-format (csv|tsv|smi|sdf|parquet)",
+    )
     ok("ids", weird, "-o", out, "--input-format", "smi")
     numbers = tmp_path / "numbers.parquet"
     pq.write_table(pa.table({"smiles": [1, 2]}), numbers)
@@ -513,8 +593,9 @@ def test_quoted_cells_with_newlines_quotes_and_delimiters(tmp_path, sep):
     api = sortslice.ecfp(cells)
     assert table.column("id").to_pylist() == [f"r{i}" for i in range(len(cells))]
     assert table.column("error").to_pylist() == api.errors.tolist()
-    assert table.column("ids").to_pylist() == [api.row(i)[0].tolist() if api.valid[i] else None
-                                               for i in range(len(cells))]
+    assert table.column("ids").to_pylist() == [
+        api.row(i)[0].tolist() if api.valid[i] else None for i in range(len(cells))
+    ]
 
 
 def test_quoted_newlines_across_read_blocks(tmp_path):
@@ -523,8 +604,8 @@ def test_quoted_newlines_across_read_blocks(tmp_path):
     from sortslice.io.readers import CSV_BLOCK_SIZE
 
     out = tmp_path / "ids.parquet"
-    filler = "x" * 4095                      # a cheap invalid SMILES, so few rows fill a read block
-    for shift in range(6):                   # a quoted cell's inner newline is the block's last for some
+    filler = "x" * 4095  # a cheap invalid SMILES, so few rows fill a read block
+    for shift in range(6):  # a quoted cell's inner newline is the block's last for some
         path = tmp_path / "block.csv"
         with open(path, "w", newline="") as fh:
             fh.write("smiles\n")
@@ -539,8 +620,9 @@ def test_quoted_newlines_across_read_blocks(tmp_path):
         table = pq.read_table(out)
         assert table.num_rows == len(rows), shift
         api = sortslice.ecfp(rows[-1010:])
-        assert table.column("ids").to_pylist()[-1010:] == [api.row(i)[0].tolist() if api.valid[i] else None
-                                                           for i in range(1010)], shift
+        assert table.column("ids").to_pylist()[-1010:] == [
+            api.row(i)[0].tolist() if api.valid[i] else None for i in range(1010)
+        ], shift
 
 
 def test_header_only_input(tmp_path):
@@ -557,32 +639,41 @@ def test_output_errors(tmp_path, csv_in):
     target = tmp_path / "no" / "such" / "dir.parquet"
     assert_error(invoke("ids", csv_in, "-o", target), f"cannot write {target}: No such file or directory")
     assert_error(invoke("fit", csv_in, "-o", target), f"cannot write {target}: No such file or directory")
-    assert_error(invoke("ids", csv_in, "-o", tmp_path / "o.txt"),
-                 f"cannot tell the output format of {tmp_path / 'o.txt'} from its extension; use --format "
-                 "(parquet|csv|tsv|npy|npz)")
+    assert_error(
+        invoke("ids", csv_in, "-o", tmp_path / "o.txt"),
+        f"cannot tell the output format of {tmp_path / 'o.txt'} from its extension; use --format "
+        "(parquet|csv|tsv|npy|npz)",
+    )
 
 
 def test_label_errors(tmp_path, csv_in):
     model = tmp_path / "m.json"
-    assert_error(invoke("fit", csv_in, "-o", model, "--method", "mim"),
-                 "--method mim needs --label COL (the property the columns are chosen for)")
-    assert_error(invoke("fit", csv_in, "-o", model, "--label", "id"),
-                 "--label is only used by --method mim and --method filter, not sort-slice")
+    assert_error(
+        invoke("fit", csv_in, "-o", model, "--method", "mim"),
+        "--method mim needs --label COL (the property the columns are chosen for)",
+    )
+    assert_error(
+        invoke("fit", csv_in, "-o", model, "--label", "id"),
+        "--label is only used by --method mim and --method filter, not sort-slice",
+    )
     holes = tmp_path / "holes.csv"
     holes.write_text("smiles,name,y\nCCO,a,1\nCCN,b,\nCCC,c,2\n")
-    assert_error(invoke("fit", holes, "-o", model, "--method", "mim", "--label", "y", "--id-column", "name"),
-                 f"{holes}: row 2 (b) has no value in the label column 'y'")
+    assert_error(
+        invoke("fit", holes, "-o", model, "--method", "mim", "--label", "y", "--id-column", "name"),
+        f"{holes}: row 2 (b) has no value in the label column 'y'",
+    )
 
 
 def test_bad_model_files(tmp_path, csv_in):
     out = tmp_path / "o.parquet"
     missing = tmp_path / "missing.json"
-    assert_error(invoke("transform", missing, csv_in, "-o", out),
-                 f"{missing}: cannot read (No such file or directory)")
+    assert_error(invoke("transform", missing, csv_in, "-o", out), f"{missing}: cannot read (No such file or directory)")
     garbage = tmp_path / "garbage.json"
     garbage.write_text("not json")
-    assert_error(invoke("info", garbage),
-                 f"{garbage}: not valid JSON (JSONDecodeError: Expecting value: line 1 column 1 (char 0))")
+    assert_error(
+        invoke("info", garbage),
+        f"{garbage}: not valid JSON (JSONDecodeError: Expecting value: line 1 column 1 (char 0))",
+    )
     other = tmp_path / "other.json"
     other.write_text('{"hello": 1}')
     assert_error(invoke("explain", other), f"{other}: not a sortslice featuriser file")
@@ -590,8 +681,10 @@ def test_bad_model_files(tmp_path, csv_in):
     doc = json.loads(model_file(tmp_path).read_text())
     doc["params"]["length"] = "long"
     broken.write_text(json.dumps(doc))
-    assert_error(invoke("transform", broken, csv_in, "-o", out),
-                 f"{broken}: invalid featuriser file at params/length: 'long' is not of type 'integer'")
+    assert_error(
+        invoke("transform", broken, csv_in, "-o", out),
+        f"{broken}: invalid featuriser file at params/length: 'long' is not of type 'integer'",
+    )
     assert not out.exists()
 
 
@@ -635,8 +728,10 @@ def test_progress_bar_on_request(tmp_path, csv_in):
 
 def test_smi_names_in_messages(tmp_path):
     smi = write_smi(tmp_path / "bad.smi", BAD_SMILES, BAD_NAMES)
-    assert_error(invoke("ids", smi, "-o", tmp_path / "o.parquet", "--errors", "strict"),
-                 f"{smi}: row 3 (c): {SYNTAX} (--errors strict: nothing was written)")
+    assert_error(
+        invoke("ids", smi, "-o", tmp_path / "o.parquet", "--errors", "strict"),
+        f"{smi}: row 3 (c): {SYNTAX} (--errors strict: nothing was written)",
+    )
 
 
 def test_smi_fields_split_on_ascii_whitespace_only(tmp_path):
@@ -664,12 +759,14 @@ def test_info(tmp_path):
     fields = {k: v.strip() for k, v in fields.items()}
     assert fields["method"] == "sort-slice: Sort & Slice (the most prevalent training ids)"
     assert fields["length"] == "16 columns of 0/1 (uint8)"
-    assert fields["ecfp"] == ("radius 2 (ECFP4), chirality no, bond types yes, ring membership yes, "
-                              "redundant environments no")
+    assert fields["ecfp"] == (
+        "radius 2 (ECFP4), chirality no, bond types yes, ring membership yes, redundant environments no"
+    )
     assert fields["vocabulary"] == f"16 ids of {api.n_distinct_ids_:,} distinct in training"
     hi, lo = int(api.prevalence_.max()), int(api.prevalence_.min())
-    assert fields["prevalence"] == (f"{hi} ({100 * hi / 12:.1f}%) .. {lo} ({100 * lo / 12:.1f}%) training "
-                                    "molecules per column")
+    assert fields["prevalence"] == (
+        f"{hi} ({100 * hi / 12:.1f}%) .. {lo} ({100 * lo / 12:.1f}%) training molecules per column"
+    )
     assert fields["training set"] == "12 molecules (0 invalid, left out)"
     assert fields["versions"].startswith(f"sortslice {sortslice.__version__}, rdkit ")
     doc = json.loads(ok("info", model, "--json").stdout)
@@ -682,8 +779,9 @@ def test_explain_table_and_drawings(tmp_path):
     out = ok("explain", model, "--top", "3").stdout.splitlines()
     assert out[0].split() == ["column", "id", "prevalence", "radius", "fragment"]
     rows = api.explain(3)
-    assert [line.split()[:3] for line in out[1:]] == [[str(r["column"]), str(r["id"]), str(r["prevalence"])]
-                                                       for r in rows]
+    assert [line.split()[:3] for line in out[1:]] == [
+        [str(r["column"]), str(r["id"]), str(r["prevalence"])] for r in rows
+    ]
     svg = tmp_path / "grid.svg"
     result = ok("explain", model, "-k", "4", "-o", svg)
     assert svg.read_text().lstrip().startswith(("<?xml", "<svg")) and result.stderr == f"drew 4 columns to {svg}\n"
@@ -691,12 +789,16 @@ def test_explain_table_and_drawings(tmp_path):
     ok("explain", model, "-k", "4", "-o", png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(ok("explain", model, "-k", "2", "--json").stdout)[1]["id"] == rows[1]["id"]
-    assert_error(invoke("explain", model, "-o", tmp_path / "grid.gif"),
-                 f"cannot tell the drawing format of {tmp_path / 'grid.gif'}; use a .svg or .png name or --format")
+    assert_error(
+        invoke("explain", model, "-o", tmp_path / "grid.gif"),
+        f"cannot tell the drawing format of {tmp_path / 'grid.gif'}; use a .svg or .png name or --format",
+    )
     fold = tmp_path / "fold.json"
     sortslice.HashFold(length=8).fit().save(fold)
-    assert_error(invoke("explain", fold),
-                 "a hash-fold model has no vocabulary to explain: column j is every id with id % length == j")
+    assert_error(
+        invoke("explain", fold),
+        "a hash-fold model has no vocabulary to explain: column j is every id with id % length == j",
+    )
 
 
 def test_explain_supervised_has_score_column(tmp_path):
@@ -713,8 +815,13 @@ def test_demo(tmp_path):
     assert out.startswith("Sort & Slice demo: 4,999 NCI molecules that ship with RDKit (")
     assert "1. fit: Sort & Slice, 256 columns, ECFP4, on the first 4,500 molecules" in out
     assert "2. transform: the other 499 molecules" in out
-    assert sorted(os.listdir(tmp_path)) == ["fingerprints.parquet", "model.json", "test.smi", "top_columns.svg",
-                                            "train.smi"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "fingerprints.parquet",
+        "model.json",
+        "test.smi",
+        "top_columns.svg",
+        "train.smi",
+    ]
     model = sortslice.load(tmp_path / "model.json")
     test = [line.split()[0] for line in (tmp_path / "test.smi").read_text().splitlines()]
     assert np.array_equal(np.nan_to_num(_with_zeros(tmp_path / "fingerprints.parquet")), model.transform(test))
@@ -735,6 +842,6 @@ def test_warmup():
     lines = result.stdout.strip().splitlines()
     grown = [k for k in _jit.KERNELS if len(k.signatures) > before.get(id(k), 0)]
     assert lines[-1].startswith(f"{len(lines) - 1} kernels ready in ")
-    assert len(lines) - 1 == len(grown)    # in this process most kernels are compiled already
+    assert len(lines) - 1 == len(grown)  # in this process most kernels are compiled already
     assert all(line.endswith("signature(s)") for line in lines[:-1])
     assert ok("warmup", "--quiet").stdout == ""

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import hostile
 import sortslice
+
+import hostile
 from datasets import paper_table, sample
 
 THREADS = 8
@@ -49,7 +50,7 @@ def together(work: list) -> list:
     out = []
     with ThreadPoolExecutor(THREADS) as ex:
         for w in range(0, len(work), THREADS):
-            wave = work[w:w + THREADS]
+            wave = work[w : w + THREADS]
             barrier = threading.Barrier(len(wave))
 
             def run(fn, barrier=barrier):
@@ -129,8 +130,12 @@ def test_ecfp_from_many_threads(n_jobs):
     parts = [text[i::THREADS] for i in range(THREADS)]
     params = [dict(), dict(chirality=True), dict(invariants="fcfp", radius=3), dict(radius=1)]
     serial = [sortslice.ecfp(p, n_jobs=1, **params[i % len(params)]) for i, p in enumerate(parts)]
-    got = together([lambda p=p, kw=params[i % len(params)]: sortslice.ecfp(p, n_jobs=n_jobs, chunk_size=50, **kw)
-                    for i, p in enumerate(parts)])
+    got = together(
+        [
+            lambda p=p, kw=params[i % len(params)]: sortslice.ecfp(p, n_jobs=n_jobs, chunk_size=50, **kw)  # noqa: B008
+            for i, p in enumerate(parts)
+        ]
+    )
     for a, b in zip(serial, got):
         for k in ("indptr", "ids", "counts", "valid"):
             assert np.array_equal(getattr(a, k), getattr(b, k)), k
@@ -152,11 +157,17 @@ def test_polars_expressions_from_many_threads():
         "fold": lambda lf: lf.select(pl.col("smiles").ecfp.fold(256, counts=True)),
         "valid": lambda lf: lf.select(ssp.is_valid("smiles").alias("ok"), ssp.parse_error("smiles").alias("why")),
         **{n: (lambda lf, f=f: lf.select(ssp.transform("smiles", f))) for n, f in fs.items()},
-        "all": lambda lf: lf.select(ssp.ids("smiles").alias("ids"), ssp.fold("smiles", 64).alias("fold"),
-                                    *[ssp.transform("smiles", f).alias(n) for n, f in fs.items()]),
+        "all": lambda lf: lf.select(
+            ssp.ids("smiles").alias("ids"),
+            ssp.fold("smiles", 64).alias("fold"),
+            *[ssp.transform("smiles", f).alias(n) for n, f in fs.items()],
+        ),
     }
     serial = {k: q(df.lazy()).collect(engine="in-memory") for k, q in queries.items()}
-    work = [lambda k=k, q=q, e=e: (k, q(df.lazy()).collect(engine=e)) for k, q in queries.items()
-            for e in ("streaming", "in-memory")]
+    work = [
+        lambda k=k, q=q, e=e: (k, q(df.lazy()).collect(engine=e))
+        for k, q in queries.items()
+        for e in ("streaming", "in-memory")
+    ]
     for key, got in together(work):
         assert_frame_equal(got, serial[key])

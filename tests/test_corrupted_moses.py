@@ -15,6 +15,7 @@ import pytest
 
 import datasets
 
+
 @pytest.fixture(scope="module")
 def script():
     module = datasets.perf_script("corrupted_moses")
@@ -35,17 +36,29 @@ def check(report, rows: int, fraction: float = 0.01) -> None:
     assert r.passed
 
 
-SAMPLE = datasets.FIXTURES / datasets.SAMPLES["moses"]   # the in-repository sample of MOSES test
+SAMPLE = datasets.FIXTURES / datasets.SAMPLES["moses"]  # the in-repository sample of MOSES test
 
 
-@pytest.mark.parametrize("rows, fraction, source", [
-    (4_000, 0.025, SAMPLE),
-    pytest.param(10_000, 0.01, SAMPLE, marks=pytest.mark.slow),
-    pytest.param(20_000, 0.01, None, marks=pytest.mark.data),            # the head of MOSES train, in place
-])
+@pytest.mark.parametrize(
+    "rows, fraction, source",
+    [
+        (4_000, 0.025, SAMPLE),
+        pytest.param(10_000, 0.01, SAMPLE, marks=pytest.mark.slow),
+        pytest.param(20_000, 0.01, None, marks=pytest.mark.data),  # the head of MOSES train, in place
+    ],
+)
 def test_corrupted_rows_and_only_those_are_null(script, tmp_path, rows, fraction, source):
-    report = script.run(rows=rows, fraction=fraction, seed=1, length=256, fit_rows=2_000, workdir=tmp_path,
-                        jobs=1, chunk_size=1_500, source=source)
+    report = script.run(
+        rows=rows,
+        fraction=fraction,
+        seed=1,
+        length=256,
+        fit_rows=2_000,
+        workdir=tmp_path,
+        jobs=1,
+        chunk_size=1_500,
+        source=source,
+    )
     check(report, rows, fraction)
     # the corruptions kept the CSV well-formed: Python's csv module reads one record per row
     import csv

@@ -31,10 +31,11 @@ import pytest
 from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-import datasets
 import sortslice
 from sortslice.dask import InputError, fit_partitioned, list_input_files, transform_partitioned
 from sortslice.engine.persist import to_document
+
+import datasets
 
 MOSES_ROWS = 10_000
 LENGTH = 1024
@@ -42,8 +43,9 @@ LENGTH = 1024
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
     c = Client(cluster)
     # load RDKit and the cached kernels in both workers before anything is timed or killed
     c.run(lambda: sortslice.SortSlice(length=4).fit_transform(["CCO", "c1ccccc1"]) is not None)
@@ -78,9 +80,9 @@ def moses(tmp_path_factory):
     """10,000 MOSES molecules as four Parquet files (with an id column), and the single-machine fit."""
     smiles = datasets.sample("moses", MOSES_ROWS)
     folder = tmp_path_factory.mktemp("moses")
-    bounds = [0, 1500, 5000, 7000, MOSES_ROWS]   # unequal partitions
+    bounds = [0, 1500, 5000, 7000, MOSES_ROWS]  # unequal partitions
     for k in range(4):
-        part = smiles[bounds[k]:bounds[k + 1]]
+        part = smiles[bounds[k] : bounds[k + 1]]
         ids = [f"M{bounds[k] + j}" for j in range(len(part))]
         pq.write_table(pa.table({"id": ids, "SMILES": part}), folder / f"moses-{k}.parquet")
     ref = sortslice.SortSlice(length=LENGTH)
@@ -90,11 +92,11 @@ def moses(tmp_path_factory):
 
 def test_moses_partitions_fit_and_transform_identical(client, moses, tmp_path):
     folder, smiles, ref, X = moses
-    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), folder, client=client, chunk_size=4000,
-                            split_every=2)
+    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), folder, client=client, chunk_size=4000, split_every=2)
     _assert_same_fit(model, ref)
-    out = transform_partitioned(model, str(folder / "*.parquet"), tmp_path / "fps", client=client,
-                                id_column="id", chunk_size=4000)
+    out = transform_partitioned(
+        model, str(folder / "*.parquet"), tmp_path / "fps", client=client, id_column="id", chunk_size=4000
+    )
     assert [os.path.basename(p) for p in out.paths] == [f"part-0000{k}.parquet" for k in range(4)]
     assert (out.rows, out.written, out.invalid) == (MOSES_ROWS, MOSES_ROWS, 0)
     got = _fingerprints(out.paths)
@@ -121,8 +123,7 @@ def test_output_has_the_cli_columns_and_metadata(client, moses, tmp_path):
     ref.save(model_path)
     model = sortslice.load(model_path)
     cli_out = tmp_path / "cli.parquet"
-    result = CliRunner().invoke(main, ["transform", str(model_path), str(src), "--id-column", "id",
-                                       "-o", str(cli_out)])
+    result = CliRunner().invoke(main, ["transform", str(model_path), str(src), "--id-column", "id", "-o", str(cli_out)])
     assert result.exit_code == 0, result.output
     out = transform_partitioned(model, src, tmp_path / "dask", client=client, id_column="id")
     theirs, ours = pq.read_table(cli_out), pq.read_table(out.paths)
@@ -151,8 +152,12 @@ def test_paper_set_as_dask_bag(client, tmp_path):
     ref = sortslice.SortSlice(length=512, radius=3, counts=True, tie_break="smaller_id_first")
     X = ref.fit_transform(smiles)
     bag = db.from_sequence(smiles, npartitions=4)
-    model = fit_partitioned(sortslice.SortSlice(length=512, radius=3, counts=True, tie_break="smaller_id_first"),
-                            bag, client=client, split_every=3)
+    model = fit_partitioned(
+        sortslice.SortSlice(length=512, radius=3, counts=True, tie_break="smaller_id_first"),
+        bag,
+        client=client,
+        split_every=3,
+    )
     _assert_same_fit(model, ref)
     out = transform_partitioned(model, bag, tmp_path / "bag", client=client)
     assert len(out.paths) == bag.npartitions
@@ -182,7 +187,7 @@ class DieOnce:
         yield from self.smiles[half:]
 
 
-@pytest.mark.slow   # the SIGKILL tests below cover a lost worker from outside; this one kills it from a task
+@pytest.mark.slow  # the SIGKILL tests below cover a lost worker from outside; this one kills it from a task
 def test_worker_killed_mid_task_is_survived(client, moses, tmp_path):
     import dask
 
@@ -190,7 +195,7 @@ def test_worker_killed_mid_task_is_survived(client, moses, tmp_path):
     sample = smiles[:1600]
     ref = sortslice.SortSlice(length=LENGTH)
     X = ref.fit_transform(sample)
-    pieces = [sample[i:i + 400] for i in range(0, len(sample), 400)]
+    pieces = [sample[i : i + 400] for i in range(0, len(sample), 400)]
 
     def bag(marker):
         parts = [p if k != 2 else DieOnce(p, marker) for k, p in enumerate(pieces)]
@@ -201,15 +206,17 @@ def test_worker_killed_mid_task_is_survived(client, moses, tmp_path):
         return set(client.run(os.getpid).values())
 
     before_fit = worker_pids()
-    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), bag(tmp_path / "fit.died"), client=client,
-                            chunk_size=100)
+    model = fit_partitioned(
+        sortslice.SortSlice(length=LENGTH), bag(tmp_path / "fit.died"), client=client, chunk_size=100
+    )
     assert (tmp_path / "fit.died").exists()
     _assert_same_fit(model, ref)
     assert int((tmp_path / "fit.died").read_text()) in before_fit
 
-    before_transform = worker_pids()   # the killed worker was restarted by its nanny: a new process
-    out = transform_partitioned(model, bag(tmp_path / "transform.died"), tmp_path / "fps", client=client,
-                                chunk_size=100)
+    before_transform = worker_pids()  # the killed worker was restarted by its nanny: a new process
+    out = transform_partitioned(
+        model, bag(tmp_path / "transform.died"), tmp_path / "fps", client=client, chunk_size=100
+    )
     assert (tmp_path / "transform.died").exists()
     assert _fingerprints(out.paths).tobytes() == X.tobytes()
     # the killed task's temporary file went with the staging folder
@@ -252,10 +259,9 @@ class KillAfter(SchedulerPlugin):
         ours = self._ours()
         left = [k for k, t in ours.items() if t.state != "memory"]
         if not left:
-            return   # too late to be mid-run: the test fails on `killed is None`
+            return  # too late to be mid-run: the test fails on `killed is None`
         held = [k for k, t in ours.items() if t.who_has and ws in t.who_has]
-        self.killed = {"pid": ws.pid, "address": ws.address, "left": len(left), "held": len(held),
-                       "of": len(ours)}
+        self.killed = {"pid": ws.pid, "address": ws.address, "left": len(left), "held": len(held), "of": len(ours)}
         os.kill(ws.pid, signal.SIGKILL)
 
     def report(self) -> dict:
@@ -281,13 +287,13 @@ def kill_after(client):
     yield arm
     if armed:
         client.unregister_scheduler_plugin(KillAfter.name)
-    client.wait_for_workers(2, timeout=120)   # the nanny has started a new worker process in its place
+    client.wait_for_workers(2, timeout=120)  # the nanny has started a new worker process in its place
 
 
 def _assert_killed_mid_run(report: dict, pids: set, prefix_tasks: int) -> None:
     killed = report["killed"]
     assert killed is not None, report
-    assert killed["pid"] in pids            # one of the two worker processes the job started with
+    assert killed["pid"] in pids  # one of the two worker processes the job started with
     assert killed["left"] > 0 and killed["held"] >= 2 and killed["of"] == prefix_tasks, killed
     # the lost results were computed again: at least one partition's task finished twice
     assert max(report["finished"].values()) >= 2, report
@@ -300,17 +306,20 @@ def moses10(tmp_path_factory, moses):
     _, smiles, ref, X = moses
     folder = tmp_path_factory.mktemp("moses10")
     for k in range(10):
-        part = smiles[1000 * k:1000 * (k + 1)]
-        pq.write_table(pa.table({"id": [f"M{1000 * k + j}" for j in range(len(part))], "SMILES": part}),
-                       folder / f"moses-{k:02d}.parquet")
+        part = smiles[1000 * k : 1000 * (k + 1)]
+        pq.write_table(
+            pa.table({"id": [f"M{1000 * k + j}" for j in range(len(part))], "SMILES": part}),
+            folder / f"moses-{k:02d}.parquet",
+        )
     return folder, smiles, ref, X
 
 
 def test_worker_sigkilled_mid_fit_changes_nothing(client, moses10, kill_after):
     folder, _, ref, _ = moses10
     kill_after("sortslice-prevalence-")
-    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), str(folder / "*.parquet"), client=client,
-                            chunk_size=250, split_every=3)
+    model = fit_partitioned(
+        sortslice.SortSlice(length=LENGTH), str(folder / "*.parquet"), client=client, chunk_size=250, split_every=3
+    )
     _assert_killed_mid_run(kill_after.report(), kill_after.pids, 10)
     # every id's prevalence, the vocabulary and the model file equal the single-machine fit's: a
     # partition counted on the killed worker and again elsewhere was counted once
@@ -323,12 +332,12 @@ def test_worker_sigkilled_mid_transform_changes_no_byte(client, moses10, kill_af
     ref.save(model_path)
     model = sortslice.load(model_path)
     # the oracle: the same folder written by one process, without Dask
-    r = _cli("transform", model_path, folder / "*.parquet", "-o", tmp_path / "single", "--id-column", "id",
-             "-j", 1)
+    r = _cli("transform", model_path, folder / "*.parquet", "-o", tmp_path / "single", "--id-column", "id", "-j", 1)
     assert r.exit_code == 0, r.output
     kill_after("sortslice-write-")
-    out = transform_partitioned(model, str(folder / "*.parquet"), tmp_path / "dask", client=client,
-                                id_column="id", chunk_size=250)
+    out = transform_partitioned(
+        model, str(folder / "*.parquet"), tmp_path / "dask", client=client, id_column="id", chunk_size=250
+    )
     _assert_killed_mid_run(kill_after.report(), kill_after.pids, 10)
     names = [f"part-{k:05d}.parquet" for k in range(10)]
     # no temporary file of the killed task is left, and every part is the one-process part, byte for byte
@@ -343,8 +352,9 @@ def test_worker_sigkilled_mid_transform_changes_no_byte(client, moses10, kill_af
     data = bytearray(damaged.read_bytes())
     data[len(data) // 2] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    again = transform_partitioned(model, str(folder / "*.parquet"), tmp_path / "dask", client=client,
-                                  id_column="id", resume=True)
+    again = transform_partitioned(
+        model, str(folder / "*.parquet"), tmp_path / "dask", client=client, id_column="id", resume=True
+    )
     assert again.kept == 9 and len(again.notes) == 1 and again.notes[0].startswith(f"{names[3]} is written again: ")
     assert damaged.read_bytes() == (tmp_path / "single" / names[3]).read_bytes()
 
@@ -372,8 +382,9 @@ def test_smi_files_strict_skip_and_existing_output(client, tmp_path):
     ref = sortslice.SortSlice(length=64, radius=1)
     X = ref.fit_transform(smiles)
 
-    model, summary = fit_partitioned(sortslice.SortSlice(length=64, radius=1), tmp_path / "in", client=client,
-                                     return_summary=True)
+    model, summary = fit_partitioned(
+        sortslice.SortSlice(length=64, radius=1), tmp_path / "in", client=client, return_summary=True
+    )
     _assert_same_fit(model, ref)
     assert (summary.rows, summary.n_invalid, summary.n_partitions) == (5, 1, 2)
     assert summary.first_problem.startswith(f"{files[1]}: row 2 (bad_ring): ")
@@ -384,14 +395,19 @@ def test_smi_files_strict_skip_and_existing_output(client, tmp_path):
     assert table.column("name").to_pylist() == ["ethanol", "benzene", "acetic", "methylamine"]
     assert _fingerprints(out.paths).tobytes() == X[[0, 1, 2, 4]].tobytes()
 
-    with pytest.raises(sortslice.InvalidMoleculeError,
-                       match=r"b\.smi: row 2 \(bad_ring\): .*its part was not written; complete parts are kept"):
+    with pytest.raises(
+        sortslice.InvalidMoleculeError,
+        match=r"b\.smi: row 2 \(bad_ring\): .*its part was not written; complete parts are kept",
+    ):
         transform_partitioned(model, files, tmp_path / "strict", client=client, errors="strict")
     # a.smi's part may be complete (kept for a resumed run): b.smi's is never written
     assert "part-00001.parquet" not in os.listdir(tmp_path / "strict")
 
-    with pytest.raises(InputError, match=r"already holds 2 files \(part-00000.parquet, part-00001.parquet\): "
-                                         r"choose an empty folder, or pass resume=True"):
+    with pytest.raises(
+        InputError,
+        match=r"already holds 2 files \(part-00000.parquet, part-00001.parquet\): "
+        r"choose an empty folder, or pass resume=True",
+    ):
         transform_partitioned(model, files, tmp_path / "skip", client=client)
     again = transform_partitioned(model, files[:1], tmp_path / "skip", client=client, overwrite=True)
     assert sorted(os.listdir(tmp_path / "skip")) == ["part-00000.parquet"]
@@ -416,8 +432,9 @@ def test_smi_files_strict_skip_and_existing_output(client, tmp_path):
 def test_from_prevalence_equals_fit_and_validates():
     smiles = ["CCO", "CCN", "c1ccccc1", "CC(=O)O"]
     ref = sortslice.SortSlice(length=8, tie_break="smaller_id_first").fit(smiles)
-    got = sortslice.SortSlice.from_prevalence(ref.state_ids_, ref.state_prevalence_, ref.n_molecules_,
-                                              ref.n_invalid_, length=8, tie_break="smaller_id_first")
+    got = sortslice.SortSlice.from_prevalence(
+        ref.state_ids_, ref.state_prevalence_, ref.n_molecules_, ref.n_invalid_, length=8, tie_break="smaller_id_first"
+    )
     np.testing.assert_array_equal(got.vocabulary_, ref.vocabulary_)
     np.testing.assert_array_equal(got.transform(smiles), ref.transform(smiles))
     with pytest.raises(ValueError, match="strictly ascending"):
@@ -429,8 +446,10 @@ def test_from_prevalence_equals_fit_and_validates():
 
 
 def test_import_sortslice_does_not_import_dask():
-    code = ("import sys, sortslice, sortslice.cli; "
-            "assert not any(m == 'dask' or m.startswith(('dask.', 'distributed')) for m in sys.modules)")
+    code = (
+        "import sys, sortslice, sortslice.cli; "
+        "assert not any(m == 'dask' or m.startswith(('dask.', 'distributed')) for m in sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -455,8 +474,17 @@ def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp
     r = _cli("fit", whole, "-o", tmp_path / "one.json", "--chunk-size", 3000)
     assert r.exit_code == 0, r.output
     _assert_same_fit(sortslice.load(tmp_path / "dask.json"), sortslice.load(tmp_path / "one.json"))
-    r = _cli("transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps",
-             "--scheduler", address, "--id-column", "id")
+    r = _cli(
+        "transform",
+        tmp_path / "dask.json",
+        folder / "*.parquet",
+        "-o",
+        tmp_path / "fps",
+        "--scheduler",
+        address,
+        "--id-column",
+        "id",
+    )
     assert r.exit_code == 0, r.output
     assert f"wrote {MOSES_ROWS:,} rows in 4 files" in r.output
     parts = [tmp_path / "fps" / f"part-0000{k}.parquet" for k in range(4)]
@@ -490,28 +518,45 @@ def test_cli_dask_local_starts_its_own_cluster(tmp_path):
     assert "Warning: 2 of" in r.output and "invalid SMILES" in r.output
     ref = sortslice.SortSlice(length=512).fit(smiles[0::2] + ["x("] + smiles[1::2])
     np.testing.assert_array_equal(sortslice.load(tmp_path / "m.json").vocabulary_, ref.vocabulary_)
-    r = _cli("transform", tmp_path / "m.json", tmp_path / "p*.smi", "-o", tmp_path / "out", "--dask-local", 2,
-             "--errors", "skip")
+    r = _cli(
+        "transform",
+        tmp_path / "m.json",
+        tmp_path / "p*.smi",
+        "-o",
+        tmp_path / "out",
+        "--dask-local",
+        2,
+        "--errors",
+        "skip",
+    )
     assert r.exit_code == 0, r.output
     got = _fingerprints(sorted((tmp_path / "out").glob("part-*.parquet")))
     want = sortslice.load(tmp_path / "m.json").transform(smiles[0::2] + smiles[1::2])
     assert got.tobytes() == np.ascontiguousarray(want).tobytes()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["fit", "IN", "-o", "M", "--method", "mim", "--label", "y", "--scheduler", "ADDR"],
-     "--method mim cannot be fitted on a Dask cluster"),
-    (["fit", "IN", "-o", "M", "--scheduler", "ADDR", "-j", "2"], "--jobs does not apply to fit on a Dask cluster"),
-    (["transform", "M", "IN", "-o", "-", "--scheduler", "ADDR"], "output is a folder of Parquet files"),
-    (["transform", "M", "IN", "-o", "x.csv", "--scheduler", "ADDR"], "not a .csv file"),
-    (["transform", "M", "IN", "-o", "out", "--format", "npy", "--scheduler", "ADDR"], "is Parquet"),
-    (["fit", "IN", "-o", "M", "--scheduler", "ADDR", "--dask-local", "2"], "give --scheduler or --dask-local"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["fit", "IN", "-o", "M", "--method", "mim", "--label", "y", "--scheduler", "ADDR"],
+            "--method mim cannot be fitted on a Dask cluster",
+        ),
+        (["fit", "IN", "-o", "M", "--scheduler", "ADDR", "-j", "2"], "--jobs does not apply to fit on a Dask cluster"),
+        (["transform", "M", "IN", "-o", "-", "--scheduler", "ADDR"], "output is a folder of Parquet files"),
+        (["transform", "M", "IN", "-o", "x.csv", "--scheduler", "ADDR"], "not a .csv file"),
+        (["transform", "M", "IN", "-o", "out", "--format", "npy", "--scheduler", "ADDR"], "is Parquet"),
+        (["fit", "IN", "-o", "M", "--scheduler", "ADDR", "--dask-local", "2"], "give --scheduler or --dask-local"),
+    ],
+)
 def test_cli_cluster_usage_errors_are_one_line(client, moses, tmp_path, args, message):
     folder, _, ref, _ = moses
     ref.save(tmp_path / "model.json")
-    names = {"IN": str(folder), "M": str(tmp_path / ("model.json" if args[0] == "transform" else "new.json")),
-             "ADDR": client.scheduler.address}
+    names = {
+        "IN": str(folder),
+        "M": str(tmp_path / ("model.json" if args[0] == "transform" else "new.json")),
+        "ADDR": client.scheduler.address,
+    }
     r = _cli(*[names.get(a, a) for a in args])
     assert r.exit_code != 0
     assert message in r.output

@@ -28,11 +28,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import hostile
 import sortslice
-from datasets import paper_table, sample
-from sortslice.engine import morgan as morgan_mod, pooling
+from sortslice.engine import morgan as morgan_mod
+from sortslice.engine import pooling
 from sortslice.engine.fingerprint import EcfpParams, flatten
+
+import hostile
+from datasets import paper_table, sample
 from threads import ECFP_KERNELS, launches
 
 RESULT_FIELDS = ("indptr", "ids", "counts", "valid")
@@ -90,16 +92,17 @@ def test_ecfp_does_not_depend_on_processes_chunks_or_threads(params):
     assert seen.processes and set(seen.processes) == {2}
     same_result(base, sortslice.ecfp(items, n_jobs=1, chunk_size=1000, **kw))
     with launches() as seen:
-        same_result(base, sortslice.ecfp(items, chunk_size=600, **kw))      # n_jobs=None: the whole machine
+        same_result(base, sortslice.ecfp(items, chunk_size=600, **kw))  # n_jobs=None: the whole machine
     # (several chunks in process: one chunk's kernels on 1 thread overlap the next chunk's export)
     assert set(seen.processes) == {numba.config.NUMBA_NUM_THREADS} or max(on_threads(seen)) == (
-        numba.config.NUMBA_NUM_THREADS)
+        numba.config.NUMBA_NUM_THREADS
+    )
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
         with launches() as seen:
             same_result(base, sortslice.ecfp(items, **kw))
-        assert on_threads(seen) == {1} and not seen.processes   # the caller's setting is respected
+        assert on_threads(seen) == {1} and not seen.processes  # the caller's setting is respected
     finally:
         numba.set_num_threads(old)
 
@@ -107,8 +110,16 @@ def test_ecfp_does_not_depend_on_processes_chunks_or_threads(params):
 def test_kernels_do_not_depend_on_the_thread_count():
     items, _ = molecules()
     g = flatten(items, n_jobs=1).graph
-    args = (g.atom_ptr, g.atom_invariants(), np.zeros(g.atom_ptr[-1], dtype=np.uint8), g.nbr_ptr, g.nbr_atom,
-            g.nbr_bond, g.bond_ptr, g.bond_invariants())
+    args = (
+        g.atom_ptr,
+        g.atom_invariants(),
+        np.zeros(g.atom_ptr[-1], dtype=np.uint8),
+        g.nbr_ptr,
+        g.nbr_atom,
+        g.nbr_bond,
+        g.bond_ptr,
+        g.bond_invariants(),
+    )
     one = morgan_mod.morgan(*args, 2, threads=1)
     two = morgan_mod.morgan(*args, 2, threads=2)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(one, two))
@@ -117,11 +128,15 @@ def test_kernels_do_not_depend_on_the_thread_count():
     assert all(getattr(env1, k).tobytes() == getattr(env2, k).tobytes() for k in ("indptr", "ids", "atom", "radius"))
     indptr, ids, counts = one
     vocab = pooling.document_frequency(indptr, ids)[0][::7][:1024]
-    for kw in (dict(length=2048), dict(length=1024, vocabulary=vocab, use_counts=True, dtype=np.uint16),
-               dict(length=512, use_counts=True, sparse=True, dtype=np.uint32),
-               dict(length=1024, vocabulary=vocab, sparse=True)):
-        same_output(pooling.pool(indptr, ids, counts, threads=1, **kw), pooling.pool(indptr, ids, counts, threads=2,
-                                                                                     **kw))
+    for kw in (
+        dict(length=2048),
+        dict(length=1024, vocabulary=vocab, use_counts=True, dtype=np.uint16),
+        dict(length=512, use_counts=True, sparse=True, dtype=np.uint32),
+        dict(length=1024, vocabulary=vocab, sparse=True),
+    ):
+        same_output(
+            pooling.pool(indptr, ids, counts, threads=1, **kw), pooling.pool(indptr, ids, counts, threads=2, **kw)
+        )
     row_class = (np.arange(indptr.shape[0] - 1) % 3) - 1
     a = pooling.document_frequency(indptr, ids, row_class, 2, threads=1)
     b = pooling.document_frequency(indptr, ids, row_class, 2, threads=2)
@@ -131,8 +146,9 @@ def test_kernels_do_not_depend_on_the_thread_count():
 # -------------------------------------------------------------------------------- featurisers
 FEATURISERS = {
     "sort_slice": lambda **kw: sortslice.SortSlice(length=512, **kw),
-    "sort_slice_counts_sparse": lambda **kw: sortslice.SortSlice(length=256, counts=True, sparse=True, radius=3,
-                                                                 chirality=True, **kw),
+    "sort_slice_counts_sparse": lambda **kw: sortslice.SortSlice(
+        length=256, counts=True, sparse=True, radius=3, chirality=True, **kw
+    ),
     "hash_fold": lambda **kw: sortslice.HashFold(length=1024, counts=True, **kw),
     "mim": lambda **kw: sortslice.MIM(length=256, **kw),
     "filtering": lambda **kw: sortslice.Filtering(length=128, radius=1, **kw),
@@ -174,7 +190,7 @@ def test_featurisers_do_not_depend_on_processes_or_threads(name):
 
 
 def _chunks(items, size, order):
-    parts = [items[i:i + size] for i in range(0, len(items), size)]
+    parts = [items[i : i + size] for i in range(0, len(items), size)]
     return [parts[k] for k in order(len(parts))]
 
 
@@ -184,8 +200,11 @@ def test_partial_fit_over_chunks_in_any_order(size):
     items = items[:1500] if size > 1 else items[:100]
     whole = sortslice.SortSlice(length=300).fit(items)
     rng = np.random.default_rng(size)
-    orders = {"forward": lambda n: range(n), "backward": lambda n: range(n - 1, -1, -1),
-              "shuffled": lambda n: rng.permutation(n)}
+    orders = {
+        "forward": lambda n: range(n),
+        "backward": lambda n: range(n - 1, -1, -1),
+        "shuffled": lambda n: rng.permutation(n),
+    }
     probe = items[::5]
     for how, order in orders.items():
         streamed = sortslice.SortSlice(length=300)
@@ -197,18 +216,22 @@ def test_partial_fit_over_chunks_in_any_order(size):
         assert (streamed.n_molecules_, streamed.n_invalid_) == (whole.n_molecules_, whole.n_invalid_)
         same_output(whole.transform(probe), streamed.transform(probe))
         # examples are first-in-data-order: re-derived from the data in its order, the models are equal
-        streamed.find_examples([items[i:i + 400] for i in range(0, len(items), 400)])
+        streamed.find_examples([items[i : i + 400] for i in range(0, len(items), 400)])
         assert state(streamed) == state(whole), how
 
 
 def test_merge_in_any_order_or_grouping():
     items, _ = molecules()
-    parts = [items[i:i + 500] for i in range(0, 2000, 500)]
+    parts = [items[i : i + 500] for i in range(0, 2000, 500)]
     fitted = [sortslice.SortSlice(length=400, counts=True).fit(p) for p in parts]
     whole = sortslice.SortSlice(length=400, counts=True).fit(items[:2000])
     a, b, c, d = fitted
-    for merged in (a.merge(b).merge(c).merge(d), d.merge(c).merge(b).merge(a), a.merge(c).merge(b.merge(d)),
-                   (b.merge(d)).merge(c.merge(a))):
+    for merged in (
+        a.merge(b).merge(c).merge(d),
+        d.merge(c).merge(b).merge(a),
+        a.merge(c).merge(b.merge(d)),
+        (b.merge(d)).merge(c.merge(a)),
+    ):
         for k in ("state_ids_", "state_prevalence_", "vocabulary_", "prevalence_"):
             assert getattr(merged, k).tobytes() == getattr(whole, k).tobytes(), k
         assert (merged.n_molecules_, merged.n_invalid_) == (whole.n_molecules_, whole.n_invalid_)
@@ -254,8 +277,7 @@ def cli_input(tmp_path_factory):
     return path
 
 
-SETTINGS = [("--chunk-size", "1000", "-j", "1"), ("--chunk-size", "97", "-j", "2"),
-            ("--chunk-size", "300", "-j", "1")]
+SETTINGS = [("--chunk-size", "1000", "-j", "1"), ("--chunk-size", "97", "-j", "2"), ("--chunk-size", "300", "-j", "1")]
 
 
 @pytest.mark.parametrize("command, suffix", [("ids", "csv"), ("fold", "npy"), ("transform", "npz")])

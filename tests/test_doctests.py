@@ -8,8 +8,6 @@ import pkgutil
 
 import pytest
 
-import sortslice
-
 
 def _modules_with_examples():
     # walk each mapped folder (editable installs map sortslice.engine to its own directory)

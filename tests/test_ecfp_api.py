@@ -10,8 +10,9 @@ import pytest
 from rdkit import Chem
 
 import sortslice
-from datasets import paper_smiles, sample
 from sortslice.engine.fingerprint import EcfpParams
+
+from datasets import paper_smiles, sample
 
 
 def _same(a, b):
@@ -62,6 +63,7 @@ def test_input_containers(container):
 
         data = pl.Series(smiles)
     elif container == "pandas-like":
+
         class Col:
             def __init__(self, v):
                 self.v = v
@@ -123,10 +125,12 @@ def test_large_radius_is_supported():
 
 
 def test_import_is_light():
-    code = ("import sys, sortslice; "
-            "assert 'polars' not in sys.modules, 'polars imported'; "
-            "from sortslice.engine._jit import KERNELS; "
-            "assert all(not k.signatures for k in KERNELS), 'compiled at import'")
+    code = (
+        "import sys, sortslice; "
+        "assert 'polars' not in sys.modules, 'polars imported'; "
+        "from sortslice.engine._jit import KERNELS; "
+        "assert all(not k.signatures for k in KERNELS), 'compiled at import'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -15,12 +15,14 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 import sortslice
+
 from datasets import PAPER, paper_smiles, sample, smi_gz
 
 SAMPLE = 80  # per data set and option combination; `-m full` checks every molecule
 
-LARGE = [pytest.param(f"large:{name}", marks=pytest.mark.data)
-         for name in ("chembl20_chiral_10k.smi.gz", "zinc_50k.smi.gz")]
+LARGE = [
+    pytest.param(f"large:{name}", marks=pytest.mark.data) for name in ("chembl20_chiral_10k.smi.gz", "zinc_50k.smi.gz")
+]
 SOURCES = [f"paper:{k}" for k in PAPER] + ["sample:chembl_chiral", "sample:zinc"] + LARGE
 
 CONFIGS = [
@@ -30,7 +32,8 @@ CONFIGS = [
 
 
 def _config_id(c):
-    return f"r{c['radius']}-{c['invariants']}-{'chir' if c['chirality'] else 'achir'}-{'bt' if c['bond_types'] else 'nobt'}"
+    chirality = "chir" if c["chirality"] else "achir"
+    return f"r{c['radius']}-{c['invariants']}-{chirality}-{'bt' if c['bond_types'] else 'nobt'}"
 
 
 def _load(source: str) -> list[str]:
@@ -115,9 +118,12 @@ def _edge_molecules():
         ("fused macrocycle", "C1CCC2(CC1)" + "C" * 70 + "C2"),
         ("500+ atoms", "CC(C)" + "C(=O)NC(C)" * 130 + "C(=O)O"),
         ("cubane-like cage", "C12C3C4C1C5C2C3C45"),
-        ("fullerene C60", "C12=C3C4=C5C6=C1C7=C8C9=C1C%10=C%11C(=C29)C3=C2C3=C4C4=C5C5=C9C6=C7C6=C7C8=C1C1=C8"
-                          "C%10=C%10C%11=C2C2=C3C3=C4C4=C5C5=C%11C%12=C(C6=C95)C7=C1C1=C%12C5=C%11C4=C3C3=C5"
-                          "C(=C81)C%10=C23"),
+        (
+            "fullerene C60",
+            "C12=C3C4=C5C6=C1C7=C8C9=C1C%10=C%11C(=C29)C3=C2C3=C4C4=C5C5=C9C6=C7C6=C7C8=C1C1=C8"
+            "C%10=C%10C%11=C2C2=C3C3=C4C4=C5C5=C%11C%12=C(C6=C95)C7=C1C1=C%12C5=C%11C4=C3C3=C5"
+            "C(=C81)C%10=C23",
+        ),
     ]:
         m = Chem.MolFromSmiles(smi)
         assert m is not None, label
@@ -148,8 +154,9 @@ def _edge_molecules():
 EDGE = _edge_molecules()
 
 
-@pytest.mark.parametrize("config", [c for c in CONFIGS if not (c["invariants"] == "fcfp" and c["radius"] == 0)],
-                         ids=_config_id)
+@pytest.mark.parametrize(
+    "config", [c for c in CONFIGS if not (c["invariants"] == "fcfp" and c["radius"] == 0)], ids=_config_id
+)
 def test_edge_cases_match_rdkit(config):
     labels = list(EDGE)
     mols = [EDGE[k] for k in labels]
@@ -163,8 +170,9 @@ def test_ring_membership_and_redundant_environments(ring_membership, redundant):
     smiles, mols = _molecules("paper:ames", False)
     labels = list(EDGE)
     mols = mols + [EDGE[k] for k in labels]
-    fp = sortslice.ecfp(mols, radius=3, ring_membership=ring_membership, redundant_environments=redundant,
-                        chirality=True)
+    fp = sortslice.ecfp(
+        mols, radius=3, ring_membership=ring_membership, redundant_environments=redundant, chirality=True
+    )
     assert_matches_rdkit(fp, mols, smiles + labels)
 
 

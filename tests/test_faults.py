@@ -33,15 +33,20 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import datasets
 import sortslice
 from sortslice.cli import main
+
+import datasets
 
 #: the ``sortslice`` command, run by this interpreter
 CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 #: the same, started with SIGXFSZ's default action (kill), as a process embedding Python might be
-CLI_XFSZ_DEFAULT = [sys.executable, "-c", "import signal; signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "
-                    "from sortslice.cli import main; main(prog_name='sortslice')"]
+CLI_XFSZ_DEFAULT = [
+    sys.executable,
+    "-c",
+    "import signal; signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "
+    "from sortslice.cli import main; main(prog_name='sortslice')",
+]
 ROWS = 20_000
 PREVIOUS = b"the output of an earlier run\n"
 
@@ -66,11 +71,17 @@ def data(tmp_path_factory):
 
 def run(args, *, limit: int | None = None, cli=CLI, **kwargs) -> subprocess.CompletedProcess:
     """Run the CLI to the end (``limit``: RLIMIT_FSIZE of the child, in bytes)."""
+
     def preexec():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.run(cli + [str(a) for a in args], capture_output=True, timeout=300,
-                          preexec_fn=None if limit is None else preexec, **kwargs)
+    return subprocess.run(
+        cli + [str(a) for a in args],
+        capture_output=True,
+        timeout=300,
+        preexec_fn=None if limit is None else preexec,
+        **kwargs,
+    )
 
 
 def in_process(args):
@@ -97,7 +108,7 @@ def previous_output(path):
 
 def assert_untouched(path, inode) -> None:
     assert path.read_bytes() == PREVIOUS
-    assert os.stat(path).st_ino == inode   # not replaced, not even by a copy
+    assert os.stat(path).st_ino == inode  # not replaced, not even by a copy
 
 
 # ------------------------------------------------------------------------------------- signals
@@ -116,8 +127,13 @@ class Watched:
     """The CLI in its own process group, as started from a terminal, with its progress bar read as it goes."""
 
     def __init__(self, args):
-        self.proc = subprocess.Popen(CLI + [str(a) for a in args] + ["--progress"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_terminal_signals)
+        self.proc = subprocess.Popen(
+            CLI + [str(a) for a in args] + ["--progress"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_terminal_signals,
+        )
         self.err = b""
 
     def wait_for(self, molecules: int, timeout: float = 240) -> int:
@@ -146,7 +162,7 @@ SIGNAL_CASES = [
     ("transform", signal.SIGINT, "fp.parquet", ["--chunk-size", "5000", "-j", "2"]),
     ("transform", signal.SIGTERM, "fp.csv", ["--chunk-size", "500", "-j", "1"]),
     ("ids", signal.SIGTERM, "ids.npz", ["--chunk-size", "500", "-j", "1"]),
-    ("fold", signal.SIGHUP, "X.npy", ["--chunk-size", "500", "-j", "1", "--length", "512"]),   # terminal closed
+    ("fold", signal.SIGHUP, "X.npy", ["--chunk-size", "500", "-j", "1", "--length", "512"]),  # terminal closed
     pytest.param("transform", signal.SIGINT, "fp.parquet", ["--chunk-size", "500", "-j", "1"], marks=pytest.mark.full),
     pytest.param("transform", signal.SIGTERM, "fp.npz", ["--chunk-size", "500", "-j", "1"], marks=pytest.mark.full),
 ]
@@ -166,8 +182,8 @@ def test_interrupted_conversion_leaves_no_trace(data, tmp_path, command, sig, na
     args = [command] + ([data["model"]] if command == "transform" else []) + [inp, "-o", out] + options
     before = listing(tmp_path)
     cli = Watched(args)
-    assert cli.wait_for(int(options[options.index("--chunk-size") + 1])) < ROWS   # mid-file
-    assert any(f.endswith(".part") for f in listing(tmp_path))   # the output so far is a temporary file
+    assert cli.wait_for(int(options[options.index("--chunk-size") + 1])) < ROWS  # mid-file
+    assert any(f.endswith(".part") for f in listing(tmp_path))  # the output so far is a temporary file
     os.killpg(cli.proc.pid, sig)
     status, err = cli.finish()
     assert status == 128 + sig, err
@@ -177,8 +193,9 @@ def test_interrupted_conversion_leaves_no_trace(data, tmp_path, command, sig, na
     assert_untouched(out, inode)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.full)],
-                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.full)], ids=["SIGINT", "SIGTERM"]
+)
 def test_interrupted_fit_keeps_the_previous_model(data, tmp_path, sig):
     model = tmp_path / "model.json"
     inode = previous_output(model)
@@ -190,7 +207,8 @@ def test_interrupted_fit_keeps_the_previous_model(data, tmp_path, sig):
     assert status == 128 + sig, err
     assert "Traceback" not in err
     assert error_lines(err, str(data["big"])) == [
-        f"Error: interrupted by {sig.name} (incomplete outputs are not written)"]
+        f"Error: interrupted by {sig.name} (incomplete outputs are not written)"
+    ]
     assert listing(tmp_path) == before
     assert_untouched(model, inode)
 
@@ -220,8 +238,9 @@ def alive(pid: int) -> bool:
 def test_killed_cli_leaves_no_parsing_process_behind(data, tmp_path):
     # SIGKILL (or the OOM killer) gives the command no chance to shut its parsing processes down; they
     # must notice and end rather than wait for work forever (each holds hundreds of MB)
-    cli = Watched(["transform", data["model"], data["big"], "-o", tmp_path / "fp.parquet", "--chunk-size", "5000",
-                   "-j", "2"])
+    cli = Watched(
+        ["transform", data["model"], data["big"], "-o", tmp_path / "fp.parquet", "--chunk-size", "5000", "-j", "2"]
+    )
     cli.wait_for(5000)
     workers = processes_with_parent(cli.proc.pid)
     assert len(workers) >= 2
@@ -232,7 +251,7 @@ def test_killed_cli_leaves_no_parsing_process_behind(data, tmp_path):
     while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     left = [w for w in workers if alive(w)]
-    for w in left:   # do not leave them to the rest of the test session
+    for w in left:  # do not leave them to the rest of the test session
         os.kill(w, signal.SIGKILL)
     assert left == []
 
@@ -241,15 +260,25 @@ def test_killed_cli_leaves_no_parsing_process_behind(data, tmp_path):
 LIMIT = 16 * 1024
 
 
-@pytest.mark.parametrize("name", ["fp.parquet", pytest.param("fp.csv", marks=pytest.mark.slow),
-                                  pytest.param("fp.npy", marks=pytest.mark.slow), "fp.npz"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "fp.parquet",
+        pytest.param("fp.csv", marks=pytest.mark.slow),
+        pytest.param("fp.npy", marks=pytest.mark.slow),
+        "fp.npz",
+    ],
+)
 def test_full_disk_gives_one_line_and_no_partial_file(data, tmp_path, name):
     # started with SIGXFSZ's default action (kill): the CLI must ignore it itself to report the failed write
     out = tmp_path / name
     inode = previous_output(out)
     before = listing(tmp_path)
-    result = run(["transform", data["model"], data["small"], "-o", out, "-j", "1", "--chunk-size", "1000"],
-                 limit=LIMIT, cli=CLI_XFSZ_DEFAULT)
+    result = run(
+        ["transform", data["model"], data["small"], "-o", out, "-j", "1", "--chunk-size", "1000"],
+        limit=LIMIT,
+        cli=CLI_XFSZ_DEFAULT,
+    )
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert result.stderr.decode() == f"Error: cannot write {out}: File too large\n"
     assert listing(tmp_path) == before
@@ -312,8 +341,7 @@ def test_output_through_a_symlink_replaces_the_target_not_the_link(data, tmp_pat
     model_link.symlink_to(real / "model.json")
     sortslice.SortSlice(length=16).fit(data["smiles"][:100]).save(model_link)
     assert model_link.is_symlink() and sortslice.load(real / "model.json").length == 16
-    assert listing(real) == ["fp.parquet", "model.json"] and listing(tmp_path) == ["link.parquet", "model.json",
-                                                                                    "real"]
+    assert listing(real) == ["fp.parquet", "model.json"] and listing(tmp_path) == ["link.parquet", "model.json", "real"]
 
 
 def read_fifo_in_background(fifo) -> list:
@@ -331,15 +359,16 @@ def test_output_to_a_named_pipe_is_written_into_it(data, tmp_path):
     result = in_process(["transform", data["model"], data["tiny"], "-o", fifo, "-j", "1"])
     assert result.exit_code == 0, result.output
     deadline = time.monotonic() + 10
-    while not got and time.monotonic() < deadline:   # the reader stays blocked if the pipe was never opened
+    while not got and time.monotonic() < deadline:  # the reader stays blocked if the pipe was never opened
         time.sleep(0.01)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and listing(tmp_path) == ["fp.csv"]
     lines = got[0].decode().splitlines()
     model = sortslice.load(data["model"])
     expected = model.transform(data["smiles"][:500])
     assert lines[0] == '"fingerprint","error"' and len(lines) == 501
-    assert np.array_equal(np.array([[c == "1" for c in line.split(",")[0].strip('"')] for line in lines[1:]]),
-                          expected.astype(bool))
+    assert np.array_equal(
+        np.array([[c == "1" for c in line.split(",")[0].strip('"')] for line in lines[1:]]), expected.astype(bool)
+    )
     # the library's model files too
     got = read_fifo_in_background(fifo)
     model.save(fifo)
@@ -347,21 +376,39 @@ def test_output_to_a_named_pipe_is_written_into_it(data, tmp_path):
     while not got and time.monotonic() < deadline:
         time.sleep(0.01)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert got and sortslice.engine.persist.from_document(json.loads(got[0])).vocabulary.tolist() == \
-        model.vocabulary_.tolist()
+    assert (
+        got
+        and sortslice.engine.persist.from_document(json.loads(got[0])).vocabulary.tolist() == model.vocabulary_.tolist()
+    )
 
 
 # --------------------------------------------------------------------------------- broken pipe
-@pytest.mark.parametrize("fmt", [pytest.param("csv", marks=pytest.mark.slow), "parquet",
-                                 pytest.param("npy", marks=pytest.mark.full)])
+@pytest.mark.parametrize(
+    "fmt", [pytest.param("csv", marks=pytest.mark.slow), "parquet", pytest.param("npy", marks=pytest.mark.full)]
+)
 def test_stdout_closed_early_is_quiet(data, fmt):
     # sortslice transform ... -o - | head -c 100
-    proc = subprocess.Popen(CLI + ["transform", str(data["model"]), str(data["big"]), "-o", "-", "--format", fmt,
-                                   "-j", "1", "--chunk-size", "1000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        CLI
+        + [
+            "transform",
+            str(data["model"]),
+            str(data["big"]),
+            "-o",
+            "-",
+            "--format",
+            fmt,
+            "-j",
+            "1",
+            "--chunk-size",
+            "1000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     head = proc.stdout.read(100)
     proc.stdout.close()
     err = proc.stderr.read().decode()
     status = proc.wait(timeout=120)
     assert len(head) == 100
-    assert status == 1 and err == "", err     # like `yes | head`: nothing to say, and no traceback
+    assert status == 1 and err == "", err  # like `yes | head`: nothing to say, and no traceback

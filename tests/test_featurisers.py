@@ -25,8 +25,12 @@ import pytest
 import scipy.sparse as sp
 
 from datasets import PAPER, paper_smiles, paper_table
-from reference import (mutual_information_reference, prevalence_reference, sort_slice_transform_reference,
-                       sort_slice_vocabulary_reference)
+from reference import (
+    mutual_information_reference,
+    prevalence_reference,
+    sort_slice_transform_reference,
+    sort_slice_vocabulary_reference,
+)
 
 LENGTHS = (512, 1024, 2048)
 
@@ -47,8 +51,14 @@ def rows_of(fp, start=0, stop=None):
 
     stop = len(fp) if stop is None else stop
     lo, hi = int(fp.indptr[start]), int(fp.indptr[stop])
-    return EcfpResult(fp.indptr[start:stop + 1] - lo, fp.ids[lo:hi], fp.counts[lo:hi], fp.valid[start:stop],
-                      fp.errors[start:stop], fp.params)
+    return EcfpResult(
+        fp.indptr[start : stop + 1] - lo,
+        fp.ids[lo:hi],
+        fp.counts[lo:hi],
+        fp.valid[start:stop],
+        fp.errors[start:stop],
+        fp.params,
+    )
 
 
 def id_lists(fp):
@@ -77,8 +87,9 @@ def paper():
 
 
 # ---------------------------------------------------------------------------- HashFold == RDKit
-@pytest.mark.parametrize("name", [n if n in ("lipophilicity", "mpro") else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in PAPER])
+@pytest.mark.parametrize(
+    "name", [n if n in ("lipophilicity", "mpro") else pytest.param(n, marks=pytest.mark.slow) for n in PAPER]
+)
 def test_hash_fold_equals_rdkit_on_every_paper_molecule(paper, name):
     from rdkit.Chem import rdFingerprintGenerator
 
@@ -175,8 +186,10 @@ def test_partial_fit_over_batches_equals_fit(paper):
     assert np.array_equal(streamed.transform(fp), whole.transform(fp))
     # fit() starts again from nothing
     again = streamed.fit(rows_of(fp, 0, 100))
-    assert again.n_molecules_ == 100 and again.vocabulary_.tolist() == \
-        S().SortSlice(length=1024).fit(rows_of(fp, 0, 100)).vocabulary_.tolist()
+    assert (
+        again.n_molecules_ == 100
+        and again.vocabulary_.tolist() == S().SortSlice(length=1024).fit(rows_of(fp, 0, 100)).vocabulary_.tolist()
+    )
 
 
 def test_find_examples_makes_streamed_examples_equal_fit(paper):
@@ -186,8 +199,8 @@ def test_find_examples_makes_streamed_examples_equal_fit(paper):
     for step in (37, 200):
         streamed = S().SortSlice(length=256)
         for lo in range(0, len(smiles), step):
-            streamed.partial_fit(smiles[lo:lo + step])
-        batches = [smiles[lo:lo + 500] for lo in range(0, len(smiles), 500)]
+            streamed.partial_fit(smiles[lo : lo + step])
+        batches = [smiles[lo : lo + 500] for lo in range(0, len(smiles), 500)]
         streamed.find_examples(iter(batches))
         assert streamed._examples == whole._examples
         assert streamed.explain() == whole.explain()
@@ -233,7 +246,9 @@ def test_ecfp_result_with_other_parameters_is_rejected(cls):
         with pytest.raises(ValueError, match=f"^ids were computed with {key}={value!r}; this featuriser uses {key}="):
             f.fit_transform(fp, y)
         if cls != "HashFold":  # HashFold.fit learns nothing and does not look at X; its transform checks
-            with pytest.raises(ValueError, match=f"^ids were computed with {key}={value!r}; this featuriser uses {key}="):
+            with pytest.raises(
+                ValueError, match=f"^ids were computed with {key}={value!r}; this featuriser uses {key}="
+            ):
                 f.fit(fp, y)
     f.fit(smiles, y)
     with pytest.raises(ValueError, match=r"radius=3; this featuriser uses radius=2$"):
@@ -302,11 +317,14 @@ def test_length_one(counts):
     fp = S().ecfp(smiles)
     prevalence = prevalence_reference(id_lists(fp))
     assert ss.vocabulary_.tolist() == sort_slice_vocabulary_reference(prevalence, 1)
-    assert ss.transform(smiles).tolist() == sort_slice_transform_reference(ids_counts(fp), ss.vocabulary_.tolist(),
-                                                                           1, counts=counts)
+    assert ss.transform(smiles).tolist() == sort_slice_transform_reference(
+        ids_counts(fp), ss.vocabulary_.tolist(), 1, counts=counts
+    )
     hf = S().HashFold(length=1, counts=counts).fit().transform(smiles)
-    assert hf[:, 0].tolist() == [int(fp.counts[fp.indptr[i]:fp.indptr[i + 1]].sum()) if counts
-                                 else int(fp.indptr[i + 1] > fp.indptr[i]) for i in range(len(smiles))]
+    assert hf[:, 0].tolist() == [
+        int(fp.counts[fp.indptr[i] : fp.indptr[i + 1]].sum()) if counts else int(fp.indptr[i + 1] > fp.indptr[i])
+        for i in range(len(smiles))
+    ]
     for cls in ("MIM", "Filtering"):
         out = getattr(S(), cls)(length=1, counts=counts).fit(smiles, [0, 1, 0, 1, 1]).transform(smiles)
         assert out.shape == (5, 1)
@@ -366,8 +384,7 @@ def test_mim_equals_a_slow_reimplementation_of_the_spec(paper, name, task):
     # 2./3. plug-in MI in bits of presence vs the (median-binarised) label
     ref_score = {i: mutual_information_reference([r in support[i] for r in range(n)], labels) for i in candidates}
     assert set(mim.vocabulary_.tolist()) <= set(candidates)
-    np.testing.assert_allclose(mim.scores_, [ref_score[i] for i in mim.vocabulary_.tolist()], rtol=1e-9,
-                               atol=1e-12)
+    np.testing.assert_allclose(mim.scores_, [ref_score[i] for i in mim.vocabulary_.tolist()], rtol=1e-9, atol=1e-12)
     # 4. the L highest (up to float noise between mathematically equal scores), in score order, ties by
     #    larger id
     kth = sorted(ref_score.values(), reverse=True)[length - 1]
@@ -430,9 +447,15 @@ def _radius_of(smiles_list, radius):
         for i, envs in ao.GetBitInfoMap().items():
             for atom, r in envs:
                 if r == radius:
-                    out.setdefault(i, Chem.MolFragmentToSmiles(
-                        mol, atomsToUse=[atom] + [n.GetIdx() for n in mol.GetAtomWithIdx(atom).GetNeighbors()]
-                        if r else [atom]))
+                    out.setdefault(
+                        i,
+                        Chem.MolFragmentToSmiles(
+                            mol,
+                            atomsToUse=[atom] + [n.GetIdx() for n in mol.GetAtomWithIdx(atom).GetNeighbors()]
+                            if r
+                            else [atom],
+                        ),
+                    )
     return out
 
 
@@ -484,8 +507,20 @@ def test_strict_subgraph_labels():
 
 # ------------------------------------------------------------------------------- sklearn protocol
 ALL = ["SortSlice", "HashFold", "MIM", "Filtering"]
-SMALL = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccccc1", "CCCl", "CCN", "OC(=O)c1ccccc1", "CC(C)(C)O", "c1ccncc1",
-         "CCOC(=O)C", "NCCO", "C1CCCCC1N", "Clc1ccccc1"]
+SMALL = [
+    "CCO",
+    "c1ccccc1O",
+    "CC(=O)Nc1ccccc1",
+    "CCCl",
+    "CCN",
+    "OC(=O)c1ccccc1",
+    "CC(C)(C)O",
+    "c1ccncc1",
+    "CCOC(=O)C",
+    "NCCO",
+    "C1CCCCC1N",
+    "Clc1ccccc1",
+]
 SMALL_Y = [0.1, 1.2, 2.3, 0.4, 1.5, 2.6, 0.7, 1.8, 2.9, 0.0, 1.1, 2.2]
 
 
@@ -565,8 +600,7 @@ def test_pipeline_with_a_random_forest():
     smiles, y = paper_table("lipophilicity")
     train, test = slice(0, 500), slice(500, 650)
     for featuriser in (S().SortSlice(length=256), S().MIM(length=256), S().HashFold(length=256)):
-        pipe = Pipeline([("fp", featuriser), ("rf", RandomForestRegressor(n_estimators=10, random_state=0,
-                                                                          n_jobs=1))])
+        pipe = Pipeline([("fp", featuriser), ("rf", RandomForestRegressor(n_estimators=10, random_state=0, n_jobs=1))])
         pipe.fit(smiles[train], y[train])
         pred = pipe.predict(smiles[test])
         # the same by hand
@@ -574,7 +608,8 @@ def test_pipeline_with_a_random_forest():
 
         f = clone(featuriser)
         rf = RandomForestRegressor(n_estimators=10, random_state=0, n_jobs=1).fit(
-            f.fit_transform(smiles[train], y[train]), y[train])
+            f.fit_transform(smiles[train], y[train]), y[train]
+        )
         assert np.array_equal(pred, rf.predict(f.transform(smiles[test])))
         assert np.corrcoef(pred, y[test])[0, 1] > 0.2, "a fingerprint that carries no signal"
         assert pipe.named_steps["fp"].n_features_out_ == 256
@@ -588,11 +623,11 @@ NOT_APPLICABLE = {
     "check_n_features_in": "input is one molecule per row: there is no n_features_in_",
     "check_n_features_in_after_fitting": "input is one molecule per row: there is no n_features_in_",
     "check_transformer_general": "fails only at its last step (transform must reject a different number "
-                                 "of input columns); fit_transform/transform consistency before it passes",
+    "of input columns); fit_transform/transform consistency before it passes",
     "check_fit1d": "1-d input is our normal input (a list of molecules)",
     "check_fit2d_predict1d": "1-d input is our normal input (a list of molecules)",
     "check_estimators_empty_data_messages": "fitting on no molecules is allowed (all-zero columns); "
-                                            "the streaming fit relies on it",
+    "the streaming fit relies on it",
     "check_estimators_nan_inf": "missing molecules are invalid rows with a reason (strict=True raises)",
     "check_complex_data": "no numeric input",
     "check_estimator_sparse_tag": "no numeric input: a sparse matrix is not a list of molecules",
@@ -663,23 +698,41 @@ def test_sklearn_estimator_checks(cls):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = check_estimator(getattr(S(), cls)(), on_fail=None)
-        results = check_estimator(adapted(length=32, radius=1), on_fail=None,
-                                  expected_failed_checks=NOT_APPLICABLE)
+        results = check_estimator(adapted(length=32, radius=1), on_fail=None, expected_failed_checks=NOT_APPLICABLE)
     assert [r["status"] for r in plain] == ["passed"]
-    failed = {r["check_name"]: f"{type(r['exception']).__name__}: {r['exception']}" for r in results
-              if r["status"] == "failed"}
+    failed = {
+        r["check_name"]: f"{type(r['exception']).__name__}: {r['exception']}"
+        for r in results
+        if r["status"] == "failed"
+    }
     assert not failed
     passed = {r["check_name"] for r in results if r["status"] == "passed" and not r["expected_to_fail"]}
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
-    assert skipped <= {"check_array_api_input", "check_set_output_transform_pandas",
-                       "check_global_output_transform_pandas", "check_transformer_get_feature_names_out_pandas",
-                       "check_dataframe_column_names_consistency"}, skipped
-    for must in ("check_fit_idempotent", "check_estimators_pickle", "check_methods_subset_invariance",
-                 "check_methods_sample_order_invariance", "check_fit_check_is_fitted", "check_set_params",
-                 "check_get_params_invariance", "check_estimators_overwrite_params", "check_pipeline_consistency",
-                 "check_transformers_unfitted", "check_no_attributes_set_in_init",
-                 "check_parameters_default_constructible", "check_estimators_dtypes", "check_fit2d_1sample",
-                 "check_readonly_memmap_input", "check_dont_overwrite_parameters"):
+    assert skipped <= {
+        "check_array_api_input",
+        "check_set_output_transform_pandas",
+        "check_global_output_transform_pandas",
+        "check_transformer_get_feature_names_out_pandas",
+        "check_dataframe_column_names_consistency",
+    }, skipped
+    for must in (
+        "check_fit_idempotent",
+        "check_estimators_pickle",
+        "check_methods_subset_invariance",
+        "check_methods_sample_order_invariance",
+        "check_fit_check_is_fitted",
+        "check_set_params",
+        "check_get_params_invariance",
+        "check_estimators_overwrite_params",
+        "check_pipeline_consistency",
+        "check_transformers_unfitted",
+        "check_no_attributes_set_in_init",
+        "check_parameters_default_constructible",
+        "check_estimators_dtypes",
+        "check_fit2d_1sample",
+        "check_readonly_memmap_input",
+        "check_dont_overwrite_parameters",
+    ):
         assert must in passed, must
     if cls in ("MIM", "Filtering"):
         assert "check_requires_y_none" in passed
@@ -738,7 +791,10 @@ def test_unfitted_featurisers_refuse_to_transform():
     from sortslice.engine.featurisers import NotFittedError
 
     for cls in ALL:
-        for call in (lambda f: f.transform(["CCO"]), lambda f: f.transform_one("CCO"),
-                     lambda f: f.get_feature_names_out()):
+        for call in (
+            lambda f: f.transform(["CCO"]),
+            lambda f: f.transform_one("CCO"),
+            lambda f: f.get_feature_names_out(),
+        ):
             with pytest.raises(NotFittedError, match="not fitted"):
                 call(getattr(S(), cls)())

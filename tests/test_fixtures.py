@@ -21,15 +21,16 @@ def test_fixtures_are_small_and_whole():
     assert rows == {"lipophilicity": 4200, "aqsoldb": 9335, "mpro": 1924, "ames": 6505, "lit_pcba_esr_ant": 3921}
     sizes = {name: len(datasets.sample(name)) for name in datasets.SAMPLES}
     assert sizes == {"moses": 10_000, "zinc": 5_000, "chembl_chiral": 3_000}
-    assert len(set(datasets.sample("moses"))) == 10_000          # drawn without replacement
+    assert len(set(datasets.sample("moses"))) == 10_000  # drawn without replacement
     assert all("@" in s for s in datasets.sample("chembl_chiral"))
     assert len(datasets.rdkit_nci()) == 4999 and len(datasets.rdkit_wehi()) > 1000
 
 
 @pytest.mark.data
 def test_make_fixtures_reproduces_every_file():
-    res = subprocess.run([sys.executable, str(datasets.FIXTURES / "make_fixtures.py"), "--check"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, str(datasets.FIXTURES / "make_fixtures.py"), "--check"], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -50,8 +51,13 @@ def _bare_clone(tmp_path):
 
 def _pytest(root, *args, **env):
     environ = {k: v for k, v in os.environ.items() if k not in ("SORTSLICE_DATA", "CI")} | env
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_fixtures.py", *args],
-                          cwd=root, env=environ, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_fixtures.py", *args],
+        cwd=root,
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_without_the_data_data_tests_are_deselected_with_one_line(tmp_path):
@@ -68,7 +74,8 @@ def test_without_the_data_data_tests_are_deselected_with_one_line(tmp_path):
     # where the data are expected (CI=true), asking for them without them is an error
     res = _pytest(root, "-m", "data", CI="true")
     assert res.returncode != 0 and "tests marked `data` were selected and the large data sets are not here" in (
-        res.stdout + res.stderr)
+        res.stdout + res.stderr
+    )
 
 
 def test_sortslice_data_names_the_folder(tmp_path, monkeypatch):

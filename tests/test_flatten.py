@@ -7,13 +7,30 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import rdMolDescriptors
 
-from datasets import PAPER, paper_smiles, sample
 from sortslice.engine import molpickle
 from sortslice.engine.graph import graph_from_mols_exact, graph_from_pickles, to_pickles
+
+from datasets import PAPER, paper_smiles, sample
 from test_ecfp_parity import EDGE
 
-FIELDS = ["atom_ptr", "bond_ptr", "atomic_num", "total_degree", "total_hs", "charge", "delta_mass", "in_ring",
-          "chiral_tag", "bond_begin", "bond_end", "bond_type", "bond_stereo", "nbr_ptr", "nbr_atom", "nbr_bond"]
+FIELDS = [
+    "atom_ptr",
+    "bond_ptr",
+    "atomic_num",
+    "total_degree",
+    "total_hs",
+    "charge",
+    "delta_mass",
+    "in_ring",
+    "chiral_tag",
+    "bond_begin",
+    "bond_end",
+    "bond_type",
+    "bond_stereo",
+    "nbr_ptr",
+    "nbr_atom",
+    "nbr_bond",
+]
 
 
 def _mols():
@@ -41,13 +58,14 @@ def test_ecfp_atom_invariants_equal_rdkit_connectivity_invariants():
     buf, offsets = to_pickles(mols, threads=1)
     g, _ = graph_from_pickles(buf, offsets)
     ours = g.atom_invariants("ecfp", True)
-    expected = np.concatenate([np.asarray(rdMolDescriptors.GetConnectivityInvariants(m), dtype=np.uint32)
-                               for m in mols])
+    expected = np.concatenate(
+        [np.asarray(rdMolDescriptors.GetConnectivityInvariants(m), dtype=np.uint32) for m in mols]
+    )
     assert np.array_equal(ours, expected)
 
 
 def test_unsupported_pickles_are_reported_not_misread():
-    pdb = Chem.MolFromSequence("ACD")          # monomer info
+    pdb = Chem.MolFromSequence("ACD")  # monomer info
     unsanitised = Chem.MolFromSmiles("C1CC1", sanitize=False)  # no ring info
     good = Chem.MolFromSmiles("CCO")
     buf, offsets = to_pickles([good, pdb, unsanitised], threads=1)

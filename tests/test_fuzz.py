@@ -28,23 +28,31 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rdkit import Chem
 
-import hostile
 import sortslice
-from datasets import paper_smiles, sample
 from sortslice.engine.fingerprint import MAX_ATOMS, MAX_RINGS, EcfpParams
 
-SETTINGS = dict(derandomize=True, deadline=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.filter_too_much])
+import hostile
+from datasets import paper_smiles, sample
+
+SETTINGS = dict(
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 #: the default run: small and quick
 QUICK = settings(max_examples=25, **SETTINGS)
 #: ``-m fuzz``: enough examples of big batches for > 100,000 inputs in all
 LONG = settings(max_examples=1000, **SETTINGS)
 
-PARAMS = [EcfpParams(), EcfpParams(radius=0), EcfpParams(radius=1, chirality=True),
-          EcfpParams(radius=3, invariants="fcfp"),
-          EcfpParams(radius=2, invariants="fcfp", chirality=True, redundant_environments=True),
-          EcfpParams(radius=2, bond_types=False, ring_membership=False)]
+PARAMS = [
+    EcfpParams(),
+    EcfpParams(radius=0),
+    EcfpParams(radius=1, chirality=True),
+    EcfpParams(radius=3, invariants="fcfp"),
+    EcfpParams(radius=2, invariants="fcfp", chirality=True, redundant_environments=True),
+    EcfpParams(radius=2, bond_types=False, ring_membership=False),
+]
 
 #: inputs tried per route (conftest.py prints them in the terminal summary)
 TRIED: collections.Counter = collections.Counter()
@@ -211,9 +219,14 @@ def _labels(rng, n):
 
 
 def _featurisers():
-    return [sortslice.SortSlice(length=32, radius=1), sortslice.SortSlice(length=16, counts=True, sparse=True),
-            sortslice.HashFold(length=64, counts=True), sortslice.HashFold(length=32, chirality=True),
-            sortslice.MIM(length=16), sortslice.Filtering(length=16, radius=1)]
+    return [
+        sortslice.SortSlice(length=32, radius=1),
+        sortslice.SortSlice(length=16, counts=True, sparse=True),
+        sortslice.HashFold(length=64, counts=True),
+        sortslice.HashFold(length=32, chirality=True),
+        sortslice.MIM(length=16),
+        sortslice.Filtering(length=16, radius=1),
+    ]
 
 
 def _fitted_state(f):
@@ -268,7 +281,7 @@ def check_featurisers(items, seed: int) -> None:
             prevalence = collections.Counter()
             for i in np.flatnonzero(valid):
                 prevalence.update(expected(items[i], f.ecfp_params).keys())
-            ranked = sorted(prevalence.items(), key=lambda kv: (-kv[1], -kv[0]))[:f.length]
+            ranked = sorted(prevalence.items(), key=lambda kv: (-kv[1], -kv[0]))[: f.length]
             assert f.vocabulary_.tolist() == [k for k, _ in ranked], name
             assert f.prevalence_.tolist() == [v for _, v in ranked], name
             assert (f.n_molecules_, f.n_invalid_) == (int(valid.sum()), int((~valid).sum())), name
@@ -310,8 +323,11 @@ def check_polars(items, streaming: bool) -> None:
     fs = _polars_featurisers()
     lf = pl.LazyFrame({"smiles": items}, schema={"smiles": pl.String})
     out = lf.select(
-        ids=ssp.ids("smiles"), ok=ssp.is_valid("smiles"), error=ssp.parse_error("smiles"),
-        fold=pl.col("smiles").ecfp.fold(32, counts=True), ss_ns=pl.col("smiles").ecfp.sort_slice(fs["ss"]),
+        ids=ssp.ids("smiles"),
+        ok=ssp.is_valid("smiles"),
+        error=ssp.parse_error("smiles"),
+        fold=pl.col("smiles").ecfp.fold(32, counts=True),
+        ss_ns=pl.col("smiles").ecfp.sort_slice(fs["ss"]),
         **{k: ssp.transform("smiles", f) for k, f in fs.items() if k != "fold"},
     ).collect(engine="streaming" if streaming else "in-memory")
     assert out["ss_ns"].to_list() == out["ss"].to_list()
@@ -360,10 +376,14 @@ def _chain(n):
 
 LONG_INPUTS = {
     # (input, a substring of the reason): the size limits are checked first, on the text itself
-    "1 MB of random SMILES characters": ("".join(np.random.default_rng(1).choice(list("CNO()=#[]123%@+-"),
-                                                                                 1_000_000)), "molecule too large"),
-    "1 MB of random characters": ("".join(map(chr, np.random.default_rng(2).integers(1, 0xD7FF, 1_000_000))),
-                                  "syntax error"),
+    "1 MB of random SMILES characters": (
+        "".join(np.random.default_rng(1).choice(list("CNO()=#[]123%@+-"), 1_000_000)),
+        "molecule too large",
+    ),
+    "1 MB of random characters": (
+        "".join(map(chr, np.random.default_rng(2).integers(1, 0xD7FF, 1_000_000))),
+        "syntax error",
+    ),
     "1 MB chain": (_chain(1_000_000), "molecule too large"),
     "1 MB branched": ("C(C)" * 250_000, "molecule too large"),
     "1 MB of ring closures": ("C1CC1" * 200_000, "molecule too large"),
@@ -437,10 +457,20 @@ def test_cli_hostile_csv_keeps_every_row_in_place(tmp_path):
     from sortslice.cli import main
 
     rng = np.random.default_rng(5)
-    smiles = [str(x) for x in rng.choice(np.array(REAL + list(hostile.BAD_VALENCES) + list(hostile.HOSTILE_TOKENS)
-                                                  + ["", " ", "\t", "C C", 'C"C', "C,C", "C\nC", "C\r\nC"],
-                                                  dtype=object), 400)
-              if "\x00" not in str(x) and hostile.polars_safe(str(x))]
+    smiles = [
+        str(x)
+        for x in rng.choice(
+            np.array(
+                REAL
+                + list(hostile.BAD_VALENCES)
+                + list(hostile.HOSTILE_TOKENS)
+                + ["", " ", "\t", "C C", 'C"C', "C,C", "C\nC", "C\r\nC"],
+                dtype=object,
+            ),
+            400,
+        )
+        if "\x00" not in str(x) and hostile.polars_safe(str(x))
+    ]
     path = tmp_path / "in.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -476,10 +506,23 @@ def test_cli_hostile_smi_lines(tmp_path):
 
     from sortslice.cli import main
 
-    lines = ["CCO ethanol", "C1CC open", "[999999999C] big", "[Pt](<-N)(<-N)(Cl)Cl cisplatin", "\u00e9 accent",
-             "C%99CC%99 ring99", "((((C deep", "C(C)(C)(C)(C)C valence", "c1cccc1 kekule", "   ", "",
-             "[C-99] charge", "\u202eCCO bidi", "N->[Fe]<-N dative", "* star"] + [f"{s} real{i}" for i, s in
-                                                                                 enumerate(REAL[:50])]
+    lines = [
+        "CCO ethanol",
+        "C1CC open",
+        "[999999999C] big",
+        "[Pt](<-N)(<-N)(Cl)Cl cisplatin",
+        "\u00e9 accent",
+        "C%99CC%99 ring99",
+        "((((C deep",
+        "C(C)(C)(C)(C)C valence",
+        "c1cccc1 kekule",
+        "   ",
+        "",
+        "[C-99] charge",
+        "\u202eCCO bidi",
+        "N->[Fe]<-N dative",
+        "* star",
+    ] + [f"{s} real{i}" for i, s in enumerate(REAL[:50])]
     path = tmp_path / "in.smi"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "ids.parquet"

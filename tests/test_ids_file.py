@@ -19,8 +19,9 @@ from polars.testing import assert_frame_equal
 
 import sortslice
 import sortslice.polars as ssp
-from datasets import paper_table
 from sortslice.cli import main
+
+from datasets import paper_table
 
 BAD = ["not a smiles", "C1CC", "", "c1ccccc"]
 
@@ -29,7 +30,7 @@ BAD = ["not a smiles", "C1CC", "", "c1ccccc"]
 def data():
     smiles, y = paper_table("lipophilicity")
     smiles, y = list(smiles[:500]), np.asarray(y[:500])
-    for k, bad in enumerate(BAD):          # invalid rows in the middle, with labels like any other
+    for k, bad in enumerate(BAD):  # invalid rows in the middle, with labels like any other
         smiles.insert(100 * k + 7, bad)
         y = np.insert(y, 100 * k + 7, 1.0)
     return smiles, y, (y > np.median(y)).astype(int)
@@ -107,7 +108,7 @@ def test_streamed_batches_and_partial_fit(data, files):
     assert [b.start for b in batches] == list(range(0, len(smiles), 150))
     assert batches[1].columns["id"].to_pylist()[:2] == ["m150", "m151"]
     streamed = sortslice.SortSlice(length=256)
-    for b in batches[::-1]:           # any order: prevalence counts merge
+    for b in batches[::-1]:  # any order: prevalence counts merge
         streamed.partial_fit(b.fp)
     whole = sortslice.SortSlice(length=256).fit(smiles)
     assert np.array_equal(streamed.vocabulary_, whole.vocabulary_)
@@ -130,8 +131,9 @@ def test_filtering_without_smiles_says_what_it_needs(data, files):
     with pytest.raises(ValueError, match=r"not stored ids alone \(an ids file that keeps the SMILES"):
         sortslice.Filtering(length=8).fit(sortslice.read_ids(files[0] / "ids.parquet"), labels)
     other = sortslice.read_ids(files[0] / "ids_smiles.parquet")
-    other = sortslice.EcfpResult(other.indptr, other.ids, other.counts, other.valid, other.errors, other.params,
-                                 smiles=np.roll(other.smiles, 1))
+    other = sortslice.EcfpResult(
+        other.indptr, other.ids, other.counts, other.valid, other.errors, other.params, smiles=np.roll(other.smiles, 1)
+    )
     with pytest.raises(ValueError, match="the stored SMILES do not give the stored ids"):
         sortslice.Filtering(length=8).fit(other, labels)
 
@@ -140,8 +142,11 @@ def test_mismatched_parameters_are_one_line(files):
     stored = sortslice.read_ids(files[0] / "ids.parquet")
     with pytest.raises(ValueError, match=r"^ids were computed with radius=2; this featuriser uses radius=3$"):
         sortslice.SortSlice(length=8, radius=3).fit(stored)
-    with pytest.raises(sortslice.IdsFileError, match=r"ids were computed with chirality=False; this featuriser "
-                                                     r"uses chirality=True$"):
+    with pytest.raises(
+        sortslice.IdsFileError,
+        match=r"ids were computed with chirality=False; this featuriser "
+        r"uses chirality=True$",
+    ):
         sortslice.read_ids(files[0] / "ids.parquet", params=sortslice.EcfpParams(chirality=True))
 
 
@@ -172,24 +177,43 @@ def _first_valid(t):
 
 TAMPER = {
     "no metadata": (lambda t, m: (t, {}), "not a sortslice ids file"),
-    "another command": (lambda t, m: (t, {**m, b"sortslice.command": b"transform"}),
-                        "not an ids file: it was written by `sortslice transform`"),
+    "another command": (
+        lambda t, m: (t, {**m, b"sortslice.command": b"transform"}),
+        "not an ids file: it was written by `sortslice transform`",
+    ),
     "metadata not JSON": (lambda t, m: (t, {**m, b"sortslice.ecfp": b"{radius: 2"}), "is not valid JSON"),
-    "radius not an integer": (lambda t, m: (t, {**m, b"sortslice.ecfp": json.dumps({
-        **json.loads(m[b"sortslice.ecfp"]), "radius": "two"}).encode()}), "metadata sortslice.ecfp.radius"),
+    "radius not an integer": (
+        lambda t, m: (
+            t,
+            {**m, b"sortslice.ecfp": json.dumps({**json.loads(m[b"sortslice.ecfp"]), "radius": "two"}).encode()},
+        ),
+        "metadata sortslice.ecfp.radius",
+    ),
     "unknown format": (lambda t, m: (t, {**m, b"sortslice.format": b"sortslice-ids/9"}), "sortslice.format"),
     "id column missing": (lambda t, m: (t.drop_columns(["id"]), m), "names 'id' as the id column"),
-    "ids as Int64": (lambda t, m: (_set_column(t, "ids", t.column("ids").cast(pa.list_(pa.int64()))), m),
-                     "column 'ids' must be List(UInt32)"),
+    "ids as Int64": (
+        lambda t, m: (_set_column(t, "ids", t.column("ids").cast(pa.list_(pa.int64()))), m),
+        "column 'ids' must be List(UInt32)",
+    ),
     "no counts column": (lambda t, m: (t.drop_columns(["counts"]), m), "has no 'counts' column"),
     "ids descending": (lambda t, m: (_lists(t, "ids", lambda r: r[::-1]), m), "strictly ascending within each row"),
     "ids repeated": (lambda t, m: (_lists(t, "ids", lambda r: r[:1] * len(r)), m), "strictly ascending"),
     "a zero count": (lambda t, m: (_lists(t, "counts", lambda r: [0] + r[1:]), m), "a count of 0"),
-    "one count short": (lambda t, m: (_lists(t, "counts", lambda r: r[:-1]), m), "a different number of ids and counts"),
-    "error on a valid row": (lambda t, m: (_set_column(t, "error", pa.array(
-        ["oops"] + t.column("error").to_pylist()[1:], type=pa.string())), m), "row 0: ids and an error"),
-    "null ids without error": (lambda t, m: (_set_column(t, "error", pa.nulls(t.num_rows, pa.string())), m),
-                               "row 7: null ids without an error"),
+    "one count short": (
+        lambda t, m: (_lists(t, "counts", lambda r: r[:-1]), m),
+        "a different number of ids and counts",
+    ),
+    "error on a valid row": (
+        lambda t, m: (
+            _set_column(t, "error", pa.array(["oops"] + t.column("error").to_pylist()[1:], type=pa.string())),
+            m,
+        ),
+        "row 0: ids and an error",
+    ),
+    "null ids without error": (
+        lambda t, m: (_set_column(t, "error", pa.nulls(t.num_rows, pa.string())), m),
+        "row 7: null ids without an error",
+    ),
 }
 
 
@@ -206,7 +230,7 @@ def test_tampered_files_are_refused_in_one_line(files, tmp_path, how):
     model = sortslice.SortSlice(length=16).fit(["CCO"])
     model.save(tmp_path / "m.json")
     r = CliRunner().invoke(main, ["transform", str(tmp_path / "m.json"), str(path), "-o", str(tmp_path / "o.parquet")])
-    if how in ("no metadata", "another command"):   # not an ids file: read as a molecule table (no SMILES column)
+    if how in ("no metadata", "another command"):  # not an ids file: read as a molecule table (no SMILES column)
         assert r.exit_code == 1 and "SMILES" in r.output
     else:
         assert r.exit_code == 1 and r.output.count("\n") == 1 and message in r.output, r.output
@@ -236,7 +260,7 @@ def _cli(*args):
 def test_cli_transform_from_ids_is_byte_identical(files, tmp_path, fmt, errors):
     folder, csv = files
     if fmt == "npy" and errors == "null":
-        errors = "skip"                 # .npy holds no nulls
+        errors = "skip"  # .npy holds no nulls
     model = tmp_path / "m.json"
     assert _cli("fit", csv, "-o", model, "--length", "128").exit_code == 0
     a, b = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
@@ -275,7 +299,9 @@ def test_cli_mismatched_parameters_are_one_error_line(files, tmp_path):
     assert r.exit_code == 1 and not out.exists()
     assert r.output == f"Error: {folder / 'ids.parquet'}: ids were computed with radius=2; the model uses radius=3\n"
     r = _cli("fit", folder / "ids.parquet", "-o", tmp_path / "x.json", "--chirality")
-    assert r.exit_code == 1 and "ids were computed with chirality=False; the command line uses chirality=True" in r.output
+    assert (
+        r.exit_code == 1 and "ids were computed with chirality=False; the command line uses chirality=True" in r.output
+    )
     assert not (tmp_path / "x.json").exists()
     r = _cli("ids", folder / "ids.parquet", "-o", out)
     assert r.exit_code == 1 and "is already an ids file" in r.output and not out.exists()
@@ -304,7 +330,8 @@ def test_polars_pool_refusals(files):
     lf = ssp.scan_ids(files[0] / "ids.parquet").select(ssp.pool("ids", f))
     with pytest.raises(Exception, match="holds ids without counts; a counts featuriser needs both"):
         lf.collect()
-    df = pl.DataFrame({"ids": [[5, 3]], "counts": [[1, 1]]}, schema={"ids": pl.List(pl.UInt32),
-                                                                       "counts": pl.List(pl.UInt32)})
+    df = pl.DataFrame(
+        {"ids": [[5, 3]], "counts": [[1, 1]]}, schema={"ids": pl.List(pl.UInt32), "counts": pl.List(pl.UInt32)}
+    )
     with pytest.raises(Exception, match="strictly ascending"):
         df.select(ssp.pool("ids", f, counts="counts"))

@@ -23,13 +23,18 @@ from hypothesis import strategies as st
 
 import sortslice
 from sortslice.engine import graph as graph_mod
-from sortslice.engine import molpickle, morgan as morgan_mod, pooling
+from sortslice.engine import molpickle, pooling
+from sortslice.engine import morgan as morgan_mod
 from sortslice.engine.fingerprint import EcfpResult
+
 from strategies import batches, to_csr
 
-SETTINGS = settings(derandomize=True, deadline=None, max_examples=50,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+SETTINGS = settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=50,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 
 class KernelCalled(AssertionError):
@@ -126,17 +131,32 @@ def break_array(draw, a: np.ndarray, *, ptr: bool, low: int | None, high: int | 
 def graph_arrays(batch):
     """A batch as morgan()'s neighbour-list arrays."""
     csr = to_csr(batch)
-    nbr_ptr, nbr_atom, nbr_bond = graph_mod.neighbours(csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"],
-                                                        csr["bond_end"])
-    return {"atom_ptr": csr["atom_ptr"], "atom_inv": csr["atom_inv"], "chiral": csr["chiral_term"],
-            "nbr_ptr": nbr_ptr, "nbr_atom": nbr_atom, "nbr_bond": nbr_bond, "bond_ptr": csr["bond_ptr"],
-            "bond_inv": csr["bond_inv"]}
+    nbr_ptr, nbr_atom, nbr_bond = graph_mod.neighbours(
+        csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"], csr["bond_end"]
+    )
+    return {
+        "atom_ptr": csr["atom_ptr"],
+        "atom_inv": csr["atom_inv"],
+        "chiral": csr["chiral_term"],
+        "nbr_ptr": nbr_ptr,
+        "nbr_atom": nbr_atom,
+        "nbr_bond": nbr_bond,
+        "bond_ptr": csr["bond_ptr"],
+        "bond_inv": csr["bond_inv"],
+    }
 
 
 #: per array: (is a CSR pointer, smallest allowed value, largest allowed value)
-MORGAN_ARRAYS = {"atom_ptr": (True, 0, None), "bond_ptr": (True, 0, None), "nbr_ptr": (True, 0, None),
-                 "atom_inv": (False, 0, 2**32 - 1), "chiral": (False, 0, 3), "bond_inv": (False, -2**31, 2**31 - 1),
-                 "nbr_atom": (False, 0, None), "nbr_bond": (False, 0, None)}
+MORGAN_ARRAYS = {
+    "atom_ptr": (True, 0, None),
+    "bond_ptr": (True, 0, None),
+    "nbr_ptr": (True, 0, None),
+    "atom_inv": (False, 0, 2**32 - 1),
+    "chiral": (False, 0, 3),
+    "bond_inv": (False, -(2**31), 2**31 - 1),
+    "nbr_atom": (False, 0, None),
+    "nbr_bond": (False, 0, None),
+}
 
 
 def run_morgan(arrays, radius=2, **kw):
@@ -166,7 +186,7 @@ def test_morgan_refuses_neighbours_outside_their_molecule_or_unpaired(batch, dat
     nb = int(arrays["bond_ptr"][mol + 1] - arrays["bond_ptr"][mol])
     kind = data.draw(st.sampled_from(["atom outside", "bond outside", "other atom", "other bond", "self"]))
     if kind == "atom outside":
-        nbr_atom[e] = n                      # in range of the batch, not of its molecule
+        nbr_atom[e] = n  # in range of the batch, not of its molecule
     elif kind == "bond outside":
         nbr_bond[e] = nb
     elif kind == "other atom":
@@ -175,7 +195,7 @@ def test_morgan_refuses_neighbours_outside_their_molecule_or_unpaired(batch, dat
     elif kind == "other bond":
         assume(nb > 1)
         nbr_bond[e] = data.draw(st.sampled_from([b for b in range(nb) if b != nbr_bond[e]]))
-    else:                                    # a bond from an atom to itself
+    else:  # a bond from an atom to itself
         owner = int(np.searchsorted(arrays["nbr_ptr"], e, side="right")) - 1 - int(arrays["atom_ptr"][mol])
         nbr_atom[e] = owner
     arrays["nbr_atom"], arrays["nbr_bond"] = nbr_atom, nbr_bond
@@ -202,9 +222,12 @@ def _spellings(arrays, draw):
     for k, a in arrays.items():
         if kind == "list":
             out[k] = a.tolist()
-        elif kind == "narrow":   # a smaller integer type the values fit
-            out[k] = a.astype(np.min_scalar_type(int(a.max())) if a.size else np.uint8) if a.min(initial=0) >= 0 \
+        elif kind == "narrow":  # a smaller integer type the values fit
+            out[k] = (
+                a.astype(np.min_scalar_type(int(a.max())) if a.size else np.uint8)
+                if a.min(initial=0) >= 0
                 else a.astype(np.int32)
+            )
         elif kind == "wide":
             out[k] = a.astype(np.int64) if a.dtype != np.uint64 else a
         elif kind == "strided":
@@ -226,8 +249,16 @@ def test_morgan_accepts_any_spelling_of_good_arrays(batch, radius, data):
     for a, b in zip(want, got):
         assert np.array_equal(a, b) and a.dtype == b.dtype
     csr = to_csr(batch)
-    via_bonds = morgan_mod.morgan_from_bonds(csr["atom_ptr"], csr["atom_inv"], csr["chiral_term"], csr["bond_ptr"],
-                                             csr["bond_begin"], csr["bond_end"], csr["bond_inv"], radius)
+    via_bonds = morgan_mod.morgan_from_bonds(
+        csr["atom_ptr"],
+        csr["atom_inv"],
+        csr["chiral_term"],
+        csr["bond_ptr"],
+        csr["bond_begin"],
+        csr["bond_end"],
+        csr["bond_inv"],
+        radius,
+    )
     assert all(np.array_equal(a, b) for a, b in zip(want, via_bonds))
 
 
@@ -249,11 +280,22 @@ def test_neighbours_and_morgan_from_bonds_refuse_broken_bond_lists(batch, name, 
     assume(broken is not None)
     csr[name] = broken
     names = ["bond_begin", "bond_end", "bond atom indices", "self-loop"]
-    assert_refused(lambda: graph_mod.neighbours(csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"],
-                                                 csr["bond_end"]), names)
-    assert_refused(lambda: morgan_mod.morgan_from_bonds(csr["atom_ptr"], csr["atom_inv"], csr["chiral_term"],
-                                                        csr["bond_ptr"], csr["bond_begin"], csr["bond_end"],
-                                                        csr["bond_inv"], 2), names)
+    assert_refused(
+        lambda: graph_mod.neighbours(csr["atom_ptr"], csr["bond_ptr"], csr["bond_begin"], csr["bond_end"]), names
+    )
+    assert_refused(
+        lambda: morgan_mod.morgan_from_bonds(
+            csr["atom_ptr"],
+            csr["atom_inv"],
+            csr["chiral_term"],
+            csr["bond_ptr"],
+            csr["bond_begin"],
+            csr["bond_end"],
+            csr["bond_inv"],
+            2,
+        ),
+        names,
+    )
 
 
 # ---------------------------------------------------------------------------------- pooling
@@ -305,19 +347,27 @@ def test_document_frequency_refuses_rows_that_are_not_ascending_and_unique(array
     s, e = int(arrays["indptr"][r]), int(arrays["indptr"][r + 1])
     ids = arrays["ids"].copy()
     if e - s > 1 and data.draw(st.booleans()):
-        ids[s:e] = ids[s:e][::-1]          # descending
-    else:                                   # an id repeated within its row
+        ids[s:e] = ids[s:e][::-1]  # descending
+    else:  # an id repeated within its row
         ids = np.insert(ids, s, ids[s])
         arrays["indptr"] = arrays["indptr"] + (np.arange(arrays["indptr"].shape[0]) > r)
     message = assert_refused(lambda: pooling.document_frequency(arrays["indptr"], ids), ["ids"])
     assert f"row {r}" in message
 
 
-@pytest.mark.parametrize("row_class, n_classes, name", [
-    (np.array([0, -2]), 2, "row_class"), (np.array([0.0, 1.0]), 2, "row_class"), (np.array([0]), 2, "row_class"),
-    (np.array([0, 2]), 2, "n_classes"), (np.array([0, 0]), -1, "n_classes"), (np.array([0, 0]), True, "n_classes"),
-    (np.array([0, 0]), 1.5, "n_classes"), (np.array([[0, 0]]), 1, "row_class"),
-])
+@pytest.mark.parametrize(
+    "row_class, n_classes, name",
+    [
+        (np.array([0, -2]), 2, "row_class"),
+        (np.array([0.0, 1.0]), 2, "row_class"),
+        (np.array([0]), 2, "row_class"),
+        (np.array([0, 2]), 2, "n_classes"),
+        (np.array([0, 0]), -1, "n_classes"),
+        (np.array([0, 0]), True, "n_classes"),
+        (np.array([0, 0]), 1.5, "n_classes"),
+        (np.array([[0, 0]]), 1, "row_class"),
+    ],
+)
 def test_document_frequency_refuses_bad_classes(row_class, n_classes, name):
     indptr, ids = np.array([0, 2, 3]), np.array([1, 2, 2], dtype=np.uint32)
     assert_refused(lambda: pooling.document_frequency(indptr, ids, row_class, n_classes), [name])
@@ -326,20 +376,29 @@ def test_document_frequency_refuses_bad_classes(row_class, n_classes, name):
 GOOD_ROWS = (np.array([0, 2, 3]), np.array([1, 7, 7], dtype=np.uint32), np.array([1, 2, 3], dtype=np.uint32))
 
 
-@pytest.mark.parametrize("kw, name", [
-    (dict(length=0), "length"), (dict(length=-3), "length"), (dict(length=2.0), "length"),
-    (dict(length=True), "length"), (dict(length=4, dtype=object), "dtype"), (dict(length=4, dtype="U3"), "dtype"),
-    (dict(length=4, vocabulary=np.array([7, 7])), "vocabulary"), (dict(length=4, vocabulary=np.array([-1, 7])),
-                                                                  "vocabulary"),
-    (dict(length=4, vocabulary=np.array([[1, 7]])), "vocabulary"), (dict(length=4, vocabulary=[1.5]), "vocabulary"),
-    (dict(length=1, vocabulary=np.array([1, 7])), "length"),
-    (dict(length=4, table=(np.zeros(3, dtype=np.uint64), np.full(3, -1))), "table"),
-    (dict(length=4, table=(np.ones(4, dtype=np.uint64), np.zeros(4, dtype=np.int64))), "table"),
-    (dict(length=4, table=(np.zeros(4, dtype=np.uint64), np.full(8, -1))), "table"),
-    (dict(length=4, table=(np.zeros(4, dtype=np.uint64), np.full(4, -2))), "table"),
-    (dict(length=4, table=(np.zeros(4, dtype=np.uint64), np.full(4, 9))), "length"),
-    (dict(length=4, table=np.zeros(4)), "table"), (dict(length=4, table=(np.zeros(4), np.full(4, -1))), "table"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(length=0), "length"),
+        (dict(length=-3), "length"),
+        (dict(length=2.0), "length"),
+        (dict(length=True), "length"),
+        (dict(length=4, dtype=object), "dtype"),
+        (dict(length=4, dtype="U3"), "dtype"),
+        (dict(length=4, vocabulary=np.array([7, 7])), "vocabulary"),
+        (dict(length=4, vocabulary=np.array([-1, 7])), "vocabulary"),
+        (dict(length=4, vocabulary=np.array([[1, 7]])), "vocabulary"),
+        (dict(length=4, vocabulary=[1.5]), "vocabulary"),
+        (dict(length=1, vocabulary=np.array([1, 7])), "length"),
+        (dict(length=4, table=(np.zeros(3, dtype=np.uint64), np.full(3, -1))), "table"),
+        (dict(length=4, table=(np.ones(4, dtype=np.uint64), np.zeros(4, dtype=np.int64))), "table"),
+        (dict(length=4, table=(np.zeros(4, dtype=np.uint64), np.full(8, -1))), "table"),
+        (dict(length=4, table=(np.zeros(4, dtype=np.uint64), np.full(4, -2))), "table"),
+        (dict(length=4, table=(np.zeros(4, dtype=np.uint64), np.full(4, 9))), "length"),
+        (dict(length=4, table=np.zeros(4)), "table"),
+        (dict(length=4, table=(np.zeros(4), np.full(4, -1))), "table"),
+    ],
+)
 def test_pool_refuses_bad_parameters(kw, name):
     assert_refused(lambda: pooling.pool(*GOOD_ROWS, **kw), [name])
     assert_refused(lambda: pooling.pool(*GOOD_ROWS, sparse=True, **kw), [name])
@@ -349,48 +408,67 @@ def test_pool_refuses_bad_parameters(kw, name):
 @given(rows(), st.data())
 def test_pool_and_document_frequency_accept_any_spelling_of_good_rows(arrays, data):
     vocab = np.unique(arrays["ids"])[:5]
-    want = [pooling.pool(**arrays, length=8, use_counts=True),
-            pooling.pool(**arrays, length=8, vocabulary=vocab, use_counts=True, dtype=np.uint16),
-            pooling.document_frequency(arrays["indptr"], arrays["ids"])]
+    want = [
+        pooling.pool(**arrays, length=8, use_counts=True),
+        pooling.pool(**arrays, length=8, vocabulary=vocab, use_counts=True, dtype=np.uint16),
+        pooling.document_frequency(arrays["indptr"], arrays["ids"]),
+    ]
     alt = _spellings(arrays, data.draw)
-    got = [pooling.pool(**alt, length=8, use_counts=True),
-           pooling.pool(**alt, length=8, vocabulary=vocab.tolist(), use_counts=True, dtype=np.uint16),
-           pooling.document_frequency(alt["indptr"], alt["ids"])]
+    got = [
+        pooling.pool(**alt, length=8, use_counts=True),
+        pooling.pool(**alt, length=8, vocabulary=vocab.tolist(), use_counts=True, dtype=np.uint16),
+        pooling.document_frequency(alt["indptr"], alt["ids"]),
+    ]
     assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
     assert all(np.array_equal(a, b) for a, b in zip(want[2], got[2]))
 
 
-@pytest.mark.parametrize("args, name", [
-    ((np.array([-1, 3]), np.array([1, 2]), [], []), "a_ids"),
-    ((np.array([1.5]), np.array([1]), [], []), "a_ids"),
-    ((np.array([1, 3]), np.array([1]), [], []), "a_counts"),
-    ((np.array([1, 3]), np.array([1, -2]), [], []), "a_counts"),
-    ((np.array([1, 3]), np.array([1.0, 2.0]), [], []), "a_counts"),
-    ((np.array([1, 3]), np.ones((2, 2, 1), dtype=int), [], []), "a_counts"),
-    ((np.array([1]), np.array([[1, 2]]), np.array([4]), np.array([[1, 2, 3]])), "columns"),
-    (([], [], np.array([2**32]), np.array([1])), "b_ids"),
-    (([], [], np.array([[2]]), np.array([1])), "b_ids"),
-])
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((np.array([-1, 3]), np.array([1, 2]), [], []), "a_ids"),
+        ((np.array([1.5]), np.array([1]), [], []), "a_ids"),
+        ((np.array([1, 3]), np.array([1]), [], []), "a_counts"),
+        ((np.array([1, 3]), np.array([1, -2]), [], []), "a_counts"),
+        ((np.array([1, 3]), np.array([1.0, 2.0]), [], []), "a_counts"),
+        ((np.array([1, 3]), np.ones((2, 2, 1), dtype=int), [], []), "a_counts"),
+        ((np.array([1]), np.array([[1, 2]]), np.array([4]), np.array([[1, 2, 3]])), "columns"),
+        (([], [], np.array([2**32]), np.array([1])), "b_ids"),
+        (([], [], np.array([[2]]), np.array([1])), "b_ids"),
+    ],
+)
 def test_merge_prevalence_refuses_bad_tables(args, name):
     assert_refused(lambda: pooling.merge_prevalence(*args), [name])
 
 
-@pytest.mark.parametrize("args, name", [
-    ((np.array([1, 2]), np.array([3]), 2), "prevalence"), ((np.array([1, 2]), np.array([3, -1]), 2), "prevalence"),
-    ((np.array([-1, 2]), np.array([3, 1]), 2), "ids"), ((np.array([1, 2]), np.array([3, 1]), -1), "length"),
-    ((np.array([1, 2]), np.array([3.5, 1]), 1), "prevalence"), ((np.array([1, 2]), np.array([3, 1]), 1.0), "length"),
-])
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((np.array([1, 2]), np.array([3]), 2), "prevalence"),
+        ((np.array([1, 2]), np.array([3, -1]), 2), "prevalence"),
+        ((np.array([-1, 2]), np.array([3, 1]), 2), "ids"),
+        ((np.array([1, 2]), np.array([3, 1]), -1), "length"),
+        ((np.array([1, 2]), np.array([3.5, 1]), 1), "prevalence"),
+        ((np.array([1, 2]), np.array([3, 1]), 1.0), "length"),
+    ],
+)
 def test_rank_by_prevalence_refuses_bad_input(args, name):
     assert_refused(lambda: pooling.rank_by_prevalence(*args), [name])
 
 
 @pytest.mark.parametrize("function", [pooling.mutual_information, pooling.chi2_yates_pvalues])
-@pytest.mark.parametrize("contingency, n_per_class, name", [
-    (np.array([[1, 2]]), np.array([1, 1]), "contingency"), (np.array([[1, -1]]), np.array([3, 3]), "contingency"),
-    (np.array([1, 2]), np.array([3, 3]), "contingency"), (np.array([[1, 2]]), np.array([3, 3, 3]), "n_per_class"),
-    (np.array([[0, 0]]), np.array([0, 0]), "n_per_class"), (np.array([[0.5, 1]]), np.array([3, 3]), "contingency"),
-    (np.array([[1, 1]]), np.array([3.0, 3.0]), "n_per_class"),
-])
+@pytest.mark.parametrize(
+    "contingency, n_per_class, name",
+    [
+        (np.array([[1, 2]]), np.array([1, 1]), "contingency"),
+        (np.array([[1, -1]]), np.array([3, 3]), "contingency"),
+        (np.array([1, 2]), np.array([3, 3]), "contingency"),
+        (np.array([[1, 2]]), np.array([3, 3, 3]), "n_per_class"),
+        (np.array([[0, 0]]), np.array([0, 0]), "n_per_class"),
+        (np.array([[0.5, 1]]), np.array([3, 3]), "contingency"),
+        (np.array([[1, 1]]), np.array([3.0, 3.0]), "n_per_class"),
+    ],
+)
 def test_supervised_scores_refuse_impossible_counts(function, contingency, n_per_class, name):
     assert_refused(lambda: function(contingency, n_per_class), [name])
 
@@ -406,25 +484,31 @@ def _real_result():
 def _featurisers():
     train = _real_result()
     y = np.arange(len(train)) % 2
-    return [sortslice.SortSlice(length=32).fit(train), sortslice.HashFold(length=32).fit(),
-            sortslice.MIM(length=16).fit(train, y)]
+    return [
+        sortslice.SortSlice(length=32).fit(train),
+        sortslice.HashFold(length=32).fit(),
+        sortslice.MIM(length=16).fit(train, y),
+    ]
 
 
 @SETTINGS
-@given(st.sampled_from(["indptr", "ids", "counts", "valid", "errors", "invalid row with ids", "unsorted row",
-                        "params"]), st.integers(0, 2), st.data())
+@given(
+    st.sampled_from(["indptr", "ids", "counts", "valid", "errors", "invalid row with ids", "unsorted row", "params"]),
+    st.integers(0, 2),
+    st.data(),
+)
 def test_featurisers_refuse_a_malformed_ecfp_result(what, which, data):
     fp = _real_result()
-    parts = dict(indptr=fp.indptr, ids=fp.ids, counts=fp.counts, valid=fp.valid, errors=fp.errors,
-                 params=fp.params)
+    parts = dict(indptr=fp.indptr, ids=fp.ids, counts=fp.counts, valid=fp.valid, errors=fp.errors, params=fp.params)
     if what in CSR_ARRAYS:
         ptr, low, high = CSR_ARRAYS[what]
         broken = break_array(data.draw, parts[what], ptr=ptr, low=low, high=high)
         assume(broken is not None)
         parts[what] = broken
     elif what == "valid":
-        parts["valid"] = data.draw(st.sampled_from([fp.valid.astype(np.int8), fp.valid[:-1], fp.valid.tolist(),
-                                                    np.append(fp.valid, True)]))
+        parts["valid"] = data.draw(
+            st.sampled_from([fp.valid.astype(np.int8), fp.valid[:-1], fp.valid.tolist(), np.append(fp.valid, True)])
+        )
         assume(not isinstance(parts["valid"], list))
     elif what == "errors":
         parts["errors"] = fp.errors[:-1]
@@ -435,7 +519,7 @@ def test_featurisers_refuse_a_malformed_ecfp_result(what, which, data):
     elif what == "unsorted row":
         ids = fp.ids.copy()
         r = data.draw(st.sampled_from(np.flatnonzero(np.diff(fp.indptr) > 1).tolist()))
-        ids[fp.indptr[r]:fp.indptr[r + 1]] = ids[fp.indptr[r]:fp.indptr[r + 1]][::-1]
+        ids[fp.indptr[r] : fp.indptr[r + 1]] = ids[fp.indptr[r] : fp.indptr[r + 1]][::-1]
         parts["ids"] = ids
     else:
         parts["params"] = fp.params.to_dict()
@@ -453,8 +537,14 @@ def test_featurisers_refuse_a_malformed_ecfp_result(what, which, data):
 
 def test_featurisers_accept_a_hand_made_ecfp_result():
     fp = _real_result()
-    by_hand = EcfpResult(fp.indptr.tolist(), fp.ids.astype(np.int64), fp.counts.astype(np.uint64), fp.valid.copy(),
-                         fp.errors.tolist(), fp.params)
+    by_hand = EcfpResult(
+        fp.indptr.tolist(),
+        fp.ids.astype(np.int64),
+        fp.counts.astype(np.uint64),
+        fp.valid.copy(),
+        fp.errors.tolist(),
+        fp.params,
+    )
     for f in _featurisers():
         assert np.array_equal(f.transform(by_hand), f.transform(fp))
 
@@ -472,9 +562,18 @@ def _pickles():
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(["flip", "cut", "insert", "zero", "ff",
-                                                                   "swap", "keep"]),
-                          st.integers(0, 255)), min_size=1, max_size=8), st.data())
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10**6),
+            st.sampled_from(["flip", "cut", "insert", "zero", "ff", "swap", "keep"]),
+            st.integers(0, 255),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.data(),
+)
 def test_pickle_reader_never_crashes_on_hostile_bytes(edits, data):
     blobs = list(_pickles())
     picked = data.draw(st.lists(st.integers(0, len(blobs) - 1), min_size=1, max_size=5))
@@ -489,9 +588,9 @@ def test_pickle_reader_never_crashes_on_hostile_bytes(edits, data):
         elif kind == "insert":
             b[p:p] = bytes([byte])
         elif kind == "zero":
-            b[p:p + 4] = bytes(4)
+            b[p : p + 4] = bytes(4)
         elif kind == "ff":
-            b[p:p + 4] = b"\xff\xff\xff\x7f"
+            b[p : p + 4] = b"\xff\xff\xff\x7f"
         elif kind == "swap" and len(b) > 1:
             q = byte % len(b)
             b[p], b[q] = b[q], b[p]
@@ -499,20 +598,41 @@ def test_pickle_reader_never_crashes_on_hostile_bytes(edits, data):
     offsets = np.zeros(len(chosen) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in chosen])
     graph, status = graph_mod.graph_from_pickles(b"".join(chosen), offsets)
-    assert set(status.tolist()) <= {molpickle.OK, molpickle.BAD_HEADER, molpickle.TRUNCATED, molpickle.UNSUPPORTED,
-                                    molpickle.NO_RINGS}
+    assert set(status.tolist()) <= {
+        molpickle.OK,
+        molpickle.BAD_HEADER,
+        molpickle.TRUNCATED,
+        molpickle.UNSUPPORTED,
+        molpickle.NO_RINGS,
+    }
     assert graph.n_molecules == len(chosen)
     # whatever the reader accepted is a well-formed graph the public kernel takes
     assert not np.diff(graph.atom_ptr)[status != molpickle.OK].any()
-    morgan_mod.morgan(graph.atom_ptr, graph.atom_invariants(), np.zeros(graph.atom_ptr[-1], dtype=np.uint8),
-                      graph.nbr_ptr, graph.nbr_atom, graph.nbr_bond, graph.bond_ptr, graph.bond_invariants(), 2)
+    morgan_mod.morgan(
+        graph.atom_ptr,
+        graph.atom_invariants(),
+        np.zeros(graph.atom_ptr[-1], dtype=np.uint8),
+        graph.nbr_ptr,
+        graph.nbr_atom,
+        graph.nbr_bond,
+        graph.bond_ptr,
+        graph.bond_invariants(),
+        2,
+    )
 
 
-@pytest.mark.parametrize("buf, offsets, name", [
-    (b"\x00" * 40, np.array([0, 41]), "offsets"), (b"\x00" * 40, np.array([0, 30, 20]), "offsets"),
-    (b"\x00" * 40, np.array([5, 30]), "offsets"), (b"\x00" * 40, np.array([0.0, 30.0]), "offsets"),
-    (b"\x00" * 40, np.array([[0, 30]]), "offsets"), (np.zeros(40), np.array([0, 30]), "buf"),
-    (np.zeros((2, 20), dtype=np.uint8), np.array([0, 30]), "buf"), ([0] * 40, np.array([0, 30]), "buf"),
-])
+@pytest.mark.parametrize(
+    "buf, offsets, name",
+    [
+        (b"\x00" * 40, np.array([0, 41]), "offsets"),
+        (b"\x00" * 40, np.array([0, 30, 20]), "offsets"),
+        (b"\x00" * 40, np.array([5, 30]), "offsets"),
+        (b"\x00" * 40, np.array([0.0, 30.0]), "offsets"),
+        (b"\x00" * 40, np.array([[0, 30]]), "offsets"),
+        (np.zeros(40), np.array([0, 30]), "buf"),
+        (np.zeros((2, 20), dtype=np.uint8), np.array([0, 30]), "buf"),
+        ([0] * 40, np.array([0, 30]), "buf"),
+    ],
+)
 def test_pickle_reader_refuses_offsets_outside_the_buffer(buf, offsets, name):
     assert_refused(lambda: graph_mod.graph_from_pickles(buf, offsets), [name])

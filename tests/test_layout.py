@@ -16,9 +16,25 @@ ROOT = Path(__file__).resolve().parents[1]
 #: folder -> package, as pyproject.toml's package-dir maps them
 FOLDERS = {"frontends": "sortslice", "engine": "sortslice.engine", "schemas": "sortslice.schemas"}
 #: attributes of featurisers that are theirs alone (frontends go through fitted_state, examples_, ...)
-PRIVATE_STATE = {"_examples", "_scan_examples", "_record_examples", "_out_dtype", "_set_vocabulary",
-                 "_vocabulary_only", "_table", "_single_state", "_single", "_lookup", "_method", "_score_name",
-                 "_ids", "_pool", "_fit", "_restore", "_state_fields"}
+PRIVATE_STATE = {
+    "_examples",
+    "_scan_examples",
+    "_record_examples",
+    "_out_dtype",
+    "_set_vocabulary",
+    "_vocabulary_only",
+    "_table",
+    "_single_state",
+    "_single",
+    "_lookup",
+    "_method",
+    "_score_name",
+    "_ids",
+    "_pool",
+    "_fit",
+    "_restore",
+    "_state_fields",
+}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:
@@ -71,14 +87,23 @@ def _is_cli(mod: str) -> bool:
 
 
 def test_the_tree_was_read():
-    assert {"sortslice", "sortslice.cli.main", "sortslice.engine.morgan", "sortslice.engine.featurisers.base",
-            "sortslice.schemas"} <= set(MODULES)
+    assert {
+        "sortslice",
+        "sortslice.cli.main",
+        "sortslice.engine.morgan",
+        "sortslice.engine.featurisers.base",
+        "sortslice.schemas",
+    } <= set(MODULES)
 
 
 def test_the_io_layer_knows_no_click_or_dask():
-    bad = [f"{name}:{line} imports {mod}" for name in MODULES if name.startswith("sortslice.io")
-           for mod, _, line, _ in _imports(name) if mod.split(".")[0] in ("click", "dask", "distributed")
-           or _is_cli(mod)]
+    bad = [
+        f"{name}:{line} imports {mod}"
+        for name in MODULES
+        if name.startswith("sortslice.io")
+        for mod, _, line, _ in _imports(name)
+        if mod.split(".")[0] in ("click", "dask", "distributed") or _is_cli(mod)
+    ]
     assert not bad, bad
 
 
@@ -106,8 +131,11 @@ def test_frontends_use_only_public_names():
                 bad += [f"{name}:{line} imports {mod}.{n}" for n in names if n.startswith("_")]
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and node.attr in PRIVATE_STATE
-                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in PRIVATE_STATE
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
                 bad.append(f"{name}:{node.lineno} uses a featuriser's private {node.attr}")
     assert not bad, "\n".join(bad)
 
@@ -121,7 +149,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(n)
         for m in sorted(graph.get(n, ())):
             if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return stack[stack.index(m) :] + [m]
             if state.get(m) is None:
                 found = visit(m)
                 if found:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
-import sys
 
 import numpy as np
 import pytest
 
+import sortslice
+
 import datasets
 
-import sortslice
 
 @pytest.fixture(scope="module")
 def paper():
@@ -29,8 +29,23 @@ def paper():
 @pytest.fixture(scope="module")
 def run(paper, tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
-    args = ["--datasets", "mpro", "--splits", "random,scaffold", "--repeats", "1", "--subsample", "700",
-            "--out-dir", str(out), "--name", "smoke", "--quiet", "--findings", str(out / "none.md")]
+    args = [
+        "--datasets",
+        "mpro",
+        "--splits",
+        "random,scaffold",
+        "--repeats",
+        "1",
+        "--subsample",
+        "700",
+        "--out-dir",
+        str(out),
+        "--name",
+        "smoke",
+        "--quiet",
+        "--findings",
+        str(out / "none.md"),
+    ]
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     if not has_matplotlib:
         args.append("--no-chart")
@@ -43,7 +58,7 @@ def test_whole_path_writes_table_chart_and_trials(run):
     assert "## Random split — RF, ECFP4, L = 1024" in md
     assert "## Scaffold split — RF, ECFP4, L = 1024" in md
     assert "| Mpro (pIC50) | MAE |" in md
-    assert "0.457" in md and "0.443" in md          # the paper's hashed and Sort & Slice numbers beside ours
+    assert "0.457" in md and "0.443" in md  # the paper's hashed and Sort & Slice numbers beside ours
     assert "## Acceptance checks" in md
     if has_matplotlib:
         assert result["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -80,7 +95,7 @@ def test_scaffold_splits_keep_groups_together(paper):
     # benzene, pyridine and cyclohexane share the generic scaffold; acyclic molecules share ""
     assert scaffolds[0] == scaffolds[2] == scaffolds[3]
     assert scaffolds[4] == scaffolds[5] == ""
-    for rep, fold, train, test in paper.scaffold_splits(scaffolds, k=2, repeats=3, seed=42):
+    for _rep, _fold, train, test in paper.scaffold_splits(scaffolds, k=2, repeats=3, seed=42):
         assert sorted(np.concatenate([train, test]).tolist()) == list(range(len(smiles)))
         test_groups = {scaffolds[i] for i in test}
         assert not test_groups & {scaffolds[i] for i in train}

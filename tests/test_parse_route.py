@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from rdkit import Chem, rdBase
 
+from sortslice.engine import parse as parse_mod
+
 from datasets import moses, paper_smiles, rdkit_nci, rdkit_wehi, sample, smi_gz
 from hostile import BAD_VALENCES, HOSTILE_TOKENS, ODD_CHARACTERS, texts
-from sortslice.engine import parse as parse_mod
 
 PAPER = ("ames", "aqsoldb", "lipophilicity", "lit_pcba_esr_ant", "mpro")
 
@@ -41,13 +42,49 @@ def _check(texts_):
 
 
 HAND = [
-    "", "C", "CCO", "c1ccccc1", "[2H]C", "[H]C([H])([H])[H]", "[H][H]", "[H+]", "C[H-]C", "[13CH4]", "[123I]c1ccccc1",
-    "C[N+](C)(C)C.[Cl-]", "[NH3]->[Pt+2]<-[NH3]", "C1=CC=CC=C1", "c1ccnc1", "c1cc[nH]c1", "C*", "*", "[*:1]CC",
-    "CC(=O)O name", "CCO\tname", "CCO |$_AV:;;foo$|", "C/C=C/C", "C[C@H](N)O", "F/C=C\\F", "C1CC1.C1CC1",
-    "c1ccc2c(c1)[nH]c1ccccc12", "O=[N+]([O-])c1ccccc1", "[Na+].[O-]C(=O)C", "C1CCCCCCCCCCCCCCCCCCCCCCCCCCCCC1",
-    "c1cccc1", "C(C)(C)(C)(C)C", "[CH5]", "N1CC", "C%(123)CC%(123)", "[C:1][C:2]", "CC(C)(C)(C)(C)(C)",
-    "[Fe](<-N)(<-N)(<-N)(<-N)(<-N)<-N", "[Si]([H])([H])", "B1=CC=CC=C1",
-    *HOSTILE_TOKENS, *BAD_VALENCES, *(c for c in ODD_CHARACTERS if not 0xD800 <= ord(c) <= 0xDFFF),
+    "",
+    "C",
+    "CCO",
+    "c1ccccc1",
+    "[2H]C",
+    "[H]C([H])([H])[H]",
+    "[H][H]",
+    "[H+]",
+    "C[H-]C",
+    "[13CH4]",
+    "[123I]c1ccccc1",
+    "C[N+](C)(C)C.[Cl-]",
+    "[NH3]->[Pt+2]<-[NH3]",
+    "C1=CC=CC=C1",
+    "c1ccnc1",
+    "c1cc[nH]c1",
+    "C*",
+    "*",
+    "[*:1]CC",
+    "CC(=O)O name",
+    "CCO\tname",
+    "CCO |$_AV:;;foo$|",
+    "C/C=C/C",
+    "C[C@H](N)O",
+    "F/C=C\\F",
+    "C1CC1.C1CC1",
+    "c1ccc2c(c1)[nH]c1ccccc12",
+    "O=[N+]([O-])c1ccccc1",
+    "[Na+].[O-]C(=O)C",
+    "C1CCCCCCCCCCCCCCCCCCCCCCCCCCCCC1",
+    "c1cccc1",
+    "C(C)(C)(C)(C)C",
+    "[CH5]",
+    "N1CC",
+    "C%(123)CC%(123)",
+    "[C:1][C:2]",
+    "CC(C)(C)(C)(C)(C)",
+    "[Fe](<-N)(<-N)(<-N)(<-N)(<-N)<-N",
+    "[Si]([H])([H])",
+    "B1=CC=CC=C1",
+    *HOSTILE_TOKENS,
+    *BAD_VALENCES,
+    *(c for c in ODD_CHARACTERS if not 0xD800 <= ord(c) <= 0xDFFF),
 ]
 
 
@@ -90,7 +127,9 @@ def _hostile(text):
         _check([text])
 
 
-_HOSTILE = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_HOSTILE = dict(
+    deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @settings(max_examples=500, **_HOSTILE)

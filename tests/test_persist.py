@@ -56,8 +56,15 @@ def saved(f, tmp_path, name="model.json"):
 
 # ------------------------------------------------------------------------------- round trips
 @pytest.mark.parametrize("cls", ALL)
-@pytest.mark.parametrize("options", [dict(), dict(counts=True, sparse=True), dict(dtype="float32", radius=3),
-                                     dict(invariants="fcfp", chirality=True, length=64)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),
+        dict(counts=True, sparse=True),
+        dict(dtype="float32", radius=3),
+        dict(invariants="fcfp", chirality=True, length=64),
+    ],
+)
 def test_round_trip_gives_identical_output(data, tmp_path, cls, options):
     import jsonschema
 
@@ -157,7 +164,7 @@ def good(fitted, tmp_path):
 def test_refuses_unreadable_files(good, tmp_path):
     path, doc = good
     text = path.read_bytes()
-    (tmp_path / "corrupt.json").write_bytes(b"{\"format\": \"sortslice-featuriser\", oops}")
+    (tmp_path / "corrupt.json").write_bytes(b'{"format": "sortslice-featuriser", oops}')
     assert_refused(tmp_path / "corrupt.json", "not valid JSON")
     (tmp_path / "truncated.json").write_bytes(text[: len(text) // 2])
     assert_refused(tmp_path / "truncated.json", "not valid JSON")
@@ -177,15 +184,15 @@ def test_refuses_files_above_the_size_limit(good, tmp_path, monkeypatch):
     from sortslice.engine import persist
 
     big = tmp_path / "big.json"
-    with open(big, "wb") as fh:   # sparse: no disk space, refused from its size before any read
+    with open(big, "wb") as fh:  # sparse: no disk space, refused from its size before any read
         fh.truncate(persist.MAX_MODEL_BYTES + 1)
     assert_refused(big, "larger than 512 MiB")
     path, _ = good
     monkeypatch.setattr(persist, "MAX_MODEL_BYTES", path.stat().st_size)
-    assert S().load(path) is not None          # exactly at the limit: fine
+    assert S().load(path) is not None  # exactly at the limit: fine
     monkeypatch.setattr(persist, "MAX_MODEL_BYTES", path.stat().st_size - 1)
     assert_refused(path, "not a sortslice featuriser file")
-    if os.path.exists("/dev/zero"):            # a device has no size: refused after reading past the limit
+    if os.path.exists("/dev/zero"):  # a device has no size: refused after reading past the limit
         monkeypatch.setattr(persist, "MAX_MODEL_BYTES", 2**20)
         assert_refused("/dev/zero", "larger than 1 MiB")
 
@@ -199,33 +206,36 @@ def test_refuses_every_truncation(good, tmp_path):
         assert_refused(cut, "not valid JSON|not a sortslice featuriser file")
 
 
-@pytest.mark.parametrize("edit,match", [
-    (lambda d: d.update(format_version=2), "unsupported format version 2"),
-    (lambda d: d.update(format_version="1"), "unsupported format version '1'"),
-    (lambda d: d.pop("format_version"), "unsupported format version None"),
-    (lambda d: d.update(format="something-else"), "not a sortslice featuriser file"),
-    (lambda d: d.update(method="pca"), "invalid featuriser file at method"),
-    (lambda d: d["params"].update(length="1024"), "invalid featuriser file at params/length"),
-    (lambda d: d["params"].update(length=0), "params/length"),
-    (lambda d: d["params"].update(counts="yes"), "params/counts"),
-    (lambda d: d["params"].update(tie_break="random"), "params/tie_break"),
-    (lambda d: d["ecfp"].update(radius=-1), "ecfp/radius"),
-    (lambda d: d["ecfp"].update(invariants="ECFP"), "ecfp/invariants"),
-    (lambda d: d["ecfp"].pop("chirality"), "ecfp"),
-    (lambda d: d["vocabulary"]["ids"].__setitem__(0, "123"), "vocabulary/ids/0"),
-    (lambda d: d["vocabulary"]["ids"].__setitem__(0, -1), "vocabulary/ids/0"),
-    (lambda d: d["vocabulary"]["ids"].__setitem__(3, 2**32), "vocabulary/ids/3"),
-    (lambda d: d["vocabulary"]["ids"].__setitem__(1, 1.5), "vocabulary/ids/1"),
-    (lambda d: d["vocabulary"]["prevalence"].__setitem__(2, -4), "vocabulary/prevalence/2"),
-    (lambda d: d["vocabulary"]["scores"].pop(), "different lengths"),
-    (lambda d: d["vocabulary"]["prevalence"].append(3), "different lengths"),
-    (lambda d: d["vocabulary"]["examples"].pop(), "different lengths"),
-    (lambda d: d["vocabulary"]["ids"].__setitem__(5, d["vocabulary"]["ids"][2]), "repeats ids"),
-    (lambda d: d["params"].update(length=100), "128 vocabulary ids for length 100"),
-    (lambda d: d["training"].update(n_molecules=-1), "training/n_molecules"),
-    (lambda d: d.update(extra=1), "Additional properties"),
-    (lambda d: d["vocabulary"]["examples"].__setitem__(0, {"smiles": "C", "atom": 0}), "vocabulary/examples/0"),
-])
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda d: d.update(format_version=2), "unsupported format version 2"),
+        (lambda d: d.update(format_version="1"), "unsupported format version '1'"),
+        (lambda d: d.pop("format_version"), "unsupported format version None"),
+        (lambda d: d.update(format="something-else"), "not a sortslice featuriser file"),
+        (lambda d: d.update(method="pca"), "invalid featuriser file at method"),
+        (lambda d: d["params"].update(length="1024"), "invalid featuriser file at params/length"),
+        (lambda d: d["params"].update(length=0), "params/length"),
+        (lambda d: d["params"].update(counts="yes"), "params/counts"),
+        (lambda d: d["params"].update(tie_break="random"), "params/tie_break"),
+        (lambda d: d["ecfp"].update(radius=-1), "ecfp/radius"),
+        (lambda d: d["ecfp"].update(invariants="ECFP"), "ecfp/invariants"),
+        (lambda d: d["ecfp"].pop("chirality"), "ecfp"),
+        (lambda d: d["vocabulary"]["ids"].__setitem__(0, "123"), "vocabulary/ids/0"),
+        (lambda d: d["vocabulary"]["ids"].__setitem__(0, -1), "vocabulary/ids/0"),
+        (lambda d: d["vocabulary"]["ids"].__setitem__(3, 2**32), "vocabulary/ids/3"),
+        (lambda d: d["vocabulary"]["ids"].__setitem__(1, 1.5), "vocabulary/ids/1"),
+        (lambda d: d["vocabulary"]["prevalence"].__setitem__(2, -4), "vocabulary/prevalence/2"),
+        (lambda d: d["vocabulary"]["scores"].pop(), "different lengths"),
+        (lambda d: d["vocabulary"]["prevalence"].append(3), "different lengths"),
+        (lambda d: d["vocabulary"]["examples"].pop(), "different lengths"),
+        (lambda d: d["vocabulary"]["ids"].__setitem__(5, d["vocabulary"]["ids"][2]), "repeats ids"),
+        (lambda d: d["params"].update(length=100), "128 vocabulary ids for length 100"),
+        (lambda d: d["training"].update(n_molecules=-1), "training/n_molecules"),
+        (lambda d: d.update(extra=1), "Additional properties"),
+        (lambda d: d["vocabulary"]["examples"].__setitem__(0, {"smiles": "C", "atom": 0}), "vocabulary/examples/0"),
+    ],
+)
 def test_refuses_invalid_documents(good, tmp_path, edit, match):
     _, doc = good
     assert_refused(edited(tmp_path, doc, edit), match)

@@ -14,6 +14,7 @@ from rdkit import Chem
 
 import sortslice
 import sortslice.polars as ssp
+
 from datasets import paper_table, sample
 
 BAD = [None, "", "C1CC", "not a smiles", "C(C)(C)(C)(C)C", "c1cccc1", "   "]
@@ -62,14 +63,16 @@ def _query(lf: pl.LazyFrame, ss) -> pl.LazyFrame:
     )
 
 
-EXPECTED_SCHEMA = pl.Schema({
-    "smiles": pl.String,
-    "ids": pl.Struct({"ids": pl.List(pl.UInt32), "counts": pl.List(pl.UInt32)}),
-    "fold": pl.Array(pl.UInt32, 64),
-    "fp": pl.Array(pl.UInt8, 256),
-    "ok": pl.Boolean,
-    "error": pl.String,
-})
+EXPECTED_SCHEMA = pl.Schema(
+    {
+        "smiles": pl.String,
+        "ids": pl.Struct({"ids": pl.List(pl.UInt32), "counts": pl.List(pl.UInt32)}),
+        "fold": pl.Array(pl.UInt32, 64),
+        "fp": pl.Array(pl.UInt8, 256),
+        "ok": pl.Boolean,
+        "error": pl.String,
+    }
+)
 
 
 def _rows_csr(col: pl.Series, field: str):
@@ -87,12 +90,17 @@ def test_lazy_schemas_are_exact_without_running_anything(monkeypatch, featuriser
     monkeypatch.setattr(ssp, "flatten", boom)
     lf = _query(pl.scan_csv(b"smiles\nCCO\n"), featurisers["sort_slice"])
     assert lf.collect_schema() == EXPECTED_SCHEMA
-    agg = pl.LazyFrame({"g": [1], "smiles": ["CC"]}).group_by("g").agg(
-        fp=ssp.fold("smiles", 16), n_valid=ssp.is_valid("smiles").sum())
-    assert agg.collect_schema() == pl.Schema({"g": pl.Int64, "fp": pl.List(pl.Array(pl.UInt8, 16)),
-                                              "n_valid": pl.UInt32})
+    agg = (
+        pl.LazyFrame({"g": [1], "smiles": ["CC"]})
+        .group_by("g")
+        .agg(fp=ssp.fold("smiles", 16), n_valid=ssp.is_valid("smiles").sum())
+    )
+    assert agg.collect_schema() == pl.Schema(
+        {"g": pl.Int64, "fp": pl.List(pl.Array(pl.UInt8, 16)), "n_valid": pl.UInt32}
+    )
     over = pl.LazyFrame({"g": [1], "smiles": ["CC"]}).with_columns(
-        fp=pl.col("smiles").ecfp.transform(featurisers["sort_slice_sparse_float"]).over("g"))
+        fp=pl.col("smiles").ecfp.transform(featurisers["sort_slice_sparse_float"]).over("g")
+    )
     assert over.collect_schema()["fp"] == pl.Array(pl.Float32, 48)
     counts = pl.LazyFrame({"smiles": ["CC"]}).select(pl.col("smiles").ecfp.transform(featurisers["sort_slice_counts"]))
     assert counts.collect_schema()["smiles"] == pl.Array(pl.UInt32, 64)
@@ -115,8 +123,12 @@ def test_eager_lazy_streaming_and_parquet_round_trip_agree(tmp_path, smiles, fea
     df = pl.DataFrame({"smiles": smiles})
     ss = featurisers["sort_slice"]
     eager = df.with_columns(
-        ids=ssp.ids("smiles", radius=1), fold=ssp.fold("smiles", 64, counts=True), fp=ssp.sort_slice("smiles", ss),
-        ok=ssp.is_valid("smiles"), error=ssp.parse_error("smiles"))
+        ids=ssp.ids("smiles", radius=1),
+        fold=ssp.fold("smiles", 64, counts=True),
+        fp=ssp.sort_slice("smiles", ss),
+        ok=ssp.is_valid("smiles"),
+        error=ssp.parse_error("smiles"),
+    )
     assert eager.schema == EXPECTED_SCHEMA and eager.height == len(smiles)
     lazy = _query(df.lazy(), ss)
     assert_frame_equal(lazy.collect(engine="in-memory"), eager)
@@ -148,8 +160,12 @@ def test_streaming_engine_splits_the_work(monkeypatch, tmp_path, smiles):
 def test_any_split_of_the_column_gives_the_same_rows(smiles):
     df = pl.DataFrame({"smiles": smiles})
     whole = df.select(ssp.ids("smiles"), ssp.parse_error("smiles").alias("e"))
-    parts = pl.concat([df.slice(s, 113).select(ssp.ids("smiles"), ssp.parse_error("smiles").alias("e"))
-                       for s in range(0, df.height, 113)])
+    parts = pl.concat(
+        [
+            df.slice(s, 113).select(ssp.ids("smiles"), ssp.parse_error("smiles").alias("e"))
+            for s in range(0, df.height, 113)
+        ]
+    )
     assert_frame_equal(parts, whole)
 
 
@@ -165,8 +181,15 @@ def test_ids_are_the_engines_csr(smiles, engine):
     assert np.array_equal(col.is_not_null().to_numpy(), engine.valid)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(chirality=True, radius=3), dict(invariants="fcfp", radius=1),
-                                dict(bond_types=False, ring_membership=False, redundant_environments=True)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(chirality=True, radius=3),
+        dict(invariants="fcfp", radius=1),
+        dict(bond_types=False, ring_membership=False, redundant_environments=True),
+    ],
+)
 def test_ids_pass_every_ecfp_parameter(kw):
     smi = sample("moses", 60) + ["C[C@H](N)O", "F/C=C/F", None]
     col = pl.DataFrame({"smiles": smi}).select(ssp.ids("smiles", **kw))["smiles"]
@@ -179,8 +202,9 @@ def test_ids_pass_every_ecfp_parameter(kw):
             assert dict(zip(row["ids"], row["counts"])) == ref.to_dict(i)
 
 
-@pytest.mark.parametrize("name", ["sort_slice", "sort_slice_counts", "sort_slice_sparse_float", "hash_fold", "mim",
-                                  "filtering"])
+@pytest.mark.parametrize(
+    "name", ["sort_slice", "sort_slice_counts", "sort_slice_sparse_float", "hash_fold", "mim", "filtering"]
+)
 def test_transform_is_the_featurisers_matrix(name, featurisers, smiles):
     f = featurisers[name]
     col = pl.DataFrame({"smiles": smiles}).select(fp=ssp.transform("smiles", f))["fp"]
@@ -196,8 +220,9 @@ def test_transform_is_the_featurisers_matrix(name, featurisers, smiles):
 def test_sort_slice_is_transform_for_a_sort_slice(featurisers, smiles):
     ss = featurisers["sort_slice"]
     df = pl.DataFrame({"smiles": smiles})
-    assert_series_equal(df.select(ssp.sort_slice("smiles", ss))["smiles"],
-                        df.select(ssp.transform("smiles", ss))["smiles"])
+    assert_series_equal(
+        df.select(ssp.sort_slice("smiles", ss))["smiles"], df.select(ssp.transform("smiles", ss))["smiles"]
+    )
     with pytest.raises(TypeError, match="needs a fitted SortSlice"):
         ssp.sort_slice("smiles", featurisers["mim"])
 
@@ -207,8 +232,9 @@ def test_fold_matches_rdkit_and_pooling(counts, smiles, engine):
     df = pl.DataFrame({"smiles": smiles})
     col = df.select(fp=ssp.fold("smiles", 256, counts))["fp"]
     assert col.dtype == pl.Array(pl.UInt32 if counts else pl.UInt8, 256)
-    dense = sortslice.engine.pooling.pool(engine.indptr, engine.ids, engine.counts, length=256, use_counts=counts,
-                                          dtype=np.uint32 if counts else np.uint8)
+    dense = sortslice.engine.pooling.pool(
+        engine.indptr, engine.ids, engine.counts, length=256, use_counts=counts, dtype=np.uint32 if counts else np.uint8
+    )
     got = col.to_numpy()  # nulls make this float: compare valid rows only
     assert np.array_equal(np.isnan(got).any(1), ~engine.valid)
     assert np.array_equal(got[engine.valid], dense[engine.valid])
@@ -224,9 +250,13 @@ def test_nulls_and_invalid_smiles_in_every_function(featurisers):
     smi = ["CCO"] + BAD + ["c1ccccc1"]
     df = pl.DataFrame({"smiles": smi})
     out = df.with_columns(
-        ids=ssp.ids("smiles"), fold=ssp.fold("smiles", 16), fp=ssp.transform("smiles", featurisers["mim"]),
-        ss=ssp.sort_slice("smiles", featurisers["sort_slice"]), ok=ssp.is_valid("smiles"),
-        error=ssp.parse_error("smiles"))
+        ids=ssp.ids("smiles"),
+        fold=ssp.fold("smiles", 16),
+        fp=ssp.transform("smiles", featurisers["mim"]),
+        ss=ssp.sort_slice("smiles", featurisers["sort_slice"]),
+        ok=ssp.is_valid("smiles"),
+        error=ssp.parse_error("smiles"),
+    )
     assert out.height == len(smi)
     valid = [True] + [False] * len(BAD) + [True]
     assert out["ok"].to_list() == valid
@@ -240,13 +270,15 @@ def test_nulls_and_invalid_smiles_in_every_function(featurisers):
 
 def test_all_null_and_empty_columns():
     nulls = pl.DataFrame({"smiles": [None, None]})  # dtype Null
-    out = nulls.with_columns(f=ssp.fold("smiles", 8), i=ssp.ids("smiles"), ok=ssp.is_valid("smiles"),
-                             e=ssp.parse_error("smiles"))
+    out = nulls.with_columns(
+        f=ssp.fold("smiles", 8), i=ssp.ids("smiles"), ok=ssp.is_valid("smiles"), e=ssp.parse_error("smiles")
+    )
     assert out["f"].null_count() == 2 and out["i"].null_count() == 2
     assert out["ok"].to_list() == [False, False] and out["e"].to_list() == ["missing molecule"] * 2
     empty = pl.DataFrame({"smiles": []}, schema={"smiles": pl.String}).lazy()
-    got = empty.with_columns(f=ssp.fold("smiles", 8), i=ssp.ids("smiles"), ok=ssp.is_valid("smiles"),
-                             e=ssp.parse_error("smiles"))
+    got = empty.with_columns(
+        f=ssp.fold("smiles", 8), i=ssp.ids("smiles"), ok=ssp.is_valid("smiles"), e=ssp.parse_error("smiles")
+    )
     assert got.collect().schema == got.collect_schema() and got.collect().height == 0
 
 
@@ -269,8 +301,9 @@ def test_non_string_columns_are_refused_and_categoricals_accepted():
     with pytest.raises(TypeError, match="SMILES strings.*Int64"):
         pl.DataFrame({"smiles": [1, 2]}).select(ssp.fold("smiles", 8))
     cat = pl.DataFrame({"smiles": ["CCO", "x"]}, schema={"smiles": pl.Categorical})
-    assert_series_equal(cat.select(ssp.fold("smiles", 8))["smiles"],
-                        cat.select(ssp.fold(pl.col("smiles").cast(pl.String), 8))["smiles"])
+    assert_series_equal(
+        cat.select(ssp.fold("smiles", 8))["smiles"], cat.select(ssp.fold(pl.col("smiles").cast(pl.String), 8))["smiles"]
+    )
 
 
 def test_strict_featuriser_fails_naming_the_molecule():
@@ -295,14 +328,22 @@ def test_group_by_agg_and_over(smiles):
     df = pl.DataFrame({"smiles": smiles, "g": np.arange(len(smiles)) % 3})
     plain = df.with_columns(fp=ssp.fold("smiles", 32), ok=ssp.is_valid("smiles"))
     agg = df.group_by("g", maintain_order=True).agg(
-        fp=ssp.fold("smiles", 32), n_valid=ssp.is_valid("smiles").sum(),
-        n_bad=pl.col("smiles").ecfp.parse_error().is_not_null().sum())
+        fp=ssp.fold("smiles", 32),
+        n_valid=ssp.is_valid("smiles").sum(),
+        n_bad=pl.col("smiles").ecfp.parse_error().is_not_null().sum(),
+    )
     expect = plain.group_by("g", maintain_order=True).agg(
-        pl.col("fp"), n_valid=pl.col("ok").sum(), n_bad=(~pl.col("ok")).sum())
+        pl.col("fp"), n_valid=pl.col("ok").sum(), n_bad=(~pl.col("ok")).sum()
+    )
     assert_frame_equal(agg, expect)
-    over = df.lazy().with_columns(
-        fp=ssp.fold("smiles", 32).over("g"), n_valid=ssp.is_valid("smiles").sum().over("g"),
-    ).collect(engine="streaming")
+    over = (
+        df.lazy()
+        .with_columns(
+            fp=ssp.fold("smiles", 32).over("g"),
+            n_valid=ssp.is_valid("smiles").sum().over("g"),
+        )
+        .collect(engine="streaming")
+    )
     assert_series_equal(over["fp"], plain["fp"])
     assert_series_equal(over["n_valid"], plain.select(pl.col("ok").sum().over("g"))["ok"], check_names=False)
 

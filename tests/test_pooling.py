@@ -22,11 +22,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
-from reference import (fold_reference, mutual_information_reference, prevalence_reference,
-                       sort_slice_transform_reference, sort_slice_vocabulary_reference)
+from reference import (
+    fold_reference,
+    mutual_information_reference,
+    prevalence_reference,
+    sort_slice_transform_reference,
+    sort_slice_vocabulary_reference,
+)
 
-SETTINGS = dict(derandomize=True, deadline=None, max_examples=60,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = dict(
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # ids at both ends of the uint32 range and at radix-bucket edges (the counting kernel buckets by top byte)
 EDGE_IDS = (0, 1, 2**24 - 1, 2**24, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1)
@@ -72,8 +81,9 @@ def as_dict(ids, counts):
 @st.composite
 def csr_batches(draw):
     """Hypothesis: a few rows over a tiny id alphabet (ties everywhere), sometimes empty rows."""
-    alphabet = draw(st.lists(st.one_of(st.sampled_from(EDGE_IDS), st.integers(0, 2**32 - 1)),
-                             min_size=1, max_size=10, unique=True))
+    alphabet = draw(
+        st.lists(st.one_of(st.sampled_from(EDGE_IDS), st.integers(0, 2**32 - 1)), min_size=1, max_size=10, unique=True)
+    )
     n_rows = draw(st.integers(0, 12))
     rows = []
     for _ in range(n_rows):
@@ -131,8 +141,11 @@ def test_prevalence_empty_inputs():
     pooling = P()
     for rows in ([], [([], [])], [([], [])] * 5):
         indptr, ids, _ = to_csr(rows)
-        got_ids, got = pooling.document_frequency(indptr, ids, None, 3) if rows else \
-            pooling.document_frequency(indptr, ids, n_classes=3)
+        got_ids, got = (
+            pooling.document_frequency(indptr, ids, None, 3)
+            if rows
+            else pooling.document_frequency(indptr, ids, n_classes=3)
+        )
         assert got_ids.shape == (0,) and got.shape == (0, 3)
 
 
@@ -173,9 +186,11 @@ def test_merge_prevalence_with_an_empty_table():
     pooling = P()
     ids = np.array([3, 9], dtype=np.uint32)
     empty = np.zeros(0, dtype=np.uint32)
-    for counts, empty_counts in ((np.array([2, 1]), np.zeros(0, dtype=np.int64)),
-                                 (np.array([[2, 0], [1, 4]]), np.zeros((0, 2), dtype=np.int64)),
-                                 (np.array([[2, 0], [1, 4]]), np.zeros(0, dtype=np.int64))):
+    for counts, empty_counts in (
+        (np.array([2, 1]), np.zeros(0, dtype=np.int64)),
+        (np.array([[2, 0], [1, 4]]), np.zeros((0, 2), dtype=np.int64)),
+        (np.array([[2, 0], [1, 4]]), np.zeros(0, dtype=np.int64)),
+    ):
         for a, b in (((ids, counts), (empty, empty_counts)), ((empty, empty_counts), (ids, counts))):
             got_ids, got = pooling.merge_prevalence(a[0], a[1], b[0], b[1])
             assert got_ids.tolist() == [3, 9]
@@ -219,7 +234,7 @@ def check_csr(x, n_rows, length):
     """Canonical CSR: sorted, unique column indices per row, no explicit zeros."""
     assert sp.issparse(x) and x.format == "csr" and x.shape == (n_rows, length)
     for r in range(n_rows):
-        cols = x.indices[x.indptr[r]:x.indptr[r + 1]]
+        cols = x.indices[x.indptr[r] : x.indptr[r + 1]]
         assert np.all(np.diff(cols) > 0), f"row {r}: column indices not sorted/unique"
     assert x.has_sorted_indices and x.has_canonical_format
     assert np.all(x.data != 0)
@@ -244,8 +259,15 @@ def test_sort_slice_transform_matches_reference(seed, use_counts, sparse):
         vocab = vocabulary_of(rows, length, rng)
         expect = sort_slice_transform_reference(rows, vocab, length, counts=use_counts)
         dtype = np.uint32 if use_counts else np.uint8
-        got = P().pool(*to_csr(rows), length=length, vocabulary=np.array(vocab, dtype=np.uint32),
-                       use_counts=use_counts, dtype=dtype, sparse=sparse, threads=2)
+        got = P().pool(
+            *to_csr(rows),
+            length=length,
+            vocabulary=np.array(vocab, dtype=np.uint32),
+            use_counts=use_counts,
+            dtype=dtype,
+            sparse=sparse,
+            threads=2,
+        )
         if sparse:
             check_csr(got, len(rows), length)
         assert got.dtype == dtype and got.shape == (len(rows), length)
@@ -257,8 +279,14 @@ def test_sort_slice_transform_matches_reference(seed, use_counts, sparse):
 def test_sort_slice_transform_property(rows, length, use_counts, sparse):
     rng = np.random.default_rng(length)
     vocab = vocabulary_of(rows, length, rng)
-    got = P().pool(*to_csr(rows), length=length, vocabulary=np.array(vocab, dtype=np.uint32),
-                   use_counts=use_counts, dtype=np.uint32, sparse=sparse)
+    got = P().pool(
+        *to_csr(rows),
+        length=length,
+        vocabulary=np.array(vocab, dtype=np.uint32),
+        use_counts=use_counts,
+        dtype=np.uint32,
+        sparse=sparse,
+    )
     assert dense_of(got).tolist() == sort_slice_transform_reference(rows, vocab, length, counts=use_counts)
 
 
@@ -286,13 +314,17 @@ def test_transform_edge_batches():
             # only empty rows (e.g. a batch of invalid molecules) and an empty vocabulary
             out = pooling.pool(*to_csr([([], [])] * 3), length=4, vocabulary=vocab, sparse=sparse)
             assert dense_of(out).tolist() == [[0] * 4] * 3
-            out = pooling.pool(*to_csr([([7], [2])]), length=4, vocabulary=np.zeros(0, dtype=np.uint32),
-                               use_counts=use_counts, sparse=sparse)
+            out = pooling.pool(
+                *to_csr([([7], [2])]),
+                length=4,
+                vocabulary=np.zeros(0, dtype=np.uint32),
+                use_counts=use_counts,
+                sparse=sparse,
+            )
             assert dense_of(out).tolist() == [[0] * 4]
             # L = 1
             rows = [([3, 7], [2, 5]), ([3], [4]), ([9], [1])]
-            out = pooling.pool(*to_csr(rows), length=1, vocabulary=vocab[:1], use_counts=use_counts,
-                               sparse=sparse)
+            out = pooling.pool(*to_csr(rows), length=1, vocabulary=vocab[:1], use_counts=use_counts, sparse=sparse)
             assert dense_of(out).tolist() == ([[5], [0], [0]] if use_counts else [[1], [0], [0]])
 
 
@@ -330,8 +362,14 @@ def test_counts_saturate_at_the_dtype_maximum(sparse):
     pooling = P()
     out = pooling.pool(*to_csr(rows), length=1, use_counts=True, dtype=np.uint8, sparse=sparse)
     assert dense_of(out).tolist() == [[255], [255]]  # 300 and 70000 fold into column 0
-    out = pooling.pool(*to_csr(rows), length=2, vocabulary=np.array([6, 5], dtype=np.uint32), use_counts=True,
-                       dtype=np.uint16, sparse=sparse)
+    out = pooling.pool(
+        *to_csr(rows),
+        length=2,
+        vocabulary=np.array([6, 5], dtype=np.uint32),
+        use_counts=True,
+        dtype=np.uint16,
+        sparse=sparse,
+    )
     assert dense_of(out).tolist() == [[100, 200], [0, 65535]]
 
 
@@ -386,7 +424,7 @@ def test_folded_counts_sum_to_unfolded_counts(rows, length):
 # ------------------------------------------------------------------------ supervised scores
 def presence_and_labels(rng, n_rows, n_ids, n_classes):
     presence = rng.random((n_ids, n_rows)) < rng.random((n_ids, 1))
-    presence[0] = True   # present everywhere
+    presence[0] = True  # present everywhere
     presence[1] = False  # present nowhere
     y = rng.integers(0, n_classes, size=n_rows)
     y[:n_classes] = np.arange(n_classes)  # every class occurs

@@ -149,12 +149,8 @@ def test_reference_matches_rdkit_on_paper_data(sample_mols, config, radius):
 
 def test_sample_exercises_chirality_and_rings(sample_mols):
     # Guard against a sample that would make the chirality tests vacuous.
-    chiral_differs = sum(
-        rdkit_ids(mol, 2, chirality=True) != rdkit_ids(mol, 2) for _, mol in sample_mols
-    )
-    ring_differs = sum(
-        rdkit_ids(mol, 1, ring_membership=False) != rdkit_ids(mol, 1) for _, mol in sample_mols
-    )
+    chiral_differs = sum(rdkit_ids(mol, 2, chirality=True) != rdkit_ids(mol, 2) for _, mol in sample_mols)
+    ring_differs = sum(rdkit_ids(mol, 1, ring_membership=False) != rdkit_ids(mol, 1) for _, mol in sample_mols)
     assert chiral_differs >= 20
     assert ring_differs >= 200
 
@@ -163,9 +159,7 @@ def test_bond_types_off_via_bond_invariant_generator(sample_mols):
     # Both RDKit routes to "bond types off" agree with the reference.
     for label, mol in sample_mols[::5]:
         for chirality in (False, True):
-            assert_matches_rdkit(
-                mol, 3, label, bond_types=False, chirality=chirality, bond_types_via_generator=True
-            )
+            assert_matches_rdkit(mol, 3, label, bond_types=False, chirality=chirality, bond_types_via_generator=True)
 
 
 def test_connectivity_invariants_match(sample_mols):
@@ -320,8 +314,18 @@ def test_hash_primitives_wrap_at_32_bits():
 
 def test_delta_mass_truncates_toward_zero():
     table = Chem.GetPeriodicTable()
-    expected = {"[2H]": 1, "[3H]": 2, "[13C]": 0, "[14C]": 1, "[15N]": 0, "[18O]": 2,
-                "[35Cl]": 0, "[37Cl]": 1, "[123I]": -3, "*": 0}
+    expected = {
+        "[2H]": 1,
+        "[3H]": 2,
+        "[13C]": 0,
+        "[14C]": 1,
+        "[15N]": 0,
+        "[18O]": 2,
+        "[35Cl]": 0,
+        "[37Cl]": 1,
+        "[123I]": -3,
+        "*": 0,
+    }
     for smiles, delta in expected.items():
         atom = Chem.MolFromSmiles(smiles).GetAtomWithIdx(0)
         assert int(atom.GetMass() - table.GetAtomicWeight(atom.GetAtomicNum())) == delta, smiles
@@ -380,10 +384,18 @@ def test_sort_slice_transform():
     assert vocabulary == [3, 2]
     molecules = train + [([], []), ([99, 1], [3, 3])]
     assert sort_slice_transform_reference(molecules, vocabulary, 2) == [
-        [1, 1], [1, 1], [1, 0], [0, 0], [0, 0],
+        [1, 1],
+        [1, 1],
+        [1, 0],
+        [0, 0],
+        [0, 0],
     ]
     assert sort_slice_transform_reference(molecules, vocabulary, 2, counts=True) == [
-        [1, 4], [2, 2], [5, 0], [0, 0], [0, 0],
+        [1, 4],
+        [2, 2],
+        [5, 0],
+        [0, 0],
+        [0, 0],
     ]
     # fewer vocabulary ids than L: the output still has L columns, the rest zero
     assert sort_slice_transform_reference(molecules[:1], vocabulary, 4) == [[1, 1, 0, 0]]
@@ -431,6 +443,4 @@ def test_mutual_information_matches_sklearn():
         presence = rng.random(n) < rng.random()
         y = rng.integers(0, int(rng.integers(1, 4)), size=n)
         expected_bits = mutual_info_score(presence, y) / math.log(2)
-        assert mutual_information_reference(presence.tolist(), y.tolist()) == pytest.approx(
-            expected_bits, abs=1e-12
-        )
+        assert mutual_information_reference(presence.tolist(), y.tolist()) == pytest.approx(expected_bits, abs=1e-12)

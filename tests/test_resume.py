@@ -20,14 +20,15 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import datasets
 import sortslice
 from sortslice.cli import main
 from sortslice.io.parts import PART_KEY, is_part
 
+import datasets
+
 CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 FILES = 10
-ROWS = 1000          # per input file: the in-repository MOSES sample (10,000) in ten files
+ROWS = 1000  # per input file: the in-repository MOSES sample (10,000) in ten files
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,9 @@ def corpus(tmp_path_factory):
     assert len(smiles) == FILES * ROWS
     (folder / "in").mkdir()
     for k in range(FILES):
-        rows = [f"M{ROWS * k + j},{s}" for j, s in enumerate(smiles[ROWS * k:ROWS * (k + 1)])]
+        rows = [f"M{ROWS * k + j},{s}" for j, s in enumerate(smiles[ROWS * k : ROWS * (k + 1)])]
         if k == 4:
-            rows[10] = "M4010,not_a_smiles"     # one invalid row: its reason is in the part's record
+            rows[10] = "M4010,not_a_smiles"  # one invalid row: its reason is in the part's record
         (folder / "in" / f"moses-{k:02d}.csv").write_text("id,SMILES\n" + "\n".join(rows) + "\n")
     big = folder / "big.csv"
     big.write_text("id,SMILES\n" + "\n".join(f"B{j},{s}" for j, s in enumerate(smiles[:4000])) + "\nB4000,C1CC\n")
@@ -51,8 +52,15 @@ def corpus(tmp_path_factory):
     ref = folder / "ref"
     r = cli("transform", model, folder / "in" / "*.csv", "-o", ref, "--id-column", "id", "-j", 1)
     assert r.exit_code == 0, r.output
-    return {"folder": folder, "glob": str(folder / "in" / "*.csv"), "big": big, "model": model, "other": other,
-            "ref": ref, "names": [f"part-{k:05d}.parquet" for k in range(FILES)]}
+    return {
+        "folder": folder,
+        "glob": str(folder / "in" / "*.csv"),
+        "big": big,
+        "model": model,
+        "other": other,
+        "ref": ref,
+        "names": [f"part-{k:05d}.parquet" for k in range(FILES)],
+    }
 
 
 def cli(*args):
@@ -64,7 +72,7 @@ def parts(folder) -> list[str]:
 
 
 def assert_same_folder(got, want) -> None:
-    assert sorted(os.listdir(got)) == sorted(os.listdir(want))     # no temporary file left, nothing extra
+    assert sorted(os.listdir(got)) == sorted(os.listdir(want))  # no temporary file left, nothing extra
     for name in os.listdir(want):
         assert (got / name).read_bytes() == (want / name).read_bytes(), name
 
@@ -82,31 +90,56 @@ def flip_a_byte(path) -> None:
 def test_uninterrupted_folder_has_one_part_per_file_with_its_record(corpus):
     ref, names = corpus["ref"], corpus["names"]
     assert sorted(os.listdir(ref)) == names
-    table = pq.read_table(ref)          # reading the folder gives the input's rows in order
+    table = pq.read_table(ref)  # reading the folder gives the input's rows in order
     assert table.column("id").to_pylist() == [f"M{i}" for i in range(FILES * ROWS)]
     whole = corpus["folder"] / "whole.parquet"
-    rows = ["id,SMILES"] + [line for k in range(FILES)
-                            for line in (corpus["folder"] / "in" / f"moses-{k:02d}.csv").read_text().splitlines()[1:]]
+    rows = ["id,SMILES"] + [
+        line
+        for k in range(FILES)
+        for line in (corpus["folder"] / "in" / f"moses-{k:02d}.csv").read_text().splitlines()[1:]
+    ]
     (corpus["folder"] / "whole.csv").write_text("\n".join(rows) + "\n")
-    assert cli("transform", corpus["model"], corpus["folder"] / "whole.csv", "-o", whole, "--id-column", "id",
-               "-j", 1).exit_code == 0
-    assert table.equals(pq.read_table(whole))       # the same rows, columns and metadata as one file
+    assert (
+        cli(
+            "transform", corpus["model"], corpus["folder"] / "whole.csv", "-o", whole, "--id-column", "id", "-j", 1
+        ).exit_code
+        == 0
+    )
+    assert table.equals(pq.read_table(whole))  # the same rows, columns and metadata as one file
     rec = record(ref / names[4])
     src = corpus["folder"] / "in" / "moses-04.csv"
-    assert rec == {"input": {"path": str(src), "bytes": src.stat().st_size, "mtime_ns": src.stat().st_mtime_ns},
-                   "first_row": 0, "rows": ROWS, "written": ROWS, "invalid": 1,
-                   "first_problem": f"{src}: row 11 (M4010): invalid SMILES: syntax error", "errors": "null"}
+    assert rec == {
+        "input": {"path": str(src), "bytes": src.stat().st_size, "mtime_ns": src.stat().st_mtime_ns},
+        "first_row": 0,
+        "rows": ROWS,
+        "written": ROWS,
+        "invalid": 1,
+        "first_problem": f"{src}: row 11 (M4010): invalid SMILES: syntax error",
+        "errors": "null",
+    }
 
 
 def test_killed_cli_resumes_to_the_bytes_of_an_uninterrupted_run(corpus, tmp_path):
     out, names = tmp_path / "fps", corpus["names"]
-    args = ["transform", corpus["model"], corpus["glob"], "-o", out, "--id-column", "id", "-j", "1",
-            "--chunk-size", "100"]
-    proc = subprocess.Popen(CLI + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    args = [
+        "transform",
+        corpus["model"],
+        corpus["glob"],
+        "-o",
+        out,
+        "--id-column",
+        "id",
+        "-j",
+        "1",
+        "--chunk-size",
+        "100",
+    ]
+    proc = subprocess.Popen(
+        CLI + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
-        while not (out.is_dir() and len(parts(out)) >= 5):      # the measured point: five parts complete
+        while not (out.is_dir() and len(parts(out)) >= 5):  # the measured point: five parts complete
             assert proc.poll() is None, "the command ended before it was killed"
             assert time.monotonic() < deadline, "no five parts after 120 s"
             time.sleep(0.005)
@@ -115,8 +148,8 @@ def test_killed_cli_resumes_to_the_bytes_of_an_uninterrupted_run(corpus, tmp_pat
         status = proc.wait(timeout=60)
     assert status == -signal.SIGKILL
     done = parts(out)
-    assert 5 <= len(done) < FILES, done                          # killed half-way
-    for name in done:                                            # what is there under a part's name is complete
+    assert 5 <= len(done) < FILES, done  # killed half-way
+    for name in done:  # what is there under a part's name is complete
         assert (out / name).read_bytes() == (corpus["ref"] / name).read_bytes()
 
     # damaged by hand: truncated, one byte flipped inside the data, and a part of another input in its place
@@ -127,13 +160,14 @@ def test_killed_cli_resumes_to_the_bytes_of_an_uninterrupted_run(corpus, tmp_pat
 
     # without --resume the folder is not touched
     r = cli(*args)
-    assert r.exit_code == 1 and r.output == (f"Error: {out} already holds {len(before):,} files ("
-                                             f"{', '.join(sorted(before)[:3])}, ...): choose an empty folder, or use "
-                                             f"--resume to complete an interrupted run into it\n")
+    assert r.exit_code == 1 and r.output == (
+        f"Error: {out} already holds {len(before):,} files ("
+        f"{', '.join(sorted(before)[:3])}, ...): choose an empty folder, or use "
+        f"--resume to complete an interrupted run into it\n"
+    )
     assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
 
-    result = subprocess.run(CLI + [str(a) for a in args] + ["--resume", "--progress"], capture_output=True,
-                            timeout=300)
+    result = subprocess.run(CLI + [str(a) for a in args] + ["--resume", "--progress"], capture_output=True, timeout=300)
     err = result.stderr.decode()
     assert result.returncode == 0, err
     kept = len(done) - 3
@@ -146,15 +180,16 @@ def test_killed_cli_resumes_to_the_bytes_of_an_uninterrupted_run(corpus, tmp_pat
     bars = re.findall(rf"(\d+)/{FILES} \[", err)
     assert bars and int(bars[0]) == kept and int(bars[-1]) == FILES, err
     assert f"{kept:,} of the {FILES} parts were already complete and were kept" in err
-    assert "Warning: 1 of 10,000 molecules are invalid" in err   # tallies include the kept parts' records
+    assert "Warning: 1 of 10,000 molecules are invalid" in err  # tallies include the kept parts' records
     assert_same_folder(out, corpus["ref"])
 
 
 def test_interrupted_cli_keeps_complete_parts_and_says_how_to_resume(corpus, tmp_path):
     out = tmp_path / "fps"
     args = ["transform", corpus["model"], corpus["glob"], "-o", out, "-j", "1", "--chunk-size", "100"]
-    proc = subprocess.Popen(CLI + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        CLI + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while not (out.is_dir() and len(parts(out)) >= 2):
         assert proc.poll() is None and time.monotonic() < deadline
@@ -163,14 +198,18 @@ def test_interrupted_cli_keeps_complete_parts_and_says_how_to_resume(corpus, tmp
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM, err
     n = len(parts(out))
-    assert sorted(os.listdir(out)) == parts(out)      # the part being written was removed (it was not complete)
-    assert err.splitlines()[-1] == (f"Error: interrupted by SIGTERM (incomplete outputs are not written; {n} "
-                                    f"complete parts are kept in {out}: the same command with --resume finishes "
-                                    f"the run)")
+    assert sorted(os.listdir(out)) == parts(out)  # the part being written was removed (it was not complete)
+    assert err.splitlines()[-1] == (
+        f"Error: interrupted by SIGTERM (incomplete outputs are not written; {n} "
+        f"complete parts are kept in {out}: the same command with --resume finishes "
+        f"the run)"
+    )
     assert cli(*args, "--resume").exit_code == 0
     assert parts(out) == corpus["names"]
     for p in parts(out):
-        assert pq.read_table(out / p).column("fingerprint").equals(pq.read_table(corpus["ref"] / p).column("fingerprint"))
+        assert (
+            pq.read_table(out / p).column("fingerprint").equals(pq.read_table(corpus["ref"] / p).column("fingerprint"))
+        )
 
 
 def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
@@ -179,7 +218,7 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     args = ["transform", model, big, "--id-column", "id", "-j", 1, "--chunk-size", 300, "--errors", "skip"]
     r = cli(*args, "-o", ref, "--part-rows", 700)
     assert r.exit_code == 0, r.output
-    names = [f"part-{k:05d}.parquet" for k in range(6)]           # 4,001 rows in blocks of 700
+    names = [f"part-{k:05d}.parquet" for k in range(6)]  # 4,001 rows in blocks of 700
     assert sorted(os.listdir(ref)) == names
     assert [record(ref / n)["first_row"] for n in names] == [0, 700, 1400, 2100, 2800, 3500]
     assert [record(ref / n)["rows"] for n in names] == [700] * 5 + [501]
@@ -198,7 +237,8 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     r = cli(*args, "-o", out, "--part-rows", 700, "--resume")
     assert r.exit_code == 0, r.output
     assert [line.split(":")[1].strip() for line in r.output.splitlines() if line.startswith("Note:")] == [
-        f"{names[1]} is written again"]
+        f"{names[1]} is written again"
+    ]
     assert "2 of the 6 parts were already complete and were kept" in r.output
     assert_same_folder(out, ref)
 
@@ -209,27 +249,57 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     assert notes[0] == f"Note: {names[0]} is written again: it covers 700 input rows; the input has 600 there"
     assert notes[1] == f"Note: {names[1]} is written again: it covers the rows from 701, not from 601"
     assert len(notes) == 6 and sorted(os.listdir(out)) == names + ["part-00006.parquet"]
-    r = cli("transform", corpus["other"], big, "--id-column", "id", "-j", 1, "--errors", "skip", "-o", out,
-            "--part-rows", 600, "--resume")
+    r = cli(
+        "transform",
+        corpus["other"],
+        big,
+        "--id-column",
+        "id",
+        "-j",
+        1,
+        "--errors",
+        "skip",
+        "-o",
+        out,
+        "--part-rows",
+        600,
+        "--resume",
+    )
     assert r.exit_code == 0 and r.output.count("is written again: made with another ECFP parameters") == 7, r.output
-    r = cli("transform", corpus["other"], big, "--id-column", "id", "-j", 1, "-o", out, "--part-rows", 600,
-            "--resume")
-    assert r.exit_code == 0 and r.output.count("is written again: its columns are id, fingerprint, this run writes "
-                                               "id, fingerprint, error") == 7, r.output
+    r = cli("transform", corpus["other"], big, "--id-column", "id", "-j", 1, "-o", out, "--part-rows", 600, "--resume")
+    assert (
+        r.exit_code == 0
+        and r.output.count("is written again: its columns are id, fingerprint, this run writes id, fingerprint, error")
+        == 7
+    ), r.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["transform", "M", "GLOB", "-o", "OUT/x.csv"], "-o names a folder of Parquet files here, not a .csv file"),
-    (["transform", "M", "GLOB", "-o", "-"], "the output is a folder of Parquet files (one part per input partition)"),
-    (["transform", "M", "GLOB", "-o", "OUT/fps", "--format", "npy"], "a folder of parts is Parquet"),
-    (["transform", "M", "GLOB", "-o", "OUT/fps", "--part-rows", "10"], "--part-rows cuts one input file into parts"),
-    (["transform", "M", "-", "-o", "OUT/fps/"], "a folder of parts is made from files"),
-    (["transform", "M", "GLOB", "-o", "OUT/afile", "--resume"], "cannot write OUT/afile: it is a file, not a directory"),
-    (["transform", "M", "GLOB", "-o", "OUT/mixed", "--resume"], "OUT/mixed holds 'notes.txt', which is not a part"),
-    (["transform", "M", "OUT/none-*.csv", "-o", "OUT/fps/"], "OUT/none-*.csv: no files match"),
-    (["transform", "M", "GLOB", "-o", "OUT/fps", "--part-rows", "10", "--scheduler", "tcp://nowhere:1"],
-     "--part-rows does not apply on a Dask cluster"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["transform", "M", "GLOB", "-o", "OUT/x.csv"], "-o names a folder of Parquet files here, not a .csv file"),
+        (
+            ["transform", "M", "GLOB", "-o", "-"],
+            "the output is a folder of Parquet files (one part per input partition)",
+        ),
+        (["transform", "M", "GLOB", "-o", "OUT/fps", "--format", "npy"], "a folder of parts is Parquet"),
+        (
+            ["transform", "M", "GLOB", "-o", "OUT/fps", "--part-rows", "10"],
+            "--part-rows cuts one input file into parts",
+        ),
+        (["transform", "M", "-", "-o", "OUT/fps/"], "a folder of parts is made from files"),
+        (
+            ["transform", "M", "GLOB", "-o", "OUT/afile", "--resume"],
+            "cannot write OUT/afile: it is a file, not a directory",
+        ),
+        (["transform", "M", "GLOB", "-o", "OUT/mixed", "--resume"], "OUT/mixed holds 'notes.txt', which is not a part"),
+        (["transform", "M", "OUT/none-*.csv", "-o", "OUT/fps/"], "OUT/none-*.csv: no files match"),
+        (
+            ["transform", "M", "GLOB", "-o", "OUT/fps", "--part-rows", "10", "--scheduler", "tcp://nowhere:1"],
+            "--part-rows does not apply on a Dask cluster",
+        ),
+    ],
+)
 def test_folder_usage_errors_are_one_line(corpus, tmp_path, args, message):
     (tmp_path / "afile").write_text("x")
     (tmp_path / "mixed").mkdir()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rdkit import Chem
 
 import sortslice
+
 from datasets import PAPER, paper_smiles, paper_table
 from test_ecfp_parity import EDGE
 
@@ -28,11 +28,14 @@ def paper_molecules():
 
 
 @pytest.mark.parametrize("every", [6, pytest.param(1, marks=pytest.mark.slow)], ids=["sample", "all"])
-@pytest.mark.parametrize("make", [
-    lambda: sortslice.SortSlice(length=1024, chirality=True),
-    lambda: sortslice.SortSlice(length=512, radius=3, counts=True),
-    lambda: sortslice.HashFold(length=2048, chirality=True),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: sortslice.SortSlice(length=1024, chirality=True),
+        lambda: sortslice.SortSlice(length=512, radius=3, counts=True),
+        lambda: sortslice.HashFold(length=2048, chirality=True),
+    ],
+)
 def test_transform_one_equals_batch_transform_on_paper_data(paper_molecules, make, every):
     f = make()
     f.fit(paper_molecules[::7])
@@ -122,10 +125,21 @@ print(json.dumps({"before": before, "reported": [n for n, _ in report.compiled],
 
 def test_warmup_leaves_nothing_to_compile_for_real_use():
     """In a fresh process: after ``warmup()`` a representative workload compiles (or loads) no kernel."""
-    smiles = ["CCO", "c1ccccc1C[C@H](N)C(=O)O", "F/C=C/F", "CC(=O)Nc1ccc(O)cc1", "[2H]C([13CH3])[O-].[Na+]",
-              "C1" + "C" * 80 + "C1", "N->[Pt](<-N)(Cl)Cl", "not a smiles", "", "O=C(O)c1ccccc1O"]
-    res = subprocess.run([sys.executable, "-c", WARM_THEN_WORK, json.dumps(smiles)], capture_output=True, text=True,
-                         timeout=600)
+    smiles = [
+        "CCO",
+        "c1ccccc1C[C@H](N)C(=O)O",
+        "F/C=C/F",
+        "CC(=O)Nc1ccc(O)cc1",
+        "[2H]C([13CH3])[O-].[Na+]",
+        "C1" + "C" * 80 + "C1",
+        "N->[Pt](<-N)(Cl)Cl",
+        "not a smiles",
+        "",
+        "O=C(O)c1ccccc1O",
+    ]
+    res = subprocess.run(
+        [sys.executable, "-c", WARM_THEN_WORK, json.dumps(smiles)], capture_output=True, text=True, timeout=600
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["before"] == 0, "kernels were compiled before warmup ran"
@@ -187,11 +201,16 @@ def test_kernel_cache_works_when_the_package_folder_is_read_only(tmp_path, what)
         print(json.dumps({"cache": _jit.cache_dir(), "value": value,
                           "hits": sum(k.stats.cache_hits.values()), "misses": sum(k.stats.cache_misses.values())}))
     """)
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "SORTSLICE_CACHE_DIR",
-                                                             "XDG_CACHE_HOME")}
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "SORTSLICE_CACHE_DIR", "XDG_CACHE_HOME")}
     env["HOME"] = str(home)
-    cmd = ["unshare", "-m", "sh", "-c",
-           f'mount --bind -o ro "{engine_dir}" "{engine_dir}" && exec "{sys.executable}" -c "$0"', script]
+    cmd = [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        f'mount --bind -o ro "{engine_dir}" "{engine_dir}" && exec "{sys.executable}" -c "$0"',
+        script,
+    ]
     runs = []
     for _ in range(2):
         res = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -31,21 +31,26 @@ import pytest
 from click.testing import CliRunner
 
 import sortslice
-from datasets import paper_table
 from sortslice.cli import main
 from sortslice.engine.persist import from_document, to_document
+
+from datasets import paper_table
 
 U32 = 2**32 - 1
 I64 = 2**63 - 1
 #: raw JSON spellings that json.dumps cannot produce on purpose
-RAW = {"@NaN@": "NaN", "@Inf@": "Infinity", "@-Inf@": "-Infinity", "@1e400@": "1e400",
-       "@digits@": "1" + "0" * 5000}
+RAW = {"@NaN@": "NaN", "@Inf@": "Infinity", "@-Inf@": "-Infinity", "@1e400@": "1e400", "@digits@": "1" + "0" * 5000}
 #: fields that may also be null; fields that are numbers (integers allowed)
 NULLABLE = {"params/dtype", "training/median", "vocabulary/examples/*"}
 NUMBERS = {"training/median", "vocabulary/scores/*"}
 #: inclusive integer ranges the format gives each integer field
-RANGES = {"format_version": (1, 1), "ecfp/radius": (0, 64), "params/length": (1, 2**30),
-          "vocabulary/ids/*": (0, U32), "vocabulary/examples/*/radius": (0, 64)}
+RANGES = {
+    "format_version": (1, 1),
+    "ecfp/radius": (0, 64),
+    "params/length": (1, 2**30),
+    "vocabulary/ids/*": (0, U32),
+    "vocabulary/examples/*/radius": (0, 64),
+}
 #: objects that accept unknown keys (anything else refuses them)
 OPEN_OBJECTS = {"versions"}
 #: optional keys (deleting any other key must be refused)
@@ -57,10 +62,12 @@ def docs(tmp_path_factory):
     smiles, y = paper_table("lipophilicity")
     smiles, y = smiles[:300], np.asarray(y[:300])
     folder = tmp_path_factory.mktemp("tampering")
-    models = {"sort-slice": sortslice.SortSlice(length=8).fit(smiles),
-              "mim": sortslice.MIM(length=8, task="regression").fit(smiles, y),
-              "filter": sortslice.Filtering(length=8, radius=1).fit(smiles, y > np.median(y)),
-              "hash-fold": sortslice.HashFold(length=8).fit()}
+    models = {
+        "sort-slice": sortslice.SortSlice(length=8).fit(smiles),
+        "mim": sortslice.MIM(length=8, task="regression").fit(smiles, y),
+        "filter": sortslice.Filtering(length=8, radius=1).fit(smiles, y > np.median(y)),
+        "hash-fold": sortslice.HashFold(length=8).fit(),
+    }
     out = {}
     for name, model in models.items():
         path = folder / f"{name}.json"
@@ -116,7 +123,7 @@ def value_verdict(path: tuple, original, value) -> str:
     """``refuse`` when the format does not allow ``value`` at ``path``, else ``either``."""
     p = pattern(path)
     if isinstance(value, str) and value in RAW:
-        return "refuse"                      # NaN, infinities, 1e400, 5000 digits: not numbers we read
+        return "refuse"  # NaN, infinities, 1e400, 5000 digits: not numbers we read
     t, own = json_type(value), json_type(original)
     allowed = {own} | ({"null"} if p in NULLABLE else set()) | ({"integer"} if p in NUMBERS else set())
     if own == "null" and p == "training/median":
@@ -130,14 +137,31 @@ def value_verdict(path: tuple, original, value) -> str:
         if not lo <= value <= hi:
             return "refuse"
     if t == "string" and p != "created" and not p.startswith("versions/"):
-        return "refuse"                      # an enumeration, a dtype or a SMILES: "some text" is none of them
+        return "refuse"  # an enumeration, a dtype or a SMILES: "some text" is none of them
     if t == "object":
-        return "refuse"                      # the replacement objects lack the required keys
+        return "refuse"  # the replacement objects lack the required keys
     return "either"
 
 
-VALUES = [None, True, 0, -1, 2**32, 2**63, 10**30, 1.5, "some text", [], {}, [1], {"a": 1},
-          "@NaN@", "@Inf@", "@-Inf@", "@1e400@"]
+VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    2**32,
+    2**63,
+    10**30,
+    1.5,
+    "some text",
+    [],
+    {},
+    [1],
+    {"a": 1},
+    "@NaN@",
+    "@Inf@",
+    "@-Inf@",
+    "@1e400@",
+]
 
 
 def mutations(doc):
@@ -155,7 +179,7 @@ def mutations(doc):
             at(d, path[:-1])[path[-1]] = value
             verdict = value_verdict(path, original, value)
             if isinstance(original, list) and json_type(value) == "array" and path[0] == "vocabulary":
-                verdict = "refuse" if len(value) != len(original) else verdict   # lengths disagree
+                verdict = "refuse" if len(value) != len(original) else verdict  # lengths disagree
             yield f"{label} = {value!r}", text(d), verdict
         d = copy.deepcopy(doc)
         parent = at(d, path[:-1])
@@ -184,7 +208,7 @@ def normalised(doc: dict) -> dict:
     v = doc["vocabulary"]
     v["scores"] = [float(s) for s in v["scores"]]
     if doc["method"] != "hash-fold":
-        v.setdefault("examples", [None] * len(v["ids"]))   # a file without examples saves as "none known"
+        v.setdefault("examples", [None] * len(v["ids"]))  # a file without examples saves as "none known"
     if doc["training"].get("median") is not None:
         doc["training"]["median"] = float(doc["training"]["median"])
     return doc
@@ -239,7 +263,7 @@ def test_every_field_mutated(docs, tmp_path, method):
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{label}: loaded but not faithfully: {type(exc).__name__}: {str(exc)[:200]}")
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
-    assert refused > 100 and loaded > 5   # both verdicts were exercised
+    assert refused > 100 and loaded > 5  # both verdicts were exercised
 
 
 # ------------------------------------------------------------ tamperings the schema cannot express
@@ -259,8 +283,11 @@ SEMANTIC = [
     ("mim", swap, "not in the order fitting gives"),
     ("filter", swap, "not in the order fitting gives"),
     ("sort-slice", repeat_first_id, "repeats ids"),
-    ("sort-slice", lambda d: d["vocabulary"]["scores"].__setitem__(3, d["vocabulary"]["scores"][3] + 0.5),
-     "scores of a sort-slice featuriser are its prevalence"),
+    (
+        "sort-slice",
+        lambda d: d["vocabulary"]["scores"].__setitem__(3, d["vocabulary"]["scores"][3] + 0.5),
+        "scores of a sort-slice featuriser are its prevalence",
+    ),
     ("sort-slice", lambda d: d["vocabulary"].update(score_name="p_value"), "score_name"),
     ("mim", lambda d: d["vocabulary"].update(score_name="prevalence"), "score_name"),
     ("hash-fold", lambda d: d["vocabulary"].update(score_name="prevalence"), "score_name"),
@@ -307,8 +334,13 @@ def test_semantic_tamperings_are_refused_everywhere(docs, tmp_path, method, edit
     molecules = tmp_path / "in.csv"
     molecules.write_text("smiles\nCCO\n")
     out = tmp_path / "out.parquet"
-    for args in (["info", path], ["info", path, "--json"], ["transform", path, molecules, "-o", out],
-                 ["explain", path, "--top", "3"], ["explain", path, "-o", tmp_path / "top.svg"]):
+    for args in (
+        ["info", path],
+        ["info", path, "--json"],
+        ["transform", path, molecules, "-o", out],
+        ["explain", path, "--top", "3"],
+        ["explain", path, "-o", tmp_path / "top.svg"],
+    ):
         result = CliRunner().invoke(main, [str(a) for a in args])
         assert result.exit_code == 1 and result.stderr == f"Error: {message}\n", (args, result.output)
     assert sorted(os.listdir(tmp_path)) == ["in.csv", "model.json"]
@@ -352,8 +384,9 @@ def test_a_key_given_twice_is_refused(docs, tmp_path):
     # other JSON readers keep the first of two equal keys, Python the last: one file, two models
     path = tmp_path / "twice.json"
     path.write_text(json.dumps(docs["mim"]).replace('"method": "mim"', '"method": "sort-slice", "method": "mim"'))
-    assert check_refused(path, "twice").endswith("not valid JSON (ValueError: the key 'method' appears twice in "
-                                                 "an object)")
+    assert check_refused(path, "twice").endswith(
+        "not valid JSON (ValueError: the key 'method' appears twice in an object)"
+    )
 
 
 # -------------------------------------------------------------------------- never executes code
@@ -370,17 +403,22 @@ class Payload:
 def test_loading_never_executes_code(docs, tmp_path, monkeypatch):
     marker = tmp_path / "executed"
     payload = pickle.dumps(Payload(marker))
-    pickle.loads(payload).close()                     # the payload works: unpickling creates the marker
+    pickle.loads(payload).close()  # the payload works: unpickling creates the marker
     assert marker.exists()
     marker.unlink()
     good = tmp_path / "good.json"
     good.write_text(json.dumps(docs["sort-slice"]))
     files = {"pickle.json": payload, "pickle-after-json.json": json.dumps(docs["sort-slice"]).encode() + payload}
     inside = copy.deepcopy(docs["sort-slice"])
-    inside["versions"]["note"] = payload.decode("latin-1")    # a pickle as text in a free-text field
+    inside["versions"]["note"] = payload.decode("latin-1")  # a pickle as text in a free-text field
     files["pickle-in-a-field.json"] = json.dumps(inside).encode()
-    for k, extra in enumerate([{"__reduce__": ["os.system", ["touch " + str(marker)]]}, {"py/object": "os.system"},
-                               {"!!python/object/apply:os.system": ["touch " + str(marker)]}]):
+    for k, extra in enumerate(
+        [
+            {"__reduce__": ["os.system", ["touch " + str(marker)]]},
+            {"py/object": "os.system"},
+            {"!!python/object/apply:os.system": ["touch " + str(marker)]},
+        ]
+    ):
         d = copy.deepcopy(docs["sort-slice"])
         d.update(extra)
         files[f"hook{k}.json"] = json.dumps(d).encode()
@@ -391,9 +429,15 @@ def test_loading_never_executes_code(docs, tmp_path, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("loading a model file must not unpickle or evaluate anything")
 
-    sortslice.load(good)   # imports what loading needs first (importing reads bytecode with marshal)
-    for module, name in [(pickle, "loads"), (pickle, "load"), (pickle, "Unpickler"), (marshal, "loads"),
-                         (builtins, "eval"), (builtins, "exec")]:
+    sortslice.load(good)  # imports what loading needs first (importing reads bytecode with marshal)
+    for module, name in [
+        (pickle, "loads"),
+        (pickle, "load"),
+        (pickle, "Unpickler"),
+        (marshal, "loads"),
+        (builtins, "eval"),
+        (builtins, "exec"),
+    ]:
         monkeypatch.setattr(module, name, forbidden)
     assert sortslice.load(good).vocabulary_.tolist() == docs["sort-slice"]["vocabulary"]["ids"]
     for name, content in files.items():
@@ -410,13 +454,13 @@ def test_loading_never_executes_code(docs, tmp_path, monkeypatch):
 def test_huge_files_are_refused(docs, tmp_path):
     blank = tmp_path / "blank.json"
     with open(blank, "wb") as fh:
-        fh.write(b" " * (100 * 2**20) + b"{}")       # 100 MB
+        fh.write(b" " * (100 * 2**20) + b"{}")  # 100 MB
     assert check_refused(blank, "blank").endswith("not a sortslice featuriser file")
     d = copy.deepcopy(docs["sort-slice"])
     d["created"] = "x" * (10 * 2**20)
     long_field = tmp_path / "long.json"
     long_field.write_text(json.dumps(d))
-    assert "at created" in check_refused(long_field, "created")   # and the message stays short
+    assert "at created" in check_refused(long_field, "created")  # and the message stays short
 
 
 @pytest.mark.full

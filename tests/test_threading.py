@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import sortslice
+
 from datasets import paper_table, sample
 from threads import ECFP_KERNELS, launches
 
@@ -25,12 +26,14 @@ def data():
 RUNS = {
     "ecfp": lambda X, y, n: sortslice.ecfp(X, n_jobs=n, radius=3),
     "sort_slice dense": lambda X, y, n: sortslice.SortSlice(length=512, n_jobs=n).fit(X).transform(X),
-    "sort_slice sparse counts": lambda X, y, n: sortslice.SortSlice(length=512, counts=True, sparse=True,
-                                                                     n_jobs=n).fit_transform(X),
+    "sort_slice sparse counts": lambda X, y, n: sortslice.SortSlice(
+        length=512, counts=True, sparse=True, n_jobs=n
+    ).fit_transform(X),
     "hash_fold": lambda X, y, n: sortslice.HashFold(length=1024, n_jobs=n).fit().transform(X),
     "mim": lambda X, y, n: sortslice.MIM(length=256, n_jobs=n).fit(X, y).transform(X),
-    "filtering": lambda X, y, n: sortslice.Filtering(length=64, radius=1, n_jobs=n).fit(X[:900], y[:900])
-                                                                                 .transform(X[:300]),
+    "filtering": lambda X, y, n: (
+        sortslice.Filtering(length=64, radius=1, n_jobs=n).fit(X[:900], y[:900]).transform(X[:300])
+    ),
 }
 
 

@@ -24,16 +24,22 @@ from dataclasses import dataclass, field
 import numba
 from numba.core.registry import CPUDispatcher
 
-
 #: the kernels of the ids pipeline (graph, Morgan), which overlap the parsing processes on one thread
-ECFP_KERNELS = {"_build_neighbours", "_compact", "_derive_totals", "_morgan_counts_batch", "_morgan_envs_batch",
-                "parse_pickles", "pickle_sizes"}
+ECFP_KERNELS = {
+    "_build_neighbours",
+    "_compact",
+    "_derive_totals",
+    "_morgan_counts_batch",
+    "_morgan_envs_batch",
+    "parse_pickles",
+    "pickle_sizes",
+}
 
 
 @dataclass
 class Seen:
-    threads: list = field(default_factory=list)     # (kernel, threads)
-    processes: list = field(default_factory=list)   # pool sizes asked for
+    threads: list = field(default_factory=list)  # (kernel, threads)
+    processes: list = field(default_factory=list)  # pool sizes asked for
 
 
 def _engine_modules():
@@ -49,6 +55,7 @@ def launches():
     for mod in _engine_modules():
         for name, obj in list(vars(mod).items()):
             if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("parallel"):
+
                 def wrapper(*args, _kernel=obj, _name=name, **kwargs):
                     seen.threads.append((_name, numba.get_num_threads()))
                     return _kernel(*args, **kwargs)

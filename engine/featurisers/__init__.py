@@ -23,8 +23,22 @@ from .vocabulary import MAX_EXAMPLE_ATOMS
 #: each saved method's class
 CLASSES = {"sort-slice": SortSlice, "hash-fold": HashFold, "mim": MIM, "filter": Filtering}
 
-__all__ = ["CLASSES", "ECFP_PARAMS", "MAX_EXAMPLE_ATOMS", "MIM", "Featurised", "Filtering", "FittedState",
-           "HashFold", "NotFittedError", "SortSlice", "check_is_fitted", "from_state", "load", "params_mismatch"]
+__all__ = [
+    "CLASSES",
+    "ECFP_PARAMS",
+    "MAX_EXAMPLE_ATOMS",
+    "MIM",
+    "Featurised",
+    "Filtering",
+    "FittedState",
+    "HashFold",
+    "NotFittedError",
+    "SortSlice",
+    "check_is_fitted",
+    "from_state",
+    "load",
+    "params_mismatch",
+]
 
 
 def from_state(state: FittedState):

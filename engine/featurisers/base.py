@@ -41,8 +41,12 @@ class Featurised:
 def params_mismatch(got: EcfpParams, expected: EcfpParams, user: str = "this featuriser") -> str:
     """One line saying how ids computed with ``got`` differ from what ``user`` expects."""
     diff = [k for k in ECFP_PARAMS if getattr(got, k) != getattr(expected, k)]
-    return ("ids were computed with " + ", ".join(f"{k}={getattr(got, k)!r}" for k in diff)
-            + f"; {user} uses " + ", ".join(f"{k}={getattr(expected, k)!r}" for k in diff))
+    return (
+        "ids were computed with "
+        + ", ".join(f"{k}={getattr(got, k)!r}" for k in diff)
+        + f"; {user} uses "
+        + ", ".join(f"{k}={getattr(expected, k)!r}" for k in diff)
+    )
 
 
 def _molecule_list(X):
@@ -83,8 +87,11 @@ class EstimatorBase:
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values()
-                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        return sorted(
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
 
     def get_params(self, deep: bool = True) -> dict:
         return {k: getattr(self, k) for k in self._param_names()}
@@ -99,17 +106,21 @@ class EstimatorBase:
 
     def __repr__(self) -> str:
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-        shown = [f"{k}={v!r}" for k, v in self.get_params().items()
-                 if not (k in defaults and _same_value(defaults[k], v))]
+        shown = [
+            f"{k}={v!r}" for k, v in self.get_params().items() if not (k in defaults and _same_value(defaults[k], v))
+        ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def __sklearn_tags__(self):
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
-        return Tags(estimator_type=None, target_tags=TargetTags(required=self._requires_y),
-                    # integer fingerprints whatever the input: no dtype is preserved
-                    transformer_tags=TransformerTags(preserves_dtype=[]),
-                    input_tags=InputTags(two_d_array=False, string=True))
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=self._requires_y),
+            # integer fingerprints whatever the input: no dtype is preserved
+            transformer_tags=TransformerTags(preserves_dtype=[]),
+            input_tags=InputTags(two_d_array=False, string=True),
+        )
 
     _requires_y = False
 
@@ -152,9 +163,22 @@ class _Featuriser(Scoring, EstimatorBase):
     #: fitting needs each environment's centre atom and radius (Filtering compares substructures)
     _fit_needs_atoms = False
 
-    def __init__(self, *, length=1024, radius=2, invariants="ecfp", chirality=False, bond_types=True,
-                 ring_membership=True, redundant_environments=False, counts=False, dtype=None, sparse=False,
-                 n_jobs=None, strict=False):
+    def __init__(
+        self,
+        *,
+        length=1024,
+        radius=2,
+        invariants="ecfp",
+        chirality=False,
+        bond_types=True,
+        ring_membership=True,
+        redundant_environments=False,
+        counts=False,
+        dtype=None,
+        sparse=False,
+        n_jobs=None,
+        strict=False,
+    ):
         self.length = length
         self.radius = radius
         self.invariants = invariants
@@ -238,8 +262,12 @@ class _Featuriser(Scoring, EstimatorBase):
 
     # ------------------------------------------------------------ fitted state
     def _state_params(self) -> dict:
-        params = {"length": int(self.length), "counts": bool(self.counts),
-                  "dtype": None if self.dtype is None else np.dtype(self.dtype).name, "sparse": bool(self.sparse)}
+        params = {
+            "length": int(self.length),
+            "counts": bool(self.counts),
+            "dtype": None if self.dtype is None else np.dtype(self.dtype).name,
+            "sparse": bool(self.sparse),
+        }
         for extra in ("tie_break", "task"):
             if extra in self._param_names():
                 params[extra] = getattr(self, extra)
@@ -254,11 +282,17 @@ class _Featuriser(Scoring, EstimatorBase):
         try:
             check_is_fitted(self)
         except NotFittedError:
-            raise NotFittedError(f"fit the featuriser before saving it (this {type(self).__name__} is not "
-                                 "fitted yet)") from None
-        return FittedState(self.method, self.ecfp_params, self._state_params(),
-                           n_molecules=int(getattr(self, "n_molecules_", 0)),
-                           n_invalid=int(getattr(self, "n_invalid_", 0)), **self._state_fields())
+            raise NotFittedError(
+                f"fit the featuriser before saving it (this {type(self).__name__} is not fitted yet)"
+            ) from None
+        return FittedState(
+            self.method,
+            self.ecfp_params,
+            self._state_params(),
+            n_molecules=int(getattr(self, "n_molecules_", 0)),
+            n_invalid=int(getattr(self, "n_invalid_", 0)),
+            **self._state_fields(),
+        )
 
     def _restore(self, state: FittedState) -> None:
         """Take the fitted attributes from ``state`` (the parameters were given to the constructor)."""
@@ -269,5 +303,3 @@ class _Featuriser(Scoring, EstimatorBase):
         from ..persist import save_state
 
         save_state(self.fitted_state, path)
-
-

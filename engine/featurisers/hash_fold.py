@@ -39,11 +39,17 @@ class HashFold(_Featuriser):
         return self.fit(X, y)
 
     def _pool(self, fp):
-        return pool(fp.indptr, fp.ids, fp.counts, length=int(self.length), use_counts=self.counts,
-                    dtype=self._out_dtype(), sparse=self.sparse, threads=parallel.threads(self.n_jobs))
+        return pool(
+            fp.indptr,
+            fp.ids,
+            fp.counts,
+            length=int(self.length),
+            use_counts=self.counts,
+            dtype=self._out_dtype(),
+            sparse=self.sparse,
+            threads=parallel.threads(self.n_jobs),
+        )
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
         return np.asarray([f"{self._feature_prefix}_fold{j}" for j in range(int(self.length))], dtype=object)
-
-

@@ -12,15 +12,15 @@ from ..fingerprint import EcfpParams, InvalidMoleculeError
 class ScoringConstants(NamedTuple):
     """What :meth:`Scoring.transform_one` prepares once per featuriser (reset by ``set_params`` and ``fit``)."""
 
-    config: np.ndarray          # the fused kernel's parameters (``single.config``)
-    keys: np.ndarray            # vocabulary lookup table (a dummy for folding)
+    config: np.ndarray  # the fused kernel's parameters (``single.config``)
+    keys: np.ndarray  # vocabulary lookup table (a dummy for folding)
     cols: np.ndarray
     dtype: np.dtype
     chirality: bool
     fcfp: bool
-    no_atoms: np.ndarray        # empty CIP-label inputs for molecules without stereo
+    no_atoms: np.ndarray  # empty CIP-label inputs for molecules without stereo
     no_terms: np.ndarray
-    no_features: np.ndarray     # empty FCFP feature invariants for ECFP
+    no_features: np.ndarray  # empty FCFP feature invariants for ECFP
 
 
 class Scoring:
@@ -31,6 +31,7 @@ class Scoring:
     counts: bool
     strict: bool
     if TYPE_CHECKING:
+
         @property
         def ecfp_params(self) -> EcfpParams: ...
 
@@ -56,10 +57,17 @@ class Scoring:
                 keys, cols = self._lookup()
             dtype = self._out_dtype()
             params = self.ecfp_params
-            state = ScoringConstants(config(params, int(self.length), fold, bool(self.counts), dtype), keys, cols,
-                                     dtype, params.chirality, params.invariants == "fcfp",
-                                     np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8),
-                                     np.zeros(0, dtype=np.uint32))
+            state = ScoringConstants(
+                config(params, int(self.length), fold, bool(self.counts), dtype),
+                keys,
+                cols,
+                dtype,
+                params.chirality,
+                params.invariants == "fcfp",
+                np.zeros(0, dtype=np.int64),
+                np.zeros(0, dtype=np.uint8),
+                np.zeros(0, dtype=np.uint32),
+            )
             self._single_state = state
         return state
 
@@ -122,8 +130,9 @@ class Scoring:
             from rdkit.Chem import rdMolDescriptors
 
             feat = np.asarray(rdMolDescriptors.GetFeatureInvariants(mol), dtype=np.uint32)
-        status = fingerprint_one(np.frombuffer(mol.ToBinary(), dtype=np.uint8), cfg, cip_atoms, cip_terms, feat,
-                                 keys, cols, out)
+        status = fingerprint_one(
+            np.frombuffer(mol.ToBinary(), dtype=np.uint8), cfg, cip_atoms, cip_terms, feat, keys, cols, out
+        )
         if status != 0:  # exotic molecule: the batch path handles everything
             row = self.featurise([mol]).X
             out[:] = (row.toarray() if hasattr(row, "toarray") else row)[0]
@@ -137,4 +146,3 @@ class Scoring:
         for i, m in enumerate(molecules):
             self.transform_one(m, out=out[i])
         return out
-

@@ -30,13 +30,37 @@ class SortSlice(_Vocabulary):
     method = "sort-slice"
     _score_name = "prevalence"
 
-    def __init__(self, *, length=1024, radius=2, invariants="ecfp", chirality=False, bond_types=True,
-                 ring_membership=True, redundant_environments=False, counts=False, dtype=None, sparse=False,
-                 tie_break="larger_id_first", n_jobs=None, strict=False):
-        super().__init__(length=length, radius=radius, invariants=invariants, chirality=chirality,
-                         bond_types=bond_types, ring_membership=ring_membership,
-                         redundant_environments=redundant_environments, counts=counts, dtype=dtype, sparse=sparse,
-                         n_jobs=n_jobs, strict=strict)
+    def __init__(
+        self,
+        *,
+        length=1024,
+        radius=2,
+        invariants="ecfp",
+        chirality=False,
+        bond_types=True,
+        ring_membership=True,
+        redundant_environments=False,
+        counts=False,
+        dtype=None,
+        sparse=False,
+        tie_break="larger_id_first",
+        n_jobs=None,
+        strict=False,
+    ):
+        super().__init__(
+            length=length,
+            radius=radius,
+            invariants=invariants,
+            chirality=chirality,
+            bond_types=bond_types,
+            ring_membership=ring_membership,
+            redundant_environments=redundant_environments,
+            counts=counts,
+            dtype=dtype,
+            sparse=sparse,
+            n_jobs=n_jobs,
+            strict=strict,
+        )
         self.tie_break = tie_break
 
     def _fit(self, fp, X, y=None):
@@ -45,8 +69,15 @@ class SortSlice(_Vocabulary):
         self._accumulate(fp, X)
 
     def _reset_counts(self):
-        for attr in ("state_ids_", "state_prevalence_", "n_molecules_", "n_invalid_", "_examples",
-                     "saved_n_distinct_ids_", "_vocabulary_only"):
+        for attr in (
+            "state_ids_",
+            "state_prevalence_",
+            "n_molecules_",
+            "n_invalid_",
+            "_examples",
+            "saved_n_distinct_ids_",
+            "_vocabulary_only",
+        ):
             self.__dict__.pop(attr, None)
 
     def partial_fit(self, X, y=None):
@@ -75,7 +106,7 @@ class SortSlice(_Vocabulary):
         self._set_vocabulary(self.state_ids_[order], self.state_prevalence_[order], self.state_prevalence_[order])
 
     @classmethod
-    def from_prevalence(cls, ids, prevalence, n_molecules: int, n_invalid: int = 0, **params) -> "SortSlice":
+    def from_prevalence(cls, ids, prevalence, n_molecules: int, n_invalid: int = 0, **params) -> SortSlice:
         """A featuriser fitted from a prevalence state counted elsewhere (e.g. merged from workers).
 
         ``ids`` (ascending, unique) and ``prevalence`` (molecules containing each id)
@@ -94,8 +125,9 @@ class SortSlice(_Vocabulary):
         ids = np.asarray(ids)
         prevalence = np.asarray(prevalence).reshape(-1)
         if ids.ndim != 1 or ids.shape != prevalence.shape:
-            raise ValueError(f"ids and prevalence must be 1-d of the same length, got {ids.shape} and "
-                             f"{prevalence.shape}")
+            raise ValueError(
+                f"ids and prevalence must be 1-d of the same length, got {ids.shape} and {prevalence.shape}"
+            )
         if ids.size and (ids.min() < 0 or ids.max() > np.iinfo(np.uint32).max):
             raise ValueError("ids must be 32-bit unsigned ECFP identifiers")
         ids = ids.astype(np.uint32)
@@ -114,18 +146,19 @@ class SortSlice(_Vocabulary):
         out._finalise()
         return out
 
-    def merge(self, other: "SortSlice") -> "SortSlice":
+    def merge(self, other: SortSlice) -> SortSlice:
         """A new featuriser fitted on both training sets (for workers that fit parts of a data set)."""
         check_is_fitted(self)
         check_is_fitted(other)
         if self.get_params() != other.get_params():
             raise ValueError("cannot merge featurisers with different parameters")
         if self.__dict__.get("_vocabulary_only") or other.__dict__.get("_vocabulary_only"):
-            raise ValueError("cannot merge a SortSlice loaded from a file: the file keeps only the vocabulary's "
-                             "prevalence, not the counts of every training id")
+            raise ValueError(
+                "cannot merge a SortSlice loaded from a file: the file keeps only the vocabulary's "
+                "prevalence, not the counts of every training id"
+            )
         out = SortSlice(**self.get_params())
-        ids, prev = merge_prevalence(self.state_ids_, self.state_prevalence_, other.state_ids_,
-                                     other.state_prevalence_)
+        ids, prev = merge_prevalence(self.state_ids_, self.state_prevalence_, other.state_ids_, other.state_prevalence_)
         out.state_ids_, out.state_prevalence_ = ids, prev.reshape(-1)
         out.n_molecules_ = self.n_molecules_ + other.n_molecules_
         out.n_invalid_ = self.n_invalid_ + other.n_invalid_
@@ -157,5 +190,3 @@ class SortSlice(_Vocabulary):
     @property
     def n_distinct_ids_(self) -> int:
         return int(self.__dict__.get("saved_n_distinct_ids_", self.state_ids_.shape[0]))
-
-

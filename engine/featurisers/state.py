@@ -65,8 +65,9 @@ class FittedState:
         if not isinstance(other, FittedState):
             return NotImplemented
         arrays = ("vocabulary", "scores", "prevalence", "prevalence_ids", "prevalence_counts")
-        plain = ("method", "ecfp", "params", "examples", "n_molecules", "n_invalid", "n_distinct_ids", "task",
-                 "median")
+        plain = ("method", "ecfp", "params", "examples", "n_molecules", "n_invalid", "n_distinct_ids", "task", "median")
         return all(getattr(self, k) == getattr(other, k) for k in plain) and all(
             (getattr(self, k) is None) == (getattr(other, k) is None)
-            and (getattr(self, k) is None or np.array_equal(getattr(self, k), getattr(other, k))) for k in arrays)
+            and (getattr(self, k) is None or np.array_equal(getattr(self, k), getattr(other, k)))
+            for k in arrays
+        )

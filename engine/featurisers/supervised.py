@@ -67,7 +67,7 @@ def _same_support_groups(fp: EcfpResult, ids: np.ndarray) -> list[np.ndarray]:
             # exact: split by the actual row sets (signature collisions are possible in theory)
             buckets: dict[bytes, list[int]] = {}
             for m in members:
-                buckets.setdefault(rows[start[m]:end[m]].tobytes(), []).append(int(m))
+                buckets.setdefault(rows[start[m] : end[m]].tobytes(), []).append(int(m))
             groups += [np.asarray(sorted(g)) for g in buckets.values() if len(g) >= 2]
         i = j
     return groups
@@ -83,13 +83,37 @@ class _Supervised(_Vocabulary):
         super()._restore(state)
         self.task_, self.median_, self.n_distinct_ids_ = state.task, state.median, state.n_distinct_ids
 
-    def __init__(self, *, length=1024, radius=2, invariants="ecfp", chirality=False, bond_types=True,
-                 ring_membership=True, redundant_environments=False, counts=False, dtype=None, sparse=False,
-                 task="auto", n_jobs=None, strict=False):
-        super().__init__(length=length, radius=radius, invariants=invariants, chirality=chirality,
-                         bond_types=bond_types, ring_membership=ring_membership,
-                         redundant_environments=redundant_environments, counts=counts, dtype=dtype, sparse=sparse,
-                         n_jobs=n_jobs, strict=strict)
+    def __init__(
+        self,
+        *,
+        length=1024,
+        radius=2,
+        invariants="ecfp",
+        chirality=False,
+        bond_types=True,
+        ring_membership=True,
+        redundant_environments=False,
+        counts=False,
+        dtype=None,
+        sparse=False,
+        task="auto",
+        n_jobs=None,
+        strict=False,
+    ):
+        super().__init__(
+            length=length,
+            radius=radius,
+            invariants=invariants,
+            chirality=chirality,
+            bond_types=bond_types,
+            ring_membership=ring_membership,
+            redundant_environments=redundant_environments,
+            counts=counts,
+            dtype=dtype,
+            sparse=sparse,
+            n_jobs=n_jobs,
+            strict=strict,
+        )
         self.task = task
 
     def _labelled_counts(self, fp, y):
@@ -99,8 +123,9 @@ class _Supervised(_Vocabulary):
         cls, n_classes, task, median = _classes(y[fp.valid], self.task)
         row_class = np.full(len(fp), -1, dtype=np.int64)
         row_class[fp.valid] = cls
-        ids, per_class = document_frequency(fp.indptr, fp.ids, row_class, n_classes, rows_checked=True,
-                                            threads=parallel.threads(self.n_jobs))
+        ids, per_class = document_frequency(
+            fp.indptr, fp.ids, row_class, n_classes, rows_checked=True, threads=parallel.threads(self.n_jobs)
+        )
         n_per_class = np.bincount(cls, minlength=n_classes)
         self.task_ = task
         self.median_ = median
@@ -127,15 +152,14 @@ class MIM(_Supervised):
 
     def _fit(self, fp, X, y):
         if y is None:
-            raise ValueError("MIM requires y to be passed, but the target y is None "
-                             "(it is supervised: fit(X, y))")
+            raise ValueError("MIM requires y to be passed, but the target y is None (it is supervised: fit(X, y))")
         ids, per_class, n_per_class = self._labelled_counts(fp, y)
         keep = np.ones(len(ids), dtype=bool)
         excess = len(ids) - int(self.length)
         if excess > 0:
             redundant = []
             for g in _same_support_groups(fp, ids):
-                redundant += g[:-1].tolist()   # ids ascending: keep the largest of the group
+                redundant += g[:-1].tolist()  # ids ascending: keep the largest of the group
             redundant = sorted(redundant, key=lambda m: int(ids[m]))[:excess]
             keep[redundant] = False
         cand = np.flatnonzero(keep)
@@ -172,25 +196,34 @@ class Filtering(_Supervised):
         # fitting compares each environment's atoms: the kept SMILES are parsed, and must give the stored ids
         stored = super()._ids(X)
         fp = super()._ids(list(X.smiles), provenance=True)
-        if not (np.array_equal(fp.valid, stored.valid) and np.array_equal(fp.indptr, stored.indptr)
-                and np.array_equal(fp.ids, stored.ids) and np.array_equal(fp.counts, stored.counts)):
-            raise ValueError("the stored SMILES do not give the stored ids (the ids were computed from other molecules)")
+        if not (
+            np.array_equal(fp.valid, stored.valid)
+            and np.array_equal(fp.indptr, stored.indptr)
+            and np.array_equal(fp.ids, stored.ids)
+            and np.array_equal(fp.counts, stored.counts)
+        ):
+            raise ValueError(
+                "the stored SMILES do not give the stored ids (the ids were computed from other molecules)"
+            )
         return fp
 
     def _fit(self, fp, X, y):
         if y is None:
-            raise ValueError("Filtering requires y to be passed, but the target y is None "
-                             "(it is supervised: fit(X, y))")
+            raise ValueError(
+                "Filtering requires y to be passed, but the target y is None (it is supervised: fit(X, y))"
+            )
         if isinstance(_molecule_list(X), EcfpResult):
             if X.smiles is None:
-                raise ValueError("Filtering needs the molecules (SMILES or Mols) to compare substructures, not "
-                                 "stored ids alone (an ids file that keeps the SMILES, `--keep <column>`, will do)")
+                raise ValueError(
+                    "Filtering needs the molecules (SMILES or Mols) to compare substructures, not "
+                    "stored ids alone (an ids file that keeps the SMILES, `--keep <column>`, will do)"
+                )
             X = list(X.smiles)
         ids, per_class, n_per_class = self._labelled_counts(fp, y)
         L = int(self.length)
         prevalence = per_class.sum(1)
         keep = np.ones(len(ids), dtype=bool)
-        singles = np.flatnonzero(prevalence == 1)        # ascending id
+        singles = np.flatnonzero(prevalence == 1)  # ascending id
         drop = singles[: max(0, len(ids) - L)]
         keep[drop] = False
         if keep.sum() > L:

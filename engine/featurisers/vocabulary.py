@@ -19,8 +19,6 @@ from .base import _Featuriser, _molecule_list, check_is_fitted
 MAX_EXAMPLE_ATOMS = 1_000
 
 
-
-
 def _example_mol(smiles):
     """An RDKit molecule for an example (None for a missing or unparsable SMILES: that row gives no example)."""
     from rdkit import Chem, rdBase
@@ -44,14 +42,21 @@ class _Vocabulary(_Featuriser):
 
     def _state_fields(self) -> dict:
         examples = getattr(self, "_examples", {})
-        return {"vocabulary": self.vocabulary_, "scores": np.asarray(self.scores_, dtype=np.float64),
-                "prevalence": self.prevalence_, "n_distinct_ids": int(getattr(self, "n_distinct_ids_")),
-                "examples": tuple(examples.get(int(i)) for i in self.vocabulary_)}
+        return {
+            "vocabulary": self.vocabulary_,
+            "scores": np.asarray(self.scores_, dtype=np.float64),
+            "prevalence": self.prevalence_,
+            "n_distinct_ids": int(getattr(self, "n_distinct_ids_")),  # noqa: B009  (a property or an attribute)
+            "examples": tuple(examples.get(int(i)) for i in self.vocabulary_),
+        }
 
     def _restore(self, state) -> None:
         self.n_molecules_, self.n_invalid_ = state.n_molecules, state.n_invalid
-        self._set_vocabulary(np.asarray(state.vocabulary, dtype=np.uint32), np.asarray(state.scores, np.float64),
-                             np.asarray(state.prevalence, dtype=np.int64))
+        self._set_vocabulary(
+            np.asarray(state.vocabulary, dtype=np.uint32),
+            np.asarray(state.scores, np.float64),
+            np.asarray(state.prevalence, dtype=np.int64),
+        )
         self._examples = {int(i): e for i, e in zip(self.vocabulary_, state.examples) if e is not None}
 
     @property
@@ -70,17 +75,27 @@ class _Vocabulary(_Featuriser):
     def _lookup(self):
         table = self.__dict__.get("_table")
         if len(self.vocabulary_) > int(self.length):  # the kernels would write past the row
-            raise ValueError(f"length={self.length} is shorter than the fitted vocabulary "
-                             f"({len(self.vocabulary_)} ids): it was changed after fitting; fit again")
+            raise ValueError(
+                f"length={self.length} is shorter than the fitted vocabulary "
+                f"({len(self.vocabulary_)} ids): it was changed after fitting; fit again"
+            )
         if table is None:
             table = lookup_table(self.vocabulary_)
             self._table = table
         return table
 
     def _pool(self, fp):
-        return pool(fp.indptr, fp.ids, fp.counts, length=int(self.length), table=self._lookup(),
-                    use_counts=self.counts, dtype=self._out_dtype(), sparse=self.sparse,
-                    threads=parallel.threads(self.n_jobs))
+        return pool(
+            fp.indptr,
+            fp.ids,
+            fp.counts,
+            length=int(self.length),
+            table=self._lookup(),
+            use_counts=self.counts,
+            dtype=self._out_dtype(),
+            sparse=self.sparse,
+            threads=parallel.threads(self.n_jobs),
+        )
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -99,7 +114,7 @@ class _Vocabulary(_Featuriser):
     def _record_examples(self, fp: EcfpResult, molecules):
         """Remember, for vocabulary ids without one yet, where they occur (molecule, atom, radius)."""
         if isinstance(molecules, EcfpResult):
-            molecules = molecules.smiles      # ids read from a file that keeps the SMILES, else None
+            molecules = molecules.smiles  # ids read from a file that keeps the SMILES, else None
         if molecules is None:
             return
         examples = dict(getattr(self, "_examples", {}))
@@ -139,7 +154,7 @@ class _Vocabulary(_Featuriser):
         row_list = sorted(by_row)
         mols = [parsed[r] for r in row_list]
         env = ecfp(mols, **self.ecfp_params.to_dict(), provenance=True, n_jobs=self.n_jobs).environments
-        assert env is not None   # provenance=True
+        assert env is not None  # provenance=True
         for k, (r, mol) in enumerate(zip(row_list, mols)):
             s, e = env.indptr[k], env.indptr[k + 1]
             wanted = set(by_row[r])
@@ -152,7 +167,7 @@ class _Vocabulary(_Featuriser):
                     examples[i] = Example(smiles, where[a], rad)
         self._examples = examples
 
-    def find_examples(self, batches) -> "_Vocabulary":
+    def find_examples(self, batches) -> _Vocabulary:
         """Re-derive every column's example environment from the training data, read again.
 
         ``batches`` is an iterable of molecule batches (SMILES or RDKit ``Mol`` lists)
@@ -170,7 +185,7 @@ class _Vocabulary(_Featuriser):
         self._examples = {}
         return self._scan_examples(batches)
 
-    def _scan_examples(self, batches) -> "_Vocabulary":
+    def _scan_examples(self, batches) -> _Vocabulary:
         """Add examples for vocabulary ids without one, reading ``batches`` until every id has one.
 
         Batches are read in growing pieces (most ids turn up in the first few hundred
@@ -182,7 +197,7 @@ class _Vocabulary(_Featuriser):
             batch = list(batch)
             start = 0
             while start < len(batch) and len(self._examples) < len(self.vocabulary_):
-                part = batch[start:start + size]
+                part = batch[start : start + size]
                 fp = ecfp(part, **self.ecfp_params.to_dict(), n_jobs=self.n_jobs)
                 self._record_examples(fp, part)
                 start += len(part)
@@ -195,9 +210,13 @@ class _Vocabulary(_Featuriser):
         if len(self.vocabulary_) and not getattr(self, "_examples", {}):
             import warnings
 
-            warnings.warn("no example fragments: this featuriser was fitted on stored ids that keep no SMILES "
-                          "(write the ids with `sortslice ids --keep <SMILES column>`, or call find_examples "
-                          "with the training molecules)", UserWarning, stacklevel=3)
+            warnings.warn(
+                "no example fragments: this featuriser was fitted on stored ids that keep no SMILES "
+                "(write the ids with `sortslice ids --keep <SMILES column>`, or call find_examples "
+                "with the training molecules)",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def explain(self, top: int | None = None) -> list[dict]:
         """What each column means: id, score, prevalence and an example environment.
@@ -220,9 +239,17 @@ class _Vocabulary(_Featuriser):
             if ex is not None:
                 mol = Chem.MolFromSmiles(ex.smiles)
                 frag = environment_smiles(mol, ex.atom, ex.radius) if mol is not None else None
-            out.append({"column": j, "id": i, self._score_name: self.scores_[j].item(),
-                        "prevalence": int(self.prevalence_[j]), "radius": None if ex is None else ex.radius,
-                        "example": None if ex is None else ex.to_dict(), "fragment": frag})
+            out.append(
+                {
+                    "column": j,
+                    "id": i,
+                    self._score_name: self.scores_[j].item(),
+                    "prevalence": int(self.prevalence_[j]),
+                    "radius": None if ex is None else ex.radius,
+                    "example": None if ex is None else ex.to_dict(),
+                    "fragment": frag,
+                }
+            )
         return out
 
     def draw(self, top: int = 20, *, fmt: str = "svg", per_row: int = 5):
@@ -234,5 +261,3 @@ class _Vocabulary(_Featuriser):
         exs = [examples.get(int(i)) for i in self.vocabulary_[:n]]
         legends = [f"col {j}: {int(i)}" for j, i in enumerate(self.vocabulary_[:n])]
         return draw_environments(exs, legends, per_row=per_row, fmt=fmt)
-
-

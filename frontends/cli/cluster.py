@@ -30,7 +30,7 @@ def _client(cluster):
     try:
         with sd.connect(cluster.scheduler, cluster.local_workers, **_local_kwargs(cluster)) as client:
             yield client
-    except OSError as exc:   # distributed raises OSError (TimeoutError) when the scheduler is unreachable
+    except OSError as exc:  # distributed raises OSError (TimeoutError) when the scheduler is unreachable
         where = cluster.scheduler or "the local cluster"
         fail(f"cannot connect to {where}: {exc}")
 
@@ -47,8 +47,10 @@ def _local_kwargs(cluster) -> dict:
 
 def _check(run, what: str) -> None:
     if run.jobs is not None:
-        fail(f"--jobs does not apply to {what} on a Dask cluster: every worker process uses one core "
-             f"(choose the workers with --dask-local N or on the cluster)")
+        fail(
+            f"--jobs does not apply to {what} on a Dask cluster: every worker process uses one core "
+            f"(choose the workers with --dask-local N or on the cluster)"
+        )
 
 
 def _errors(sd, exc) -> None:
@@ -64,8 +66,10 @@ def _errors(sd, exc) -> None:
 
 def check_method(method: str) -> None:
     if method not in ("sort-slice", "hash-fold"):
-        fail(f"--method {method} cannot be fitted on a Dask cluster: it needs every molecule and label at once "
-             f"(use it without --scheduler/--dask-local)")
+        fail(
+            f"--method {method} cannot be fitted on a Dask cluster: it needs every molecule and label at once "
+            f"(use it without --scheduler/--dask-local)"
+        )
 
 
 def fit(input_path: str, *, model, inputs, run, cluster):
@@ -78,15 +82,23 @@ def fit(input_path: str, *, model, inputs, run, cluster):
     sd = _dask()
     with _client(cluster) as client:
         try:
-            return sd.fit_partitioned(model, input_path, smiles_column=inputs.smiles_column,
-                                      input_format=inputs.input_format, chunk_size=run.chunk_size, client=client,
-                                      return_summary=True, progress=_progress(run))
+            return sd.fit_partitioned(
+                model,
+                input_path,
+                smiles_column=inputs.smiles_column,
+                input_format=inputs.input_format,
+                chunk_size=run.chunk_size,
+                client=client,
+                return_summary=True,
+                progress=_progress(run),
+            )
         except Exception as exc:
             _errors(sd, exc)
 
 
-def transform(model, input_path: str, output: str, output_format: str | None, *, inputs, run, cluster,
-              resume: bool = False) -> None:
+def transform(
+    model, input_path: str, output: str, output_format: str | None, *, inputs, run, cluster, resume: bool = False
+) -> None:
     """``sortslice transform`` on a cluster: OUT is a folder of ``part-NNNNN.parquet`` files (as on one machine)."""
     from .folders import check_output_folder_options
 
@@ -95,25 +107,35 @@ def transform(model, input_path: str, output: str, output_format: str | None, *,
     sd = _dask()
     with _client(cluster) as client:
         try:
-            done = sd.transform_partitioned(model, input_path, output, smiles_column=inputs.smiles_column,
-                                            input_format=inputs.input_format, id_column=inputs.id_column,
-                                            keep=inputs.keep, errors=run.errors, chunk_size=run.chunk_size,
-                                            client=client, resume=resume, progress=_progress(run),
-                                            hint="use --resume")
+            done = sd.transform_partitioned(
+                model,
+                input_path,
+                output,
+                smiles_column=inputs.smiles_column,
+                input_format=inputs.input_format,
+                id_column=inputs.id_column,
+                keep=inputs.keep,
+                errors=run.errors,
+                chunk_size=run.chunk_size,
+                client=client,
+                resume=resume,
+                progress=_progress(run),
+                hint="use --resume",
+            )
         except Exception as exc:
             _errors(sd, exc)
     for text in done.notes:
         click.echo(f"Note: {text}", err=True)
-    consequence = ("were left out" if run.errors == "skip"
-                   else "their fingerprints are null (the error column says why)")
+    consequence = "were left out" if run.errors == "skip" else "their fingerprints are null (the error column says why)"
     line = done.warning(consequence)
     if line:
         click.echo(line, err=True)
     kept = ""
     if done.kept:
         kept = f"; {done.kept:,} of the {len(done.paths):,} parts were already complete and were kept"
-    click.echo(f"wrote {done.written:,} rows in {len(done.paths):,} files to {output} in {done.seconds:.1f} s{kept}",
-               err=True)
+    click.echo(
+        f"wrote {done.written:,} rows in {len(done.paths):,} files to {output} in {done.seconds:.1f} s{kept}", err=True
+    )
 
 
 def _progress(run) -> bool:

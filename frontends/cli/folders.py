@@ -10,8 +10,21 @@ from dataclasses import dataclass
 
 import click
 
-from ..io.parts import (MAX_BLOCKS, Blocks, InputError, check_file_part, check_part, count_rows, footer,
-                        list_input_files, open_folder, part_name, part_record, source_identity, tallies)
+from ..io.parts import (
+    MAX_BLOCKS,
+    Blocks,
+    InputError,
+    check_file_part,
+    check_part,
+    count_rows,
+    footer,
+    list_input_files,
+    open_folder,
+    part_name,
+    part_record,
+    source_identity,
+    tallies,
+)
 from .errors import fail
 
 
@@ -28,8 +41,15 @@ class _Bar:
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit=" part", desc=desc, file=sys.stderr,
-                            dynamic_ncols=True, smoothing=0.1)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit=" part",
+                desc=desc,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
 
     def rows_done(self, n: int) -> None:
         self.rows += n
@@ -76,9 +96,9 @@ def check_output_folder_options(output: str, output_format) -> None:
 
 def transform_folder(model, input_path: str, output: str, output_format, *, inputs, run, part_rows, resume):
     """``sortslice transform MODEL IN -o DIR/``: a folder of parts on one machine (see the module docstring)."""
+    from ..io.metadata import output_dtype
     from ..io.readers import open_input
     from ..io.sinks import Fingerprints
-    from ..io.metadata import output_dtype
     from .main import _check_ids_input, _computer, _metadata, _starter
 
     check_output_folder_options(output, output_format)
@@ -89,8 +109,10 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
     except InputError as exc:
         fail(str(exc))
     if part_rows is not None and len(files) > 1:
-        fail(f"--part-rows cuts one input file into parts; {input_path} names {len(files):,} files (each file is "
-             f"already a part)")
+        fail(
+            f"--part-rows cuts one input file into parts; {input_path} names {len(files):,} files (each file is "
+            f"already a part)"
+        )
     try:
         existing = open_folder(output, resume=resume, hint="use --resume")
     except InputError as exc:
@@ -102,7 +124,7 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
     errors = run.errors
     read = dict(input_format=inputs.input_format, smiles_column=inputs.smiles_column)
     started = time.perf_counter()
-    records: dict[int, dict] = {}     # part index -> record, complete parts of this data set
+    records: dict[int, dict] = {}  # part index -> record, complete parts of this data set
     kept = 0
 
     def note(text: str) -> None:
@@ -122,12 +144,21 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
         from ..io.sinks import open_output, writing
         from .run import Tally, convert
 
-        sink = open_output(path, "parquet", payload, view.carried_types(), error_column=errors == "null",
-                           metadata=metadata)
+        sink = open_output(
+            path, "parquet", payload, view.carried_types(), error_column=errors == "null", metadata=metadata
+        )
         tally = Tally(strict_note="--errors strict: its part was not written; complete parts are kept for --resume")
         try:
-            convert(view, _Deferred(sink), _computer(view, ecfp, model, run.jobs), errors=errors, progress=False,
-                    before_first=_starter(view, run.jobs), on_chunk=bar.rows_done, tally=tally)
+            convert(
+                view,
+                _Deferred(sink),
+                _computer(view, ecfp, model, run.jobs),
+                errors=errors,
+                progress=False,
+                before_first=_starter(view, run.jobs),
+                on_chunk=bar.rows_done,
+                tally=tally,
+            )
             problem = None if tally.first_problem is None else f"{view.source.name}: {tally.first_problem}"
             record = part_record(source, first_row, tally.rows, tally.written, tally.invalid, problem, errors)
             sink.footer = footer(record)
@@ -156,9 +187,17 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
             remove_leftovers(set(names))
             for i, f in enumerate(files):
                 if names[i] in existing:
-                    record, why = check_file_part(os.path.join(output, names[i]), f, payload=payload, errors=errors,
-                                                  metadata=metadata, id_column=inputs.id_column, carry=inputs.carry,
-                                                  chunk_size=run.chunk_size, **read)
+                    record, why = check_file_part(
+                        os.path.join(output, names[i]),
+                        f,
+                        payload=payload,
+                        errors=errors,
+                        metadata=metadata,
+                        id_column=inputs.id_column,
+                        carry=inputs.carry,
+                        chunk_size=run.chunk_size,
+                        **read,
+                    )
                     if record is None:
                         redo(names[i], why)
                     else:
@@ -184,8 +223,10 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
                     schema = output_schema(payload, reader.carried_types(), errors == "null", metadata)
                 n = None if total is None else max(1, math.ceil(total / part_rows))
                 if n is not None and n > MAX_BLOCKS:
-                    fail(f"--part-rows {part_rows:,} cuts {f} ({total:,} rows) into more than {MAX_BLOCKS:,} parts; "
-                         f"choose a larger --part-rows")
+                    fail(
+                        f"--part-rows {part_rows:,} cuts {f} ({total:,} rows) into more than {MAX_BLOCKS:,} parts; "
+                        f"choose a larger --part-rows"
+                    )
                 if existing:
                     names = {part_name(i, MAX_BLOCKS) for i in range(n)}
                     remove_leftovers(names)
@@ -194,8 +235,14 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
                         if name not in existing:
                             continue
                         first = i * part_rows
-                        record, why = check_part(os.path.join(output, name), schema=schema, source=source,
-                                                 first_row=first, rows=min(part_rows, total - first), errors=errors)
+                        record, why = check_part(
+                            os.path.join(output, name),
+                            schema=schema,
+                            source=source,
+                            first_row=first,
+                            rows=min(part_rows, total - first),
+                            errors=errors,
+                        )
                         if record is None:
                             redo(name, why)
                         else:
@@ -204,13 +251,17 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
                 bar = _Bar(run.progress, n, kept, output)
                 for block in Blocks(reader, part_rows):
                     if block.index >= MAX_BLOCKS:
-                        fail(f"--part-rows {part_rows:,} cuts {f} into more than {MAX_BLOCKS:,} parts; choose a larger "
-                             f"--part-rows")
+                        fail(
+                            f"--part-rows {part_rows:,} cuts {f} into more than {MAX_BLOCKS:,} parts; choose a larger "
+                            f"--part-rows"
+                        )
                     name = part_name(block.index, MAX_BLOCKS)
                     if block.index in records:
                         if block.skip() != records[block.index]["rows"]:
-                            fail(f"{f} changed while it was read (its block {block.index + 1:,} has other rows "
-                                 f"than when its size was taken)")
+                            fail(
+                                f"{f} changed while it was read (its block {block.index + 1:,} has other rows "
+                                f"than when its size was taken)"
+                            )
                         continue
                     records[block.index] = write(block, os.path.join(output, name), source, block.first_row, bar)
             finally:
@@ -218,14 +269,17 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
     except KeyboardInterrupt as exc:
         done = len(records)
         if done:
-            exc.note = (f"{done:,} complete part{'s are' if done != 1 else ' is'} kept in {output}: "
-                        f"the same command with --resume finishes the run")
+            exc.note = (
+                f"{done:,} complete part{'s are' if done != 1 else ' is'} kept in {output}: "
+                f"the same command with --resume finishes the run"
+            )
         raise
     finally:
         if bar is not None:
             bar.close()
-    return FolderSummary(len(records), kept, time.perf_counter() - started,
-                         **tallies(records[i] for i in sorted(records)))
+    return FolderSummary(
+        len(records), kept, time.perf_counter() - started, **tallies(records[i] for i in sorted(records))
+    )
 
 
 @dataclass(frozen=True)
@@ -241,11 +295,13 @@ class FolderSummary:
     def warning(self, consequence: str) -> str | None:
         if not self.invalid:
             return None
-        return (f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
-                f"first: {self.first_problem}")
+        return (
+            f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
+            f"first: {self.first_problem}"
+        )
 
     def line(self, output: str) -> str:
         kept = ""
         if self.kept:
             kept = f"; {self.kept:,} of the {self.parts:,} parts were already complete and were kept"
-        return (f"wrote {self.written:,} rows in {self.parts:,} files to {output} in {self.seconds:.1f} s{kept}")
+        return f"wrote {self.written:,} rows in {self.parts:,} files to {output} in {self.seconds:.1f} s{kept}"

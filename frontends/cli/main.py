@@ -52,13 +52,15 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except FileError as exc:   # the I/O layer's one-line errors become the command's
+        except FileError as exc:  # the I/O layer's one-line errors become the command's
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
-            note = getattr(exc, "note", None)   # e.g. the complete parts of a folder that --resume continues
-            error = click.ClickException(f"interrupted by {signal.Signals(signum).name} "
-                                         f"(incomplete outputs are not written{'; ' + note if note else ''})")
+            note = getattr(exc, "note", None)  # e.g. the complete parts of a folder that --resume continues
+            error = click.ClickException(
+                f"interrupted by {signal.Signals(signum).name} "
+                f"(incomplete outputs are not written{'; ' + note if note else ''})"
+            )
             error.exit_code = 128 + signum
             raise error from None
 
@@ -82,7 +84,7 @@ def main():
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
         if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
-            signal.signal(signal.SIGHUP, _terminate)   # the terminal closed (not under nohup, which ignores it)
+            signal.signal(signal.SIGHUP, _terminate)  # the terminal closed (not under nohup, which ignores it)
         if hasattr(signal, "SIGXFSZ"):
             # past a file size limit (ulimit -f) a write then fails with EFBIG, reported as one line,
             # instead of the signal killing the process (CPython ignores it too, an embedding host may not)
@@ -93,8 +95,13 @@ def main():
 def _metadata(command: str, ecfp: dict, featuriser=None, reader=None, inputs=None) -> dict:
     """Key-value metadata of Parquet outputs (:func:`sortslice.io.metadata.output_metadata`)."""
     smiles = reader.molecule_column if reader is not None and reader.kind == "smiles" else None
-    return output_metadata(command, ecfp, featuriser, id_column=inputs.id_column if inputs else None,
-                           smiles_column=smiles if inputs is not None and smiles in inputs.carry else None)
+    return output_metadata(
+        command,
+        ecfp,
+        featuriser,
+        id_column=inputs.id_column if inputs else None,
+        smiles_column=smiles if inputs is not None and smiles in inputs.carry else None,
+    )
 
 
 def _ecfp_for(input_path: str, ecfp):
@@ -124,7 +131,7 @@ def _computer(reader, ecfp: dict, featuriser, jobs):
 
     def compute(chunk) -> Part:
         if kind == "ids":
-            fp = chunk.molecules      # stored ids: nothing to parse
+            fp = chunk.molecules  # stored ids: nothing to parse
         else:
             fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(jobs, len(chunk)), kind=kind)
         columns = {c: chunk.columns[c] for c in carry}
@@ -143,11 +150,26 @@ def _starter(reader, jobs):
     return lambda chunk: start_workers(chunk_jobs(jobs, len(chunk)))
 
 
-def _stream(command: str, input_path: str, output: str, output_format: str | None, inputs, run, ecfp: dict,
-            featuriser=None, quiet: bool = False) -> Tally:
+def _stream(
+    command: str,
+    input_path: str,
+    output: str,
+    output_format: str | None,
+    inputs,
+    run,
+    ecfp: dict,
+    featuriser=None,
+    quiet: bool = False,
+) -> Tally:
     """Shared body of ``ids``, ``fold`` and ``transform``: molecules (or an ids file) in, one row per molecule."""
-    reader = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
-                        carry=inputs.carry, id_column=inputs.id_column, chunk_size=run.chunk_size)
+    reader = open_input(
+        input_path,
+        input_format=inputs.input_format,
+        smiles_column=inputs.smiles_column,
+        carry=inputs.carry,
+        id_column=inputs.id_column,
+        chunk_size=run.chunk_size,
+    )
     try:
         if reader.kind == "ids":
             _check_ids_input(reader, command, ecfp)
@@ -155,18 +177,31 @@ def _stream(command: str, input_path: str, output: str, output_format: str | Non
             payload = IDS
         else:
             payload = Fingerprints(int(featuriser.length), output_dtype(featuriser, ecfp), bool(featuriser.counts))
-        sink = open_output(output, output_format, payload, reader.carried_types(), error_column=run.errors == "null",
-                           metadata=_metadata(command, ecfp, featuriser, reader, inputs))
+        sink = open_output(
+            output,
+            output_format,
+            payload,
+            reader.carried_types(),
+            error_column=run.errors == "null",
+            metadata=_metadata(command, ecfp, featuriser, reader, inputs),
+        )
     except BaseException:
         reader.source.close()
         raise
     if featuriser is not None:
         featuriser.set_params(sparse=sink.wants_sparse)
-    tally = convert(reader, sink, _computer(reader, ecfp, featuriser, run.jobs), errors=run.errors,
-                    progress=run.progress, before_first=_starter(reader, run.jobs))
+    tally = convert(
+        reader,
+        sink,
+        _computer(reader, ecfp, featuriser, run.jobs),
+        errors=run.errors,
+        progress=run.progress,
+        before_first=_starter(reader, run.jobs),
+    )
     if not quiet:
-        report(tally, run.errors, sink,
-               nulls="their ids are null" if featuriser is None else "their fingerprints are null")
+        report(
+            tally, run.errors, sink, nulls="their ids are null" if featuriser is None else "their fingerprints are null"
+        )
     return tally
 
 
@@ -220,8 +255,9 @@ def ids(input_path, output, output_format, inputs, ecfp, run):
 @main.command()
 @click.argument("input_path", metavar="IN")
 @output_options
-@click.option("--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True,
-              help="Number of bits (columns).")
+@click.option(
+    "--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True, help="Number of bits (columns)."
+)
 @click.option("--counts", is_flag=True, help="Count fingerprints (UInt32) instead of 0/1 bits.")
 @input_options()
 @ecfp_options
@@ -268,8 +304,19 @@ def _first_invalid(chunk, kind: str, ecfp: dict, jobs) -> tuple[int, str]:
     return i, str(fp.errors[i])
 
 
-def fit_file(input_path: str, output: str, *, length: int, method: str, label: str | None, counts: bool,
-             inputs, ecfp: dict, run, quiet: bool = False):
+def fit_file(
+    input_path: str,
+    output: str,
+    *,
+    length: int,
+    method: str,
+    label: str | None,
+    counts: bool,
+    inputs,
+    ecfp: dict,
+    run,
+    quiet: bool = False,
+):
     """Fit a featuriser on a file and save it; returns the fitted featuriser."""
     if method in ("mim", "filter") and label is None:
         fail(f"--method {method} needs --label COL (the property the columns are chosen for)")
@@ -277,8 +324,14 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
         fail(f"--label is only used by --method mim and --method filter, not {method}")
     _check_writable(output)
     ecfp = _ecfp_for(input_path, ecfp)
-    reader = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
-                        carry=[label] if label else [], id_column=inputs.id_column, chunk_size=run.chunk_size)
+    reader = open_input(
+        input_path,
+        input_format=inputs.input_format,
+        smiles_column=inputs.smiles_column,
+        carry=[label] if label else [],
+        id_column=inputs.id_column,
+        chunk_size=run.chunk_size,
+    )
     if reader.kind == "ids":
         try:
             _check_ids_input(reader, "fit", ecfp)
@@ -293,7 +346,7 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
     started = time.perf_counter()
     try:
         if method == "hash-fold":
-            model.fit()   # folding learns nothing: the input is only checked to exist and have its columns
+            model.fit()  # folding learns nothing: the input is only checked to exist and have its columns
         elif method == "sort-slice":
             # streamed: only the prevalence table (distinct ids) is kept between chunks
             for chunk in reader:
@@ -313,8 +366,9 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
                 molecules = concat_results([c.molecules for c in chunks], reader.info.params)
             else:
                 molecules = [m for c in chunks for m in c.molecules]
-            whole = Chunk(0, molecules,
-                          names=None if reader.name_column is None else [n for c in chunks for n in c.names])
+            whole = Chunk(
+                0, molecules, names=None if reader.name_column is None else [n for c in chunks for n in c.names]
+            )
             if label:
                 values = [v for c in chunks for v in c.columns[label].to_pylist()]
                 y = _labels(values, label, where, whole.names)
@@ -339,13 +393,27 @@ def fit_file(input_path: str, output: str, *, length: int, method: str, label: s
             click.echo(line, err=True)
         click.echo(_fit_summary(model, method, tally, output), err=True)
         if reader.kind == "ids" and method != "hash-fold" and reader.info.smiles_column is None:
-            click.echo(f"Note: {where} keeps no SMILES, so the model has no example fragments for explain "
-                       "(`sortslice ids IN --keep <SMILES column>` keeps them)", err=True)
+            click.echo(
+                f"Note: {where} keeps no SMILES, so the model has no example fragments for explain "
+                "(`sortslice ids IN --keep <SMILES column>` keeps them)",
+                err=True,
+            )
     return model
 
 
-def fit_on_cluster(input_path: str, output: str, *, length: int, method: str, label: str | None, counts: bool,
-                   inputs, ecfp: dict, run, cluster):
+def fit_on_cluster(
+    input_path: str,
+    output: str,
+    *,
+    length: int,
+    method: str,
+    label: str | None,
+    counts: bool,
+    inputs,
+    ecfp: dict,
+    run,
+    cluster,
+):
     """``fit`` with ``--scheduler``/``--dask-local``: partitions fitted on the workers, merged, saved here."""
     from . import cluster as on_cluster
 
@@ -355,7 +423,7 @@ def fit_on_cluster(input_path: str, output: str, *, length: int, method: str, la
     _check_writable(output)
     model = getattr(sortslice, _METHODS[method])(length=length, counts=counts, strict=run.errors == "strict", **ecfp)
     model, done = on_cluster.fit(input_path, model=model, inputs=inputs, run=run, cluster=cluster)
-    model.set_params(strict=False)   # --errors strict is how this fit ran, not a property of the model
+    model.set_params(strict=False)  # --errors strict is how this fit ran, not a property of the model
     _save_model(model, output)
     tally = Tally(rows=done.rows, invalid=done.n_invalid, first_problem=done.first_problem, seconds=done.seconds)
     line = tally.warning("were left out of the fit")
@@ -377,8 +445,14 @@ def _examples_in_data_order(model, input_path: str, inputs, run, reader) -> None
         if reader.info.smiles_column is not None:
             model.find_examples(b.fp.smiles.tolist() for b in sortslice.iter_ids(reader.info, columns=False))
         return
-    again = open_input(input_path, input_format=inputs.input_format, smiles_column=inputs.smiles_column,
-                       carry=[], id_column=inputs.id_column, chunk_size=run.chunk_size)
+    again = open_input(
+        input_path,
+        input_format=inputs.input_format,
+        smiles_column=inputs.smiles_column,
+        carry=[],
+        id_column=inputs.id_column,
+        chunk_size=run.chunk_size,
+    )
     try:
         model.find_examples(molecules_for_fit(chunk, again.kind) for chunk in again)
     finally:
@@ -402,7 +476,7 @@ def _save_model(model, output: str) -> None:
         click.echo(json.dumps(to_document(model), indent=1))
         return
     try:
-        model.save(output)   # atomic, with the usual umask permissions (never chmod a device such as /dev/null)
+        model.save(output)  # atomic, with the usual umask permissions (never chmod a device such as /dev/null)
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
 
@@ -418,21 +492,40 @@ def _fit_summary(model, method: str, tally: Tally, output: str) -> str:
         kept += f" (columns {n_vocab:,}..{model.length - 1:,} are always 0)"
     prev = model.prevalence_
     span = f"prevalence {int(prev.max()):,}..{int(prev.min()):,}" if n_vocab else "no ids"
-    return (f"fitted {method} on {valid:,} molecules in {tally.seconds:.1f} s: {kept}, {span}; "
-            f"wrote {where}")
+    return f"fitted {method} on {valid:,} molecules in {tally.seconds:.1f} s: {kept}, {span}; wrote {where}"
 
 
 @main.command()
 @click.argument("input_path", metavar="IN")
-@click.option("-o", "--output", metavar="MODEL.json", required=True,
-              help="Where to save the fitted featuriser (JSON; written atomically; '-' is stdout).")
-@click.option("--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True,
-              help="Number of columns of the fingerprints.")
-@click.option("--method", type=click.Choice(list(_METHODS)), default="sort-slice", show_default=True,
-              help="sort-slice: the most prevalent ids; mim: highest mutual information with --label; "
-                   "filter: Gütlein & Kramer's filters with --label; hash-fold: plain folding.")
-@click.option("--label", metavar="COL", default=None,
-              help="Column with the property (numbers: regression; text: classes) for mim and filter.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="MODEL.json",
+    required=True,
+    help="Where to save the fitted featuriser (JSON; written atomically; '-' is stdout).",
+)
+@click.option(
+    "--length",
+    "-L",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Number of columns of the fingerprints.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(list(_METHODS)),
+    default="sort-slice",
+    show_default=True,
+    help="sort-slice: the most prevalent ids; mim: highest mutual information with --label; "
+    "filter: Gütlein & Kramer's filters with --label; hash-fold: plain folding.",
+)
+@click.option(
+    "--label",
+    metavar="COL",
+    default=None,
+    help="Column with the property (numbers: regression; text: classes) for mim and filter.",
+)
 @click.option("--counts", is_flag=True, help="Transform to counts (UInt32) instead of 0/1.")
 @input_options(carry=False)
 @ecfp_options
@@ -454,11 +547,22 @@ def fit(input_path, output, length, method, label, counts, inputs, ecfp, run, cl
       sortslice fit 'corpus/*.parquet' -o model.json --dask-local 8
     """
     if cluster.enabled:
-        fit_on_cluster(input_path, output, length=length, method=method, label=label, counts=counts,
-                       inputs=inputs, ecfp=ecfp, run=run, cluster=cluster)
+        fit_on_cluster(
+            input_path,
+            output,
+            length=length,
+            method=method,
+            label=label,
+            counts=counts,
+            inputs=inputs,
+            ecfp=ecfp,
+            run=run,
+            cluster=cluster,
+        )
         return
-    fit_file(input_path, output, length=length, method=method, label=label, counts=counts, inputs=inputs,
-             ecfp=ecfp, run=run)
+    fit_file(
+        input_path, output, length=length, method=method, label=label, counts=counts, inputs=inputs, ecfp=ecfp, run=run
+    )
 
 
 def _folder_output(input_path: str, output: str, part_rows, resume: bool) -> bool:
@@ -476,11 +580,19 @@ def _folder_output(input_path: str, output: str, part_rows, resume: bool) -> boo
 @output_options
 @input_options()
 @run_options
-@click.option("--part-rows", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Write a folder of parts (-o DIR/), one per N rows of the single input file.")
-@click.option("--resume", is_flag=True,
-              help="Complete an interrupted folder of parts: parts that are complete and made by this run's model "
-                   "from the same input are kept, any other is written again.")
+@click.option(
+    "--part-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Write a folder of parts (-o DIR/), one per N rows of the single input file.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Complete an interrupted folder of parts: parts that are complete and made by this run's model "
+    "from the same input are kept, any other is written again.",
+)
 @cluster_options
 def transform(model_path, input_path, output, output_format, inputs, run, part_rows, resume, cluster):
     """Fingerprints of the molecules in IN from a fitted model.
@@ -516,18 +628,23 @@ def transform(model_path, input_path, output, output_format, inputs, run, part_r
         from . import cluster as on_cluster
 
         if part_rows is not None:
-            fail("--part-rows does not apply on a Dask cluster: each input file is one partition (split the input "
-                 "into files)")
-        on_cluster.transform(model, input_path, output, output_format, inputs=inputs, run=run, cluster=cluster,
-                             resume=resume)
+            fail(
+                "--part-rows does not apply on a Dask cluster: each input file is one partition (split the input "
+                "into files)"
+            )
+        on_cluster.transform(
+            model, input_path, output, output_format, inputs=inputs, run=run, cluster=cluster, resume=resume
+        )
         return
     if _folder_output(input_path, output, part_rows, resume):
         from .folders import transform_folder
 
-        done = transform_folder(model, input_path, output, output_format, inputs=inputs, run=run,
-                                part_rows=part_rows, resume=resume)
-        line = done.warning("were left out" if run.errors == "skip"
-                            else "their fingerprints are null (the error column says why)")
+        done = transform_folder(
+            model, input_path, output, output_format, inputs=inputs, run=run, part_rows=part_rows, resume=resume
+        )
+        line = done.warning(
+            "were left out" if run.errors == "skip" else "their fingerprints are null (the error column says why)"
+        )
         if line:
             click.echo(line, err=True)
         click.echo(done.line(output), err=True)
@@ -540,40 +657,53 @@ def _model_document(path: str) -> dict:
         return json.loads(fh.read())
 
 
-_METHOD_WORDS = {"sort-slice": "Sort & Slice (the most prevalent training ids)",
-                 "hash-fold": "hash folding (id modulo length)",
-                 "mim": "mutual-information maximisation", "filter": "filtered circular fingerprints"}
+_METHOD_WORDS = {
+    "sort-slice": "Sort & Slice (the most prevalent training ids)",
+    "hash-fold": "hash folding (id modulo length)",
+    "mim": "mutual-information maximisation",
+    "filter": "filtered circular fingerprints",
+}
 
 
 def describe_model(path: str) -> list[tuple[str, str]]:
     """``(field, value)`` lines of ``sortslice info``."""
-    _load_model(path)   # validates the file (one-line error if it is not a usable model)
+    _load_model(path)  # validates the file (one-line error if it is not a usable model)
     doc = _model_document(path)
     e, p, t, v = doc["ecfp"], doc["params"], doc["training"], doc["vocabulary"]
     yes = {True: "yes", False: "no"}
     dtype = np.dtype(p["dtype"] or ("uint32" if p["counts"] else "uint8")).name
-    rows = [("file", path), ("method", f"{doc['method']}: {_METHOD_WORDS[doc['method']]}"),
-            ("length", f"{p['length']:,} columns of {'counts' if p['counts'] else '0/1'} ({dtype})"),
-            ("ecfp", f"radius {e['radius']} ({e['invariants'].upper()}{2 * e['radius']}), "
-                     f"chirality {yes[e['chirality']]}, bond types {yes[e['bond_types']]}, "
-                     f"ring membership {yes[e['ring_membership']]}, "
-                     f"redundant environments {yes[e['redundant_environments']]}")]
+    rows = [
+        ("file", path),
+        ("method", f"{doc['method']}: {_METHOD_WORDS[doc['method']]}"),
+        ("length", f"{p['length']:,} columns of {'counts' if p['counts'] else '0/1'} ({dtype})"),
+        (
+            "ecfp",
+            f"radius {e['radius']} ({e['invariants'].upper()}{2 * e['radius']}), "
+            f"chirality {yes[e['chirality']]}, bond types {yes[e['bond_types']]}, "
+            f"ring membership {yes[e['ring_membership']]}, "
+            f"redundant environments {yes[e['redundant_environments']]}",
+        ),
+    ]
     n_mol = t["n_molecules"]
     if doc["method"] != "hash-fold":
         n_vocab = len(v["ids"])
         distinct = t.get("n_distinct_ids")
-        rows.append(("vocabulary", f"{n_vocab:,} ids" + (f" of {distinct:,} distinct in training"
-                                                           if distinct is not None else "")))
+        rows.append(
+            (
+                "vocabulary",
+                f"{n_vocab:,} ids" + (f" of {distinct:,} distinct in training" if distinct is not None else ""),
+            )
+        )
         if n_vocab:
             hi, lo = max(v["prevalence"]), min(v["prevalence"])
             pct = (lambda x: f" ({100 * x / n_mol:.1f}%)") if n_mol else (lambda x: "")
             rows.append(("prevalence", f"{hi:,}{pct(hi)} .. {lo:,}{pct(lo)} training molecules per column"))
             if v["score_name"] not in ("prevalence", "none"):
-                rows.append((v["score_name"].replace("_", " "),
-                             f"{max(v['scores']):.4g} .. {min(v['scores']):.4g}"))
+                rows.append((v["score_name"].replace("_", " "), f"{max(v['scores']):.4g} .. {min(v['scores']):.4g}"))
         if "task" in t:
-            task = t["task"] + (f" (classes split at the median {t['median']:.4g})"
-                                if t.get("median") is not None else "")
+            task = t["task"] + (
+                f" (classes split at the median {t['median']:.4g})" if t.get("median") is not None else ""
+            )
             rows.append(("task", task))
     if doc["method"] == "hash-fold":
         rows.append(("training set", "none (folding learns nothing)"))
@@ -599,7 +729,7 @@ def info(model_path, as_json):
       sortslice info model.json --json
     """
     if as_json:
-        _load_model(model_path)   # validates
+        _load_model(model_path)  # validates
         doc = _model_document(model_path)
         doc["vocabulary"] = {"size": len(doc["vocabulary"]["ids"]), "score_name": doc["vocabulary"]["score_name"]}
         click.echo(json.dumps(doc, indent=1))
@@ -618,19 +748,35 @@ def _explain_rows(model, top: int) -> list[dict]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         rows = model.explain(top)
-    for w in caught:   # e.g. a model fitted on stored ids without SMILES: one line, not a Python warning
+    for w in caught:  # e.g. a model fitted on stored ids without SMILES: one line, not a Python warning
         click.echo(f"Note: {w.message}", err=True)
     return rows
 
 
 @main.command()
 @click.argument("model_path", metavar="MODEL.json")
-@click.option("--top", "-k", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Number of columns (the first K) to explain.")
-@click.option("-o", "--output", metavar="FILE", default=None,
-              help="Also draw the columns' substructures as a grid (.svg or .png).")
-@click.option("--format", "image_format", type=click.Choice(["svg", "png"]), default=None,
-              help="Drawing format (default: from the extension of -o).")
+@click.option(
+    "--top",
+    "-k",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Number of columns (the first K) to explain.",
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    default=None,
+    help="Also draw the columns' substructures as a grid (.svg or .png).",
+)
+@click.option(
+    "--format",
+    "image_format",
+    type=click.Choice(["svg", "png"]),
+    default=None,
+    help="Drawing format (default: from the extension of -o).",
+)
 @click.option("--per-row", type=click.IntRange(min=1), default=5, show_default=True, help="Drawings per row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def explain(model_path, top, output, image_format, per_row, as_json):
@@ -686,12 +832,22 @@ def _demo_data() -> str:
 
 
 @main.command()
-@click.option("--output-dir", "-d", type=click.Path(file_okay=False), default=None,
-              help="Where to write the demo's files (default: a new temporary directory, kept).")
+@click.option(
+    "--output-dir",
+    "-d",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to write the demo's files (default: a new temporary directory, kept).",
+)
 @click.option("--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True)
 @click.option("--radius", type=click.IntRange(0, 64), default=2, show_default=True)
-@click.option("--train", type=click.IntRange(min=1), default=4000, show_default=True,
-              help="Molecules to fit on; the rest are transformed.")
+@click.option(
+    "--train",
+    type=click.IntRange(min=1),
+    default=4000,
+    show_default=True,
+    help="Molecules to fit on; the rest are transformed.",
+)
 def demo(output_dir, length, radius, train):
     """Show Sort & Slice at work on molecules that ship with RDKit.
 
@@ -716,12 +872,18 @@ def demo(output_dir, length, radius, train):
         fail(f"--train {train} leaves no molecules to transform (the demo set has {len(lines):,})")
     train_path, test_path = os.path.join(out, "train.smi"), os.path.join(out, "test.smi")
     for path, part in ((train_path, lines[:train]), (test_path, lines[train:])):
-        write_bytes_atomic(path, "".join(part).encode("utf-8"))   # complete or absent, like every output
+        write_bytes_atomic(path, "".join(part).encode("utf-8"))  # complete or absent, like every output
     model_path = os.path.join(out, "model.json")
     fps_path = os.path.join(out, "fingerprints.parquet")
     svg_path = os.path.join(out, "top_columns.svg")
-    ecfp = dict(radius=radius, invariants="ecfp", chirality=False, bond_types=True, ring_membership=True,
-                redundant_environments=False)
+    ecfp = dict(
+        radius=radius,
+        invariants="ecfp",
+        chirality=False,
+        bond_types=True,
+        ring_membership=True,
+        redundant_environments=False,
+    )
     inputs = InputOptions(None, None, None, ("name",))
     run = RunOptions("null", None, DEFAULT_CHUNK_SIZE, False)
     echo = click.echo
@@ -730,20 +892,34 @@ def demo(output_dir, length, radius, train):
     echo("")
     echo(f"1. fit: Sort & Slice, {length:,} columns, ECFP{2 * radius}, on the first {train:,} molecules")
     t = time.perf_counter()
-    model = fit_file(train_path, model_path, length=length, method="sort-slice", label=None, counts=False,
-                     inputs=InputOptions(None, None, None), ecfp=ecfp, run=run, quiet=True)
+    model = fit_file(
+        train_path,
+        model_path,
+        length=length,
+        method="sort-slice",
+        label=None,
+        counts=False,
+        inputs=InputOptions(None, None, None),
+        ecfp=ecfp,
+        run=run,
+        quiet=True,
+    )
     distinct = model.n_distinct_ids_
     left_out = f" ({model.n_invalid_:,} invalid, left out)" if model.n_invalid_ else ""
-    echo(f"   {model.n_molecules_:,} molecules{left_out} have {distinct:,} distinct substructure ids; kept the "
-         f"{len(model.vocabulary_):,} most prevalent ({int(model.prevalence_.max()):,} .. "
-         f"{int(model.prevalence_.min()):,} molecules each) in {time.perf_counter() - t:.1f} s")
+    echo(
+        f"   {model.n_molecules_:,} molecules{left_out} have {distinct:,} distinct substructure ids; kept the "
+        f"{len(model.vocabulary_):,} most prevalent ({int(model.prevalence_.max()):,} .. "
+        f"{int(model.prevalence_.min()):,} molecules each) in {time.perf_counter() - t:.1f} s"
+    )
     echo(f"   -> {model_path}")
     bits = model.state_ids_.astype(np.int64) % length
     occupancy = np.bincount(bits, minlength=length)
     shared = occupancy[model.vocabulary_.astype(np.int64) % length] > 1
-    echo(f"   hash folding these {distinct:,} ids into {length:,} bits would mix {distinct / length:.1f} "
-         f"substructures per bit on average ({int(shared.sum()):,} of the {len(model.vocabulary_):,} most "
-         f"prevalent would share their bit); Sort & Slice gives each its own column")
+    echo(
+        f"   hash folding these {distinct:,} ids into {length:,} bits would mix {distinct / length:.1f} "
+        f"substructures per bit on average ({int(shared.sum()):,} of the {len(model.vocabulary_):,} most "
+        f"prevalent would share their bit); Sort & Slice gives each its own column"
+    )
     echo("")
     n_test = len(lines) - train
     echo(f"2. transform: the other {n_test:,} molecules")
@@ -754,15 +930,19 @@ def demo(output_dir, length, radius, train):
     table = pq.read_table(fps_path)
     valid = table.column("fingerprint").drop_null()
     on = (np.asarray(valid.combine_chunks().flatten()).reshape(len(valid), -1) != 0).sum(1)
-    echo(f"   {table.num_rows:,} rows ({tally.invalid:,} invalid: null fingerprint, reason in 'error') in "
-         f"{time.perf_counter() - t:.1f} s; {on.mean():.1f} of {length:,} columns set per molecule on average")
+    echo(
+        f"   {table.num_rows:,} rows ({tally.invalid:,} invalid: null fingerprint, reason in 'error') in "
+        f"{time.perf_counter() - t:.1f} s; {on.mean():.1f} of {length:,} columns set per molecule on average"
+    )
     schema = ", ".join(f"{f.name} ({f.type})" for f in table.schema)
     echo(f"   -> {fps_path}: {schema}")
     echo("")
     echo("3. explain: the most prevalent columns")
     for r in model.explain(5):
-        echo(f"   column {r['column']}: id {r['id']}, in {r['prevalence']:,} of {model.n_molecules_:,} "
-             f"training molecules: {r['fragment']}")
+        echo(
+            f"   column {r['column']}: id {r['id']}, in {r['prevalence']:,} of {model.n_molecules_:,} "
+            f"training molecules: {r['fragment']}"
+        )
     write_bytes_atomic(svg_path, model.draw(12, fmt="svg").encode())
     echo(f"   -> {svg_path} (the top 12 drawn)")
     echo("")
@@ -770,7 +950,6 @@ def demo(output_dir, length, radius, train):
     echo(f"   sortslice fit {train_path} -o {model_path} --length {length} --radius {radius}")
     echo(f"   sortslice transform {model_path} {test_path} --keep name -o {fps_path}")
     echo(f"   sortslice explain {model_path} --top 12 -o {svg_path}")
-
 
 
 @main.command()

@@ -17,7 +17,6 @@ from ..io.readers import INPUT_FORMATS
 from ..io.sinks import OUTPUT_FORMATS
 
 
-
 def _apply(fn, options):
     for opt in reversed(options):
         fn = opt(fn)
@@ -30,7 +29,7 @@ class EcfpOptions(dict):
 
     explicit: frozenset = frozenset()
 
-    def for_ids(self, stored: dict) -> "EcfpOptions":
+    def for_ids(self, stored: dict) -> EcfpOptions:
         """The stored parameters, with the ones given on the command line in their place."""
         out = EcfpOptions({**stored, **{k: v for k, v in self.items() if k in self.explicit}})
         out.explicit = self.explicit
@@ -38,35 +37,61 @@ class EcfpOptions(dict):
 
 
 #: each ECFP flag and the ecfp() argument it sets
-_ECFP_FLAGS = {"radius": "radius", "fcfp": "invariants", "chirality": "chirality", "bond_types": "bond_types",
-               "ring_membership": "ring_membership", "redundant_environments": "redundant_environments"}
+_ECFP_FLAGS = {
+    "radius": "radius",
+    "fcfp": "invariants",
+    "chirality": "chirality",
+    "bond_types": "bond_types",
+    "ring_membership": "ring_membership",
+    "redundant_environments": "redundant_environments",
+}
 
 
 def ecfp_options(fn):
     """``--radius --fcfp --chirality --no-bond-types --no-ring-membership --redundant-environments`` -> ``ecfp``."""
     options = [
-        click.option("--radius", type=click.IntRange(0, 64), default=2, show_default=True,
-                     help="Morgan radius (2 = ECFP4)."),
+        click.option(
+            "--radius", type=click.IntRange(0, 64), default=2, show_default=True, help="Morgan radius (2 = ECFP4)."
+        ),
         click.option("--fcfp", is_flag=True, help="FCFP: pharmacophoric feature invariants instead of ECFP's."),
-        click.option("--chirality/--no-chirality", default=False, show_default=True,
-                     help="Include chirality (RDKit includeChirality)."),
-        click.option("--bond-types/--no-bond-types", default=True, show_default=True,
-                     help="Distinguish bond orders."),
-        click.option("--ring-membership/--no-ring-membership", default=True, show_default=True,
-                     help="Atom invariants include ring membership (ECFP only)."),
-        click.option("--redundant-environments/--no-redundant-environments", default=False, show_default=True,
-                     help="Keep environments that cover the same atoms as a smaller one."),
+        click.option(
+            "--chirality/--no-chirality",
+            default=False,
+            show_default=True,
+            help="Include chirality (RDKit includeChirality).",
+        ),
+        click.option("--bond-types/--no-bond-types", default=True, show_default=True, help="Distinguish bond orders."),
+        click.option(
+            "--ring-membership/--no-ring-membership",
+            default=True,
+            show_default=True,
+            help="Atom invariants include ring membership (ECFP only).",
+        ),
+        click.option(
+            "--redundant-environments/--no-redundant-environments",
+            default=False,
+            show_default=True,
+            help="Keep environments that cover the same atoms as a smaller one.",
+        ),
     ]
 
     @functools.wraps(fn)
     def wrapper(*args, radius, fcfp, chirality, bond_types, ring_membership, redundant_environments, **kwargs):
-        ecfp = EcfpOptions(radius=radius, invariants="fcfp" if fcfp else "ecfp", chirality=chirality,
-                           bond_types=bond_types, ring_membership=ring_membership,
-                           redundant_environments=redundant_environments)
+        ecfp = EcfpOptions(
+            radius=radius,
+            invariants="fcfp" if fcfp else "ecfp",
+            chirality=chirality,
+            bond_types=bond_types,
+            ring_membership=ring_membership,
+            redundant_environments=redundant_environments,
+        )
         ctx = click.get_current_context(silent=True)
         if ctx is not None:
-            ecfp.explicit = frozenset(key for flag, key in _ECFP_FLAGS.items()
-                                      if ctx.get_parameter_source(flag) not in (None, click.core.ParameterSource.DEFAULT))
+            ecfp.explicit = frozenset(
+                key
+                for flag, key in _ECFP_FLAGS.items()
+                if ctx.get_parameter_source(flag) not in (None, click.core.ParameterSource.DEFAULT)
+            )
         return fn(*args, ecfp=ecfp, **kwargs)
 
     return _apply(wrapper, options)
@@ -91,17 +116,33 @@ def input_options(carry: bool = True):
 
     def decorate(fn):
         options = [
-            click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
-                         help="Input format (default: from the extension, ignoring .gz; sniffed for stdin)."),
-            click.option("--smiles-column", metavar="COL", default=None,
-                         help="Column holding SMILES (default: the one column named like 'smiles')."),
-            click.option("--id-column", metavar="COL", default=None,
-                         help="Column naming each row: " + ("carried first into the output and " if carry else "")
-                         + "used in messages (.smi/SDF: the title)."),
+            click.option(
+                "--input-format",
+                type=click.Choice(INPUT_FORMATS),
+                default=None,
+                help="Input format (default: from the extension, ignoring .gz; sniffed for stdin).",
+            ),
+            click.option(
+                "--smiles-column",
+                metavar="COL",
+                default=None,
+                help="Column holding SMILES (default: the one column named like 'smiles').",
+            ),
+            click.option(
+                "--id-column",
+                metavar="COL",
+                default=None,
+                help="Column naming each row: "
+                + ("carried first into the output and " if carry else "")
+                + "used in messages (.smi/SDF: the title).",
+            ),
         ]
         if carry:
-            options.append(click.option("--keep", metavar="COL", multiple=True,
-                                        help="Carry this input column into the output (repeatable)."))
+            options.append(
+                click.option(
+                    "--keep", metavar="COL", multiple=True, help="Carry this input column into the output (repeatable)."
+                )
+            )
 
         @functools.wraps(fn)
         def wrapper(*args, input_format, smiles_column, id_column, keep=(), **kwargs):
@@ -115,10 +156,21 @@ def input_options(carry: bool = True):
 def output_options(fn):
     """``-o/--output`` (default ``-``, stdout) and ``--format``."""
     options = [
-        click.option("-o", "--output", metavar="OUT", default="-", show_default=True,
-                     help="Output file; '-' is stdout. Written to a temporary file and renamed when complete."),
-        click.option("--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default=None,
-                     help="Output format (default: from the extension; Parquet for stdout)."),
+        click.option(
+            "-o",
+            "--output",
+            metavar="OUT",
+            default="-",
+            show_default=True,
+            help="Output file; '-' is stdout. Written to a temporary file and renamed when complete.",
+        ),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(OUTPUT_FORMATS),
+            default=None,
+            help="Output format (default: from the extension; Parquet for stdout).",
+        ),
     ]
     return _apply(fn, options)
 
@@ -134,15 +186,33 @@ class RunOptions:
 def run_options(fn):
     """``--errors -j/--jobs --chunk-size --progress/--no-progress`` -> ``run``."""
     options = [
-        click.option("--errors", type=click.Choice(["null", "skip", "strict"]), default="null", show_default=True,
-                     help="Invalid molecules: keep the row with a null fingerprint and a reason in the 'error' "
-                          "column (null), leave the row out (skip) or stop with an error (strict)."),
-        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-                     help="Parsing processes and kernel threads (default: all cores)."),
-        click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-                     help="Molecules read, fingerprinted and written at a time (bounds memory)."),
-        click.option("--progress/--no-progress", default=None,
-                     help="Progress bar with rate and ETA on stderr (default: when stderr is a terminal)."),
+        click.option(
+            "--errors",
+            type=click.Choice(["null", "skip", "strict"]),
+            default="null",
+            show_default=True,
+            help="Invalid molecules: keep the row with a null fingerprint and a reason in the 'error' "
+            "column (null), leave the row out (skip) or stop with an error (strict).",
+        ),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Parsing processes and kernel threads (default: all cores).",
+        ),
+        click.option(
+            "--chunk-size",
+            type=click.IntRange(min=1),
+            default=DEFAULT_CHUNK_SIZE,
+            show_default=True,
+            help="Molecules read, fingerprinted and written at a time (bounds memory).",
+        ),
+        click.option(
+            "--progress/--no-progress",
+            default=None,
+            help="Progress bar with rate and ETA on stderr (default: when stderr is a terminal).",
+        ),
     ]
 
     @functools.wraps(fn)
@@ -165,11 +235,21 @@ class ClusterOptions:
 def cluster_options(fn):
     """``--scheduler ADDRESS --dask-local N`` -> ``cluster`` (run the command on a Dask cluster)."""
     options = [
-        click.option("--scheduler", metavar="ADDRESS", default=None,
-                     help="Run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://host:8786). IN may "
-                          "then be a folder, a glob or a file: one partition per file. Needs sortslice[dask]."),
-        click.option("--dask-local", "local_workers", metavar="N", type=click.IntRange(min=1), default=None,
-                     help="Run on a local Dask cluster of N worker processes (one thread each)."),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            default=None,
+            help="Run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://host:8786). IN may "
+            "then be a folder, a glob or a file: one partition per file. Needs sortslice[dask].",
+        ),
+        click.option(
+            "--dask-local",
+            "local_workers",
+            metavar="N",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Run on a local Dask cluster of N worker processes (one thread each).",
+        ),
     ]
 
     @functools.wraps(fn)

@@ -74,8 +74,10 @@ class Tally:
     def warning(self, consequence: str) -> str | None:
         if not self.invalid:
             return None
-        return (f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
-                f"first: {self.first_problem}")
+        return (
+            f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
+            f"first: {self.first_problem}"
+        )
 
 
 class Progress:
@@ -95,11 +97,26 @@ class Progress:
 
         self.by_rows = reader.total_rows is not None or reader.source.size is None
         if self.by_rows:
-            self.bar = tqdm(total=reader.total_rows, unit=" mol", unit_scale=True, file=sys.stderr,
-                            desc=reader.source.name, dynamic_ncols=True, smoothing=0.1)
+            self.bar = tqdm(
+                total=reader.total_rows,
+                unit=" mol",
+                unit_scale=True,
+                file=sys.stderr,
+                desc=reader.source.name,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
         else:
-            self.bar = tqdm(total=reader.source.size, unit="B", unit_scale=True, unit_divisor=1024,
-                            file=sys.stderr, desc=reader.source.name, dynamic_ncols=True, smoothing=0.1)
+            self.bar = tqdm(
+                total=reader.source.size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                desc=reader.source.name,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
 
     def update(self, rows: int) -> None:
         self.rows += rows
@@ -136,8 +153,18 @@ def start_workers(jobs: int) -> None:
     get_pool(jobs).submit(int).result()
 
 
-def convert(reader, sink, compute, *, errors: str, progress: bool | None, in_flight: int = 2,
-            before_first=None, on_chunk=None, tally: Tally | None = None) -> Tally:
+def convert(
+    reader,
+    sink,
+    compute,
+    *,
+    errors: str,
+    progress: bool | None,
+    in_flight: int = 2,
+    before_first=None,
+    on_chunk=None,
+    tally: Tally | None = None,
+) -> Tally:
     """Stream every chunk of ``reader`` through ``compute`` (chunk -> :class:`Part`) into ``sink``.
 
     ``compute`` runs on ``in_flight`` threads; ``before_first(first_chunk)`` runs on

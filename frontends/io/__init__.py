@@ -13,5 +13,14 @@ from .errors import FileError, InputError
 from .readers import INPUT_FORMATS, Chunk, open_input
 from .sinks import OUTPUT_FORMATS, Fingerprints, Part, open_output
 
-__all__ = ["INPUT_FORMATS", "OUTPUT_FORMATS", "Chunk", "FileError", "Fingerprints", "InputError", "Part", "open_input",
-           "open_output"]
+__all__ = [
+    "INPUT_FORMATS",
+    "OUTPUT_FORMATS",
+    "Chunk",
+    "FileError",
+    "Fingerprints",
+    "InputError",
+    "Part",
+    "open_input",
+    "open_output",
+]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def output_metadata(command: str, ecfp: dict, featuriser=None, *, id_column: str | None = None,
-                    smiles_column: str | None = None) -> dict:
+def output_metadata(
+    command: str, ecfp: dict, featuriser=None, *, id_column: str | None = None, smiles_column: str | None = None
+) -> dict:
     """Key-value metadata of a Parquet output: how its rows were made.
 
     ``command`` is ``ids`` (then the ids-file format of ``schemas/ids-file.md``, naming the row key and

@@ -71,8 +71,10 @@ def list_input_files(paths) -> list[str]:
                 if not name.startswith(".") and base.lower().endswith(_INPUT_SUFFIXES):
                     found.append(os.path.join(p, name))
             if not found:
-                raise InputError(f"{p}: no molecule files in this directory (by extension: "
-                                 f"{', '.join(_INPUT_SUFFIXES)}, optionally .gz)")
+                raise InputError(
+                    f"{p}: no molecule files in this directory (by extension: "
+                    f"{', '.join(_INPUT_SUFFIXES)}, optionally .gz)"
+                )
             out += found
         elif has_glob(p):
             found = sorted(f for f in glob.glob(p) if os.path.isfile(f))
@@ -96,7 +98,8 @@ def is_part(name: str) -> bool:
 
 
 def is_temporary(name: str) -> bool:
-    """A part being written (``AtomicFile``'s ``.part-00007.parquet.XXXX.part``), left behind if its writer was killed."""
+    """A part being written (``AtomicFile``'s ``.part-00007.parquet.XXXX.part``), left behind if its writer
+    was killed."""
     if not (name.startswith(".part-") and name.endswith(".part")):
         return False
     head = name[1:].split(".parquet.", 1)
@@ -109,11 +112,19 @@ def source_identity(path: str) -> dict:
     return {"path": path, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def part_record(source: dict, first_row: int, rows: int, written: int, invalid: int, first_problem: str | None,
-                errors: str) -> dict:
+def part_record(
+    source: dict, first_row: int, rows: int, written: int, invalid: int, first_problem: str | None, errors: str
+) -> dict:
     """A part's footer record (:data:`PART_KEY`): its input and input rows, and what was written."""
-    return {"input": source, "first_row": int(first_row), "rows": int(rows), "written": int(written),
-            "invalid": int(invalid), "first_problem": first_problem, "errors": errors}
+    return {
+        "input": source,
+        "first_row": int(first_row),
+        "rows": int(rows),
+        "written": int(written),
+        "invalid": int(invalid),
+        "first_problem": first_problem,
+        "errors": errors,
+    }
 
 
 def footer(record: dict) -> dict:
@@ -145,12 +156,15 @@ def open_folder(path: str, *, resume: bool = False, overwrite: bool = False, hin
         return []
     if not resume:
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-        raise InputError(f"{path} already holds {len(entries):,} files ({shown}): choose an empty folder, or "
-                         f"{hint} to complete an interrupted run into it")
+        raise InputError(
+            f"{path} already holds {len(entries):,} files ({shown}): choose an empty folder, or "
+            f"{hint} to complete an interrupted run into it"
+        )
     others = [e for e in entries if e not in ours]
     if others:
-        raise InputError(f"{path} holds {others[0]!r}, which is not a part: only a folder of part-*.parquet files "
-                         f"can be resumed")
+        raise InputError(
+            f"{path} holds {others[0]!r}, which is not a part: only a folder of part-*.parquet files can be resumed"
+        )
     remove_temporary(path)
     return [e for e in entries if is_part(e)]
 
@@ -264,17 +278,18 @@ def _other_input(recorded, current: dict) -> str:
         return f"it was not made from the input file {current['path']}"
     if recorded["path"] != current["path"]:
         return f"it was made from {recorded['path']}, not {current['path']}"
-    return (f"{current['path']} changed since it was made (size or modification time: "
-            f"{recorded.get('bytes')} bytes at {recorded.get('mtime_ns')} ns then, {current['bytes']} at "
-            f"{current['mtime_ns']} now)")
+    return (
+        f"{current['path']} changed since it was made (size or modification time: "
+        f"{recorded.get('bytes')} bytes at {recorded.get('mtime_ns')} ns then, {current['bytes']} at "
+        f"{current['mtime_ns']} now)"
+    )
 
 
 def count_rows(path: str, *, input_format=None, smiles_column=None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
     """Rows of an input file as the readers count them (Parquet: from the footer; else read through, no parsing)."""
     from .readers import open_input
 
-    reader = open_input(path, input_format=input_format, smiles_column=smiles_column, carry=[],
-                        chunk_size=chunk_size)
+    reader = open_input(path, input_format=input_format, smiles_column=smiles_column, carry=[], chunk_size=chunk_size)
     try:
         if reader.total_rows is not None:
             return int(reader.total_rows)
@@ -283,33 +298,60 @@ def count_rows(path: str, *, input_format=None, smiles_column=None, chunk_size: 
         reader.source.close()
 
 
-def check_file_part(part_path: str, input_path: str, *, payload, errors: str, metadata: dict, input_format=None,
-                    smiles_column=None, id_column=None, carry=(), chunk_size: int = DEFAULT_CHUNK_SIZE):
+def check_file_part(
+    part_path: str,
+    input_path: str,
+    *,
+    payload,
+    errors: str,
+    metadata: dict,
+    input_format=None,
+    smiles_column=None,
+    id_column=None,
+    carry=(),
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+):
     """:func:`check_part` for the part made from a whole input file (the per-file layout, on one machine or Dask)."""
     from .readers import open_input
     from .sinks import output_schema
 
     if not os.path.exists(part_path):
         return None, "it is missing"
-    reader = open_input(input_path, input_format=input_format, smiles_column=smiles_column, carry=list(carry),
-                        id_column=id_column, chunk_size=chunk_size)
+    reader = open_input(
+        input_path,
+        input_format=input_format,
+        smiles_column=smiles_column,
+        carry=list(carry),
+        id_column=id_column,
+        chunk_size=chunk_size,
+    )
     try:
         carried = reader.carried_types()
     finally:
         reader.source.close()
     schema = output_schema(payload, carried, errors == "null", metadata)
-    return check_part(part_path, schema=schema, source=source_identity(input_path), first_row=0,
-                      rows=lambda: count_rows(input_path, input_format=input_format, smiles_column=smiles_column,
-                                              chunk_size=chunk_size),
-                      errors=errors)
+    return check_part(
+        part_path,
+        schema=schema,
+        source=source_identity(input_path),
+        first_row=0,
+        rows=lambda: count_rows(
+            input_path, input_format=input_format, smiles_column=smiles_column, chunk_size=chunk_size
+        ),
+        errors=errors,
+    )
 
 
 def tallies(records) -> dict:
     """Rows, written, invalid and the first problem over parts' records, in part order."""
     records = list(records)
     problems = [r["first_problem"] for r in records if r.get("first_problem")]
-    return {"rows": sum(r["rows"] for r in records), "written": sum(r["written"] for r in records),
-            "invalid": sum(r["invalid"] for r in records), "first_problem": problems[0] if problems else None}
+    return {
+        "rows": sum(r["rows"] for r in records),
+        "written": sum(r["written"] for r in records),
+        "invalid": sum(r["invalid"] for r in records),
+        "first_problem": problems[0] if problems else None,
+    }
 
 
 # ============================================================================ N-row blocks of one input
@@ -320,13 +362,23 @@ def _split(chunk, k: int):
     mols = chunk.molecules
     if isinstance(mols, list):
         head, tail = mols[:k], mols[k:]
-    else:   # stored ids (an EcfpResult)
+    else:  # stored ids (an EcfpResult)
         head, tail = mols.take(np.arange(k)), mols.take(np.arange(k, len(chunk)))
     names = chunk.names
-    return (Chunk(chunk.start, head, {c: a.slice(0, k) for c, a in chunk.columns.items()},
-                  None if names is None else names[:k]),
-            Chunk(chunk.start + k, tail, {c: a.slice(k) for c, a in chunk.columns.items()},
-                  None if names is None else names[k:]))
+    return (
+        Chunk(
+            chunk.start,
+            head,
+            {c: a.slice(0, k) for c, a in chunk.columns.items()},
+            None if names is None else names[:k],
+        ),
+        Chunk(
+            chunk.start + k,
+            tail,
+            {c: a.slice(k) for c, a in chunk.columns.items()},
+            None if names is None else names[k:],
+        ),
+    )
 
 
 class _Stub:
@@ -398,5 +450,3 @@ class _Block:
     def skip(self) -> int:
         """Read past this block; its rows."""
         return sum(len(c) for c in self)
-
-

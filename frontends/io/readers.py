@@ -15,7 +15,6 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 
-
 from ..engine.config import DEFAULT_CHUNK_SIZE
 from ..engine.parse import ASCII_SPACE
 from .errors import FileError, fail
@@ -23,10 +22,27 @@ from .errors import FileError, fail
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
 
-_INPUT_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".smi": "smi", ".smiles": "smi", ".ism": "smi",
-                     ".can": "smi", ".sdf": "sdf", ".sd": "sdf", ".parquet": "parquet", ".pq": "parquet"}
-_OUTPUT_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".npy": "npy",
-                      ".npz": "npz"}
+_INPUT_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".smi": "smi",
+    ".smiles": "smi",
+    ".ism": "smi",
+    ".can": "smi",
+    ".sdf": "sdf",
+    ".sd": "sdf",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_OUTPUT_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".npy": "npy",
+    ".npz": "npz",
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 #: columns every output has of its own; carried columns may not use these names
@@ -49,10 +65,10 @@ def _shorten(names: list[str], limit: int = 12) -> str:
 class Chunk:
     """Consecutive input rows: their molecules and the columns carried through."""
 
-    start: int                              # index of the first row in the whole input (0-based)
-    molecules: list                         # SMILES strings or mol blocks; "" when the cell is empty
-    columns: dict = field(default_factory=dict)   # name -> pyarrow Array (carried, label and id columns)
-    names: list | None = None               # row names for messages (id column, or .smi/SDF titles)
+    start: int  # index of the first row in the whole input (0-based)
+    molecules: list  # SMILES strings or mol blocks; "" when the cell is empty
+    columns: dict = field(default_factory=dict)  # name -> pyarrow Array (carried, label and id columns)
+    names: list | None = None  # row names for messages (id column, or .smi/SDF titles)
 
     def __len__(self) -> int:
         return len(self.molecules)
@@ -118,8 +134,7 @@ def guess_input_format(path: str, head: bytes, requested: str | None) -> str:
         ext = os.path.splitext(base)[1].lower()
         if ext in _INPUT_EXTENSIONS:
             return _INPUT_EXTENSIONS[ext]
-        fail(f"cannot tell the format of {path} from its extension; use --input-format "
-             f"({'|'.join(INPUT_FORMATS)})")
+        fail(f"cannot tell the format of {path} from its extension; use --input-format ({'|'.join(INPUT_FORMATS)})")
     # stdin has no extension: look at the content
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
@@ -129,7 +144,7 @@ def guess_input_format(path: str, head: bytes, requested: str | None) -> str:
     first = lines[0] if lines else ""
     token = re.split(r"[\s,]", first.strip(), maxsplit=1)[0]
     if token and _is_smiles(token):
-        return "smi"   # no header: molecules from the first line on
+        return "smi"  # no header: molecules from the first line on
     if "\t" in first:
         return "tsv"
     if "," in first:
@@ -177,8 +192,15 @@ class Reader:
     kind = "smiles"
     total_rows: int | None = None
 
-    def __init__(self, source: Source, fmt: str, smiles_column: str | None, carry: list[str],
-                 name_column: str | None, chunk_size: int):
+    def __init__(
+        self,
+        source: Source,
+        fmt: str,
+        smiles_column: str | None,
+        carry: list[str],
+        name_column: str | None,
+        chunk_size: int,
+    ):
         self.source = source
         self.format = fmt
         self.chunk_size = int(chunk_size)
@@ -276,16 +298,20 @@ class DelimitedReader(_ArrowReader):
         import pyarrow.csv as pcsv
 
         if not self.source.stream.peek(1):
-            return   # a header and no rows: no molecules (Arrow calls this an empty CSV)
+            return  # a header and no rows: no molecules (Arrow calls this an empty CSV)
         wanted = list(dict.fromkeys([self.molecule_column, *self.wanted]))
         reader = pcsv.open_csv(
             self.source.stream,
             read_options=pcsv.ReadOptions(column_names=self.columns, block_size=CSV_BLOCK_SIZE),
             # a quoted cell may hold newlines: blocks must end between records, not inside a cell
             parse_options=pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(include_columns=wanted,
-                                                column_types={c: pa.string() for c in wanted},
-                                                strings_can_be_null=True, null_values=[""]))
+            convert_options=pcsv.ConvertOptions(
+                include_columns=wanted,
+                column_types={c: pa.string() for c in wanted},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
         try:
             yield from self._from_tables(_arrow_chunks(reader, self.chunk_size))
         except pa.ArrowInvalid as exc:
@@ -314,8 +340,11 @@ class ParquetReader(_ArrowReader):
         self.columns = list(schema.names)
         self.molecule_column = pick_smiles_column(self.columns, smiles_column, source.name)
         mtype = schema.field(self.molecule_column).type
-        if not (pa.types.is_string(mtype) or pa.types.is_large_string(mtype)
-                or getattr(pa.types, "is_string_view", lambda t: False)(mtype)):
+        if not (
+            pa.types.is_string(mtype)
+            or pa.types.is_large_string(mtype)
+            or getattr(pa.types, "is_string_view", lambda t: False)(mtype)
+        ):
             fail(f"{source.name}: column {self.molecule_column!r} holds {mtype}, not SMILES text")
         _check_columns(self.columns, self.wanted, source.name)
         self.schema = schema
@@ -334,15 +363,18 @@ class ParquetReader(_ArrowReader):
             for t in tables:
                 col = t.column(self.molecule_column)
                 if not pa.types.is_string(col.type):
-                    t = t.set_column(t.schema.get_field_index(self.molecule_column), self.molecule_column,
-                                     col.cast(pa.string()))
+                    t = t.set_column(
+                        t.schema.get_field_index(self.molecule_column), self.molecule_column, col.cast(pa.string())
+                    )
                 yield t
 
         try:
             yield from self._from_tables(as_text(_arrow_chunks(batches, self.chunk_size)))
         except (pa.ArrowInvalid, OSError) as exc:
-            fail(f"{self.source.name}: cannot read Parquet after row {self.rows_read:,}: "
-                 f"{str(exc).strip().splitlines()[0]}")
+            fail(
+                f"{self.source.name}: cannot read Parquet after row {self.rows_read:,}: "
+                f"{str(exc).strip().splitlines()[0]}"
+            )
 
 
 class SmiReader(Reader):
@@ -358,8 +390,10 @@ class SmiReader(Reader):
     def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
         super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
         if smiles_column not in (None, "smiles"):
-            fail(f"{source.name}: a .smi file has the columns smiles and name; --smiles-column {smiles_column!r} "
-                 f"does not apply")
+            fail(
+                f"{source.name}: a .smi file has the columns smiles and name; --smiles-column {smiles_column!r} "
+                f"does not apply"
+            )
         _check_columns(self.columns, self.wanted, source.name)
 
     def _chunks(self):
@@ -390,8 +424,12 @@ class SmiReader(Reader):
 
     def _chunk(self, smiles, names, pa):
         cols = {"smiles": smiles, "name": names}
-        chunk = Chunk(self.rows_read, smiles, {c: pa.array(cols[c], type=pa.string()) for c in self.carry},
-                      names if self.name_column else None)
+        chunk = Chunk(
+            self.rows_read,
+            smiles,
+            {c: pa.array(cols[c], type=pa.string()) for c in self.carry},
+            names if self.name_column else None,
+        )
         self.rows_read += len(smiles)
         return chunk
 
@@ -404,7 +442,7 @@ def _sdf_record(lines: list[str]):
     end = next((i for i, line in enumerate(lines) if line.startswith("M  END")), None)
     if end is None:
         return "".join(lines), (lines[0].strip() if lines else None), {}
-    block = "".join(lines[:end + 1])
+    block = "".join(lines[: end + 1])
     data: dict[str, str] = {}
     i = end + 1
     while i < len(lines):
@@ -433,8 +471,7 @@ class SdfReader(Reader):
     def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
         super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
         if smiles_column is not None:
-            fail(f"{source.name}: --smiles-column does not apply to SDF input (molecules are read from the "
-                 f"mol blocks)")
+            fail(f"{source.name}: --smiles-column does not apply to SDF input (molecules are read from the mol blocks)")
         self._records = self._iter_records()
         try:
             self._first = next(self._records, None)
@@ -547,12 +584,24 @@ def _prepend(first, rest):
     yield from rest
 
 
-_READERS = {"csv": DelimitedReader, "tsv": DelimitedReader, "parquet": ParquetReader, "smi": SmiReader,
-            "sdf": SdfReader}
+_READERS = {
+    "csv": DelimitedReader,
+    "tsv": DelimitedReader,
+    "parquet": ParquetReader,
+    "smi": SmiReader,
+    "sdf": SdfReader,
+}
 
 
-def open_input(path: str, *, input_format: str | None = None, smiles_column: str | None = None,
-               carry=(), id_column: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Reader:
+def open_input(
+    path: str,
+    *,
+    input_format: str | None = None,
+    smiles_column: str | None = None,
+    carry=(),
+    id_column: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Reader:
     """Open ``path`` (``-`` = stdin) and check the requested columns exist, before any work starts."""
     source = Source(path)
     try:
@@ -568,8 +617,6 @@ def open_input(path: str, *, input_format: str | None = None, smiles_column: str
     except BaseException:
         source.close()
         raise
-
-
 
 
 def molecules_for_fit(chunk, kind: str):

@@ -22,8 +22,14 @@ from ..engine.csr import select_rows
 from .errors import fail
 
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
-_OUTPUT_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".npy": "npy",
-                      ".npz": "npz"}
+_OUTPUT_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".npy": "npy",
+    ".npz": "npz",
+}
 #: columns every output has of its own; carried columns may not use these names
 RESERVED_COLUMNS = ("fingerprint", "ids", "counts", "error")
 
@@ -44,7 +50,8 @@ def guess_output_format(path: str, requested: str | None) -> str:
 
 
 class AtomicFile(_AtomicFile):
-    """The engine's :class:`~sortslice.engine.atomic.AtomicFile`, refusing an unwritable path with a :class:`FileError`."""
+    """The engine's :class:`~sortslice.engine.atomic.AtomicFile`, refusing an unwritable path with a
+    :class:`FileError`."""
 
     def __init__(self, path: str):
         try:
@@ -115,10 +122,10 @@ IDS = "ids"
 class Part:
     """One chunk's output rows: carried columns plus either a pooled matrix or unfolded ids."""
 
-    columns: dict                 # name -> pyarrow Array
-    valid: np.ndarray             # bool per row
-    errors: np.ndarray            # reason per row (None where valid)
-    X: object = None              # dense ndarray or scipy CSR, (rows, length)
+    columns: dict  # name -> pyarrow Array
+    valid: np.ndarray  # bool per row
+    errors: np.ndarray  # reason per row (None where valid)
+    X: object = None  # dense ndarray or scipy CSR, (rows, length)
     indptr: np.ndarray | None = None
     ids: np.ndarray | None = None
     counts: np.ndarray | None = None
@@ -126,7 +133,7 @@ class Part:
     def __len__(self) -> int:
         return int(self.valid.shape[0])
 
-    def take(self, keep: np.ndarray) -> "Part":
+    def take(self, keep: np.ndarray) -> Part:
         """The rows where ``keep`` is True."""
         import pyarrow as pa
 
@@ -170,8 +177,9 @@ class Sink:
     wants_sparse = False
     can_hold_null = True
 
-    def __init__(self, path: str, fmt: str, payload, carried_types: dict, error_column: bool,
-                 metadata: dict | None = None):
+    def __init__(
+        self, path: str, fmt: str, payload, carried_types: dict, error_column: bool, metadata: dict | None = None
+    ):
         self.path = path
         self.format = fmt
         self.payload = payload
@@ -242,8 +250,11 @@ class ArrowSink(Sink):
             counts = _list_array(part.indptr, part.counts, part.valid)
             arrays += [_join_lists(ids), _join_lists(counts)] if text else [ids, counts]
         else:
-            arrays.append(_fingerprint_text(part.X, self.payload.counts, part.valid) if text
-                          else _fixed_list_array(part.X, part.valid))
+            arrays.append(
+                _fingerprint_text(part.X, self.payload.counts, part.valid)
+                if text
+                else _fixed_list_array(part.X, part.valid)
+            )
         if self.error_column:
             arrays.append(_error_array(part.errors))
         return pa.Table.from_arrays(arrays, schema=self._schema)
@@ -259,8 +270,14 @@ class ParquetSink(ArrowSink):
         # statistics of a fingerprint/list column are meaningless and cost time
         stats = [c for c in self.carried_types] + (["error"] if self.error_column else [])
         # page checksums: a damaged file (a part checked before a resumed run trusts it) fails to read
-        self.writer = pq.ParquetWriter(target, self._schema, compression="zstd", use_dictionary=stats or False,
-                                       write_statistics=stats or False, write_page_checksum=True)
+        self.writer = pq.ParquetWriter(
+            target,
+            self._schema,
+            compression="zstd",
+            use_dictionary=stats or False,
+            write_statistics=stats or False,
+            write_page_checksum=True,
+        )
         #: key-value pairs added to the file's footer at the end (what a part of a folder was made from:
         #: known only once every row is written; not part of the Arrow schema's metadata)
         self.footer: dict = {}
@@ -338,7 +355,7 @@ class DelimitedSink(ArrowSink):
     def _finish(self) -> None:
         self.writer.close()
         if self._out is not self._raw_out:
-            self._out.close()   # flushes the gzip trailer
+            self._out.close()  # flushes the gzip trailer
 
 
 def _close_quietly(writer) -> None:
@@ -367,8 +384,9 @@ def _fingerprint_text(X, counts: bool, valid):
         text = (X.astype(np.uint8, copy=False) + np.uint8(48)).view(f"S{length}").reshape(n)
         return pa.array(text, type=pa.binary(), mask=None if valid.all() else ~valid).cast(pa.string())
     offsets = pa.array(np.arange(n + 1, dtype=np.int64) * length)
-    lists = pa.LargeListArray.from_arrays(offsets, pa.array(X.reshape(-1)).cast(pa.string()),
-                                          mask=None if valid.all() else pa.array(~valid))
+    lists = pa.LargeListArray.from_arrays(
+        offsets, pa.array(X.reshape(-1)).cast(pa.string()), mask=None if valid.all() else pa.array(~valid)
+    )
     return pc.binary_join(lists, " ")
 
 
@@ -426,8 +444,7 @@ class NpzSink(Sink):
 
         if self.payload == IDS:
             n = len(part)
-            m = sp.csr_matrix((part.counts, part.ids.astype(np.int64), part.indptr - part.indptr[0]),
-                              shape=(n, 2**32))
+            m = sp.csr_matrix((part.counts, part.ids.astype(np.int64), part.indptr - part.indptr[0]), shape=(n, 2**32))
         else:
             m = part.X if hasattr(part.X, "tocsr") else sp.csr_matrix(part.X)
         self.parts.append(m.tocsr())
@@ -452,8 +469,9 @@ class NpzSink(Sink):
 _SINKS = {"parquet": ParquetSink, "csv": DelimitedSink, "tsv": DelimitedSink, "npy": NpySink, "npz": NpzSink}
 
 
-def open_output(path: str, fmt: str | None, payload, carried_types: dict, error_column: bool,
-                metadata: dict | None = None) -> Sink:
+def open_output(
+    path: str, fmt: str | None, payload, carried_types: dict, error_column: bool, metadata: dict | None = None
+) -> Sink:
     """Check the output can be written (before any work), and return the sink for it."""
     fmt = guess_output_format(path, fmt)
     for c in carried_types:
