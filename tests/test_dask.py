@@ -509,6 +509,7 @@ def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp
     assert sorted(os.listdir(tmp_path / "fps")) == [p.name for p in parts]
 
 
+@pytest.mark.slow  # --scheduler (test above) runs the same CLI path on a cluster; this one also starts one
 def test_cli_dask_local_starts_its_own_cluster(tmp_path):
     smiles = datasets.paper_smiles("mpro")
     for k in range(2):

@@ -87,9 +87,7 @@ def paper():
 
 
 # ---------------------------------------------------------------------------- HashFold == RDKit
-@pytest.mark.parametrize(
-    "name", [n if n in ("lipophilicity", "mpro") else pytest.param(n, marks=pytest.mark.slow) for n in PAPER]
-)
+@pytest.mark.parametrize("name", [n if n == "mpro" else pytest.param(n, marks=pytest.mark.slow) for n in PAPER])
 def test_hash_fold_equals_rdkit_on_every_paper_molecule(paper, name):
     from rdkit.Chem import rdFingerprintGenerator
 

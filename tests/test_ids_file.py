@@ -68,9 +68,17 @@ FEATURISERS = {
 
 
 # ------------------------------------------------------------------------------------------ the API
-@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
-@pytest.mark.parametrize("counts", [False, True], ids=["binary", "counts"])
-@pytest.mark.parametrize("name", list(FEATURISERS))
+def _combos():
+    """Every featuriser x binary/counts x dense/sparse; by default one sparse case each, the rest `slow`."""
+    for name in FEATURISERS:
+        for counts in (False, True):
+            for sparse in (False, True):
+                marks = [pytest.mark.slow] if sparse and counts != (name == "sort_slice") else []
+                ids = f"{name}-{'counts' if counts else 'binary'}-{'sparse' if sparse else 'dense'}"
+                yield pytest.param(name, counts, sparse, marks=marks, id=ids)
+
+
+@pytest.mark.parametrize("name, counts, sparse", list(_combos()))
 def test_transform_from_stored_ids_is_identical(data, files, name, counts, sparse):
     smiles, _, labels = data
     # Filtering's fit compares the environments' atoms: it needs the file that keeps the SMILES

@@ -89,12 +89,23 @@ def assert_batch_equal(batch, got, expected, radius, redundant_environments):
             )
 
 
-@settings(max_examples=300, **SETTINGS)
-@given(batch=batches(), radius=st.integers(0, 4), redundant=st.booleans())
-def test_kernel_matches_reference(batch, radius, redundant):
+def _kernel_matches_reference(batch, radius, redundant):
     got = run_kernel(batch, radius, redundant_environments=redundant)
     expected = reference_batch(batch, radius, redundant_environments=redundant)
     assert_batch_equal(batch, got, expected, radius, redundant)
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(batch=batches(), radius=st.integers(0, 4), redundant=st.booleans())
+def test_kernel_matches_reference(batch, radius, redundant):
+    _kernel_matches_reference(batch, radius, redundant)
+
+
+@pytest.mark.slow
+@settings(max_examples=600, **SETTINGS)
+@given(batch=batches(), radius=st.integers(0, 4), redundant=st.booleans())
+def test_kernel_matches_reference_more_examples(batch, radius, redundant):
+    _kernel_matches_reference(batch, radius, redundant)
 
 
 @settings(max_examples=60, **SETTINGS)

@@ -136,7 +136,7 @@ def sample_mols():
     return mols
 
 
-@pytest.mark.parametrize("radius", RADII)
+@pytest.mark.parametrize("radius", [r if r <= 2 else pytest.param(r, marks=pytest.mark.slow) for r in RADII])
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_reference_matches_rdkit_on_paper_data(sample_mols, config, radius):
     cfg = CONFIGS[config]
