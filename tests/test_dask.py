@@ -37,7 +37,7 @@ from sortslice.engine.persist import to_document
 
 import datasets
 
-MOSES_ROWS = 10_000
+MOSES_ROWS = 4_000  # of the in-repository sample
 LENGTH = 1024
 
 
@@ -77,10 +77,10 @@ def _assert_same_fit(got, ref):
 # ---------------------------------------------------------------- MOSES, partitioned
 @pytest.fixture(scope="module")
 def moses(tmp_path_factory):
-    """10,000 MOSES molecules as four Parquet files (with an id column), and the single-machine fit."""
+    """4,000 MOSES molecules (the head of the in-repository sample) as four Parquet files (with an id column), and the single-machine fit."""
     smiles = datasets.sample("moses", MOSES_ROWS)
     folder = tmp_path_factory.mktemp("moses")
-    bounds = [0, 1500, 5000, 7000, MOSES_ROWS]  # unequal partitions
+    bounds = [0, 600, 2000, 2800, MOSES_ROWS]  # unequal partitions
     for k in range(4):
         part = smiles[bounds[k] : bounds[k + 1]]
         ids = [f"M{bounds[k] + j}" for j in range(len(part))]
@@ -92,10 +92,10 @@ def moses(tmp_path_factory):
 
 def test_moses_partitions_fit_and_transform_identical(client, moses, tmp_path):
     folder, smiles, ref, X = moses
-    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), folder, client=client, chunk_size=4000, split_every=2)
+    model = fit_partitioned(sortslice.SortSlice(length=LENGTH), folder, client=client, chunk_size=1000, split_every=2)
     _assert_same_fit(model, ref)
     out = transform_partitioned(
-        model, str(folder / "*.parquet"), tmp_path / "fps", client=client, id_column="id", chunk_size=4000
+        model, str(folder / "*.parquet"), tmp_path / "fps", client=client, id_column="id", chunk_size=1000
     )
     assert [os.path.basename(p) for p in out.paths] == [f"part-0000{k}.parquet" for k in range(4)]
     assert (out.rows, out.written, out.invalid) == (MOSES_ROWS, MOSES_ROWS, 0)
@@ -300,15 +300,18 @@ def _assert_killed_mid_run(report: dict, pids: set, prefix_tasks: int) -> None:
     assert len(report["finished"]) == prefix_tasks
 
 
+PART = MOSES_ROWS // 10
+
+
 @pytest.fixture(scope="module")
 def moses10(tmp_path_factory, moses):
-    """The same 10,000 MOSES molecules as ten Parquet files of 1,000 (with ids)."""
+    """The same 4,000 MOSES molecules as ten Parquet files of 400 (with ids)."""
     _, smiles, ref, X = moses
     folder = tmp_path_factory.mktemp("moses10")
     for k in range(10):
-        part = smiles[1000 * k : 1000 * (k + 1)]
+        part = smiles[PART * k : PART * (k + 1)]
         pq.write_table(
-            pa.table({"id": [f"M{1000 * k + j}" for j in range(len(part))], "SMILES": part}),
+            pa.table({"id": [f"M{PART * k + j}" for j in range(len(part))], "SMILES": part}),
             folder / f"moses-{k:02d}.parquet",
         )
     return folder, smiles, ref, X
@@ -318,7 +321,7 @@ def test_worker_sigkilled_mid_fit_changes_nothing(client, moses10, kill_after):
     folder, _, ref, _ = moses10
     kill_after("sortslice-prevalence-")
     model = fit_partitioned(
-        sortslice.SortSlice(length=LENGTH), str(folder / "*.parquet"), client=client, chunk_size=250, split_every=3
+        sortslice.SortSlice(length=LENGTH), str(folder / "*.parquet"), client=client, chunk_size=150, split_every=3
     )
     _assert_killed_mid_run(kill_after.report(), kill_after.pids, 10)
     # every id's prevalence, the vocabulary and the model file equal the single-machine fit's: a
@@ -336,7 +339,7 @@ def test_worker_sigkilled_mid_transform_changes_no_byte(client, moses10, kill_af
     assert r.exit_code == 0, r.output
     kill_after("sortslice-write-")
     out = transform_partitioned(
-        model, str(folder / "*.parquet"), tmp_path / "dask", client=client, id_column="id", chunk_size=250
+        model, str(folder / "*.parquet"), tmp_path / "dask", client=client, id_column="id", chunk_size=150
     )
     _assert_killed_mid_run(kill_after.report(), kill_after.pids, 10)
     names = [f"part-{k:05d}.parquet" for k in range(10)]
@@ -468,10 +471,10 @@ def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp
     whole = tmp_path / "whole.parquet"
     pq.write_table(pa.concat_tables([pq.read_table(folder / f"moses-{k}.parquet") for k in range(4)]), whole)
     address = client.scheduler.address
-    r = _cli("fit", folder, "-o", tmp_path / "dask.json", "--scheduler", address, "--chunk-size", 3000)
+    r = _cli("fit", folder, "-o", tmp_path / "dask.json", "--scheduler", address, "--chunk-size", 1000)
     assert r.exit_code == 0, r.output
     assert "(4 partitions)" in r.output
-    r = _cli("fit", whole, "-o", tmp_path / "one.json", "--chunk-size", 3000)
+    r = _cli("fit", whole, "-o", tmp_path / "one.json", "--chunk-size", 1000)
     assert r.exit_code == 0, r.output
     _assert_same_fit(sortslice.load(tmp_path / "dask.json"), sortslice.load(tmp_path / "one.json"))
     r = _cli(

@@ -184,6 +184,40 @@ def test_killed_cli_resumes_to_the_bytes_of_an_uninterrupted_run(corpus, tmp_pat
     assert_same_folder(out, corpus["ref"])
 
 
+def _middle_of(path, key: bytes) -> int:
+    """The offset of the middle of a footer value (``key`` of the key-value metadata) in the file."""
+    data, value = path.read_bytes(), pq.read_metadata(path).metadata[key]
+    start = data.rfind(value)
+    assert start > 0 and data.count(value) == 1
+    return start + len(value) // 2
+
+
+def test_a_flipped_byte_anywhere_in_a_part_is_found(corpus, tmp_path):
+    """A data page, the part record, the footer's key-value copy of the model and Arrow's own copy of the
+    schema: one flipped byte in any of them and --resume writes that part again."""
+    out = tmp_path / "fps"
+    shutil.copytree(corpus["ref"], out)
+    names = corpus["names"]
+    chunk = pq.read_metadata(out / names[0]).row_group(0).column(1)  # the fingerprint column
+    assert chunk.path_in_schema.startswith("fingerprint")
+    where = {
+        names[0]: chunk.data_page_offset + chunk.total_compressed_size // 2,
+        names[1]: _middle_of(out / names[1], PART_KEY.encode()),
+        names[2]: _middle_of(out / names[2], b"sortslice.pooling"),
+        names[3]: _middle_of(out / names[3], b"ARROW:schema"),
+    }
+    for name, offset in where.items():
+        data = bytearray((out / name).read_bytes())
+        data[offset] ^= 0xFF
+        (out / name).write_bytes(bytes(data))
+    r = cli("transform", corpus["model"], corpus["glob"], "-o", out, "--id-column", "id", "-j", 1, "--resume")
+    assert r.exit_code == 0, r.output
+    again = sorted(line.split(" is written again: ")[0] for line in r.output.splitlines() if "written again" in line)
+    assert again == [f"Note: {n}" for n in sorted(where)], r.output
+    assert f"{FILES - 4} of the {FILES} parts were already complete and were kept" in r.output
+    assert_same_folder(out, corpus["ref"])
+
+
 def test_interrupted_cli_keeps_complete_parts_and_says_how_to_resume(corpus, tmp_path):
     out = tmp_path / "fps"
     args = ["transform", corpus["model"], corpus["glob"], "-o", out, "-j", "1", "--chunk-size", "100"]

@@ -242,6 +242,11 @@ def check_part(path: str, *, schema, source: dict, first_row: int, rows, errors:
                 return None, "its part record is not readable"
             if not got.equals(schema, check_metadata=True):
                 return None, _differences(got, schema)
+            # Arrow's schema (above) is read from its own copy in the footer; the footer's key-value pairs,
+            # which other Parquet readers show, are a second copy that no page checksum covers
+            pairs = {k: v for k, v in kv.items() if k not in (b"ARROW:schema", PART_KEY.encode())}
+            if pairs != dict(schema.metadata or {}):
+                return None, "its footer's metadata is not this run's (damaged or altered)"
             if record["input"] != source:
                 return None, _other_input(record["input"], source)
             if record["errors"] != errors:
