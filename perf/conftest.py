@@ -19,6 +19,15 @@ import bench_ecfp  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """A benchmark times one process on a quiet machine: the tests' defaults (``-n auto`` workers and
+    ``--benchmark-disable``, in pyproject.toml) are turned off here."""
+    config.option.numprocesses = 0
+    config.option.benchmark_disable = False
+
+
 #: smaller samples than the script (which uses 20k Mols and 100k SMILES)
 N_MOLS = 2_000
 N_SMILES = 10_000

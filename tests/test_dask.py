@@ -77,7 +77,7 @@ def _assert_same_fit(got, ref):
 # ---------------------------------------------------------------- MOSES, partitioned
 @pytest.fixture(scope="module")
 def moses(tmp_path_factory):
-    """4,000 MOSES molecules (the head of the in-repository sample) as four Parquet files (with an id column), and the single-machine fit."""
+    """The head of the in-repository MOSES sample as four Parquet files (ids), and the single-machine fit."""
     smiles = datasets.sample("moses", MOSES_ROWS)
     folder = tmp_path_factory.mktemp("moses")
     bounds = [0, 600, 2000, 2800, MOSES_ROWS]  # unequal partitions

@@ -49,10 +49,10 @@ def _bare_clone(tmp_path):
     return root
 
 
-def _pytest(root, *args, **env):
+def _pytest(root, *args, workers=(), **env):
     environ = {k: v for k, v in os.environ.items() if k not in ("SORTSLICE_DATA", "CI")} | env
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_fixtures.py", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *workers, "tests/test_fixtures.py", *args],
         cwd=root,
         env=environ,
         capture_output=True,
@@ -60,19 +60,20 @@ def _pytest(root, *args, **env):
     )
 
 
-def test_without_the_data_data_tests_are_deselected_with_one_line(tmp_path):
+@pytest.mark.parametrize("workers", [(), ("-n", "0")], ids=["xdist workers (the default)", "one process"])
+def test_without_the_data_data_tests_are_deselected_with_one_line(tmp_path, workers):
     root = _bare_clone(tmp_path)
     line = "2 tests marked `data` deselected: the large data sets are not here"
     # the default run: deselected by the marker expression, and the reason is that the data are absent
-    res = _pytest(root, "-k", "small_and_whole")
+    res = _pytest(root, "-k", "small_and_whole", workers=workers)
     assert res.returncode == 0, res.stdout[-3000:]
     assert sum(line in x for x in res.stdout.splitlines()) == 1, res.stdout[-3000:]
     # asked for explicitly: still deselected with the line, and the run does not fail
-    res = _pytest(root, "-m", "data")
+    res = _pytest(root, "-m", "data", workers=workers)
     assert res.returncode == 0, res.stdout[-3000:]
-    assert line in res.stdout and "5 deselected" in res.stdout  # 3 by -m, 2 for want of the data
+    assert line in res.stdout and "6 deselected" in res.stdout  # 4 by -m, 2 for want of the data
     # where the data are expected (CI=true), asking for them without them is an error
-    res = _pytest(root, "-m", "data", CI="true")
+    res = _pytest(root, "-m", "data", CI="true", workers=workers)
     assert res.returncode != 0 and "tests marked `data` were selected and the large data sets are not here" in (
         res.stdout + res.stderr
     )

@@ -28,19 +28,19 @@ import datasets
 
 CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 FILES = 10
-ROWS = 1000  # per input file: the in-repository MOSES sample (10,000) in ten files
+ROWS = 400  # per input file: the head of the in-repository MOSES sample in ten files
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("resume")
-    smiles = datasets.sample("moses")
+    smiles = datasets.sample("moses", FILES * ROWS)
     assert len(smiles) == FILES * ROWS
     (folder / "in").mkdir()
     for k in range(FILES):
         rows = [f"M{ROWS * k + j},{s}" for j, s in enumerate(smiles[ROWS * k : ROWS * (k + 1)])]
         if k == 4:
-            rows[10] = "M4010,not_a_smiles"  # one invalid row: its reason is in the part's record
+            rows[10] = f"M{ROWS * 4 + 10},not_a_smiles"  # one invalid row: its reason is in the part's record
         (folder / "in" / f"moses-{k:02d}.csv").write_text("id,SMILES\n" + "\n".join(rows) + "\n")
     big = folder / "big.csv"
     big.write_text("id,SMILES\n" + "\n".join(f"B{j},{s}" for j, s in enumerate(smiles[:4000])) + "\nB4000,C1CC\n")
@@ -114,7 +114,7 @@ def test_uninterrupted_folder_has_one_part_per_file_with_its_record(corpus):
         "rows": ROWS,
         "written": ROWS,
         "invalid": 1,
-        "first_problem": f"{src}: row 11 (M4010): invalid SMILES: syntax error",
+        "first_problem": f"{src}: row 11 (M{ROWS * 4 + 10}): invalid SMILES: syntax error",
         "errors": "null",
     }
 
@@ -180,7 +180,7 @@ def test_killed_cli_resumes_to_the_bytes_of_an_uninterrupted_run(corpus, tmp_pat
     bars = re.findall(rf"(\d+)/{FILES} \[", err)
     assert bars and int(bars[0]) == kept and int(bars[-1]) == FILES, err
     assert f"{kept:,} of the {FILES} parts were already complete and were kept" in err
-    assert "Warning: 1 of 10,000 molecules are invalid" in err  # tallies include the kept parts' records
+    assert f"Warning: 1 of {FILES * ROWS:,} molecules are invalid" in err  # tallies include the kept parts' records
     assert_same_folder(out, corpus["ref"])
 
 
