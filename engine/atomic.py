@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
-import tempfile
 
 
 class WriteError(OSError):
@@ -35,6 +35,41 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+#: temporary files created and neither renamed into place nor removed yet (this process)
+_LIVE: set[str] = set()
+
+
+def _create_temporary(target: str) -> tuple[int, str]:
+    """``(fd, path)`` of a new private file ``.NAME.XXXXXXXX.part`` beside ``target``.  The path is in
+    :data:`_LIVE` before the file exists, so an exception raised by a signal handler at any point
+    (SIGTERM as an exception, KeyboardInterrupt) leaves nothing :func:`remove_temporaries` misses."""
+    folder, name = os.path.split(target)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+        _LIVE.add(tmp)
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), tmp
+        except FileExistsError:
+            _LIVE.discard(tmp)
+        except BaseException:
+            _LIVE.discard(tmp)
+            raise
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def remove_temporaries() -> list[str]:
+    """Remove this process's temporary files that were neither committed nor aborted (an interrupt that
+    came between creating one and the code that would abort it); returns their paths.  The CLI calls it
+    on SIGINT, SIGTERM and SIGHUP."""
+    removed = []
+    for tmp in sorted(_LIVE):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+            removed.append(tmp)
+        _LIVE.discard(tmp)
+    return removed
+
+
 class AtomicFile:
     """A temporary file beside ``path`` (binary, ``.file``), renamed over it by :meth:`commit`."""
 
@@ -46,6 +81,8 @@ class AtomicFile:
             mode = None
         if mode is not None and stat.S_ISDIR(mode):
             raise WriteError(path, "it is a directory")
+        if path.endswith(("/", os.sep)):
+            raise WriteError(path, "the name ends with '/' (a folder), and this output is one file")
         if mode is not None and not stat.S_ISREG(mode):
             self.tmp = None
             try:
@@ -55,9 +92,7 @@ class AtomicFile:
             return
         self.target = os.path.realpath(path)
         try:
-            fd, self.tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(self.target)}.", suffix=".part", dir=os.path.dirname(self.target)
-            )
+            fd, self.tmp = _create_temporary(self.target)
         except OSError as exc:
             raise WriteError(path, _reason(exc), exc.errno) from None
         self.file = os.fdopen(fd, "wb")
@@ -79,6 +114,7 @@ class AtomicFile:
         # mkstemp makes the file private (0600); an output gets the usual umask permissions
         os.chmod(self.tmp, 0o666 & ~_umask())
         os.replace(self.tmp, self.target)
+        _LIVE.discard(self.tmp)
 
     def abort(self) -> None:
         try:
@@ -86,8 +122,10 @@ class AtomicFile:
         except OSError:
             pass  # flushing fails the way the write did (a full disk); the file goes anyway
         finally:
-            if self.tmp is not None and os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+            if self.tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.tmp)
+                _LIVE.discard(self.tmp)
 
 
 @contextlib.contextmanager

@@ -173,6 +173,37 @@ def _case_id(case) -> str:
     return f"{command}-{sig.name}-{name}-j{options[options.index('-j') + 1]}"
 
 
+@pytest.mark.parametrize("output", ["ids.parquet", "fps/"])
+def test_an_interrupt_as_a_temporary_file_is_made_leaves_no_trace(tmp_path, monkeypatch, output):
+    """The worst moment for a signal: the temporary file exists and nothing holds it yet (it came after
+    ``open`` returned, before the writer could register it).  Found once by a SIGTERM test under load
+    (``.part-00002.parquet.*.part`` left in a folder of parts); here it is made to happen every time."""
+    from sortslice.cli.main import Interrupted
+    from sortslice.engine import atomic
+
+    made = []
+
+    def interrupted(target):
+        made.append(real(target)[1])
+        raise Interrupted(signal.SIGTERM)
+
+    (tmp_path / "in.smi").write_text("CCO a\nc1ccccc1O b\n")
+    if output.endswith(".parquet"):
+        command = ["ids", tmp_path / "in.smi"]
+    else:  # a folder of parts
+        sortslice.SortSlice(length=8).fit(["CCO", "c1ccccc1O"]).save(tmp_path / "m.json")
+        command = ["transform", tmp_path / "m.json", tmp_path / "in.smi"]
+    real = atomic._create_temporary
+    monkeypatch.setattr(atomic, "_create_temporary", interrupted)
+    r = in_process([*command, "-o", f"{tmp_path}/{output}"])
+    assert r.exit_code == 128 + signal.SIGTERM, r.output
+    assert r.output.startswith("Error: interrupted by SIGTERM"), r.output
+    assert made and not any(os.path.exists(m) for m in made)
+    folder = ["fps", "m.json"] if output == "fps/" else []  # the folder stays (empty)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["in.smi", *folder])
+    assert not atomic._LIVE
+
+
 @pytest.mark.parametrize("command,sig,name,options", SIGNAL_CASES, ids=[_case_id(c) for c in SIGNAL_CASES])
 def test_interrupted_conversion_leaves_no_trace(data, tmp_path, command, sig, name, options):
     inp = tmp_path / "in.csv"
@@ -412,3 +443,15 @@ def test_stdout_closed_early_is_quiet(data, fmt):
     status = proc.wait(timeout=120)
     assert len(head) == 100
     assert status == 1 and err == "", err  # like `yes | head`: nothing to say, and no traceback
+
+
+@pytest.mark.parametrize("command", [["ids"], ["fold", "--length", "64"]])
+def test_a_one_file_output_named_like_a_folder_is_refused(tmp_path, command):
+    """``-o out/`` asks for a folder; a command that writes one file says so (it wrote a file ``out``)."""
+    (tmp_path / "in.smi").write_text("CCO a\n")
+    r = in_process([command[0], tmp_path / "in.smi", *command[1:], "-o", f"{tmp_path}/out/"])
+    assert r.exit_code == 1
+    assert r.output == (
+        f"Error: cannot write {tmp_path}/out/: the name ends with '/' (a folder), and this output is one file\n"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["in.smi"]

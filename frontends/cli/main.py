@@ -20,6 +20,7 @@ import numpy as np
 
 import sortslice
 
+from ..engine.atomic import remove_temporaries
 from ..engine.featurisers import params_mismatch
 from ..engine.fingerprint import concat_results
 from ..io.errors import FileError
@@ -55,6 +56,8 @@ class _Commands(click.Group):
         except FileError as exc:  # the I/O layer's one-line errors become the command's
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt as exc:
+            # a temporary output the interrupt reached before the code that would have removed it
+            remove_temporaries()
             signum = getattr(exc, "signum", signal.SIGINT)
             note = getattr(exc, "note", None)  # e.g. the complete parts of a folder that --resume continues
             error = click.ClickException(
