@@ -5,6 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 
+# Bytecode caches are written even under PYTHONDONTWRITEBYTECODE=1 (set on some machines and images): the
+# suite starts about a hundred Python processes (CLI runs, signal and cache tests), each of which would
+# otherwise compile the package again, and pytest would rewrite every test module in every xdist worker.
+# The caches go to __pycache__ folders, which git ignores.
+sys.dont_write_bytecode = False
+
 # make tests/ importable as plain modules (datasets, reference, strategies)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
