@@ -11,7 +11,6 @@ first 100,000 MOSES train molecules (L = 1024, 21 runs each).  Reads the large d
 (``SORTSLICE_DATA`` or ``../shared/data``).  Results: perf/results/ab_issue17.md.
 """
 
-import gzip
 import json
 import statistics
 import sys
@@ -28,12 +27,6 @@ import sortslice  # noqa: E402
 from sortslice.engine.fingerprint import flatten  # noqa: E402
 
 
-def head(name: str, n: int) -> list[str]:
-    with gzip.open(datasets.large_path(name), "rt") as fh:
-        next(fh)
-        return [next(fh).split(",")[0].strip() for _ in range(n)]
-
-
 def median_ms(fn, runs: int) -> float:
     fn()
     times = []
@@ -45,11 +38,11 @@ def median_ms(fn, runs: int) -> float:
 
 
 out = {"version": sortslice.__version__, "from": str(Path(sortslice.__file__).parent)}
-mols = [Chem.MolFromSmiles(s) for s in head("moses_test.csv.gz", 5000)]
+mols = [Chem.MolFromSmiles(s) for s in datasets.moses("test", 5000)]
 for jobs in (1, 2):
     out[f"ecfp_mols_j{jobs}"] = median_ms(lambda j=jobs: sortslice.ecfp(mols, n_jobs=j), 15)
     out[f"flatten_j{jobs}"] = median_ms(lambda j=jobs: flatten(mols, n_jobs=j), 15)
-fp = sortslice.ecfp(head("moses_train.csv.gz", 100_000), n_jobs=2)
+fp = sortslice.ecfp(datasets.moses("train", 100_000), n_jobs=2)
 dense = sortslice.SortSlice(length=1024).fit(fp)
 sparse = sortslice.SortSlice(length=1024, sparse=True).fit(fp)
 out["fit"] = median_ms(lambda: sortslice.SortSlice(length=1024).fit(fp), 21)
