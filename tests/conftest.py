@@ -1,3 +1,4 @@
+import collections
 import os
 import sys
 from pathlib import Path
@@ -20,29 +21,26 @@ import datasets  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 
-#: node ids of the collected ``data`` tests that were not run: by the -m expression, or for want of the data
-_DATA_DESELECTED: set[str] = set()
-_DATA_ABSENT: list[str] = []
-#: node ids of the collected ``slow`` tests (whole-set loops) the -m expression left out
-_SLOW_DESELECTED: set[str] = set()
-#: under CI=true, data tests selected but no data: the one-line error an xdist worker hands the controller
-_CI_MISSING: list[str] = []
+#: what this process saw of the run; an xdist controller, which collects nothing itself (``-n``, the
+#: default), merges its workers' into it (every worker collects the same tests: sets are unions)
+_SEEN: dict = {
+    "deselected": set(),  # every deselected node id (the summary's "N deselected" under xdist)
+    "data": set(),  # ``data`` tests not run: by the -m expression, or for want of the data
+    "absent": set(),  # ... of those, the ones deselected for want of the data
+    "slow": set(),  # ``slow`` tests (whole-set loops) the -m expression left out
+    "ci_missing": [],  # under CI=true, data tests selected but no data: the one-line error
+    "fuzz": collections.Counter(),  # generated inputs tried per route (``tests/test_fuzz.py``)
+}
 
 
 def _ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-#: every deselected node id (an xdist worker reports them: the controller's summary counts them)
-_ALL_DESELECTED: set[str] = set()
-
-
 def pytest_deselected(items):
-    _ALL_DESELECTED.update(i.nodeid for i in items)
-    _DATA_DESELECTED.update(i.nodeid for i in items if i.get_closest_marker("data"))
-    _SLOW_DESELECTED.update(
-        i.nodeid for i in items if i.get_closest_marker("slow") and not i.get_closest_marker("data")
-    )
+    _SEEN["deselected"].update(i.nodeid for i in items)
+    _SEEN["data"].update(i.nodeid for i in items if i.get_closest_marker("data"))
+    _SEEN["slow"].update(i.nodeid for i in items if i.get_closest_marker("slow") and not i.get_closest_marker("data"))
 
 
 @pytest.hookimpl(trylast=True)
@@ -59,66 +57,53 @@ def pytest_collection_modifyitems(config, items):
         if not hasattr(config, "workeroutput"):
             raise pytest.UsageError(message)
         # an xdist worker: run nothing, and the controller fails the run with this line
-        _CI_MISSING.append(message)
+        _SEEN["ci_missing"].append(message)
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
         return
-    _DATA_ABSENT.extend(i.nodeid for i in wanted)
+    _SEEN["absent"].update(i.nodeid for i in wanted)
     items[:] = [i for i in items if not i.get_closest_marker("data")]
     config.hook.pytest_deselected(items=wanted)
 
 
-#: what the xdist workers report to the controller, which collects nothing itself (``-n``, the default)
-_FROM_WORKERS: dict = {"data": set(), "slow": set(), "absent": set(), "all": set(), "ci_missing": [], "fuzz": {}}
-
-
 def pytest_sessionfinish(session, exitstatus):
+    fuzz = sys.modules.get("test_fuzz")
+    _SEEN["fuzz"].update(getattr(fuzz, "TRIED", None) or {})
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand the controller what its summary prints
-        fuzz = sys.modules.get("test_fuzz")
-        workeroutput["sortslice"] = {
-            "data": sorted(_DATA_DESELECTED),
-            "slow": sorted(_SLOW_DESELECTED),
-            "absent": sorted(_DATA_ABSENT),
-            "all": sorted(_ALL_DESELECTED),
-            "ci_missing": list(_CI_MISSING),
-            "fuzz": dict(getattr(fuzz, "TRIED", {}) or {}),
-        }
-    if _FROM_WORKERS["ci_missing"]:
+        # plain lists and dicts: what execnet can send
+        workeroutput["sortslice"] = {k: dict(v) if isinstance(v, dict) else list(v) for k, v in _SEEN.items()}
+    if _SEEN["ci_missing"] and workeroutput is None:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"ERROR: {_FROM_WORKERS['ci_missing'][0]}", red=True, bold=True)
+            reporter.write_line(f"ERROR: {_SEEN['ci_missing'][0]}", red=True, bold=True)
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
     # `pytest -m data` on a clone without the data: nothing left to run is not a failure
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and (_DATA_ABSENT or _FROM_WORKERS["absent"]):
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _SEEN["absent"]:
         session.exitstatus = pytest.ExitCode.OK
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
-    """The controller of an xdist run: every worker collects the same tests (the sets are the union); the
-    fuzz inputs each one tried add up."""
+    """The controller of an xdist run takes in what one worker saw."""
     got = getattr(node, "workeroutput", {}).get("sortslice")
     if not got:
         return
-    new = set(got["all"]) - _FROM_WORKERS["all"]
-    for key in ("data", "slow", "absent", "all"):
-        _FROM_WORKERS[key].update(got[key])
+    new = set(got["deselected"]) - _SEEN["deselected"]
+    for key in ("deselected", "data", "absent", "slow"):
+        _SEEN[key].update(got[key])
+    _SEEN["ci_missing"].extend(got["ci_missing"])
+    _SEEN["fuzz"].update(got["fuzz"])
     # the "N deselected" of the last summary line, as a run without -n prints it
     reporter = node.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and new:
         reporter.stats.setdefault("deselected", []).extend(SimpleNamespace(nodeid=i) for i in sorted(new))
-    _FROM_WORKERS["ci_missing"].extend(got["ci_missing"])
-    for route, n in got["fuzz"].items():
-        _FROM_WORKERS["fuzz"][route] = _FROM_WORKERS["fuzz"].get(route, 0) + n
 
 
 def pytest_terminal_summary(terminalreporter):
-    data = _DATA_DESELECTED | _FROM_WORKERS["data"]
-    slow = _SLOW_DESELECTED | _FROM_WORKERS["slow"]
-    n = len(data)
-    if n and not _FROM_WORKERS["ci_missing"]:
+    n = len(_SEEN["data"])
+    if n and not _SEEN["ci_missing"]:
         folder = datasets.data_dir()
         expr = terminalreporter.config.option.markexpr
         why = (
@@ -127,17 +112,14 @@ def pytest_terminal_summary(terminalreporter):
             else f"-m {expr!r} leaves them out; `python -m pytest -m data` runs them on {folder}"
         )
         terminalreporter.write_line(f"{n} tests marked `data` deselected: {why}")
-    if slow:
+    if _SEEN["slow"]:
         terminalreporter.write_line(
-            f"{len(slow)} tests marked `slow` deselected: whole-set loops over the "
+            f"{len(_SEEN['slow'])} tests marked `slow` deselected: whole-set loops over the "
             "in-repository data (a sample of each runs by default); `python -m pytest -m slow` "
             "runs them"
         )
     # how many generated inputs the fuzz suite tried, per route (``tests/test_fuzz.py``)
-    fuzz = sys.modules.get("test_fuzz")
-    tried = dict(getattr(fuzz, "TRIED", {}) or {})
-    for route, k in _FROM_WORKERS["fuzz"].items():
-        tried[route] = tried.get(route, 0) + k
+    tried = _SEEN["fuzz"]
     if tried:
         routes = ", ".join(f"{k}: {v:,}" for k, v in sorted(tried.items()))
         terminalreporter.write_line(f"fuzz inputs tried: {sum(tried.values()):,} ({routes})")
