@@ -111,7 +111,7 @@ class AtomicFile:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        # mkstemp makes the file private (0600); an output gets the usual umask permissions
+        # the temporary file is private (0600); an output gets the usual umask permissions
         os.chmod(self.tmp, 0o666 & ~_umask())
         os.replace(self.tmp, self.target)
         _LIVE.discard(self.tmp)

@@ -81,9 +81,10 @@ def record(path) -> dict:
     return json.loads(pq.read_metadata(path).metadata[PART_KEY.encode()])
 
 
-def flip_a_byte(path) -> None:
+def flip_a_byte(path, at: int | None = None) -> None:
+    """Flip the byte at offset ``at`` (default: the middle of the file)."""
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    data[len(data) // 2 if at is None else at] ^= 0xFF
     path.write_bytes(bytes(data))
 
 
@@ -207,9 +208,7 @@ def test_a_flipped_byte_anywhere_in_a_part_is_found(corpus, tmp_path):
         names[3]: _middle_of(out / names[3], b"ARROW:schema"),
     }
     for name, offset in where.items():
-        data = bytearray((out / name).read_bytes())
-        data[offset] ^= 0xFF
-        (out / name).write_bytes(bytes(data))
+        flip_a_byte(out / name, offset)
     r = cli("transform", corpus["model"], corpus["glob"], "-o", out, "--id-column", "id", "-j", 1, "--resume")
     assert r.exit_code == 0, r.output
     again = sorted(line.split(" is written again: ")[0] for line in r.output.splitlines() if "written again" in line)
