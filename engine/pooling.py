@@ -782,7 +782,8 @@ def chi2_yates_pvalues(contingency: np.ndarray, n_per_class: np.ndarray) -> np.n
     whose table has an empty margin (present in every or no molecule, or a single
     class) get p = 1.
     """
-    from scipy.stats import chi2
+    # chi2.sf(x, dof) is scipy.special.chdtrc(dof, x); scipy.stats costs about 1 s to import, scipy.special 0.2 s
+    from scipy.special import chdtrc
 
     contingency, n_per_class = _check_contingency(contingency, n_per_class)
     present = contingency.astype(np.float64)
@@ -802,7 +803,7 @@ def chi2_yates_pvalues(contingency: np.ndarray, n_per_class: np.ndarray) -> np.n
         stat = ((obs - expected) ** 2 / expected).sum(axis=(1, 2))
     degenerate = (expected == 0).any(axis=(1, 2))
     # one class: no degrees of freedom, scipy's chi2_contingency reports p = 1 (chi2.sf(0, 0) is NaN)
-    p = chi2.sf(stat, dof) if dof > 0 else np.ones(stat.shape[0])
+    p = chdtrc(dof, stat) if dof > 0 else np.ones(stat.shape[0])
     p[degenerate] = 1.0
     return p
 

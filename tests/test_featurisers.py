@@ -395,6 +395,64 @@ def test_mim_equals_a_slow_reimplementation_of_the_spec(paper, name, task):
     assert mim.prevalence_.tolist() == [len(support[int(i)]) for i in mim.vocabulary_]
 
 
+LABELS = {
+    "integers": [0, 1, 2, 2, 1],
+    "binary ints": [0, 1, 1, 0],
+    "integral floats": [0.0, 1.0, 3.0, 3.0],
+    "negative integral floats": [-2.0, 5.0, -2.0],
+    "float32 fractions": np.array([0.5, 1.25, 2.0], dtype=np.float32),
+    "float16 fractions": np.array([0.5, 1.0], dtype=np.float16),
+    "one fraction": [1.0, 2.0, 3.5],
+    "large integral floats": [1e15, 2e15, -3e15],
+    "beyond int64": [1e20, 3e20],
+    "booleans": [True, False, True],
+    "strings": ["a", "b", "a"],
+    "numbers as objects": np.array([0.5, 1.5], dtype=object),
+    "empty floats": np.array([], dtype=float),
+    "uint8": np.array([3, 250, 7], dtype=np.uint8),
+}
+
+
+@pytest.mark.parametrize("y", list(LABELS.values()), ids=list(LABELS))
+def test_auto_task_reads_labels_as_scikit_learn_does(y):
+    """MIM's and Filtering's ``task="auto"`` follows ``type_of_target`` (without importing scikit-learn)."""
+    from sklearn.utils.multiclass import type_of_target
+
+    from sortslice.engine.featurisers.supervised import _continuous
+
+    with np.errstate(invalid="ignore"):  # numpy warns as scikit-learn casts 1e20 to int64
+        expected = type_of_target(y) == "continuous"
+    assert _continuous(np.asarray(y)) == expected
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_auto_task_refuses_non_finite_labels_as_scikit_learn_does(bad):
+    from sklearn.utils.multiclass import type_of_target
+
+    y = [0.5, 1.0, bad]
+    with pytest.raises(ValueError), np.errstate(invalid="ignore"):  # numpy warns as scikit-learn casts inf
+        type_of_target(y)
+    with pytest.raises(ValueError, match="y contains NaN or infinity"):
+        S().MIM(length=4).fit(["CCO", "CCN", "c1ccccc1"], y)
+
+
+def test_fitting_supervised_featurisers_imports_neither_scikit_learn_nor_scipy_stats():
+    """A scoring service's warmup() and a first MIM/Filtering fit do not pay for these imports (~3 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sortslice\n"
+        "s = ['CCO', 'CCN', 'c1ccccc1', 'CC(=O)O']\n"
+        "sortslice.MIM(length=4).fit(s, [0.5, 1.5, 2.0, 3.25]).transform(s)\n"
+        "sortslice.Filtering(length=4).fit(s, [0, 1, 0, 1]).transform(s)\n"
+        "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_filtering_scores_are_yates_chi2_pvalues(paper):
     from scipy.stats import chi2_contingency
 
