@@ -149,7 +149,7 @@ def test_polars_expressions_from_many_threads():
     import sortslice.polars as ssp
 
     _, _, items = data()
-    column = [x for x in items if x is None or (isinstance(x, str) and hostile.polars_safe(x))][:500]
+    column = [x for x in items if x is None or (isinstance(x, str) and hostile.polars_safe(x))][:250]
     df = pl.DataFrame({"smiles": column}, schema={"smiles": pl.String})
     fs = {n: _fitted(n) for n in ("sort_slice", "mim_counts", "filtering", "hash_fold_fcfp_chiral")}
     queries = {

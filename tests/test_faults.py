@@ -54,7 +54,7 @@ PREVIOUS = b"the output of an earlier run\n"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """20,000 molecules as CSV (the in-repository MOSES sample, then AqSolDB and Ames), a Sort & Slice model
-    fitted on some, and a small CSV."""
+    fitted on some, and CSVs of the first 5,000, 1,000 and 500."""
     folder = tmp_path_factory.mktemp("faults")
     smiles = (datasets.sample("moses") + datasets.paper_smiles("aqsoldb") + datasets.paper_smiles("ames"))[:ROWS]
     assert len(smiles) == ROWS
@@ -62,11 +62,13 @@ def data(tmp_path_factory):
     big.write_text("SMILES\n" + "\n".join(smiles) + "\n")
     small = folder / "small.csv"
     small.write_text("SMILES\n" + "\n".join(smiles[:5000]) + "\n")
+    mid = folder / "mid.csv"
+    mid.write_text("SMILES\n" + "\n".join(smiles[:1000]) + "\n")
     tiny = folder / "tiny.csv"
     tiny.write_text("SMILES\n" + "\n".join(smiles[:500]) + "\n")
     model = folder / "model.json"
     sortslice.SortSlice(length=256).fit(smiles[:2000]).save(model)
-    return {"big": big, "small": small, "tiny": tiny, "model": model, "smiles": smiles}
+    return {"big": big, "small": small, "mid": mid, "tiny": tiny, "model": model, "smiles": smiles}
 
 
 def run(args, *, limit: int | None = None, cli=CLI, **kwargs) -> subprocess.CompletedProcess:
@@ -306,7 +308,8 @@ def test_full_disk_gives_one_line_and_no_partial_file(data, tmp_path, name):
     inode = previous_output(out)
     before = listing(tmp_path)
     result = run(
-        ["transform", data["model"], data["small"], "-o", out, "-j", "1", "--chunk-size", "1000"],
+        # 1,000 rows: every format's output is larger than the limit (Parquet 45 kB, .npz 25 kB)
+        ["transform", data["model"], data["mid"], "-o", out, "-j", "1", "--chunk-size", "250"],
         limit=LIMIT,
         cli=CLI_XFSZ_DEFAULT,
     )
@@ -320,7 +323,7 @@ def test_full_disk_while_saving_a_model(data, tmp_path):
     model = tmp_path / "model.json"
     inode = previous_output(model)
     before = listing(tmp_path)
-    result = run(["fit", data["small"], "-o", model, "--length", "1024", "-j", "1"], limit=LIMIT)
+    result = run(["fit", data["tiny"], "-o", model, "--length", "1024", "-j", "1"], limit=LIMIT)  # a 128 kB model
     assert result.returncode == 1, result.stderr
     assert result.stderr.decode() == f"Error: cannot write {model}: File too large\n"
     assert listing(tmp_path) == before
@@ -424,7 +427,8 @@ def test_stdout_closed_early_is_quiet(data, fmt):
         + [
             "transform",
             str(data["model"]),
-            str(data["big"]),
+            # 5,000 rows: an output (~220 kB) well beyond a pipe's buffer (64 kB), so a write meets the closed end
+            str(data["small"]),
             "-o",
             "-",
             "--format",

@@ -367,9 +367,15 @@ def test_default_jobs_ask_every_batch_for_the_same_pool():
     assert ssp._jobs(None, 10) is None and ssp._jobs(3, 10) == 3 and ssp._jobs(1, 10**6) == 1
 
 
-def test_concurrent_use_from_several_python_threads(featurisers):
-    # big enough batches that every call uses the engine's parsing processes too
-    smi = _with_bad(sample("moses", 4500), seed=3)
+def test_concurrent_use_from_several_python_threads(featurisers, monkeypatch):
+    # every call uses the engine's parsing processes too: batches of 100 text rows per process are enough
+    # (the threshold changes no result, only when a hand-off pays; 2,000 by default)
+    from sortslice.engine import parallel
+
+    from threads import launches
+
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_PROCESS", 100)
+    smi = _with_bad(sample("moses", 1200), seed=3)
     df = pl.DataFrame({"smiles": smi})
     ss = featurisers["sort_slice"]
     queries = {
@@ -388,11 +394,13 @@ def test_concurrent_use_from_several_python_threads(featurisers):
             errors.append(f"{key}/{engine}: {exc!r}")
 
     threads = [threading.Thread(target=run, args=(k, e)) for k in queries for e in ("streaming", "in-memory")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with launches() as seen:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     assert not errors, errors
+    assert len(seen.processes) >= len(threads) and set(seen.processes) == {numba.config.NUMBA_NUM_THREADS}
     for (key, _engine), got in results.items():
         assert_frame_equal(got, serial[key])
 

