@@ -42,7 +42,7 @@ SAMPLE = datasets.FIXTURES / datasets.SAMPLES["moses"]  # the in-repository samp
 @pytest.mark.parametrize(
     "rows, fraction, source",
     [
-        (4_000, 0.025, SAMPLE),
+        (2_000, 0.05, SAMPLE),
         pytest.param(10_000, 0.01, SAMPLE, marks=pytest.mark.slow),
         pytest.param(20_000, 0.01, None, marks=pytest.mark.data),  # the head of MOSES train, in place
     ],
@@ -53,10 +53,10 @@ def test_corrupted_rows_and_only_those_are_null(script, tmp_path, rows, fraction
         fraction=fraction,
         seed=1,
         length=256,
-        fit_rows=2_000,
+        fit_rows=1_000,
         workdir=tmp_path,
         jobs=1,
-        chunk_size=1_500,
+        chunk_size=700,
         source=source,
     )
     check(report, rows, fraction)

@@ -37,7 +37,7 @@ from sortslice.engine.persist import to_document
 
 import datasets
 
-MOSES_ROWS = 4_000  # of the in-repository sample
+MOSES_ROWS = 2_000  # of the in-repository sample
 LENGTH = 1024
 
 
@@ -80,7 +80,7 @@ def moses(tmp_path_factory):
     """The head of the in-repository MOSES sample as four Parquet files (ids), and the single-machine fit."""
     smiles = datasets.sample("moses", MOSES_ROWS)
     folder = tmp_path_factory.mktemp("moses")
-    bounds = [0, 600, 2000, 2800, MOSES_ROWS]  # unequal partitions
+    bounds = [0, 300, 1000, 1400, MOSES_ROWS]  # unequal partitions
     for k in range(4):
         part = smiles[bounds[k] : bounds[k + 1]]
         ids = [f"M{bounds[k] + j}" for j in range(len(part))]
@@ -305,7 +305,7 @@ PART = MOSES_ROWS // 10
 
 @pytest.fixture(scope="module")
 def moses10(tmp_path_factory, moses):
-    """The same 4,000 MOSES molecules as ten Parquet files of 400 (with ids)."""
+    """The same 2,000 MOSES molecules as ten Parquet files of 200 (with ids)."""
     _, smiles, ref, X = moses
     folder = tmp_path_factory.mktemp("moses10")
     for k in range(10):
