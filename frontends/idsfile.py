@@ -382,19 +382,21 @@ def write_ids(
     import pyarrow.parquet as pq
 
     from .engine.atomic import atomic_write
+    from .io.arrow import from_numpy, strings
 
     fp = checked_result(fp)
     columns = dict(columns or {})
     if smiles_column is not None and smiles_column not in columns and fp.smiles is not None:
         columns[smiles_column] = fp.smiles.tolist()
+    # the caller's columns take any type pa.array infers; the rest is built without it (it imports pandas)
     arrays = {k: pa.array(list(v)) for k, v in columns.items()}
-    null = None if fp.valid.all() else pa.array(~fp.valid)
-    offsets = pa.array(np.asarray(fp.indptr, dtype=np.int64))
-    arrays["ids"] = pa.LargeListArray.from_arrays(offsets, pa.array(fp.ids), mask=null).cast(pa.list_(pa.uint32()))
-    arrays["counts"] = pa.LargeListArray.from_arrays(offsets, pa.array(fp.counts), mask=null).cast(
+    null = None if fp.valid.all() else from_numpy(~fp.valid)
+    offsets = from_numpy(np.asarray(fp.indptr, dtype=np.int64))
+    arrays["ids"] = pa.LargeListArray.from_arrays(offsets, from_numpy(fp.ids), mask=null).cast(pa.list_(pa.uint32()))
+    arrays["counts"] = pa.LargeListArray.from_arrays(offsets, from_numpy(fp.counts), mask=null).cast(
         pa.list_(pa.uint32())
     )
-    arrays["error"] = pa.array([None if e is None else str(e) for e in fp.errors.tolist()], type=pa.string())
+    arrays["error"] = strings([None if e is None else str(e) for e in fp.errors.tolist()])
     meta = ids_metadata(fp.params, id_column=id_column, smiles_column=smiles_column)
     table = pa.table(arrays).replace_schema_metadata(
         {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()}

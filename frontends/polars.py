@@ -47,6 +47,9 @@ from .engine.featurisers import HashFold, SortSlice, check_is_fitted
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
 from .engine.parallel import cpu_count, processes
 
+# Arrow arrays and scalars without pa.array/pa.scalar, which import pandas (~0.6 s) on a query's first call
+from .io.arrow import from_numpy, null_scalar
+
 __all__ = [
     "IDS_DTYPE",
     "EcfpNamespace",
@@ -104,17 +107,17 @@ def _polars_dtype(dtype: np.dtype) -> pl.DataType:
 
 def _ids_series(name: str, fp: EcfpResult) -> pl.Series:
     """CSR -> Struct{ids, counts} sharing the engine's buffers; invalid rows null."""
-    null = pa.array(~fp.valid)
-    offsets = pa.array(fp.indptr)  # int64: Polars' own list offsets, so no conversion
-    fields = [pa.LargeListArray.from_arrays(offsets, pa.array(v), mask=null) for v in (fp.ids, fp.counts)]
+    null = from_numpy(~fp.valid)
+    offsets = from_numpy(fp.indptr)  # int64: Polars' own list offsets, so no conversion
+    fields = [pa.LargeListArray.from_arrays(offsets, from_numpy(v), mask=null) for v in (fp.ids, fp.counts)]
     return pl.Series(name, pa.StructArray.from_arrays(fields, names=["ids", "counts"], mask=null))
 
 
 def _array_series(name: str, X: np.ndarray, valid: np.ndarray) -> pl.Series:
     """Dense ``(n, L)`` -> Array(dtype, L) sharing the buffer; invalid rows null."""
     X = np.ascontiguousarray(X)
-    values = pa.array(X.reshape(-1))
-    return pl.Series(name, pa.FixedSizeListArray.from_arrays(values, X.shape[1], mask=pa.array(~valid)))
+    values = from_numpy(X.reshape(-1))
+    return pl.Series(name, pa.FixedSizeListArray.from_arrays(values, X.shape[1], mask=from_numpy(~valid)))
 
 
 def _ecfp_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None) -> EcfpResult:
@@ -148,9 +151,9 @@ def _pool_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> p
             raise TypeError(f"column {s.name!r}: expected a Struct with fields ids and counts, got {s.dtype}")
         # a null struct is a null row whatever its fields hold
         null = arr.is_null()
-        ids_a = pc.if_else(null, pa.scalar(None, arr.type.field("ids").type), arr.field("ids"))
+        ids_a = pc.if_else(null, null_scalar(arr.type.field("ids").type), arr.field("ids"))
         cnt_a = (
-            pc.if_else(null, pa.scalar(None, arr.type.field("counts").type), arr.field("counts"))
+            pc.if_else(null, null_scalar(arr.type.field("counts").type), arr.field("counts"))
             if "counts" in names
             else None
         )

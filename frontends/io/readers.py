@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..engine.config import DEFAULT_CHUNK_SIZE
 from ..engine.parse import ASCII_SPACE
+from .arrow import strings  # carried columns: not pa.array, which imports pandas (~0.6 s per command)
 from .errors import FileError, fail
 
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
@@ -397,8 +398,6 @@ class SmiReader(Reader):
         _check_columns(self.columns, self.wanted, source.name)
 
     def _chunks(self):
-        import pyarrow as pa
-
         text = io.TextIOWrapper(self.source.stream, encoding="utf-8", newline=None)
         smiles: list[str] = []
         names: list = []
@@ -417,17 +416,17 @@ class SmiReader(Reader):
             smiles.append(parts[0])
             names.append(parts[1] if len(parts) > 1 else None)
             if len(smiles) == self.chunk_size:
-                yield self._chunk(smiles, names, pa)
+                yield self._chunk(smiles, names)
                 smiles, names = [], []
         if smiles:
-            yield self._chunk(smiles, names, pa)
+            yield self._chunk(smiles, names)
 
-    def _chunk(self, smiles, names, pa):
+    def _chunk(self, smiles, names):
         cols = {"smiles": smiles, "name": names}
         chunk = Chunk(
             self.rows_read,
             smiles,
-            {c: pa.array(cols[c], type=pa.string()) for c in self.carry},
+            {c: strings(cols[c]) for c in self.carry},
             names if self.name_column else None,
         )
         self.rows_read += len(smiles)
@@ -494,8 +493,6 @@ class SdfReader(Reader):
             yield _sdf_record(lines)
 
     def _chunks(self):
-        import pyarrow as pa
-
         records = self._records if self._first is None else _prepend(self._first, self._records)
         self._first = None
         blocks, rows = [], []
@@ -503,16 +500,16 @@ class SdfReader(Reader):
             blocks.append(rec[0])
             rows.append(rec)
             if len(blocks) == self.chunk_size:
-                yield self._chunk(blocks, rows, pa)
+                yield self._chunk(blocks, rows)
                 blocks, rows = [], []
         if blocks:
-            yield self._chunk(blocks, rows, pa)
+            yield self._chunk(blocks, rows)
 
     def _value(self, rec, column):
         return rec[1] if column == "name" else rec[2].get(column)
 
-    def _chunk(self, blocks, rows, pa):
-        cols = {c: pa.array([self._value(r, c) for r in rows], type=pa.string()) for c in self.carry}
+    def _chunk(self, blocks, rows):
+        cols = {c: strings([self._value(r, c) for r in rows]) for c in self.carry}
         names = [self._value(r, self.name_column) for r in rows] if self.name_column else None
         chunk = Chunk(self.rows_read, blocks, cols, names)
         self.rows_read += len(blocks)

@@ -135,9 +135,9 @@ class Part:
 
     def take(self, keep: np.ndarray) -> Part:
         """The rows where ``keep`` is True."""
-        import pyarrow as pa
+        from .arrow import from_numpy
 
-        mask = pa.array(keep)
+        mask = from_numpy(keep)
         cols = {k: v.filter(mask) for k, v in self.columns.items()}
         X = None if self.X is None else self.X[keep]
         indptr = ids = counts = None
@@ -147,28 +147,35 @@ class Part:
         return Part(cols, self.valid[keep], self.errors[keep], X, indptr, ids, counts)
 
 
+# Arrow arrays are built with .arrow's helpers, not pa.array (which imports pandas, ~0.6 s per command)
 def _list_array(indptr, values, valid):
     import pyarrow as pa
 
-    offsets = pa.array(np.asarray(indptr - indptr[0], dtype=np.int32))
-    mask = None if valid.all() else pa.array(~valid)
-    return pa.ListArray.from_arrays(offsets, pa.array(values), mask=mask)
+    from .arrow import from_numpy
+
+    offsets = from_numpy(np.asarray(indptr - indptr[0], dtype=np.int32))
+    mask = None if valid.all() else from_numpy(~valid)
+    return pa.ListArray.from_arrays(offsets, from_numpy(values), mask=mask)
 
 
 def _fixed_list_array(X, valid):
     import pyarrow as pa
 
+    from .arrow import from_numpy
+
     X = np.ascontiguousarray(X)
-    mask = None if valid.all() else pa.array(~valid)
-    return pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), X.shape[1], mask=mask)
+    mask = None if valid.all() else from_numpy(~valid)
+    return pa.FixedSizeListArray.from_arrays(from_numpy(X.reshape(-1)), X.shape[1], mask=mask)
 
 
 def _error_array(errors):
     import pyarrow as pa
 
+    from .arrow import strings
+
     if not any(e is not None for e in errors.tolist()):
         return pa.nulls(len(errors), type=pa.string())
-    return pa.array([None if e is None else str(e) for e in errors.tolist()], type=pa.string())
+    return strings([None if e is None else str(e) for e in errors.tolist()])
 
 
 class Sink:
@@ -370,7 +377,9 @@ def _join_lists(arr):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.binary_join(arr.cast(pa.list_(pa.string())), " ")
+    from .arrow import scalar_text
+
+    return pc.binary_join(arr.cast(pa.list_(pa.string())), scalar_text(" "))
 
 
 def _fingerprint_text(X, counts: bool, valid):
@@ -378,16 +387,18 @@ def _fingerprint_text(X, counts: bool, valid):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from .arrow import fixed_width_text, from_numpy, scalar_text
+
     n, length = X.shape
     X = np.ascontiguousarray(X)
     if not counts:
         text = (X.astype(np.uint8, copy=False) + np.uint8(48)).view(f"S{length}").reshape(n)
-        return pa.array(text, type=pa.binary(), mask=None if valid.all() else ~valid).cast(pa.string())
-    offsets = pa.array(np.arange(n + 1, dtype=np.int64) * length)
+        return fixed_width_text(text, valid)
+    offsets = from_numpy(np.arange(n + 1, dtype=np.int64) * length)
     lists = pa.LargeListArray.from_arrays(
-        offsets, pa.array(X.reshape(-1)).cast(pa.string()), mask=None if valid.all() else pa.array(~valid)
+        offsets, from_numpy(X.reshape(-1)).cast(pa.string()), mask=None if valid.all() else from_numpy(~valid)
     )
-    return pc.binary_join(lists, " ")
+    return pc.binary_join(lists, scalar_text(" "))  # a Python str here would import pandas
 
 
 class NpySink(Sink):
