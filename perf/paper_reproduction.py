@@ -242,14 +242,24 @@ def torch_available() -> bool:
 
 
 def fit_predict(
-    model: str, task: str, X_train, y_train, X_test, *, n_jobs: int, mlp_backend: str, mlp_epochs: int, seed: int = 42
+    model: str,
+    task: str,
+    X_train,
+    y_train,
+    X_test,
+    *,
+    n_jobs: int,
+    mlp_backend: str,
+    mlp_epochs: int,
+    rf_trees: int = 100,
+    seed: int = 42,
 ) -> np.ndarray:
     """Predictions for X_test: values (regression) or probability of class 1."""
     if model == "rf":
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         cls = RandomForestRegressor if task == "regression" else RandomForestClassifier
-        rf = cls(n_estimators=100, max_features="sqrt", random_state=seed, n_jobs=n_jobs)
+        rf = cls(n_estimators=rf_trees, max_features="sqrt", random_state=seed, n_jobs=n_jobs)
         rf.fit(X_train, y_train)
         return rf.predict(X_test) if task == "regression" else rf.predict_proba(X_test)[:, 1]
     if model == "mlp":
@@ -461,7 +471,7 @@ def report(summary, rows, args, info, wall: float, meta: dict) -> str:
         f"random_state={args.seed}+rep)`; scaffold: generic Bemis-Murcko groups, shuffled with seed "
         f"{args.seed}+rep, greedily put into the smaller fold); featurisers refitted on each training fold; "
         f"binary ECFP, chirality {'on' if args.chirality else 'off'}; Sort & Slice ties: {args.tie_break}; "
-        f"RF: 100 trees, max_features='sqrt', random_state=42, n_jobs={args.n_jobs}"
+        f"RF: {args.rf_trees} trees, max_features='sqrt', random_state=42, n_jobs={args.n_jobs}"
         + (f"; MLP backend: {meta['mlp_backend']}, {args.mlp_epochs} epochs" if "mlp" in args.models else "")
         + (f"; **subsample of {args.subsample} molecules per data set**" if args.subsample else ""),
         "- numbers: mean ± sample SD over the trials; MAE lower is better, AUROC higher is better; Δ = ours − paper",
@@ -722,6 +732,7 @@ def parse_args(argv=None):
         help="auto: PyTorch (the paper's MLP) when installed, else scikit-learn's MLP",
     )
     p.add_argument("--mlp-epochs", type=int, default=250)
+    p.add_argument("--rf-trees", type=int, default=100, help="trees per random forest (paper: 100)")
     p.add_argument("--out-dir", default=str(RESULTS))
     p.add_argument("--name", default="paper", help="output file stem (default: paper)")
     p.add_argument("--data-dir", default=str(DATA))
@@ -896,6 +907,7 @@ def main(argv=None) -> dict:
                                 n_jobs=args.n_jobs,
                                 mlp_backend=args.mlp_backend,
                                 mlp_epochs=args.mlp_epochs,
+                                rf_trees=args.rf_trees,
                             )
                             row = {
                                 "dataset": key,

@@ -605,6 +605,9 @@ def test_quoted_newlines_across_read_blocks(tmp_path):
 
     out = tmp_path / "ids.parquet"
     filler = "x" * 4095  # a cheap invalid SMILES, so few rows fill a read block
+    tail = ["C\nC"] * 1000 + ["CCN"] * 3
+    api = sortslice.ecfp(tail)
+    expected = [api.row(i)[0].tolist() if api.valid[i] else None for i in range(len(tail))]
     for shift in range(6):  # a quoted cell's inner newline is the block's last for some
         path = tmp_path / "block.csv"
         with open(path, "w", newline="") as fh:
@@ -614,15 +617,14 @@ def test_quoted_newlines_across_read_blocks(tmp_path):
             while written < CSV_BLOCK_SIZE - 3000 + shift:
                 rows.append(filler[: min(4095, CSV_BLOCK_SIZE - 3000 + shift - written)] or "x")
                 written += len(rows[-1]) + 1
-            rows += ["C\nC"] * 1000 + ["CCN"] * 3
+            rows += tail
             fh.writelines('"C\nC"\n' if r == "C\nC" else r + "\n" for r in rows)
         ok("ids", path, "-o", out, "-j", "1", "--chunk-size", "100000")
         table = pq.read_table(out)
         assert table.num_rows == len(rows), shift
-        api = sortslice.ecfp(rows[-1010:])
-        assert table.column("ids").to_pylist()[-1010:] == [
-            api.row(i)[0].tolist() if api.valid[i] else None for i in range(1010)
-        ], shift
+        got = table.column("ids").to_pylist()
+        assert got[-len(tail) :] == expected, shift  # the filler rows before are invalid, every one
+        assert got[: -len(tail)] == [None] * (len(rows) - len(tail)), shift
 
 
 def test_header_only_input(tmp_path):

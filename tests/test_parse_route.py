@@ -92,7 +92,7 @@ def test_hand_made_cases_match_rdkit():
     _check(HAND)
 
 
-@pytest.mark.parametrize("every", [4, pytest.param(1, marks=pytest.mark.slow)], ids=["sample", "all"])
+@pytest.mark.parametrize("every", [8, pytest.param(1, marks=pytest.mark.slow)], ids=["sample", "all"])
 def test_data_sets_match_rdkit_byte_for_byte(every):
     real = [s for name in PAPER for s in paper_smiles(name)] + rdkit_nci() + rdkit_wehi()
     real += sample("zinc") + sample("moses") + sample("chembl_chiral")
