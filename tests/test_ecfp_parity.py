@@ -1,8 +1,9 @@
 """Our ids and counts == RDKit's GetSparseCountFingerprint, on real data and edge cases.
 
-The default run checks a fixed random sample of every in-repository data set (the paper's five sets and
-the ZINC and ChEMBL-chiral samples) for every option combination; ``-m data`` draws the same samples from
-the whole ZINC 50k and ChEMBL 10k files; ``-m full`` checks every molecule.
+The default run checks a fixed random sample (40 molecules) of every in-repository data set (the paper's
+five sets and the ZINC and ChEMBL-chiral samples) for every option combination, ``-m slow`` (CI) a larger
+one (200); ``-m data`` draws the samples from the whole ZINC 50k and ChEMBL 10k files; ``-m full`` checks
+every molecule.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import sortslice
 
 from datasets import PAPER, paper_smiles, sample, smi_gz
 
-SAMPLE = 80  # per data set and option combination; `-m full` checks every molecule
+SAMPLE = 40  # per data set and option combination; `-m slow` 200 of each, `-m full` every molecule
+LARGER_SAMPLE = 200
 
 LARGE = [
     pytest.param(f"large:{name}", marks=pytest.mark.data) for name in ("chembl20_chiral_10k.smi.gz", "zinc_50k.smi.gz")
@@ -44,13 +46,13 @@ def _load(source: str) -> list[str]:
 _cache: dict = {}
 
 
-def _molecules(source: str, full: bool):
-    key = (source, full)
+def _molecules(source: str, full: bool, size: int = SAMPLE):
+    key = (source, full, size)
     if key not in _cache:
         smiles = _load(source)
         if not full:
             rng = np.random.default_rng(20240317)
-            smiles = [smiles[i] for i in sorted(rng.choice(len(smiles), SAMPLE, replace=False))]
+            smiles = [smiles[i] for i in sorted(rng.choice(len(smiles), size, replace=False))]
         _cache[key] = (smiles, [Chem.MolFromSmiles(s) for s in smiles])
     return _cache[key]
 
@@ -69,8 +71,8 @@ def assert_matches_rdkit(fp, mols, labels=None):
     assert not bad, f"{len(bad)} molecules differ from RDKit, e.g. {bad[:3]}"
 
 
-def _check(source, config, full):
-    smiles, mols = _molecules(source, full)
+def _check(source, config, full, size=SAMPLE):
+    smiles, mols = _molecules(source, full, size)
     fp = sortslice.ecfp(smiles, **config)
     assert len(fp) == len(smiles)
     assert_matches_rdkit(fp, mols, smiles)
@@ -80,6 +82,13 @@ def _check(source, config, full):
 @pytest.mark.parametrize("source", SOURCES)
 def test_sample_matches_rdkit(source, config):
     _check(source, config, full=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", CONFIGS, ids=_config_id)
+@pytest.mark.parametrize("source", SOURCES)
+def test_larger_sample_matches_rdkit(source, config):
+    _check(source, config, full=False, size=LARGER_SAMPLE)
 
 
 @pytest.mark.full
@@ -167,7 +176,7 @@ def test_edge_cases_match_rdkit(config):
 @pytest.mark.parametrize("ring_membership", [True, False])
 @pytest.mark.parametrize("redundant", [True, False])
 def test_ring_membership_and_redundant_environments(ring_membership, redundant):
-    smiles, mols = _molecules("paper:ames", False)
+    smiles, mols = _molecules("paper:ames", False, 80)
     labels = list(EDGE)
     mols = mols + [EDGE[k] for k in labels]
     fp = sortslice.ecfp(
@@ -192,7 +201,7 @@ def test_single_atom_has_one_id_at_any_radius():
 def test_provenance_matches_rdkit_bit_info(radius):
     from rdkit.Chem import rdFingerprintGenerator as rfg
 
-    smiles, mols = _molecules("paper:lipophilicity", False)
+    smiles, mols = _molecules("paper:lipophilicity", False, 80)
     mols = mols[:60] + [EDGE["macrocycle >64 bonds"], EDGE["explicit H (AddHs)"], EDGE["salt"]]
     fp = sortslice.ecfp(mols, radius=radius, provenance=True)
     plain = sortslice.ecfp(mols, radius=radius)

@@ -29,10 +29,10 @@ BAD = ["not a smiles", "C1CC", "", "c1ccccc"]
 @pytest.fixture(scope="module")
 def data():
     smiles, y = paper_table("lipophilicity")
-    smiles, y = list(smiles[:500]), np.asarray(y[:500])
+    smiles, y = list(smiles[:300]), np.asarray(y[:300])
     for k, bad in enumerate(BAD):  # invalid rows in the middle, with labels like any other
-        smiles.insert(100 * k + 7, bad)
-        y = np.insert(y, 100 * k + 7, 1.0)
+        smiles.insert(70 * k + 7, bad)
+        y = np.insert(y, 70 * k + 7, 1.0)
     return smiles, y, (y > np.median(y)).astype(int)
 
 
@@ -112,9 +112,9 @@ def test_streamed_batches_and_partial_fit(data, files):
     path = files[0] / "ids.parquet"
     info = sortslice.open_ids(path)
     assert info.num_rows == len(smiles) and info.id_column == "id" and info.carried == ("id", "y")
-    batches = list(sortslice.iter_ids(path, batch_rows=150))
-    assert [b.start for b in batches] == list(range(0, len(smiles), 150))
-    assert batches[1].columns["id"].to_pylist()[:2] == ["m150", "m151"]
+    batches = list(sortslice.iter_ids(path, batch_rows=90))
+    assert [b.start for b in batches] == list(range(0, len(smiles), 90))
+    assert batches[1].columns["id"].to_pylist()[:2] == ["m90", "m91"]
     streamed = sortslice.SortSlice(length=256)
     for b in batches[::-1]:  # any order: prevalence counts merge
         streamed.partial_fit(b.fp)

@@ -33,7 +33,7 @@ def dense(x):
 @pytest.fixture(scope="module")
 def data():
     smiles, y = paper_table("lipophilicity")
-    return smiles[:400], y[:400], smiles[400:700] + ["not a smiles", None, ""]
+    return smiles[:250], y[:250], smiles[250:400] + ["not a smiles", None, ""]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_document_contents(fitted, tmp_path):
     doc = json.loads(saved(fitted["SortSlice"], tmp_path).read_text())
     assert doc["format"] == "sortslice-featuriser" and doc["format_version"] == 1 and doc["method"] == "sort-slice"
     assert set(doc["versions"]) >= {"sortslice", "rdkit"}
-    assert doc["training"]["n_molecules"] == 400 and doc["training"]["n_distinct_ids"] > 128
+    assert doc["training"]["n_molecules"] == 250 and doc["training"]["n_distinct_ids"] > 128
     assert doc["vocabulary"]["ids"] == fitted["SortSlice"].vocabulary_.tolist()
     assert doc["vocabulary"]["score_name"] == "prevalence"
     assert all(e is None or set(e) == {"smiles", "atom", "radius"} for e in doc["vocabulary"]["examples"])
