@@ -381,8 +381,8 @@ def write_ids(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ._arrow import from_numpy, strings
     from .engine.atomic import atomic_write
-    from .io.arrow import from_numpy, strings
 
     fp = checked_result(fp)
     columns = dict(columns or {})

@@ -42,13 +42,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+# Arrow arrays and scalars without pa.array/pa.scalar, which import pandas (~0.6 s) on a query's first call
+from ._arrow import from_numpy, null_scalar
 from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, SortSlice, check_is_fitted
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
 from .engine.parallel import cpu_count, processes
-
-# Arrow arrays and scalars without pa.array/pa.scalar, which import pandas (~0.6 s) on a query's first call
-from .io.arrow import from_numpy, null_scalar
 
 __all__ = [
     "IDS_DTYPE",

@@ -1,4 +1,4 @@
-"""Arrow arrays built from buffers (``sortslice.io.arrow``) equal ``pa.array``'s, and the commands never import pandas.
+"""Arrow arrays built from buffers (``sortslice._arrow``) equal ``pa.array``'s, and the commands never import pandas.
 
 ``pa.array`` imports pandas on its first call (~0.6 s); the command line and the Polars functions build their
 arrays with these helpers instead.  The oracle is ``pa.array`` itself.
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sortslice.io.arrow import fixed_width_text, from_numpy, strings
+from sortslice._arrow import fixed_width_text, from_numpy, strings
 
 rng = np.random.default_rng(5)
 NUMERIC = {

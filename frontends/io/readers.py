@@ -15,9 +15,9 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 
+from .._arrow import strings  # carried columns: not pa.array, which imports pandas (~0.6 s per command)
 from ..engine.config import DEFAULT_CHUNK_SIZE
 from ..engine.parse import ASCII_SPACE
-from .arrow import strings  # carried columns: not pa.array, which imports pandas (~0.6 s per command)
 from .errors import FileError, fail
 
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")

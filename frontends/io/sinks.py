@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Arrow arrays from buffers, not pa.array/pa.scalar (which import pandas, ~0.6 s of a command)
+from .._arrow import fixed_width_text, from_numpy, scalar_text, strings
 from ..engine.atomic import AtomicFile as _AtomicFile
 from ..engine.atomic import WriteError
 from ..engine.csr import select_rows
@@ -135,8 +137,6 @@ class Part:
 
     def take(self, keep: np.ndarray) -> Part:
         """The rows where ``keep`` is True."""
-        from .arrow import from_numpy
-
         mask = from_numpy(keep)
         cols = {k: v.filter(mask) for k, v in self.columns.items()}
         X = None if self.X is None else self.X[keep]
@@ -147,11 +147,8 @@ class Part:
         return Part(cols, self.valid[keep], self.errors[keep], X, indptr, ids, counts)
 
 
-# Arrow arrays are built with .arrow's helpers, not pa.array (which imports pandas, ~0.6 s per command)
 def _list_array(indptr, values, valid):
     import pyarrow as pa
-
-    from .arrow import from_numpy
 
     offsets = from_numpy(np.asarray(indptr - indptr[0], dtype=np.int32))
     mask = None if valid.all() else from_numpy(~valid)
@@ -161,8 +158,6 @@ def _list_array(indptr, values, valid):
 def _fixed_list_array(X, valid):
     import pyarrow as pa
 
-    from .arrow import from_numpy
-
     X = np.ascontiguousarray(X)
     mask = None if valid.all() else from_numpy(~valid)
     return pa.FixedSizeListArray.from_arrays(from_numpy(X.reshape(-1)), X.shape[1], mask=mask)
@@ -170,8 +165,6 @@ def _fixed_list_array(X, valid):
 
 def _error_array(errors):
     import pyarrow as pa
-
-    from .arrow import strings
 
     if not any(e is not None for e in errors.tolist()):
         return pa.nulls(len(errors), type=pa.string())
@@ -377,8 +370,6 @@ def _join_lists(arr):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .arrow import scalar_text
-
     return pc.binary_join(arr.cast(pa.list_(pa.string())), scalar_text(" "))
 
 
@@ -386,8 +377,6 @@ def _fingerprint_text(X, counts: bool, valid):
     """Binary rows as ``"0110..."``; count rows as space-separated integers; null where invalid."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from .arrow import fixed_width_text, from_numpy, scalar_text
 
     n, length = X.shape
     X = np.ascontiguousarray(X)

@@ -47,7 +47,7 @@ def from_numpy(values: np.ndarray, valid: np.ndarray | None = None):
     )
 
 
-def strings(values) -> object:
+def strings(values):
     """A sequence of ``str`` or ``None`` as an Arrow ``string`` array (UTF-8; a lone surrogate raises, as in
     ``pa.array``)."""
     import pyarrow as pa
