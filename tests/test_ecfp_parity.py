@@ -21,6 +21,8 @@ from datasets import PAPER, paper_smiles, sample, smi_gz
 
 SAMPLE = 40  # per data set and option combination; `-m slow` 200 of each, `-m full` every molecule
 LARGER_SAMPLE = 200
+#: the ring-membership and provenance tests' sample of one data set
+FEATURE_SAMPLE = 80
 
 LARGE = [
     pytest.param(f"large:{name}", marks=pytest.mark.data) for name in ("chembl20_chiral_10k.smi.gz", "zinc_50k.smi.gz")
@@ -176,7 +178,7 @@ def test_edge_cases_match_rdkit(config):
 @pytest.mark.parametrize("ring_membership", [True, False])
 @pytest.mark.parametrize("redundant", [True, False])
 def test_ring_membership_and_redundant_environments(ring_membership, redundant):
-    smiles, mols = _molecules("paper:ames", False, 80)
+    smiles, mols = _molecules("paper:ames", False, FEATURE_SAMPLE)
     labels = list(EDGE)
     mols = mols + [EDGE[k] for k in labels]
     fp = sortslice.ecfp(
@@ -201,7 +203,7 @@ def test_single_atom_has_one_id_at_any_radius():
 def test_provenance_matches_rdkit_bit_info(radius):
     from rdkit.Chem import rdFingerprintGenerator as rfg
 
-    smiles, mols = _molecules("paper:lipophilicity", False, 80)
+    smiles, mols = _molecules("paper:lipophilicity", False, FEATURE_SAMPLE)
     mols = mols[:60] + [EDGE["macrocycle >64 bonds"], EDGE["explicit H (AddHs)"], EDGE["salt"]]
     fp = sortslice.ecfp(mols, radius=radius, provenance=True)
     plain = sortslice.ecfp(mols, radius=radius)
