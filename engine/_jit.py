@@ -1,21 +1,45 @@
-"""The one place that decides how kernels are compiled.
+"""The one place that decides how kernels are compiled and cached.
 
 Every jitted function in the engine goes through :func:`kernel` so that caching,
 GIL release, error model and fast-math policy are uniform (a test checks that no
-module calls ``numba.njit`` directly).  Kernels take only arrays and scalars, so
-they can all be cached on disk; thread counts are passed in as arguments rather
-than read inside a cached parallel function.
+module calls ``numba.njit`` directly).  The compile policy, chosen by measurement
+(``perf/bench_coldstart.py``):
+
+* kernels are **serial** and release the GIL; :func:`sortslice.engine.parallel.run_blocks`
+  runs them over balanced blocks of rows on a kept thread pool.  ``parallel=True``
+  (parfor lowering) was the costliest part of compiling, and no Numba threading layer
+  is ever started (none of TBB's fork warnings, no launch lock);
+* **one signature per kernel**: callers pass fixed dtypes, inputs read-only
+  (:func:`ro`), outputs of any dtype as bytes; code a call may not need (molecules of
+  more than 64 bonds) is a separate kernel, compiled on first use;
+* the disk cache is sortslice's own (:class:`_KernelCache`): its folder applies to
+  these kernels only, one file per key (signature, CPU, source hash), written
+  atomically, so processes starting together on one empty folder never read each
+  other's half-written or mismatched entries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
+import pickle
 import sys
 import tempfile
 import threading
+import time
+import uuid
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-process compile lock
+    fcntl = None  # type: ignore[assignment]
 
 import numba
+import numpy as np
+from numba.core import event
+from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator, _SourceFileBackedLocatorMixin
+from numba.core.serialize import dumps as _numba_dumps
 
 
 def _defer_numba_blas_probe() -> None:
@@ -67,19 +91,23 @@ def _writable(folder: str) -> bool:
         return False
 
 
+_IN_TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+
+
 def cache_dir() -> str | None:
-    """Where compiled kernels are cached (``None``: Numba's default beside the sources).
+    """Where compiled kernels are cached (``None``: beside the package sources, in its ``__pycache__``).
 
     ``SORTSLICE_CACHE_DIR`` wins, then ``NUMBA_CACHE_DIR``; when the package folder
     is read-only (system installs, containers) the user cache folder is used, or a
-    per-user temporary folder when even that is not writable.
+    per-user temporary folder when even that is not writable.  The folder holds
+    sortslice's kernels only: other Numba code in the process keeps its own cache.
     """
     explicit = os.environ.get("SORTSLICE_CACHE_DIR")
     if explicit:
         return explicit
     if os.environ.get("NUMBA_CACHE_DIR"):
         return os.environ["NUMBA_CACHE_DIR"]
-    if _writable(os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")):
+    if _writable(_IN_TREE):
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     for folder in (
@@ -92,28 +120,182 @@ def cache_dir() -> str | None:
 
 
 _CACHE_DIR = cache_dir()
-if _CACHE_DIR is not None:
-    # must be set before the first @kernel below is decorated (Numba picks the
-    # cache locator then); this also applies to other Numba code in the process
-    numba.config.CACHE_DIR = _CACHE_DIR
+_FOLDER = _CACHE_DIR or _IN_TREE
+
+
+class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
+    """Every kernel in one folder (:func:`cache_dir`); stale when its source file's content changes."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = _FOLDER
+
+    def get_cache_path(self):
+        return self._cache_path
+
+
+class _Impl(CompileResultCacheImpl):
+    _locator_classes = [_Locator]
+
+
+class _KeyedFiles:
+    """One file per cache key, named by its hash: no index shared between signatures.
+
+    Numba's own cache keeps an index per function that processes rewrite whole, and
+    numbers data files in it: two processes compiling different signatures at once
+    can each write entry 1, and a third then loads one signature's code for another.
+    Here a key names its file, the file repeats its key (checked on load), and every
+    write goes to a temporary name first, then ``os.replace``: a reader sees a whole
+    file of the right key or none.  Files of an older source of the same kernel are
+    removed when a new one is written.
+    """
+
+    def __init__(self, cache_path: str, filename_base: str, source_stamp) -> None:
+        self._folder = cache_path
+        self._base = filename_base
+        self._stamp = hashlib.sha256(pickle.dumps((source_stamp, numba.__version__))).hexdigest()[:16]
+
+    def _path(self, key) -> str:
+        # repr, not pickle: Numba types pickle with numbers that differ from one process to the next
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+        return os.path.join(self._folder, f"{self._base}.{self._stamp}.{digest}.nbk")
+
+    def load(self, key):
+        try:
+            with open(self._path(key), "rb") as f:
+                stored_key, data = pickle.loads(f.read())
+        except Exception:  # missing, half-copied or from another Numba: a miss, compiled again
+            return None
+        return data if stored_key == repr(key) else None
+
+    def save(self, key, data) -> None:
+        path = self._path(key)
+        tmp = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_numba_dumps((repr(key), data)))
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return
+        prefix = self._base + "."
+        try:
+            for name in os.listdir(self._folder):
+                parts = name.split(".")
+                if (
+                    name.startswith(prefix)
+                    and parts[-1] in ("nbk", "lock")
+                    and parts[-3 - (parts[-1] == "lock")] != self._stamp
+                ):
+                    try:
+                        os.unlink(os.path.join(self._folder, name))
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+
+    def flush(self) -> None:  # pragma: no cover - Numba's API; nothing is kept in memory
+        pass
+
+
+class _KernelCache(FunctionCache):
+    """Numba's function cache, with :class:`_KeyedFiles` and one compile at a time per key across processes.
+
+    A miss takes the key's lock file (``flock``) before compiling; a process that finds it taken waits,
+    then loads what the other one saved. Dask workers, joblib or xdist workers and gunicorn replicas
+    starting together on one empty cache folder thus compile each kernel once between them, and every
+    one of them gets the same code.
+    """
+
+    _impl_class = _Impl
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file = _KeyedFiles(
+            self._cache_path, self._impl.filename_base, self._impl.locator.get_source_stamp()
+        )
+        self._held: dict = {}  # args -> the open lock file of a compile under way in this process
+
+    def load_overload(self, sig, target_context):
+        data = super().load_overload(sig, target_context)
+        if data is not None or fcntl is None:
+            return data
+        key = self._index_key(sig, target_context.codegen())
+        fd = _lock(self._cache_file._path(key) + ".lock")
+        if fd is None:
+            return None
+        data = super().load_overload(sig, target_context)  # saved while this process waited?
+        if data is not None:
+            _unlock(fd)
+            return data
+        self._held[tuple(sig)] = fd  # released when this compile ends (see _Compiles.on_end)
+        return None
+
+    def release(self, args) -> None:
+        fd = self._held.pop(tuple(args), None)
+        if fd is not None:
+            _unlock(fd)
+
+
+#: how long a process waits for another one's compile of the same kernel before compiling it itself
+LOCK_WAIT = 600.0
+
+
+def _lock(path: str):
+    """An exclusive ``flock`` on ``path`` (waiting up to :data:`LOCK_WAIT`); ``None`` where none can be had."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # a read-only cache folder: nothing is saved there either
+        return None
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.02)
+        except OSError:  # a file system without locks
+            os.close(fd)
+            return None
+
+
+def _unlock(fd) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
 
 # Integer-only kernels: fastmath buys nothing and could reorder the MI sums.
-_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+_OPTIONS = dict(nogil=True, error_model="numpy", fastmath=False)
 
 #: registry of every kernel compiled through this module (used by warmup and tests)
 KERNELS: list = []
+_OURS: set = set()
 
 
-def kernel(*args, parallel: bool = False, inline: str = "never"):
-    """Decorator: ``@kernel`` or ``@kernel(parallel=True)``.
+def kernel(*args, inline: str = "never"):
+    """Decorator: ``@kernel`` (serial, GIL released, cached in :func:`cache_dir`).
 
     Serial helpers used inside other kernels are cached too; they are inlined by
     LLVM as usual.
     """
 
     def wrap(fn):
-        jitted = numba.njit(parallel=parallel, inline=inline, **_OPTIONS)(fn)
+        jitted = numba.njit(inline=inline, **_OPTIONS)(fn)
+        try:
+            jitted._cache = _KernelCache(fn)
+        except Exception:  # pragma: no cover - no usable cache folder: compile every process
+            pass
         KERNELS.append(jitted)
+        _OURS.add(id(jitted))
         return jitted
 
     if args and callable(args[0]):
@@ -121,38 +303,66 @@ def kernel(*args, parallel: bool = False, inline: str = "never"):
     return wrap
 
 
-_workqueue_lock = threading.Lock()
+def ro(a: np.ndarray) -> np.ndarray:
+    """``a`` as a read-only view (free): kernels take their inputs read-only, so a writable array and a
+    zero-copy Arrow or Polars buffer share one compiled signature."""
+    if not a.flags.writeable:
+        return a
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
-class parallel_section:
-    """Run parallel kernels with ``n`` threads from the calling thread.
+# ------------------------------------------------------------------ what compiling looks like
+class _Compiles(event.Listener):
+    """Counts the signatures compiled (not loaded from the cache) in this process, and says once on
+    stderr when a first call compiles for more than :data:`NOTICE_AFTER` seconds."""
 
-    Numba's TBB and OpenMP layers accept launches from many threads at once (Polars
-    calls UDFs from its own pool); the fallback ``workqueue`` layer aborts the
-    process on concurrent launches, so with it launches are serialised here.
-    """
+    def __init__(self) -> None:
+        self.count = 0
+        self.depth = 0
+        self.noticed = False
+        self.timer: threading.Timer | None = None
 
-    def __init__(self, n: int):
-        self.n = n
-        self.lock = None
+    def on_start(self, ev) -> None:
+        if id(ev.data["dispatcher"]) not in _OURS:
+            return
+        self.depth += 1
+        if self.depth == 1 and not self.noticed and os.environ.get("SORTSLICE_COMPILE_NOTICE", "1") != "0":
+            self.timer = threading.Timer(NOTICE_AFTER, self._notice)
+            self.timer.daemon = True
+            self.timer.start()
 
-    def __enter__(self):
-        # until the first launch the layer is not chosen yet: serialise that too
-        if _layer() in ("workqueue", "unknown"):
-            self.lock = _workqueue_lock
-            self.lock.acquire()
-        self.old = numba.get_num_threads()
-        numba.set_num_threads(self.n)
-        return self
+    def on_end(self, ev) -> None:
+        disp = ev.data["dispatcher"]
+        if id(disp) not in _OURS:
+            return
+        if isinstance(disp._cache, _KernelCache):
+            disp._cache.release(ev.data["args"])
+        self.count += 1
+        self.depth -= 1
+        if self.depth == 0 and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
-    def __exit__(self, *exc):
-        numba.set_num_threads(self.old)
-        if self.lock is not None:
-            self.lock.release()
+    def _notice(self) -> None:
+        if self.noticed:
+            return
+        self.noticed = True
+        where = _CACHE_DIR or "beside the package"
+        sys.stderr.write(
+            "sortslice: compiling its kernels for first use (once per install and CPU, cached in "
+            f"{where}); `sortslice warmup` compiles them all ahead of time\n"
+        )
+        sys.stderr.flush()
 
 
-def _layer() -> str:
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel kernel launched yet: the layer is not chosen
-        return "unknown"
+#: a first call that compiles for longer than this says so on stderr (once a process)
+NOTICE_AFTER = 1.5
+_compiles = _Compiles()
+event.register("numba:compile", _compiles)
+
+
+def compiled_signatures() -> int:
+    """How many kernel signatures this process compiled (loads from the disk cache do not count)."""
+    return _compiles.count

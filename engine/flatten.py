@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import molpickle, parallel
-from ._jit import parallel_section
+from ._jit import ro
 from .graph import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, take_rows, to_pickles
 from .parse import MAX_ATOMS, MAX_RINGS, chiral_cip_terms, classify, parse_in_process, rdkit_error, size_problem
 from .processes import iter_parse_parallel
@@ -116,8 +116,7 @@ def _drop_oversized(buf, offsets, order, mols, errors, threads):
     n_atoms = np.zeros(n, dtype=np.int64)
     n_bonds = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
-    with parallel_section(threads):
-        molpickle.pickle_sizes(buf, offsets, n_atoms, n_bonds, status)
+    molpickle.pickle_sizes(ro(buf), ro(offsets), n_atoms, n_bonds, status)
     ask = np.flatnonzero((status != molpickle.OK) | (n_atoms > MAX_ATOMS) | (n_bonds > MAX_RINGS))
     drop = []
     for j in ask.tolist():

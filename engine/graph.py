@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from numba import prange
 
 from . import checks, molpickle, parallel
-from ._jit import kernel, parallel_section
+from ._jit import kernel, ro
 from .csr import select_rows, thread_blocks
 from .hashing import bond_invariants, ecfp_invariants
 
@@ -106,11 +105,22 @@ def _totals_one(
         total_hs[a] = hs + h_nbrs
 
 
-@kernel(parallel=True)
+@kernel
 def _derive_totals(
-    blocks, atom_ptr, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
+    blocks,
+    lo,
+    hi,
+    atom_ptr,
+    nbr_ptr,
+    nbr_atom,
+    atomic_num,
+    no_implicit,
+    explicit_hs,
+    implicit_valence,
+    total_degree,
+    total_hs,
 ):
-    for bi in prange(blocks.shape[0] - 1):
+    for bi in range(lo, hi):
         for i in range(blocks[bi], blocks[bi + 1]):
             _totals_one(
                 atom_ptr[i],
@@ -169,48 +179,50 @@ def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | N
     n_atoms = np.zeros(n, dtype=np.int64)
     n_bonds = np.zeros(n, dtype=np.int64)
     status = np.zeros(n, dtype=np.int8)
-    with parallel_section(t):
-        if n:
-            molpickle.pickle_sizes(buf, offsets, n_atoms, n_bonds, status)
-        atom_ptr = np.zeros(n + 1, dtype=np.int64)
-        bond_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(n_atoms, out=atom_ptr[1:])
-        np.cumsum(n_bonds, out=bond_ptr[1:])
-        na, nb = int(atom_ptr[-1]), int(bond_ptr[-1])
-        atomic_num = np.zeros(na, dtype=np.int32)
-        no_implicit = np.zeros(na, dtype=np.bool_)
-        charge = np.zeros(na, dtype=np.int32)
-        chiral_tag = np.zeros(na, dtype=np.uint8)
-        explicit_hs = np.zeros(na, dtype=np.int32)
-        implicit_valence = np.zeros(na, dtype=np.int32)
-        isotope = np.zeros(na, dtype=np.uint32)
-        in_ring = np.zeros(na, dtype=np.bool_)
-        bond_begin = np.zeros(nb, dtype=np.int32)
-        bond_end = np.zeros(nb, dtype=np.int32)
-        bond_type = np.zeros(nb, dtype=np.int32)
-        bond_stereo = np.zeros(nb, dtype=np.int32)
-        blocks = thread_blocks(atom_ptr, t)
-        if n:
-            molpickle.parse_pickles(
-                blocks,
-                buf,
-                offsets,
-                atom_ptr,
-                bond_ptr,
-                status,
-                atomic_num,
-                no_implicit,
-                charge,
-                chiral_tag,
-                explicit_hs,
-                implicit_valence,
-                isotope,
-                in_ring,
-                bond_begin,
-                bond_end,
-                bond_type,
-                bond_stereo,
-            )
+    buf, offsets = ro(buf), ro(offsets)
+    if n:
+        molpickle.pickle_sizes(buf, offsets, n_atoms, n_bonds, status)
+    atom_ptr = np.zeros(n + 1, dtype=np.int64)
+    bond_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(n_atoms, out=atom_ptr[1:])
+    np.cumsum(n_bonds, out=bond_ptr[1:])
+    na, nb = int(atom_ptr[-1]), int(bond_ptr[-1])
+    atomic_num = np.zeros(na, dtype=np.int32)
+    no_implicit = np.zeros(na, dtype=np.bool_)
+    charge = np.zeros(na, dtype=np.int32)
+    chiral_tag = np.zeros(na, dtype=np.uint8)
+    explicit_hs = np.zeros(na, dtype=np.int32)
+    implicit_valence = np.zeros(na, dtype=np.int32)
+    isotope = np.zeros(na, dtype=np.uint32)
+    in_ring = np.zeros(na, dtype=np.bool_)
+    bond_begin = np.zeros(nb, dtype=np.int32)
+    bond_end = np.zeros(nb, dtype=np.int32)
+    bond_type = np.zeros(nb, dtype=np.int32)
+    bond_stereo = np.zeros(nb, dtype=np.int32)
+    blocks = thread_blocks(atom_ptr, t)
+    if n:
+        parallel.run_blocks(
+            molpickle.parse_pickles,
+            blocks,
+            t,
+            buf,
+            offsets,
+            ro(atom_ptr),
+            ro(bond_ptr),
+            status,
+            atomic_num,
+            no_implicit,
+            charge,
+            chiral_tag,
+            explicit_hs,
+            implicit_valence,
+            isotope,
+            in_ring,
+            bond_begin,
+            bond_end,
+            bond_type,
+            bond_stereo,
+        )
     if np.any(status != molpickle.OK):
         # drop the partially parsed molecules so the graph only holds good ones
         keep = status == molpickle.OK
@@ -234,19 +246,20 @@ def graph_from_pickles(buf: np.ndarray, offsets: np.ndarray, *, threads: int | N
     total_degree = np.empty(atomic_num.shape[0], dtype=np.int32)
     total_hs = np.empty(atomic_num.shape[0], dtype=np.int32)
     if n:
-        with parallel_section(t):
-            _derive_totals(
-                blocks,
-                atom_ptr,
-                nbr_ptr,
-                nbr_atom,
-                atomic_num,
-                no_implicit,
-                explicit_hs,
-                implicit_valence,
-                total_degree,
-                total_hs,
-            )
+        parallel.run_blocks(
+            _derive_totals,
+            blocks,
+            t,
+            atom_ptr,
+            nbr_ptr,
+            nbr_atom,
+            atomic_num,
+            no_implicit,
+            explicit_hs,
+            implicit_valence,
+            total_degree,
+            total_hs,
+        )
     graph = MolGraph(
         atom_ptr,
         bond_ptr,
@@ -469,10 +482,10 @@ def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_
         fill[v] += 1
 
 
-@kernel(parallel=True)
-def _build_neighbours(blocks, atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
-    """Per-atom neighbour lists (CSR) from per-molecule bond lists (local atom indices)."""
-    for bi in prange(blocks.shape[0] - 1):
+@kernel
+def _build_neighbours(blocks, lo, hi, atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond):
+    """Per-atom neighbour lists (CSR) from per-molecule bond lists (local atom indices), blocks ``lo..hi-1``."""
+    for bi in range(lo, hi):
         n_max = 0
         for i in range(blocks[bi], blocks[bi + 1]):
             n_max = max(n_max, atom_ptr[i + 1] - atom_ptr[i])
@@ -513,10 +526,18 @@ def build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int |
     nbr_atom = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
     nbr_bond = np.empty(2 * int(bond_ptr[-1]), dtype=np.int32)
     if atom_ptr.shape[0] > 1:
-        with parallel_section(t):
-            _build_neighbours(
-                thread_blocks(atom_ptr, t), atom_ptr, bond_ptr, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond
-            )
+        parallel.run_blocks(
+            _build_neighbours,
+            thread_blocks(atom_ptr, t),
+            t,
+            atom_ptr,
+            bond_ptr,
+            bond_begin,
+            bond_end,
+            nbr_ptr,
+            nbr_atom,
+            nbr_bond,
+        )
     nbr_ptr[n_atoms] = 2 * int(bond_ptr[-1]) if n_atoms else 0
     return nbr_ptr, nbr_atom, nbr_bond
 

@@ -12,7 +12,6 @@ against and reports anything else per molecule, so the caller can take the exact
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from ._jit import kernel
 
@@ -88,10 +87,10 @@ def _header(buf, start, end):
     return OK, version, n_atoms, n_bonds, start + 28
 
 
-@kernel(parallel=True)
+@kernel
 def pickle_sizes(buf, offsets, n_atoms, n_bonds, status):
-    """Atom and bond counts of every pickle (``buf[offsets[i]:offsets[i+1]]``)."""
-    for i in prange(offsets.shape[0] - 1):
+    """Atom and bond counts of every pickle (``buf[offsets[i]:offsets[i+1]]``): a few reads each, serial."""
+    for i in range(offsets.shape[0] - 1):
         st, _v, na, nb, _p = _header(buf, offsets[i], offsets[i + 1])
         status[i] = st
         n_atoms[i] = na if st == OK else 0
@@ -270,9 +269,11 @@ def _parse_one(
     return OK
 
 
-@kernel(parallel=True)
+@kernel
 def parse_pickles(
     blocks,
+    lo,
+    hi,
     buf,
     offsets,
     atom_ptr,
@@ -291,8 +292,8 @@ def parse_pickles(
     bond_type,
     bond_stereo,
 ):
-    """Fill the per-atom and per-bond arrays of every pickle whose header was read OK."""
-    for bi in prange(blocks.shape[0] - 1):
+    """Fill the per-atom and per-bond arrays of every pickle of blocks ``lo..hi-1`` whose header was read OK."""
+    for bi in range(lo, hi):
         for i in range(blocks[bi], blocks[bi + 1]):
             if status[i] != OK:
                 continue

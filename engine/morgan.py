@@ -3,15 +3,17 @@
 Three layers (stumpy style):
 
 * :func:`morgan` / :func:`morgan_from_bonds` validate and allocate;
-* ``_morgan_counts_batch`` / ``_morgan_envs_batch`` own the ``prange`` over blocks of
-  molecules balanced by atom count;
-* ``_morgan_core`` runs the iteration of one molecule exactly as RDKit's
+* ``_morgan_small`` / ``_morgan_large`` run blocks of molecules balanced by atom count
+  (``parallel.run_blocks`` spreads the blocks over threads), writing counts or, for
+  provenance, every environment;
+* ``_morgan_word`` (at most 64 bonds: nearly every real molecule) and ``_morgan_core``
+  (any size) run the iteration of one molecule exactly as RDKit's
   ``MorganEnvironmentGenerator`` does (see ``shared/docs/ecfp-spec.md`` §3), in a
   scratch workspace allocated once per block (``_morgan_one`` brings its own).
 
-Bond sets are multi-word bitsets (``ceil(n_bonds / 64)`` uint64 words per atom), so
-there is no 64-bond limit.  Each ``prange`` iteration writes only its own slice of
-the output; there are no atomics.
+Bond sets are multi-word bitsets in ``_morgan_core`` (``ceil(n_bonds / 64)`` uint64 words
+per atom), so there is no 64-bond limit; its kernel is compiled only when a batch holds
+such a molecule.  Each block writes only its own slice of the output; there are no atomics.
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import prange
 
 from . import checks, parallel
-from ._jit import kernel
-from ._jit import parallel_section as _threads
+from ._jit import kernel, ro
 from .csr import thread_blocks
 from .graph import build_neighbours
 from .hashing import hash_combine, hash_pair
+from .sorting import heap_order, heap_sort
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -121,74 +122,9 @@ def _morgan_one(
     out_radius,
     want_prov,
 ):
-    """:func:`_morgan_core` with a workspace of its own (one-off calls)."""
+    """:func:`_morgan_word` with a workspace of its own (one-off calls; at most 64 bonds)."""
     words, ints, u32, flags = _workspace(n, nb, radius)
-    return _morgan_any(
-        n,
-        nb,
-        atom_inv,
-        chiral,
-        nbr_ptr,
-        nbr_atom,
-        nbr_bond,
-        bond_inv,
-        radius,
-        redundant,
-        out_ids,
-        out_atom,
-        out_radius,
-        want_prov,
-        words,
-        ints,
-        u32,
-        flags,
-    )
-
-
-@kernel
-def _morgan_any(
-    n,
-    nb,
-    atom_inv,
-    chiral,
-    nbr_ptr,
-    nbr_atom,
-    nbr_bond,
-    bond_inv,
-    radius,
-    redundant,
-    out_ids,
-    out_atom,
-    out_radius,
-    want_prov,
-    words,
-    ints,
-    u32,
-    flags,
-):
-    """:func:`_morgan_word` for molecules of at most 64 bonds, else :func:`_morgan_core`."""
-    if nb <= 64:
-        return _morgan_word(
-            n,
-            nb,
-            atom_inv,
-            chiral,
-            nbr_ptr,
-            nbr_atom,
-            nbr_bond,
-            bond_inv,
-            radius,
-            redundant,
-            out_ids,
-            out_atom,
-            out_radius,
-            want_prov,
-            words,
-            ints,
-            u32,
-            flags,
-        )
-    return _morgan_core(
+    return _morgan_word(
         n,
         nb,
         atom_inv,
@@ -270,7 +206,7 @@ def _morgan_word(
     no sorting.  Same semantics and results as :func:`_morgan_core`, which the tests check
     against RDKit and the reference.
     """
-    k = 0
+    k = np.int64(0)
     for a in range(n):
         out_ids[k] = atom_inv[a]
         if want_prov:
@@ -307,7 +243,7 @@ def _morgan_word(
     one = np.uint64(1)
 
     for layer in range(radius):
-        m = 0
+        m = np.int64(0)
         for a in range(n):
             nxt[a] = 0
         for a in range(n):
@@ -410,9 +346,9 @@ def _morgan_core(
     CIP term (1 unknown, 2 S, 3 R) RDKit appends.
     ``words``/``ints``/``u32``/``flags`` are scratch from :func:`_workspace` (for at
     least this molecule's size); nothing is allocated here except for molecules of
-    more than 128 atoms, whose grouping uses ``argsort``.
+    more than 128 atoms, whose grouping sorts by heap (:func:`.sorting.heap_order`).
     """
-    k = 0
+    k = np.int64(0)
     for a in range(n):
         out_ids[k] = atom_inv[a]
         if want_prov:
@@ -456,7 +392,7 @@ def _morgan_core(
     seen_mask = np.uint64(cap - 1)
 
     for layer in range(radius):
-        m = 0
+        m = np.int64(0)
         for a in range(n):
             nxt[a] = 0
         for a in range(n):
@@ -494,10 +430,10 @@ def _morgan_core(
             # Entries are visited in hash order so equal sets are adjacent: O(m log m)
             # even for molecules with thousands of atoms.
             if m > 128:
-                order = np.argsort(ent_hash[:m])
+                heap_order(ent_hash, m, order_buf)
             else:
                 _small_order(ent_hash, m, order_buf)
-                order = order_buf
+            order = order_buf
             i = 0
             while i < m:
                 j = i + 1
@@ -565,7 +501,7 @@ def _sort_unique_counts(ids, counts, scratch):
     branch-free count that LLVM vectorises; equal ids share a rank, so placing each id
     at its rank (in ``scratch``) and counting arrivals per rank (in ``counts``) sorts,
     de-duplicates and counts in one pass.  Twice as fast as insertion sort at 60 ids and
-    several times Numba's general sort.  Longer rows use the general sort.
+    several times Numba's general sort.  Longer rows are heap-sorted.
     """
     n = ids.shape[0]
     if n == 0:
@@ -588,7 +524,7 @@ def _sort_unique_counts(ids, counts, scratch):
                 counts[u] = c
                 u += 1
         return u
-    ids.sort()
+    heap_sort(ids)
     u = 0
     c = 1
     for i in range(1, n):
@@ -604,19 +540,24 @@ def _sort_unique_counts(ids, counts, scratch):
 
 
 @kernel
-def _block_workspace(first, last, atom_ptr, bond_ptr, radius):
-    """A workspace for the largest molecule (atoms, bonds) of rows ``first:last``."""
-    n_max = 0
-    nb_max = 0
+def _block_workspace(first, last, atom_ptr, bond_ptr, radius, large):
+    """A workspace for the largest molecule (atoms, bonds) of rows ``first:last`` that has more than 64
+    bonds (``large``) or at most 64."""
+    n_max = np.int64(0)
+    nb_max = np.int64(0)
     for i in range(first, last):
-        n_max = max(n_max, atom_ptr[i + 1] - atom_ptr[i])
-        nb_max = max(nb_max, bond_ptr[i + 1] - bond_ptr[i])
+        nb = bond_ptr[i + 1] - bond_ptr[i]
+        if (nb > 64) == large:
+            n_max = max(n_max, atom_ptr[i + 1] - atom_ptr[i])
+            nb_max = max(nb_max, nb)
     return _workspace(n_max, nb_max, radius)
 
 
-@kernel(parallel=True)
-def _morgan_counts_batch(
+@kernel
+def _morgan_small(
     blocks,
+    lo,
+    hi,
     atom_ptr,
     bond_ptr,
     atom_inv,
@@ -627,22 +568,33 @@ def _morgan_counts_batch(
     bond_inv,
     radius,
     redundant,
+    want_prov,
     tmp_ids,
     tmp_counts,
+    tmp_atom,
+    tmp_radius,
     n_out,
 ):
-    dummy_i = np.empty(0, dtype=np.int32)
-    for bi in prange(blocks.shape[0] - 1):
-        words, ints, u32, flags = _block_workspace(blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius)
+    """Molecules of at most 64 bonds in blocks ``lo..hi-1``; a larger one gets ``n_out = -1`` (see
+    :func:`_morgan_large`). Writes sorted unique ids and counts, or with ``want_prov`` every environment
+    with its centre atom and radius (``tmp_counts`` then unused, else ``tmp_atom``/``tmp_radius``)."""
+    for bi in range(lo, hi):
+        words, ints, u32, flags = _block_workspace(
+            blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius, np.bool_(False)
+        )
         scratch = np.empty(RANK_SORT_MAX, dtype=np.uint32)
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             n = atom_ptr[i + 1] - a0
             b0 = bond_ptr[i]
             nb = bond_ptr[i + 1] - b0
+            if nb > 64:
+                n_out[i] = -1
+                continue
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            k = _morgan_any(
+            ids = tmp_ids[off : off + size]
+            k = _morgan_word(
                 n,
                 nb,
                 atom_inv[a0 : a0 + n],
@@ -653,21 +605,23 @@ def _morgan_counts_batch(
                 bond_inv[b0 : b0 + nb],
                 radius,
                 redundant,
-                tmp_ids[off : off + size],
-                dummy_i,
-                dummy_i,
-                False,
+                ids,
+                tmp_atom[off : off + size] if want_prov else tmp_atom,
+                tmp_radius[off : off + size] if want_prov else tmp_radius,
+                want_prov,
                 words,
                 ints,
                 u32,
                 flags,
             )
-            n_out[i] = _sort_unique_counts(tmp_ids[off : off + k], tmp_counts[off : off + k], scratch)
+            n_out[i] = k if want_prov else _sort_unique_counts(ids[:k], tmp_counts[off : off + k], scratch)
 
 
-@kernel(parallel=True)
-def _morgan_envs_batch(
+@kernel
+def _morgan_large(
     blocks,
+    lo,
+    hi,
     atom_ptr,
     bond_ptr,
     atom_inv,
@@ -678,21 +632,30 @@ def _morgan_envs_batch(
     bond_inv,
     radius,
     redundant,
+    want_prov,
     tmp_ids,
+    tmp_counts,
     tmp_atom,
     tmp_radius,
     n_out,
 ):
-    for bi in prange(blocks.shape[0] - 1):
-        words, ints, u32, flags = _block_workspace(blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius)
+    """:func:`_morgan_small` for the molecules of more than 64 bonds (compiled only when a batch has one)."""
+    for bi in range(lo, hi):
+        words, ints, u32, flags = _block_workspace(
+            blocks[bi], blocks[bi + 1], atom_ptr, bond_ptr, radius, np.bool_(True)
+        )
+        scratch = np.empty(RANK_SORT_MAX, dtype=np.uint32)
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             n = atom_ptr[i + 1] - a0
             b0 = bond_ptr[i]
             nb = bond_ptr[i + 1] - b0
+            if nb <= 64:
+                continue
             off = a0 * (radius + 1)
             size = n * (radius + 1)
-            n_out[i] = _morgan_any(
+            ids = tmp_ids[off : off + size]
+            k = _morgan_core(
                 n,
                 nb,
                 atom_inv[a0 : a0 + n],
@@ -703,25 +666,31 @@ def _morgan_envs_batch(
                 bond_inv[b0 : b0 + nb],
                 radius,
                 redundant,
-                tmp_ids[off : off + size],
-                tmp_atom[off : off + size],
-                tmp_radius[off : off + size],
-                True,
+                ids,
+                tmp_atom[off : off + size] if want_prov else tmp_atom,
+                tmp_radius[off : off + size] if want_prov else tmp_radius,
+                want_prov,
                 words,
                 ints,
                 u32,
                 flags,
             )
+            n_out[i] = k if want_prov else _sort_unique_counts(ids[:k], tmp_counts[off : off + k], scratch)
 
 
-@kernel(parallel=True)
-def _compact(blocks, src_ptr, n_out, dst_ptr, src, dst):
-    for bi in prange(blocks.shape[0] - 1):
+@kernel
+def _compact(blocks, lo, hi, src_ptr, n_out, dst_ptr, src, dst):
+    for bi in range(lo, hi):
         for i in range(blocks[bi], blocks[bi + 1]):
             s = src_ptr[i]
             d = dst_ptr[i]
             for j in range(n_out[i]):
                 dst[d + j] = src[s + j]
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a``, or a copy when it is read-only (arrays passed in by a caller, not made by the engine)."""
+    return a if a.flags.writeable else a.copy()
 
 
 @dataclass(frozen=True)
@@ -835,65 +804,49 @@ def _morgan(
     t = parallel.threads(threads)
     size = int(atom_ptr[-1]) * (radius + 1)
     n_out = np.zeros(max(n_mols, 0), dtype=np.int64)
-    src_ptr = atom_ptr * (radius + 1)
+    src_ptr = ro(atom_ptr * (radius + 1))
     blocks = thread_blocks(atom_ptr, t)
-    with _threads(t):
-        if provenance:
-            tmp_ids = np.empty(size, dtype=np.uint32)
-            tmp_atom = np.empty(size, dtype=np.int32)
-            tmp_rad = np.empty(size, dtype=np.int32)
-            if n_mols > 0:
-                _morgan_envs_batch(
-                    blocks,
-                    atom_ptr,
-                    bond_ptr,
-                    atom_inv,
-                    chiral,
-                    nbr_ptr,
-                    nbr_atom,
-                    nbr_bond,
-                    bond_inv,
-                    radius,
-                    bool(redundant_environments),
-                    tmp_ids,
-                    tmp_atom,
-                    tmp_rad,
-                    n_out,
-                )
-            indptr = np.zeros(n_mols + 1, dtype=np.int64)
-            np.cumsum(n_out, out=indptr[1:])
-            out = [np.empty(int(indptr[-1]), dtype=a.dtype) for a in (tmp_ids, tmp_atom, tmp_rad)]
-            if n_mols > 0:
-                for src, dst in zip((tmp_ids, tmp_atom, tmp_rad), out):
-                    _compact(blocks, src_ptr, n_out, indptr, src, dst)
-            return Environments(indptr, out[0], out[1], out[2])
-        tmp_ids = np.empty(size, dtype=np.uint32)
-        tmp_counts = np.empty(size, dtype=np.uint32)
-        if n_mols > 0:
-            _morgan_counts_batch(
-                blocks,
-                atom_ptr,
-                bond_ptr,
-                atom_inv,
-                chiral,
-                nbr_ptr,
-                nbr_atom,
-                nbr_bond,
-                bond_inv,
-                radius,
-                bool(redundant_environments),
-                tmp_ids,
-                tmp_counts,
-                n_out,
-            )
-        indptr = np.zeros(n_mols + 1, dtype=np.int64)
-        np.cumsum(n_out, out=indptr[1:])
-        ids = np.empty(int(indptr[-1]), dtype=np.uint32)
-        counts = np.empty(int(indptr[-1]), dtype=np.uint32)
-        if n_mols > 0:
-            _compact(blocks, src_ptr, n_out, indptr, tmp_ids, ids)
-            _compact(blocks, src_ptr, n_out, indptr, tmp_counts, counts)
-    return indptr, ids, counts
+    tmp_ids = np.empty(size, dtype=np.uint32)
+    none = np.empty(0, dtype=np.uint32)
+    if provenance:
+        tmp_counts, tmp_atom, tmp_rad = none, np.empty(size, dtype=np.uint32), np.empty(size, dtype=np.uint32)
+    else:
+        tmp_counts, tmp_atom, tmp_rad = np.empty(size, dtype=np.uint32), none, none
+    if n_mols > 0:
+        # engine-made arrays, writable as the fused single-molecule kernel's own (one signature for both)
+        args = (
+            _writable(atom_ptr),
+            _writable(bond_ptr),
+            _writable(atom_inv),
+            _writable(chiral),
+            _writable(nbr_ptr),
+            _writable(nbr_atom),
+            _writable(nbr_bond),
+            _writable(bond_inv),
+            radius,
+            bool(redundant_environments),
+            bool(provenance),
+            tmp_ids,
+            tmp_counts,
+            tmp_atom,
+            tmp_rad,
+            n_out,
+        )
+        parallel.run_blocks(_morgan_small, blocks, t, *args)
+        if n_out.min() < 0:  # molecules of more than 64 bonds: their kernel is compiled on first use
+            parallel.run_blocks(_morgan_large, blocks, t, *args)
+    indptr = np.zeros(n_mols + 1, dtype=np.int64)
+    np.cumsum(n_out, out=indptr[1:])
+    n_out, indptr_ro = ro(n_out), ro(indptr)
+    srcs = (tmp_ids, tmp_atom, tmp_rad) if provenance else (tmp_ids, tmp_counts)
+    out = [np.empty(int(indptr[-1]), dtype=np.uint32) for _ in srcs]
+    if n_mols > 0:
+        for src, dst in zip(srcs, out):
+            parallel.run_blocks(_compact, blocks, t, src_ptr, n_out, indptr_ro, ro(src), dst)
+    if provenance:
+        # atoms and radii travel as uint32 (one compiled signature) and are int32 by contract
+        return Environments(indptr, out[0], out[1].view(np.int32), out[2].view(np.int32))
+    return indptr, out[0], out[1]
 
 
 def morgan_from_bonds(

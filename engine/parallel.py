@@ -1,20 +1,29 @@
 """Threads and processes: the one policy every kernel launch and the parsing workers follow.
 
-* ``n_jobs=None`` means *what the caller allows*: ``numba.get_num_threads()`` on the calling thread, so
-  ``numba.set_num_threads(1)`` (or ``NUMBA_NUM_THREADS``) is respected by every sortslice call;
+* ``n_jobs=None`` means *what the caller allows*: ``NUMBA_NUM_THREADS`` (every core by default), or
+  ``numba.get_num_threads()`` on the calling thread once the caller has used Numba's threads, so
+  ``numba.set_num_threads(1)`` is respected by every sortslice call;
 * a positive ``n_jobs`` is taken as given (threads are capped at Numba's pool size); a negative one
   counts back from the machine's cores (``-1`` = all of them), as scikit-learn does;
 * a featuriser's ``n_jobs`` reaches every kernel it runs (parsing, Morgan, prevalence, pooling).
+
+Kernels are serial and release the GIL: :func:`run_blocks` runs one over blocks of rows on a thread
+pool kept for the process (the calling thread works too, so a call from a pool thread or from many
+threads at once always progresses). No Numba threading layer is started by sortslice.
 
 Results never depend on any of this (``tests/test_determinism.py``).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from numba.np.ufunc import parallel as _numba_parallel
 
 from .config import MIN_ITEMS_PER_PROCESS
 
@@ -29,7 +38,9 @@ def cpu_count() -> int:
 
 def _requested(n_jobs: int | None) -> int:
     if n_jobs is None:
-        return numba.get_num_threads()
+        # numba.get_num_threads() starts Numba's threading layer (TBB's threads): ask it only once
+        # the caller has started it, e.g. by numba.set_num_threads
+        return numba.get_num_threads() if _numba_parallel._is_initialized else _pool_size()
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
         raise TypeError(f"n_jobs must be an integer or None, got {type(n_jobs).__name__}")
     n_jobs = int(n_jobs)
@@ -57,3 +68,60 @@ def processes(n_jobs: int | None, n_items: int) -> int:
     if n_jobs is None:
         return max(1, min(_requested(None), n_items // MIN_ITEMS_PER_PROCESS))
     return _requested(n_jobs)
+
+
+_pool_lock = threading.Lock()
+_thread_pool: ThreadPoolExecutor | None = None
+
+
+def _threads_pool() -> ThreadPoolExecutor:
+    global _thread_pool
+    with _pool_lock:
+        if _thread_pool is None:
+            _thread_pool = ThreadPoolExecutor(max_workers=max(1, _pool_size() - 1), thread_name_prefix="sortslice")
+        return _thread_pool
+
+
+def run_blocks(kernel, blocks: np.ndarray, threads: int, *args) -> None:
+    """``kernel(blocks, lo, hi, *args)`` over every block ``[blocks[b], blocks[b + 1])``, on ``threads`` threads.
+
+    The kernel loops over blocks ``lo..hi-1`` and writes only its own rows, so blocks run in any order and
+    on any thread. With one thread (or one block) it is a single call on the calling thread; otherwise the
+    calling thread and ``threads - 1`` pool threads take blocks one at a time until none are left.
+    """
+    n = blocks.shape[0] - 1
+    if n <= 0:
+        return
+    t = max(1, min(int(threads), n))
+    if t == 1:
+        kernel(blocks, 0, n, *args)
+        return
+    nxt = itertools.count()  # next() on a count is atomic under the GIL
+
+    def work() -> None:
+        while True:
+            b = next(nxt)
+            if b >= n:
+                return
+            kernel(blocks, b, b + 1, *args)
+
+    futures = [_threads_pool().submit(work) for _ in range(t - 1)]
+    try:
+        work()
+    finally:
+        errors = [f.exception() for f in futures]
+    for e in errors:
+        if e is not None:
+            raise e
+
+
+def map_blocks(kernel, blocks: np.ndarray, threads: int, *args) -> list:
+    """``[kernel(blocks[b], blocks[b + 1], *args) for every block]``, in block order, on ``threads`` threads."""
+    n = blocks.shape[0] - 1
+    if n <= 0:
+        return []
+    if min(int(threads), n) <= 1:
+        return [kernel(blocks[b], blocks[b + 1], *args) for b in range(n)]
+    rest = [_threads_pool().submit(kernel, blocks[b], blocks[b + 1], *args) for b in range(1, n)]
+    first = kernel(blocks[0], blocks[1], *args)
+    return [first] + [f.result() for f in rest]

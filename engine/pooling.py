@@ -8,12 +8,14 @@ output rows.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-from numba import prange
 
 from . import checks, parallel
-from ._jit import kernel, parallel_section
+from ._jit import kernel, ro
 from .csr import balanced_blocks
+from .sorting import heap_sort
 
 _EMPTY = np.uint64(0)
 
@@ -112,7 +114,7 @@ def _count_block(r0, r1, indptr, ids, row_class, n_classes):
     """Prevalence (per class) of rows r0..r1 in a private hash table -> compact (ids, counts)."""
     keys = np.zeros(1 << 12, dtype=np.uint64)
     vals = np.zeros((1 << 12, n_classes), dtype=np.int64)
-    used = 0
+    used = np.int64(0)
     r = r0
     j = indptr[r0] if r0 < r1 else 0
     while r < r1:
@@ -184,7 +186,7 @@ def _grow_packed(table):
 def _count_block_packed(r0, r1, indptr, ids, row_class):
     """:func:`_count_block` for one class, in a packed table."""
     table = np.zeros(1 << 12, dtype=np.uint64)
-    used = 0
+    used = np.int64(0)
     r = r0
     j = indptr[r0] if r0 < r1 else 0
     while r < r1:
@@ -204,32 +206,12 @@ def _count_block_packed(r0, r1, indptr, ids, row_class):
     return out_ids, out_vals
 
 
-@kernel(parallel=True)
-def _count_blocks(blocks, indptr, ids, row_class, n_classes, sizes):
-    """One private table per block (a block per thread), concatenated; duplicates merged by the caller."""
-    nb = blocks.shape[0] - 1
-    parts_ids = [np.empty(0, dtype=np.uint32) for _ in range(nb)]
-    parts_vals = [np.empty((0, n_classes), dtype=np.int64) for _ in range(nb)]
-    for b in prange(nb):
-        if n_classes == 1 and blocks[b + 1] - blocks[b] < 0xFFFFFFFF:
-            pi, pv = _count_block_packed(blocks[b], blocks[b + 1], indptr, ids, row_class)
-        else:
-            pi, pv = _count_block(blocks[b], blocks[b + 1], indptr, ids, row_class, n_classes)
-        parts_ids[b] = pi
-        parts_vals[b] = pv
-        sizes[b] = pi.shape[0]
-    total = 0
-    for b in range(nb):
-        total += sizes[b]
-    all_ids = np.empty(total, dtype=np.uint32)
-    all_vals = np.empty((total, n_classes), dtype=np.int64)
-    p = 0
-    for b in range(nb):
-        m = parts_ids[b].shape[0]
-        all_ids[p : p + m] = parts_ids[b]
-        all_vals[p : p + m] = parts_vals[b]
-        p += m
-    return all_ids, all_vals
+@kernel
+def _count_range(r0, r1, indptr, ids, row_class, n_classes):
+    """Prevalence of rows r0..r1 in a private table: packed for one class (see :func:`_count_block_packed`)."""
+    if n_classes == 1 and r1 - r0 < 0xFFFFFFFF:
+        return _count_block_packed(r0, r1, indptr, ids, row_class)
+    return _count_block(r0, r1, indptr, ids, row_class, n_classes)
 
 
 def document_frequency(
@@ -263,11 +245,13 @@ def document_frequency(
     if n_rows == 0 or ids.shape[0] == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
     t = parallel.threads(threads)
-    blocks = balanced_blocks(indptr, t)
-    sizes = np.zeros(blocks.shape[0] - 1, dtype=np.int64)
-    with parallel_section(t):
-        all_ids, all_vals = _count_blocks(blocks, indptr, ids, row_class, int(n_classes), sizes)
-        return _merge_counts(all_ids, all_vals)
+    # one private table per block (a block per thread), concatenated; duplicates merged after
+    parts = parallel.map_blocks(
+        _count_range, balanced_blocks(indptr, t), t, ro(indptr), ro(ids), ro(row_class), int(n_classes)
+    )
+    if len(parts) == 1:
+        return _merge_counts(*parts[0])
+    return _merge_counts(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
 def merge_prevalence(a_ids, a_counts, b_ids, b_counts):
@@ -396,27 +380,59 @@ def _column_in(bits, keys, cols, key, fold, length):
     return _column(keys, cols, key, fold, length)
 
 
-@kernel(parallel=True)
-def _dense(blocks, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out):
-    """Rows into ``out`` (zeroed): 1 per present column, or count sums saturating at ``vmax``."""
-    if not fold and not use_counts:  # the common case, without the per-id branches
-        for b in prange(blocks.shape[0] - 1):
-            for r in range(blocks[b], blocks[b + 1]):
-                for j in range(indptr[r], indptr[r + 1]):
-                    c = _column_in(bits, keys, cols, ids[j], False, length)
-                    if c >= 0:
-                        out[r, c] = 1
-        return
-    for b in prange(blocks.shape[0] - 1):
+#: how :func:`_dense_rows` writes a value: little-endian integer (bool included), float32, float64
+_INT, _F32, _F64 = 0, 1, 2
+
+
+@kernel
+def _dense_rows(blocks, lo, hi, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, kind, out):
+    """Rows of blocks ``lo..hi-1`` into ``out``, the zeroed output's bytes (``n_rows x length * itemsize``
+    uint8): 1 per present column, or count sums saturating at ``vmax``. Writing bytes makes every output
+    dtype one compiled signature."""
+    isz = out.shape[1] // length
+    f32 = np.empty(1, dtype=np.float32)
+    f64 = np.empty(1, dtype=np.float64)
+    b32 = f32.view(np.uint8)
+    b64 = f64.view(np.uint8)
+    totals = np.zeros(length, dtype=np.int64)
+    for b in range(lo, hi):
+        n_max = np.int64(0)
         for r in range(blocks[b], blocks[b + 1]):
+            n_max = max(n_max, indptr[r + 1] - indptr[r])
+        touched = np.empty(n_max, dtype=np.int64)
+        for r in range(blocks[b], blocks[b + 1]):
+            m = 0
             for j in range(indptr[r], indptr[r + 1]):
                 c = _column_in(bits, keys, cols, ids[j], fold, length)
                 if c >= 0:
+                    if totals[c] == 0:
+                        touched[m] = c
+                        m += 1
                     if use_counts:
-                        v = np.int64(out[r, c]) + np.int64(counts[j])
-                        out[r, c] = v if v < vmax else vmax
+                        totals[c] += np.int64(counts[j])
                     else:
-                        out[r, c] = 1
+                        totals[c] = 1
+            for x in range(m):
+                c = touched[x]
+                v = totals[c]
+                totals[c] = 0
+                if v > vmax:
+                    v = vmax
+                p = c * isz
+                if kind == _INT:
+                    if isz == 1:
+                        out[r, p] = np.uint8(v)
+                    else:
+                        for k in range(isz):
+                            out[r, p + k] = np.uint8((v >> (8 * k)) & 0xFF)
+                elif kind == _F32:
+                    f32[0] = np.float32(v)
+                    for k in range(4):
+                        out[r, p + k] = b32[k]
+                else:
+                    f64[0] = np.float64(v)
+                    for k in range(8):
+                        out[r, p + k] = b64[k]
 
 
 @kernel
@@ -428,7 +444,7 @@ def _sorted_row(bits, keys, cols, ids, counts, s, e, fold, length, packed):
         if c >= 0:
             packed[m] = (c << 32) | np.int64(counts[j])
             m += 1
-    packed[:m].sort()
+    heap_sort(packed[:m])
     return m
 
 
@@ -545,9 +561,9 @@ def _bitmap_row(
     return u
 
 
-@kernel(parallel=True)
-def _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, sizes):
-    for b in prange(blocks.shape[0] - 1):
+@kernel
+def _sparse_sizes(blocks, lo, hi, indptr, ids, counts, bits, keys, cols, fold, length, sizes):
+    for b in range(lo, hi):
         n_max = 0
         for r in range(blocks[b], blocks[b + 1]):
             n_max = max(n_max, indptr[r + 1] - indptr[r])
@@ -560,7 +576,7 @@ def _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, s
                 # vocabulary columns of a row's (unique) ids are unique: count, no sort
                 u = 0
                 for j in range(indptr[r], indptr[r + 1]):
-                    if _column_in(bits, keys, cols, ids[j], False, length) >= 0:
+                    if _column_in(bits, keys, cols, ids[j], fold, length) >= 0:
                         u += 1
                 sizes[r] = u
             elif bitmap:
@@ -574,13 +590,13 @@ def _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, s
                     indptr[r + 1],
                     fold,
                     length,
-                    False,
+                    np.bool_(False),
                     words,
                     none,
                     none,
                     none,
-                    0,
-                    0,
+                    np.int64(0),
+                    np.int64(0),
                     _DEBRUIJN_INDEX,
                 )
             else:
@@ -592,12 +608,13 @@ def _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, s
                 sizes[r] = u
 
 
-@kernel(parallel=True)
+@kernel
 def _sparse_fill(
-    blocks, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out_ptr, out_idx, out_val
+    blocks, lo, hi, indptr, ids, counts, bits, keys, cols, fold, length, use_counts, vmax, out_ptr, out_idx, out_val
 ):
-    """CSR indices (sorted) and values of every row; count sums saturate at ``vmax``."""
-    for b in prange(blocks.shape[0] - 1):
+    """CSR indices (sorted) and values (int64) of the rows of blocks ``lo..hi-1``; count sums saturate at
+    ``vmax``."""
+    for b in range(lo, hi):
         n_max = 0
         for r in range(blocks[b], blocks[b + 1]):
             n_max = max(n_max, indptr[r + 1] - indptr[r])
@@ -665,8 +682,10 @@ def _check_table(table):
 
 
 def _max_value(dtype: np.dtype) -> int:
-    """Where count sums saturate: the integer dtype's maximum (floats: effectively never)."""
-    return int(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 2**62
+    """Where count sums saturate: the integer dtype's maximum, 1 for booleans (floats: effectively never)."""
+    if dtype.kind == "b":
+        return 1
+    return min(int(np.iinfo(dtype).max), 2**62) if np.issubdtype(dtype, np.integer) else 2**62
 
 
 def pool(
@@ -680,13 +699,15 @@ def pool(
     use_counts: bool = False,
     dtype=np.uint8,
     sparse: bool = False,
+    index_dtype=None,
     threads: int | None = None,
 ):
     """Rows of ids -> fixed-length vectors: Sort & Slice lookup (``vocabulary``) or folding (``None``).
 
     Dense output is ``(n_rows, length)`` of ``dtype``; sparse output is a SciPy CSR
     matrix with sorted column indices.  Count sums saturate at the dtype's maximum.
-    The kernels write the output dtype directly: no wider intermediate matrix.
+    The kernels write the output dtype directly: no wider intermediate matrix.  ``index_dtype`` is the
+    sparse matrix's index dtype (``None``: int32 when the indices fit, else int64).
     """
     indptr, ids, counts = checks.csr(indptr, ids, counts)
     length = checks.non_negative_int(length, "length", minimum=1)
@@ -706,30 +727,33 @@ def pool(
         # a column past ``length`` would be written out of bounds by the kernels
         if cols.size and int(cols.max()) >= length:
             raise ValueError(f"the vocabulary has {int(cols.max()) + 1} ids, more than length={length}")
-    bits = _presence_bits(keys)
+    bits = ro(_presence_bits(keys))
+    keys, cols = ro(keys), ro(cols)
+    indptr, ids, counts = ro(indptr), ro(ids), ro(counts)
     t = parallel.threads(threads)
     blocks = balanced_blocks(indptr, t * 8)
     vmax = _max_value(dtype)
-    with parallel_section(t):
-        if not sparse:
-            out = np.zeros((n_rows, length), dtype=dtype)
-            if n_rows:
-                _dense(blocks, indptr, ids, counts, bits, keys, cols, fold, length, bool(use_counts), vmax, out)
-            return out
-        import scipy.sparse as sp
-
-        sizes = np.zeros(n_rows, dtype=np.int64)
+    if not sparse:
+        kind = _dense_kind(dtype)
+        if kind is None:  # a dtype the byte writer does not know (float16, big-endian): via int64
+            return pool(
+                indptr,
+                ids,
+                counts,
+                length=length,
+                vocabulary=vocabulary,
+                table=table,
+                use_counts=use_counts,
+                dtype=np.int64,
+                threads=threads,
+            ).astype(dtype)
+        out = np.zeros((n_rows, length), dtype=dtype)
         if n_rows:
-            _sparse_sizes(blocks, indptr, ids, counts, bits, keys, cols, fold, length, sizes)
-        nnz = int(sizes.sum())
-        idx_dtype = np.int32 if max(length, nnz) < 2**31 else np.int64
-        out_ptr = np.zeros(n_rows + 1, dtype=idx_dtype)
-        np.cumsum(sizes, out=out_ptr[1:])
-        out_idx = np.empty(nnz, dtype=idx_dtype)
-        out_val = np.empty(nnz, dtype=dtype)
-        if n_rows:
-            _sparse_fill(
+            flat = out.view(np.uint8).reshape(n_rows, length * dtype.itemsize)
+            parallel.run_blocks(
+                _dense_rows,
                 blocks,
+                t,
                 indptr,
                 ids,
                 counts,
@@ -740,16 +764,65 @@ def pool(
                 length,
                 bool(use_counts),
                 vmax,
-                out_ptr,
-                out_idx,
-                out_val,
+                kind,
+                flat,
             )
-        # the arrays are well formed by construction: skip SciPy's O(nnz) format checks
-        out = sp.csr_matrix((n_rows, length), dtype=dtype)
-        out.data, out.indices, out.indptr = out_val, out_idx, out_ptr
-        out.has_sorted_indices = True
-        out.has_canonical_format = True
         return out
+    import scipy.sparse as sp
+
+    sizes = np.zeros(n_rows, dtype=np.int64)
+    if n_rows:
+        parallel.run_blocks(_sparse_sizes, blocks, t, indptr, ids, counts, bits, keys, cols, fold, length, sizes)
+    nnz = int(sizes.sum())
+    if index_dtype is None:
+        idx_dtype = np.int32 if max(length, nnz) < 2**31 else np.int64
+    else:
+        idx_dtype = np.dtype(index_dtype)
+        if idx_dtype not in (np.int32, np.int64) or (idx_dtype == np.int32 and max(length, nnz) >= 2**31):
+            raise ValueError(f"index_dtype must be int32 (when the indices fit) or int64, got {index_dtype}")
+    out_ptr = np.zeros(n_rows + 1, dtype=idx_dtype)
+    np.cumsum(sizes, out=out_ptr[1:])
+    out_idx = np.empty(nnz, dtype=idx_dtype)
+    # values are written as int64 (one compiled signature) and saturated at the dtype's maximum there
+    out_val = np.empty(nnz, dtype=np.int64)
+    if n_rows:
+        parallel.run_blocks(
+            _sparse_fill,
+            blocks,
+            t,
+            indptr,
+            ids,
+            counts,
+            bits,
+            keys,
+            cols,
+            fold,
+            length,
+            bool(use_counts),
+            vmax,
+            ro(out_ptr),
+            out_idx,
+            out_val,
+        )
+    # the arrays are well formed by construction: skip SciPy's O(nnz) format checks
+    out = sp.csr_matrix((n_rows, length), dtype=dtype)
+    out.data, out.indices, out.indptr = out_val.astype(dtype, copy=False), out_idx, out_ptr
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
+
+
+def _dense_kind(dtype: np.dtype):
+    """How :func:`_dense_rows` writes ``dtype`` (``None``: it cannot, byte for byte)."""
+    if not dtype.isnative or sys.byteorder != "little":
+        return None
+    if dtype.kind in "biu":
+        return _INT
+    if dtype == np.float32:
+        return _F32
+    if dtype == np.float64:
+        return _F64
+    return None
 
 
 # ---------------------------------------------------------------- supervised scores

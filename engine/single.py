@@ -29,11 +29,16 @@ CFG_SIZE = 10
 
 @kernel
 def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out):
-    """Fill ``out`` (zeroed by the caller) with one molecule's pooled fingerprint; returns a status."""
+    """Fill ``out`` (int64, zeroed by the caller; one compiled signature for every output dtype) with one
+    molecule's pooled fingerprint; returns a status. Molecules of more than 64 bonds take the batch path,
+    whose kernel for them is compiled only when one comes."""
     end = buf.shape[0]
-    st, _version, n, nb, _p = _header(buf, 0, end)
+    zero = np.int64(0)
+    st, _version, n, nb, _p = _header(buf, zero, end)
     if st != OK:
         return st
+    if nb > 64:
+        return NEEDS_BATCH_PATH
     radius = cfg[0]
     atomic_num = np.zeros(n, dtype=np.int32)
     no_implicit = np.zeros(n, dtype=np.bool_)
@@ -49,10 +54,10 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     bond_stereo = np.zeros(nb, dtype=np.int32)
     st = _parse_one(
         buf,
-        0,
+        zero,
         end,
-        0,
-        0,
+        zero,
+        zero,
         atomic_num,
         no_implicit,
         charge,
@@ -74,7 +79,9 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     nbr_ptr = np.zeros(n + 1, dtype=np.int64)
     nbr_atom = np.zeros(2 * nb, dtype=np.int32)
     nbr_bond = np.zeros(2 * nb, dtype=np.int32)
-    _neighbours_one(0, n, 0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64))
+    _neighbours_one(
+        zero, n, zero, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64)
+    )
     nbr_ptr[n] = 2 * nb
     if cfg[1]:
         if feature_inv.shape[0] != n:
@@ -84,7 +91,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
         total_degree = np.zeros(n, dtype=np.int32)
         total_hs = np.zeros(n, dtype=np.int32)
         _totals_one(
-            0, n, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
+            zero, n, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
         )
         atom_inv = ecfp_invariants(
             atomic_num, total_degree, total_hs, charge, np.zeros(n, dtype=np.int32), in_ring, cfg[4] != 0
@@ -99,9 +106,22 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     size = n * (radius + 1)
     ids = np.empty(size, dtype=np.uint32)
     counts = np.empty(size, dtype=np.uint32)
-    dummy = np.empty(0, dtype=np.int32)
+    dummy = np.empty(0, dtype=np.uint32)
     k = _morgan_one(
-        n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, radius, cfg[5] != 0, ids, dummy, dummy, False
+        n,
+        nb,
+        atom_inv,
+        chiral,
+        nbr_ptr,
+        nbr_atom,
+        nbr_bond,
+        bond_inv,
+        radius,
+        cfg[5] != 0,
+        ids,
+        dummy,
+        dummy,
+        np.bool_(False),
     )
     u = _sort_unique_counts(ids[:k], counts[:k], np.empty(min(k, RANK_SORT_MAX), dtype=np.uint32))
     length = cfg[6]
@@ -112,7 +132,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
         c = _column(keys, cols, ids[j], fold, length)
         if c >= 0:
             if use_counts:
-                v = np.int64(out[c]) + np.int64(counts[j])
+                v = out[c] + np.int64(counts[j])
                 out[c] = v if v <= max_value else max_value
             else:
                 out[c] = 1
@@ -121,7 +141,9 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
 
 def config(params, length: int, fold: bool, use_counts: bool, dtype: np.dtype) -> np.ndarray:
     """The per-featuriser constant part of a call (built once)."""
-    if np.issubdtype(dtype, np.integer):
+    if dtype.kind == "b":
+        max_value = 1
+    elif np.issubdtype(dtype, np.integer):
         max_value = int(np.iinfo(dtype).max)
     else:
         max_value = 2**62

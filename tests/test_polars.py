@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import platform
+import subprocess
+import sys
 import threading
 
 import numba
@@ -349,13 +350,22 @@ def test_group_by_agg_and_over(smiles):
 
 
 # -------------------------------------------------------------------------- threads
-def test_threading_layer_is_safe_for_concurrent_launches():
-    sortslice.ecfp(["CCO"])  # a parallel kernel has run, so the layer is chosen
-    layer = numba.threading_layer()
-    if platform.machine() in ("x86_64", "AMD64"):
-        assert layer in ("tbb", "omp"), layer  # tbb is a dependency there
-    else:
-        assert layer in ("tbb", "omp", "workqueue")  # workqueue launches are serialised by the engine
+def test_no_numba_threading_layer_is_started():
+    """Kernels are serial and run over blocks on sortslice's own thread pool: Numba's threading layer (TBB,
+    whose threads warn at every fork and need a launch lock under ``workqueue``) never starts."""
+    code = (
+        "import numba.np.ufunc.parallel as p, sortslice, polars as pl\n"
+        "ss = sortslice.SortSlice(length=16).fit(['CCO', 'c1ccccc1O'] * 50)\n"
+        "sortslice.ecfp(['CCO', 'c1ccccc1'] * 2000, n_jobs=2)\n"
+        "ss.set_params(n_jobs=2).transform(['CCO'] * 5000)\n"
+        "import sortslice.polars\n"
+        "pl.DataFrame({'s': ['CCO'] * 10}).select(pl.col('s').ecfp.sort_slice(ss))\n"
+        "print('layer started:', p._is_initialized)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "layer started: False" in out.stdout
+    assert "fork" not in out.stderr, out.stderr
 
 
 def test_default_jobs_ask_every_batch_for_the_same_pool():

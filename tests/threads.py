@@ -1,8 +1,8 @@
-"""Observe how sortslice runs: the Numba thread count of every parallel kernel launch, and the parse pools.
+"""Observe how sortslice runs: the threads of every kernel launch over blocks, and the parse pools.
 
-``with launches() as seen:`` replaces, for the duration, every parallel kernel of ``sortslice.engine``
-(wherever a module holds it) by a wrapper that records ``(kernel name, numba.get_num_threads())`` at the
-moment Python launches it — the threads that launch runs on — and ``pool.get_pool`` by one recording the
+``with launches() as seen:`` replaces, for the duration, ``parallel.run_blocks`` and ``parallel.map_blocks``
+(through which the engine runs every kernel over blocks of rows) by wrappers that record
+``(kernel name, threads)`` — the threads that launch runs on — and ``pool.get_pool`` by one recording the
 number of parsing processes asked for.
 
 Examples
@@ -17,22 +17,16 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
-
-import numba
-from numba.core.registry import CPUDispatcher
 
 #: the kernels of the ids pipeline (graph, Morgan), which overlap the parsing processes on one thread
 ECFP_KERNELS = {
     "_build_neighbours",
     "_compact",
     "_derive_totals",
-    "_morgan_counts_batch",
-    "_morgan_envs_batch",
+    "_morgan_small",
+    "_morgan_large",
     "parse_pickles",
-    "pickle_sizes",
 }
 
 
@@ -42,26 +36,21 @@ class Seen:
     processes: list = field(default_factory=list)  # pool sizes asked for
 
 
-def _engine_modules():
-    import sortslice.engine as eng
-
-    return [importlib.import_module(f"sortslice.engine.{m.name}") for m in pkgutil.iter_modules(eng.__path__)]
-
-
 @contextlib.contextmanager
 def launches():
+    from sortslice.engine import parallel
+
     seen = Seen()
     patched = []
-    for mod in _engine_modules():
-        for name, obj in list(vars(mod).items()):
-            if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("parallel"):
+    for name in ("run_blocks", "map_blocks"):
+        real = getattr(parallel, name)
 
-                def wrapper(*args, _kernel=obj, _name=name, **kwargs):
-                    seen.threads.append((_name, numba.get_num_threads()))
-                    return _kernel(*args, **kwargs)
+        def wrapper(kernel, blocks, threads, *args, _real=real):
+            seen.threads.append((kernel.__name__, int(threads)))
+            return _real(kernel, blocks, threads, *args)
 
-                patched.append((mod, name, obj))
-                setattr(mod, name, wrapper)
+        patched.append((name, real))
+        setattr(parallel, name, wrapper)
     from sortslice.engine import processes as pool
 
     get_pool = pool.get_pool
@@ -75,5 +64,5 @@ def launches():
         yield seen
     finally:
         pool.get_pool = get_pool
-        for mod, name, obj in patched:
-            setattr(mod, name, obj)
+        for name, real in patched:
+            setattr(parallel, name, real)

@@ -46,6 +46,7 @@ class Scoring:
         """Per-featuriser constants for :meth:`transform_one`, built once (reset by set_params/fit)."""
         state = self.__dict__.get("_single_state")
         if state is None:
+            from .._jit import ro
             from ..single import config
             from .base import check_is_fitted
 
@@ -59,8 +60,8 @@ class Scoring:
             params = self.ecfp_params
             state = ScoringConstants(
                 config(params, int(self.length), fold, bool(self.counts), dtype),
-                keys,
-                cols,
+                ro(keys),  # read-only, as the batch kernels take them: one compiled lookup
+                ro(cols),
                 dtype,
                 params.chirality,
                 params.invariants == "fcfp",
@@ -130,12 +131,15 @@ class Scoring:
             from rdkit.Chem import rdMolDescriptors
 
             feat = np.asarray(rdMolDescriptors.GetFeatureInvariants(mol), dtype=np.uint32)
+        values = np.zeros(int(self.length), dtype=np.int64)  # one kernel signature for every output dtype
         status = fingerprint_one(
-            np.frombuffer(mol.ToBinary(), dtype=np.uint8), cfg, cip_atoms, cip_terms, feat, keys, cols, out
+            np.frombuffer(mol.ToBinary(), dtype=np.uint8), cfg, cip_atoms, cip_terms, feat, keys, cols, values
         )
         if status != 0:  # exotic molecule: the batch path handles everything
             row = self.featurise([mol]).X
             out[:] = (row.toarray() if hasattr(row, "toarray") else row)[0]
+        else:
+            out[:] = values
         return out
 
     def transform_many(self, molecules, out: np.ndarray | None = None) -> np.ndarray:
