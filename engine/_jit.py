@@ -232,8 +232,14 @@ class _KernelCache(FunctionCache):
         if data is not None:
             _unlock(fd)
             return data
-        self._held[tuple(sig)] = fd  # released when this compile ends (see _Compiles.on_end)
+        self._held[tuple(sig)] = fd  # released once the compile is saved (or failed: see _Compiles.on_end)
         return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        finally:
+            self.release(sig)  # saved: a process waiting for this key now loads it
 
     def release(self, args) -> None:
         fd = self._held.pop(tuple(args), None)
@@ -322,13 +328,20 @@ class _Compiles(event.Listener):
         self.count = 0
         self.depth = 0
         self.noticed = False
+        self.helped = False
+        self.helpers = 0
         self.timer: threading.Timer | None = None
 
     def on_start(self, ev) -> None:
         if id(ev.data["dispatcher"]) not in _OURS:
             return
         self.depth += 1
-        if self.depth == 1 and not self.noticed and os.environ.get("SORTSLICE_COMPILE_NOTICE", "1") != "0":
+        if self.depth != 1:
+            return
+        if not self.helped:
+            self.helped = True
+            self.helpers = start_helpers()
+        if not self.noticed and os.environ.get("SORTSLICE_COMPILE_NOTICE", "1") != "0":
             self.timer = threading.Timer(NOTICE_AFTER, self._notice)
             self.timer.daemon = True
             self.timer.start()
@@ -337,8 +350,8 @@ class _Compiles(event.Listener):
         disp = ev.data["dispatcher"]
         if id(disp) not in _OURS:
             return
-        if isinstance(disp._cache, _KernelCache):
-            disp._cache.release(ev.data["args"])
+        if isinstance(disp._cache, _KernelCache) and ev.is_failed:
+            disp._cache.release(ev.data["args"])  # a failed compile saves nothing: let the next one try
         self.count += 1
         self.depth -= 1
         if self.depth == 0 and self.timer is not None:
@@ -350,8 +363,9 @@ class _Compiles(event.Listener):
             return
         self.noticed = True
         where = _CACHE_DIR or "beside the package"
+        on = f" on {self.helpers + 1} processes" if self.helpers else ""
         sys.stderr.write(
-            "sortslice: compiling its kernels for first use (once per install and CPU, cached in "
+            f"sortslice: compiling its kernels for first use{on} (once per install and CPU, cached in "
             f"{where}); `sortslice warmup` compiles them all ahead of time\n"
         )
         sys.stderr.flush()
@@ -361,6 +375,90 @@ class _Compiles(event.Listener):
 NOTICE_AFTER = 1.5
 _compiles = _Compiles()
 event.register("numba:compile", _compiles)
+
+
+def compile_jobs() -> int:
+    """Processes that share a cold start's compiling: ``SORTSLICE_COMPILE_JOBS``, else the cores (at most 4).
+
+    Kernels compile one per process (Numba holds the GIL), so the first compile in a process starts
+    ``compile_jobs() - 1`` helper processes that run the warmup from its other end into the same cache
+    folder; the per-key locks of :class:`_KernelCache` make each kernel compile once, in whichever
+    process gets to it first, and the others load it.  ``1`` turns the helpers off.
+    """
+    value = os.environ.get("SORTSLICE_COMPILE_JOBS")
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return min(cores, 4)
+
+
+def _helper_lock_path(k: int) -> str:
+    return os.path.join(_FOLDER, f"compile-helper-{k}.lock")
+
+
+class helper_lock:
+    """``with helper_lock(k) as held:`` compile helper ``k``'s lock in the cache folder, if free (not waited for)."""
+
+    def __init__(self, k: int) -> None:
+        self.path = _helper_lock_path(k)
+        self.fd = None
+
+    def __enter__(self) -> bool:
+        if fcntl is None:
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            _unlock(self.fd)
+            self.fd = None
+
+
+def start_helpers() -> int:
+    """Start the compile helpers of :func:`compile_jobs` not already running; returns how many run."""
+    import subprocess
+
+    jobs = compile_jobs()
+    if jobs <= 1 or fcntl is None or not _writable(_FOLDER):
+        return 0
+    running = 0
+    env = dict(os.environ, SORTSLICE_COMPILE_JOBS="1", SORTSLICE_COMPILE_NOTICE="0")
+    if _CACHE_DIR is not None:
+        env["SORTSLICE_CACHE_DIR"] = _CACHE_DIR
+    for k in range(jobs - 1):
+        with helper_lock(k) as free:
+            pass
+        if free:
+            try:
+                subprocess.Popen(
+                    [sys.executable, "-m", "sortslice.engine.warmup", str(k)],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # not in the caller's process group: Ctrl-C is the caller's
+                    close_fds=True,
+                )
+            except OSError:
+                continue
+        running += 1
+    return running
 
 
 def compiled_signatures() -> int:

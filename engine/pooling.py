@@ -207,10 +207,14 @@ def _count_block_packed(r0, r1, indptr, ids, row_class):
 
 
 @kernel
-def _count_range(r0, r1, indptr, ids, row_class, n_classes):
-    """Prevalence of rows r0..r1 in a private table: packed for one class (see :func:`_count_block_packed`)."""
-    if n_classes == 1 and r1 - r0 < 0xFFFFFFFF:
-        return _count_block_packed(r0, r1, indptr, ids, row_class)
+def _count_one_class(r0, r1, indptr, ids, row_class, n_classes):
+    """Prevalence of rows r0..r1 (fewer than 2**32) in a private packed table (see :func:`_count_block_packed`)."""
+    return _count_block_packed(r0, r1, indptr, ids, row_class)
+
+
+@kernel
+def _count_classes(r0, r1, indptr, ids, row_class, n_classes):
+    """Prevalence by class of rows r0..r1 in a private table (compiled only when classes are counted)."""
     return _count_block(r0, r1, indptr, ids, row_class, n_classes)
 
 
@@ -246,9 +250,10 @@ def document_frequency(
         return np.zeros(0, dtype=np.uint32), np.zeros((0, n_classes), dtype=np.int64)
     t = parallel.threads(threads)
     # one private table per block (a block per thread), concatenated; duplicates merged after
-    parts = parallel.map_blocks(
-        _count_range, balanced_blocks(indptr, t), t, ro(indptr), ro(ids), ro(row_class), int(n_classes)
-    )
+    blocks = balanced_blocks(indptr, t)
+    packed = n_classes == 1 and int(np.diff(blocks).max()) < 0xFFFFFFFF
+    count = _count_one_class if packed else _count_classes  # each compiled on first use
+    parts = parallel.map_blocks(count, blocks, t, ro(indptr), ro(ids), ro(row_class), int(n_classes))
     if len(parts) == 1:
         return _merge_counts(*parts[0])
     return _merge_counts(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

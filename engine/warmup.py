@@ -36,36 +36,98 @@ class WarmupReport:
         return "\n".join(lines)
 
 
-def warmup() -> WarmupReport:
+def _graph_kernels():
+    """Pickle reading, neighbour lists, totals and layer-0 invariants (what parsing a batch runs)."""
+    from rdkit import Chem
+
+    from .graph import graph_from_pickles, to_pickles
+
+    mols = [m for m in (Chem.MolFromSmiles(s) for s in _MOLECULES[:6]) if m is not None]
+    graph, _status = graph_from_pickles(*to_pickles(mols, 1))
+    graph.atom_invariants("ecfp", True)
+    graph.bond_invariants(True, True)
+
+
+def _morgan_kernels():
+    """Both Morgan kernels (a 71-bond ring takes the multi-word one), counts and provenance."""
+    from .morgan import morgan_from_bonds
+
+    n = [3, 71]  # a chain of 3 atoms, a ring of 71
+    atom_ptr = np.array([0, 3, 74], dtype=np.int64)
+    bond_ptr = np.array([0, 2, 73], dtype=np.int64)
+    begin = np.array([0, 1] + list(range(71)), dtype=np.int32)
+    end = np.array([1, 2] + [(i + 1) % 71 for i in range(71)], dtype=np.int32)
+    atom_inv = np.arange(sum(n), dtype=np.uint32) % 5
+    chiral = np.zeros(sum(n), dtype=np.uint8)
+    bond_inv = np.ones(73, dtype=np.int32)
+    for provenance in (False, True):
+        morgan_from_bonds(atom_ptr, atom_inv, chiral, bond_ptr, begin, end, bond_inv, 2, provenance=provenance)
+
+
+def _pooling_kernels():
+    """Prevalence (one class and several), lookup tables, dense and sparse pooling (any dtype)."""
+    from .pooling import document_frequency, lookup_table, pool
+
+    indptr = np.array([0, 3, 5, 9], dtype=np.int64)
+    ids = np.array([1, 5, 9, 5, 7, 1, 2, 3, 400], dtype=np.uint32)
+    counts = np.array([1, 2, 1, 1, 3, 1, 1, 2, 1], dtype=np.uint32)
+    document_frequency(indptr, ids)
+    document_frequency(indptr, ids, np.array([0, 1, 1]), 2)  # by class: its own kernel
+    vocabulary = np.array([5, 1, 400], dtype=np.uint32)
+    lookup_table(vocabulary)
+    for voc in (vocabulary, None):
+        for sparse in (False, True):
+            pool(indptr, ids, counts, length=16, vocabulary=voc, use_counts=True, sparse=sparse)
+    # a sparse matrix of more than 2**31 entries takes 64-bit indices
+    pool(indptr, ids, counts, length=16, sparse=True, index_dtype=np.int64)
+
+
+def _scoring_kernel():
+    """The fused single-molecule kernel of ``transform_one``."""
+    from .featurisers import HashFold
+
+    HashFold(length=16, chirality=True).fit().transform_one(_MOLECULES[1])
+
+
+def _featurisers():
+    """Every featuriser end to end (loads what the steps above compiled; compiles whatever they missed)."""
+    from .featurisers import MIM, HashFold, SortSlice
+    from .fingerprint import ecfp
+
+    smiles = _MOLECULES
+    ecfp(smiles, chirality=True)
+    fp = ecfp(smiles)
+    ecfp(smiles[:3], provenance=True)
+    ss = SortSlice(length=16, counts=True).fit(fp)
+    ss.transform(fp)
+    ss.set_params(sparse=True).transform(fp)
+    ss.transform_one(smiles[1])
+    HashFold(length=16).fit().transform(fp)
+    MIM(length=8).fit(fp, np.arange(len(smiles)) % 2)
+
+
+#: the warmup's steps, in the order a first call needs them; helper processes take them from the other end
+STEPS = (_graph_kernels, _morgan_kernels, _pooling_kernels, _scoring_kernel, _featurisers)
+_HELPER_ORDER = (_morgan_kernels, _pooling_kernels, _scoring_kernel, _graph_kernels, _featurisers)
+
+
+def warmup(*, _steps=STEPS) -> WarmupReport:
     """Compile (or load from the disk cache) every kernel any sortslice call can run.
 
     Every kernel has one signature (inputs are passed read-only and outputs of any dtype as bytes or
     int64), so one tiny call down each path covers every featuriser, option, output kind, ids file,
     Polars expression, CLI command and Dask task.  With a warm disk cache this only loads kernels; with
-    an empty one it compiles them, so later processes start fast.  Returns what was done.
+    an empty one it compiles them (on several processes, see :func:`._jit.compile_jobs`), so later
+    processes start fast.  Returns what was done.
     """
     from . import single  # noqa: F401  (registers its kernel)
     from ._jit import compiled_signatures
-    from .featurisers import MIM, HashFold, SortSlice
-    from .fingerprint import ecfp
-    from .pooling import pool
 
     before = {id(k): len(k.signatures) for k in KERNELS}
     new_before = compiled_signatures()
     t0 = time.perf_counter()
-    smiles = _MOLECULES
-    y = np.arange(len(smiles)) % 2
-    ecfp(smiles, chirality=True)  # graph, Morgan (both kernels), compaction
-    fp = ecfp(smiles)
-    ecfp(smiles[:3], provenance=True)
-    ss = SortSlice(length=16, counts=True).fit(fp)  # prevalence, lookup, dense pooling
-    ss.transform(fp)
-    ss.set_params(sparse=True).transform(fp)  # sparse pooling
-    ss.transform_one(smiles[1])  # the fused scoring kernel
-    HashFold(length=16).fit().transform(fp)
-    MIM(length=8).fit(fp, y)  # prevalence by class
-    # a sparse matrix of more than 2**31 entries takes 64-bit indices: compile that variant too
-    pool(fp.indptr, fp.ids, fp.counts, length=16, sparse=True, index_dtype=np.int64)
+    for step in _steps:
+        step()
     seconds = time.perf_counter() - t0
     compiled = [
         (k.py_func.__module__.rsplit(".", 1)[-1] + "." + k.__name__, len(k.signatures) - before.get(id(k), 0))
@@ -75,3 +137,20 @@ def warmup() -> WarmupReport:
     return WarmupReport(
         seconds, compiled, cache_dir() or "beside the package sources", compiled_signatures() - new_before
     )
+
+
+def _helper(k: int) -> None:
+    """Compile helper ``k`` (started by :func:`._jit.start_helpers`): the warmup from the other end (each
+    helper rotated by one step), holding its lock in the cache folder so that one runs at a time."""
+    from ._jit import helper_lock
+
+    with helper_lock(k) as held:
+        if held:
+            n = len(_HELPER_ORDER)
+            warmup(_steps=tuple(_HELPER_ORDER[(i + k) % n] for i in range(n)))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _helper(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
