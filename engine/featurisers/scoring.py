@@ -41,6 +41,8 @@ class Scoring:
 
         def featurise(self, X: Any) -> Any: ...
 
+        def _check_fitted_ecfp(self) -> None: ...
+
     # ------------------------------------------------------------ low latency
     def _single(self) -> ScoringConstants:
         """Per-featuriser constants for :meth:`transform_one`, built once (reset by set_params/fit)."""
@@ -50,6 +52,7 @@ class Scoring:
             from .base import check_is_fitted
 
             check_is_fitted(self)
+            self._check_fitted_ecfp()
             fold = not hasattr(self, "vocabulary_")
             if fold:
                 keys, cols = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int64)

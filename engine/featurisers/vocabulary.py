@@ -39,6 +39,8 @@ class _Vocabulary(_Featuriser):
         self.__dict__.pop("_table", None)
         self.__dict__.pop("_single_state", None)
         self.n_features_out_ = int(self.length)
+        # the columns are ids of these parameters: using the vocabulary with others is refused
+        self._fitted_ecfp = self.ecfp_params
 
     def _state_fields(self) -> dict:
         examples = getattr(self, "_examples", {})
@@ -182,6 +184,7 @@ class _Vocabulary(_Featuriser):
         Returns ``self``.
         """
         check_is_fitted(self)
+        self._check_fitted_ecfp()
         self._examples = {}
         return self._scan_examples(batches)
 

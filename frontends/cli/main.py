@@ -14,6 +14,7 @@ import signal
 import tempfile
 import threading
 import time
+import warnings
 
 import click
 import numpy as np
@@ -52,7 +53,10 @@ class _Commands(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # the commands count invalid rows and report them in their own words (``run.Tally``)
+                warnings.simplefilter("ignore", sortslice.InvalidMoleculeWarning)
+                return super().invoke(ctx)
         except FileError as exc:  # the I/O layer's one-line errors become the command's
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt as exc:
