@@ -7,6 +7,9 @@ arguments, the demo.  Oracles: RDKit (is a line a molecule?), scikit-learn's beh
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -239,3 +242,85 @@ def test_bad_parameters_raise_value_error_at_fit_not_at_construction(cls, param,
 def test_bad_labels_fail_with_one_line(cls, y, match):
     with pytest.raises(ValueError, match=match):
         make(cls).fit(SMILES, y)
+
+
+# ------------------------------------------------------------------ 1. a CSV without a header
+def test_headerless_csv_keeps_its_first_molecule_and_says_so(tmp_path):
+    path = tmp_path / "noheader.csv"
+    path.write_text("".join(f"{s}\n" for s in SMILES))
+    assert Chem.MolFromSmiles(SMILES[0]) is not None  # the oracle: the first line is a molecule
+    result = invoke("fit", path, "-o", tmp_path / "m.json", "--length", "64")
+    assert result.exit_code == 0, result.output
+    model = sortslice.load(tmp_path / "m.json")
+    assert model.n_molecules_ == len(SMILES)
+    assert np.array_equal(model.vocabulary_, sortslice.SortSlice(length=64).fit(SMILES).vocabulary_)
+    notes = [line for line in result.stderr.splitlines() if line.startswith("Note:")]
+    assert len(notes) == 1, result.stderr  # said once, although fit reads the file twice
+    assert f"{path}: no header" in notes[0] and "'CCO' is a molecule" in notes[0]
+
+    out = tmp_path / "fps.csv"
+    result = invoke("transform", tmp_path / "m.json", path, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == len(SMILES)
+
+
+def test_headerless_csv_with_several_columns_names_them_by_position(tmp_path):
+    path = tmp_path / "noheader.csv"
+    path.write_text("".join(f"{s},m{i},{y}\n" for i, (s, y) in enumerate(zip(SMILES, Y))))
+    out = tmp_path / "ids.csv"
+    result = invoke("ids", path, "-o", out, "--keep", "column_2")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert table["column_2"].tolist() == [f"m{i}" for i in range(len(SMILES))]
+    assert "the columns are named column_1, column_2, column_3" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["smiles", "SMILES,id", "structure", "Molecule ChEMBL ID,canonical_smiles", "mol,pIC50"],
+)
+def test_a_header_is_still_a_header(tmp_path, header):
+    names = header.split(",")
+    path = tmp_path / "h.csv"
+    rows = [",".join([s] + [str(i)] * (len(names) - 1)) for i, s in enumerate(SMILES)]
+    if names[0] == "Molecule ChEMBL ID":  # the SMILES in the second column
+        rows = [f"{i},{s}" for i, s in enumerate(SMILES)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    column = ["--smiles-column", "mol"] if names[0] == "mol" else []
+    result = invoke("fit", path, "-o", tmp_path / "m.json", *column)
+    assert result.exit_code == 0, result.output
+    assert sortslice.load(tmp_path / "m.json").n_molecules_ == len(SMILES)
+    assert "Note:" not in result.stderr
+
+
+def test_a_first_line_that_is_neither_a_name_nor_a_molecule_is_kept_as_a_molecule(tmp_path):
+    path = tmp_path / "bad_first.csv"
+    path.write_text("C1CC(\n" + "\n".join(SMILES) + "\n")
+    out = tmp_path / "ids.csv"
+    result = invoke("ids", path, "-o", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == len(SMILES) + 1 and isinstance(table["error"][0], str)  # kept, with its reason
+    assert "Note:" in result.stderr and "'C1CC('" in result.stderr
+
+
+# ------------------------------------------------------------------ 8. the demo leaves no temporary files
+def test_demo_leaves_nothing_in_the_temporary_directory(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "TMP": str(tmp)}
+    env.setdefault("SORTSLICE_CACHE_DIR", os.environ.get("SORTSLICE_CACHE_DIR", ""))
+    if not env["SORTSLICE_CACHE_DIR"]:
+        del env["SORTSLICE_CACHE_DIR"]
+    code = "from sortslice.cli import main; main()"
+    run = subprocess.run(
+        [sys.executable, "-c", code, "demo", "--length", "64", "--train", "4900"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "2. transform: the other 99 molecules" in run.stdout
+    assert os.listdir(tmp) == []
+    assert sorted(os.listdir(tmp_path)) == ["tmp"]  # nor in the working directory
