@@ -324,3 +324,33 @@ def test_demo_leaves_nothing_in_the_temporary_directory(tmp_path):
     assert "2. transform: the other 99 molecules" in run.stdout
     assert os.listdir(tmp) == []
     assert sorted(os.listdir(tmp_path)) == ["tmp"]  # nor in the working directory
+
+
+# ------------------------------------------------------------------ further frictions found the same way
+def test_pandas_missing_values_are_missing_molecules():
+    """A pandas "string" column's missing cell is pd.NA: it was "unsupported input of type NAType"."""
+    s = pd.Series(["CCO", None, "CCN"], dtype="string")
+    fp = sortslice.ecfp(s)
+    assert fp.valid.tolist() == [True, False, True]
+    assert fp.errors[1] == "missing molecule" == sortslice.ecfp([None]).errors[0]
+    assert sortslice.ecfp([np.float32("nan"), pd.NaT]).errors.tolist() == ["missing molecule"] * 2
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_transform_one_and_transform_many_take_what_their_names_say(cls):
+    f = make(cls).fit(SMILES, Y)
+    with pytest.raises(TypeError, match="transform_one takes one molecule .* got a list: use transform"):
+        f.transform_one(["CCO"])  # it returned an all-zero vector
+    with pytest.raises(ValueError, match="got a single string 'CCO'"):
+        f.transform_many("CCO")  # it fingerprinted 'C', 'C', 'O'
+    assert np.array_equal(f.transform_many(SMILES[:3]), dense(f.transform(SMILES[:3])))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not f.transform_one("not a smiles").any()
+        assert not f.transform_many(["CCO", "xx", None])[1:].any()
+    assert [str(w.message).split(";")[0] for w in caught] == [
+        "1 of 1 molecules are invalid (first: row 0, invalid SMILES: syntax error)",
+        "2 of 3 molecules are invalid (first: row 1, invalid SMILES: syntax error)",
+    ]
+    with pytest.raises(sortslice.InvalidMoleculeError, match="row 2: missing molecule"):
+        f.set_params(strict=True).transform_many(["CCO", "CCN", None])

@@ -30,6 +30,7 @@ or padding, ``counts``, ``dtype``, ``sparse``, ``n_jobs``, ``strict``) take effe
 from __future__ import annotations
 
 import inspect
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -217,7 +218,11 @@ class EstimatorBase:
     _requires_y = False
 
     def set_output(self, *, transform=None):
-        """``"default"`` (NumPy/SciPy), ``"pandas"`` or ``"polars"`` DataFrames named by feature."""
+        """``"default"`` (NumPy/SciPy), ``"pandas"`` or ``"polars"`` DataFrames named by feature.
+
+        Unset (or ``None``), scikit-learn's global ``set_config(transform_output=...)`` decides, as for
+        scikit-learn's own transformers; a pandas frame keeps the input's index.
+        """
         if transform not in (None, "default", "pandas", "polars"):
             raise ValueError(f"transform must be 'default', 'pandas' or 'polars', got {transform!r}")
         if transform is not None:
@@ -226,8 +231,11 @@ class EstimatorBase:
 
     def _wrap_output(self, X, index=None):
         """``X`` as the container ``set_output`` asked for; a pandas frame keeps the input's ``index``."""
-        kind = getattr(self, "_output", "default")
-        if kind == "default":
+        kind = getattr(self, "_output", None)
+        if kind is None:  # not set here: scikit-learn's global choice, if scikit-learn is in use
+            sklearn = sys.modules.get("sklearn")
+            kind = sklearn.get_config().get("transform_output", "default") if sklearn is not None else "default"
+        if kind not in ("pandas", "polars"):
             return X
         dense = X.toarray() if hasattr(X, "toarray") else X
         names = [str(n) for n in self.get_feature_names_out()]
@@ -423,8 +431,7 @@ class _Featuriser(Scoring, EstimatorBase):
         return self
 
     def set_params(self, **params):
-        self.__dict__.pop("_single_state", None)
-        self.__dict__.pop("_table", None)
+        self.__dict__.pop("_single_state", None)  # transform_one's constants depend on the parameters
         return super().set_params(**params)
 
     @property
