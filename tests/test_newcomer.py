@@ -272,7 +272,12 @@ def test_headerless_csv_with_several_columns_names_them_by_position(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert table["column_2"].tolist() == [f"m{i}" for i in range(len(SMILES))]
-    assert "the columns are named column_1, column_2, column_3" in result.stderr
+    assert "the columns are named column_1, column_2, column_3 (molecules in column_1)" in result.stderr
+    result = invoke("ids", path, "-o", out, "--smiles-column", "smiles")  # a header was expected: it is not there
+    assert result.exit_code == 1 and result.stderr.splitlines()[-1] == (
+        f"Error: {path}: no column 'smiles' (columns: column_1, column_2, column_3)"
+    )
+    assert "molecules in smiles" not in result.stderr
 
 
 @pytest.mark.parametrize(

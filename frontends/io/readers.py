@@ -371,9 +371,10 @@ class DelimitedReader(_ArrowReader):
                 smiles_column = names[molecule]
             # the line is data: give it back to the CSV reader (without a byte-order mark)
             source.stream = io.BufferedReader(_Prepended(header.encode("utf-8"), source.stream))
+            where = f" (molecules in {smiles_column})" if smiles_column in names else ""
             note = (
-                f"{source.name}: {note}; the columns are named {', '.join(names)} (molecules in "
-                f"{smiles_column}). If the first line is a header, name its SMILES column with --smiles-column"
+                f"{source.name}: {note}; the columns are named {', '.join(names)}{where}. "
+                "If the first line is a header, name its SMILES column with --smiles-column"
             )
             warnings.warn(InputNote(note), stacklevel=2)
         dupes = sorted({n for n in names if names.count(n) > 1})
