@@ -334,7 +334,8 @@ def as_items(molecules) -> list:
 
 
 def is_missing(x) -> bool:
-    return x is None or (isinstance(x, float) and x != x)
+    """None, a NaN of any float type, or pandas' ``NA``/``NaT`` (a missing cell of a pandas column)."""
+    return x is None or (isinstance(x, (float, np.floating)) and x != x) or type(x).__name__ in ("NAType", "NaTType")
 
 
 def parse_in_process(kind: str, items: list, rows: list[int]):

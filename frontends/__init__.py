@@ -4,7 +4,17 @@
 kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
-from .engine.featurisers import MIM, Featurised, Filtering, FittedState, HashFold, SortSlice, from_state, load
+from .engine.featurisers import (
+    MIM,
+    Featurised,
+    Filtering,
+    FittedState,
+    HashFold,
+    InvalidMoleculeWarning,
+    SortSlice,
+    from_state,
+    load,
+)
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp
 from .engine.persist import ModelFileError
 from .engine.version import VERSION
@@ -23,6 +33,7 @@ __all__ = [
     "HashFold",
     "IdsFileError",
     "InvalidMoleculeError",
+    "InvalidMoleculeWarning",
     "ModelFileError",
     "SortSlice",
     "WarmupReport",

@@ -36,6 +36,7 @@ shape: (4, 3)
 from __future__ import annotations
 
 import copy
+import warnings
 from functools import partial
 
 import numpy as np
@@ -45,7 +46,7 @@ import pyarrow as pa
 # Arrow arrays and scalars without pa.array/pa.scalar, which import pandas (~0.6 s) on a query's first call
 from ._arrow import from_numpy, null_scalar
 from .engine.config import DEFAULT_CHUNK_SIZE
-from .engine.featurisers import HashFold, SortSlice, check_is_fitted
+from .engine.featurisers import HashFold, InvalidMoleculeWarning, SortSlice, check_is_fitted
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
 from .engine.parallel import cpu_count, processes
 
@@ -563,15 +564,30 @@ def fit_lazy(
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     fitted = False
+    rows, invalid, first = 0, 0, None
     for batch in frame.lazy().select(_as_expr(column)).collect_batches(chunk_size=int(batch_size)):
         s = _smiles(batch.to_series())
-        if fitted:
-            featuriser.partial_fit(s)
-        else:
-            featuriser.fit(s)
-            fitted = True
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InvalidMoleculeWarning)
+            if fitted:
+                featuriser.partial_fit(s)
+            else:
+                featuriser.fit(s)
+                fitted = True
+        for w in caught:
+            if isinstance(w.message, InvalidMoleculeWarning):
+                invalid += w.message.n_invalid
+                if first is None:
+                    first = (rows + w.message.first_row, w.message.first_reason)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        rows += len(s)
     if not fitted:  # an empty frame: fitted on nothing, like fit([])
         featuriser.fit([])
+    if first is not None:  # one warning for the whole frame, as one fit(...) call gives
+        warnings.warn(
+            InvalidMoleculeWarning(invalid, rows, first[0], first[1], "they were left out of the fit"), stacklevel=2
+        )
     return featuriser
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ECFP_PARAMS, Featurised, NotFittedError, check_is_fitted, params_mismatch
+from .base import ECFP_PARAMS, Featurised, InvalidMoleculeWarning, NotFittedError, check_is_fitted, params_mismatch
 from .hash_fold import HashFold
 from .sort_slice import SortSlice
 from .state import FittedState
@@ -32,6 +32,7 @@ __all__ = [
     "Filtering",
     "FittedState",
     "HashFold",
+    "InvalidMoleculeWarning",
     "NotFittedError",
     "SortSlice",
     "check_is_fitted",

@@ -8,15 +8,31 @@ Fitted, saveable featurisers (scikit-learn transformers) over unfolded ECFP ids.
 * :class:`MIM` keeps the ids with the highest mutual information with the labels;
 * :class:`Filtering` keeps the ids that survive Gütlein & Kramer's filters.
 
-All accept SMILES, RDKit ``Mol`` objects (or a one-column 2-d array of them) or an
-:class:`~sortslice.EcfpResult` computed with the same ECFP parameters.  Output has
-exactly ``length`` columns; invalid molecules give all-zero rows (see
-:meth:`featurise` for the validity mask and reasons, or ``strict=True``).
+All accept a list (or any iterable, array, Series) of SMILES and RDKit ``Mol`` objects,
+a one-column 2-d array or DataFrame of them, or an :class:`~sortslice.EcfpResult`
+computed with the same ECFP parameters; a bare string is refused (wrap it in a list, or
+use ``transform_one``).  Output has exactly ``length`` columns; invalid molecules keep
+their row, all zeros, and each call that meets any says so once with an
+:class:`InvalidMoleculeWarning` (see :meth:`featurise` for the validity mask and
+reasons, or ``strict=True``).
+
+Parameters are checked when fitting, not when constructing (scikit-learn's rule), and
+raise ``ValueError`` with one line.  Changing an ECFP parameter (``radius``,
+``invariants``, ``chirality``, ``bond_types``, ``ring_membership``,
+``redundant_environments``) of a fitted vocabulary featuriser (SortSlice, MIM,
+Filtering) does not unfit it: its columns are ids of the fitted parameters, so
+``transform``, ``partial_fit``, ``save`` and the like refuse with one line until the
+parameter is set back or the featuriser is fitted again.  ``HashFold`` learns nothing
+from data and uses new parameters at once.  Output parameters (``length`` for folding
+or padding, ``counts``, ``dtype``, ``sparse``, ``n_jobs``, ``strict``) take effect at once.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,21 +65,98 @@ def params_mismatch(got: EcfpParams, expected: EcfpParams, user: str = "this fea
     )
 
 
+class InvalidMoleculeWarning(UserWarning):
+    """Some molecules of a call were invalid: their rows are all zeros (or they were left out of a fit).
+
+    Said once per call, naming how many rows and the first reason; ``n_invalid``, ``n_rows``,
+    ``first_row`` and ``first_reason`` hold the same as data.
+    """
+
+    def __init__(self, n_invalid: int, n_rows: int, first_row: int, first_reason: str, consequence: str):
+        super().__init__(
+            f"{n_invalid:,} of {n_rows:,} molecules are invalid (first: row {first_row}, {first_reason}); "
+            f"{consequence}. featurise() returns which rows are valid and why not; strict=True raises instead"
+        )
+        self.n_invalid, self.n_rows = n_invalid, n_rows
+        self.first_row, self.first_reason, self.consequence = first_row, first_reason, consequence
+
+    def __reduce__(self):
+        return type(self), (self.n_invalid, self.n_rows, self.first_row, self.first_reason, self.consequence)
+
+
+def _short(text, limit: int = 40) -> str:
+    r = repr(text)
+    return r if len(r) <= limit else r[: limit - 4] + "...'"
+
+
 def _molecule_list(X):
-    """SMILES/Mol containers, including a one-column 2-d array or DataFrame, as a flat list."""
+    """SMILES/Mol containers, including a one-column 2-d array or DataFrame, as a flat sequence.
+
+    Mistaken arguments fail here, before any work, with scikit-learn's error types: a bare
+    string, a scalar, a mapping or set, an array of more than two dimensions.  An iterator
+    (a generator, ``map``) is read once into a list.
+    """
     if isinstance(X, EcfpResult):
         return X
+    if isinstance(X, (str, bytes)):
+        kind = "string" if isinstance(X, str) else "bytes"
+        raise ValueError(
+            f"expected a list of molecules, got a single {kind} {_short(X)}: wrap it in a list "
+            f"([{_short(X)}]), or use transform_one for one molecule"
+        )
+    if type(X).__name__ == "Mol" and type(X).__module__.startswith("rdkit"):
+        raise ValueError(
+            "expected a list of molecules, got a single RDKit Mol: wrap it in a list, or use transform_one"
+        )
+    if isinstance(X, Mapping):
+        raise TypeError(f"expected a list of molecules, got a {type(X).__name__}: pass a list of its keys or values")
+    if isinstance(X, (set, frozenset)):
+        raise TypeError(
+            f"expected a list of molecules, got a {type(X).__name__} (it has no order, so rows could not be "
+            "matched to molecules): pass a list"
+        )
+    if hasattr(X, "tocsr") or hasattr(X, "nnz"):
+        raise TypeError(f"expected a list of molecules, got a sparse matrix ({type(X).__name__})")
     if hasattr(X, "to_numpy") and hasattr(X, "columns") and not hasattr(X, "to_list"):
         X = X.to_numpy()  # pandas/polars DataFrame
     if hasattr(X, "to_series") and hasattr(X, "columns"):
         if len(X.columns) != 1:
             raise ValueError(f"expected one column of molecules, got {len(X.columns)} columns")
         X = X.to_series()
-    if isinstance(X, np.ndarray) and X.ndim == 2:
-        if X.shape[1] != 1:
+    if isinstance(X, np.ndarray):
+        if X.ndim == 0:
+            raise ValueError(f"expected a list of molecules, got a 0-d array ({_short(X.item())}): wrap it in a list")
+        if X.ndim > 2 or (X.ndim == 2 and X.shape[1] != 1):
             raise ValueError(f"expected one column of molecules, got an array of shape {X.shape}")
-        X = X[:, 0]
-    return X
+        if X.ndim == 2:
+            X = X[:, 0]
+        return X
+    if hasattr(X, "__len__") and hasattr(X, "__getitem__"):
+        return X  # a list, tuple, Series
+    if hasattr(X, "__iter__"):
+        return list(X)  # a generator or another iterator: read once
+    raise TypeError(f"expected a list of molecules, got {type(X).__name__} (a list of SMILES strings or RDKit Mols)")
+
+
+def _pandas_index(X):
+    """The index of a pandas Series or DataFrame (what ``set_output(transform="pandas")`` keeps), else None."""
+    if type(X).__module__.partition(".")[0] == "pandas" and hasattr(X, "index"):
+        return X.index
+    return None
+
+
+def _warn_invalid(fp: EcfpResult | _Rows, consequence: str) -> None:
+    """One warning for a call's invalid rows: how many, the first reason, and where to go from here."""
+    n_bad = int((~fp.valid).sum())
+    if not n_bad:
+        return
+    i = int(np.flatnonzero(~fp.valid)[0])
+    warnings.warn(InvalidMoleculeWarning(n_bad, len(fp), i, str(fp.errors[i]), consequence), stacklevel=3)
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def check_is_fitted(f) -> None:
@@ -125,26 +218,52 @@ class EstimatorBase:
     _requires_y = False
 
     def set_output(self, *, transform=None):
-        """``"default"`` (NumPy/SciPy), ``"pandas"`` or ``"polars"`` DataFrames named by feature."""
+        """``"default"`` (NumPy/SciPy), ``"pandas"`` or ``"polars"`` DataFrames named by feature.
+
+        Unset (or ``None``), scikit-learn's global ``set_config(transform_output=...)`` decides, as for
+        scikit-learn's own transformers; a pandas frame keeps the input's index.
+        """
         if transform not in (None, "default", "pandas", "polars"):
             raise ValueError(f"transform must be 'default', 'pandas' or 'polars', got {transform!r}")
         if transform is not None:
             self._output = transform
         return self
 
-    def _wrap_output(self, X):
-        kind = getattr(self, "_output", "default")
-        if kind == "default":
+    def _wrap_output(self, X, index=None):
+        """``X`` as the container ``set_output`` asked for; a pandas frame keeps the input's ``index``."""
+        kind = getattr(self, "_output", None)
+        if kind is None:  # not set here: scikit-learn's global choice, if scikit-learn is in use
+            sklearn = sys.modules.get("sklearn")
+            kind = sklearn.get_config().get("transform_output", "default") if sklearn is not None else "default"
+        if kind not in ("pandas", "polars"):
             return X
         dense = X.toarray() if hasattr(X, "toarray") else X
         names = [str(n) for n in self.get_feature_names_out()]
         if kind == "pandas":
             import pandas as pd
 
-            return pd.DataFrame(dense, columns=names)
+            return pd.DataFrame(dense, columns=names, index=index)
         import polars as pl
 
         return pl.DataFrame(dense, schema=names)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The validity of a call's rows, as :func:`_warn_invalid` reads it."""
+
+    valid: np.ndarray
+    errors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.valid)
+
+
+def _same_param(a, b) -> bool:
+    try:
+        return bool(a == b) and isinstance(a, (bool, np.bool_)) == isinstance(b, (bool, np.bool_))
+    except Exception:
+        return False
 
 
 def _same_value(a, b) -> bool:
@@ -201,6 +320,50 @@ class _Featuriser(Scoring, EstimatorBase):
         if isinstance(self.length, bool) or not isinstance(self.length, (int, np.integer)) or self.length < 1:
             raise ValueError(f"length must be an integer >= 1, got {self.length!r}")
 
+    def _check_params(self) -> None:
+        """Every parameter, checked before a fit does any work (``ValueError``/``TypeError``, one line each)."""
+        self._check_length()
+        EcfpParams(self.radius, self.invariants)  # radius and invariants, with their messages
+        for name in ("chirality", "bond_types", "ring_membership", "redundant_environments", "counts", "sparse"):
+            _check_bool(name, getattr(self, name))
+        _check_bool("strict", self.strict)
+        self._out_dtype_checked()
+        n = self.n_jobs
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))):
+            raise TypeError(f"n_jobs must be an integer or None, got {type(n).__name__}")
+        if n is not None and int(n) == 0:
+            raise ValueError("n_jobs must not be 0 (None: the caller's Numba thread count; -1: every core)")
+
+    def _out_dtype_checked(self) -> np.dtype:
+        try:
+            dtype = self._out_dtype()
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in "biuf":
+            raise ValueError(f"dtype must be a boolean, integer or floating-point type, got {self.dtype!r}")
+        return dtype
+
+    def _check_y(self, y, n: int):
+        """The labels as the fit uses them (unsupervised featurisers ignore ``y``, as scikit-learn's do)."""
+        return y
+
+    def _check_fitted_ecfp(self) -> None:
+        """Refuse, in one line, to use a vocabulary with ECFP parameters other than those it was fitted with."""
+        fitted = self.__dict__.get("_fitted_ecfp")
+        if fitted is None:
+            return
+        diff = [k for k in ECFP_PARAMS if not _same_param(getattr(self, k), getattr(fitted, k))]
+        if diff:
+            raise ValueError(
+                f"this {type(self).__name__} was fitted with "
+                + ", ".join(f"{k}={getattr(fitted, k)!r}" for k in diff)
+                + ", not "
+                + ", ".join(f"{k}={getattr(self, k)!r}" for k in diff)
+                + ": its columns are ids of the fitted parameters; set "
+                + ("it" if len(diff) == 1 else "them")
+                + " back or fit again"
+            )
+
     def _out_dtype(self):
         if self.dtype is not None:
             return np.dtype(self.dtype)
@@ -226,29 +389,49 @@ class _Featuriser(Scoring, EstimatorBase):
     def featurise(self, X) -> Featurised:
         """Transform and also return which rows were valid (and why not)."""
         check_is_fitted(self)
+        self._check_fitted_ecfp()
         fp = self._ids(X)
         return Featurised(self._pool(fp), fp.valid, fp.errors)
 
     def transform(self, X):
-        """Fingerprint matrix ``(n_molecules, length)``: dense ndarray or SciPy CSR (``sparse=True``)."""
-        return self._wrap_output(self.featurise(X).X)
+        """Fingerprint matrix ``(n_molecules, length)``: dense ndarray or SciPy CSR (``sparse=True``).
+
+        Invalid molecules keep their row, all zeros; a call that meets any warns once
+        (:class:`InvalidMoleculeWarning`, with how many and the first reason).
+        """
+        index = _pandas_index(X)
+        out = self.featurise(X)
+        if not out.valid.all():
+            _warn_invalid(_Rows(out.valid, out.errors), "their rows are all zeros")
+        return self._wrap_output(out.X, index)
 
     def fit_transform(self, X, y=None):
         """``fit(X, y)`` then ``transform(X)``, computing the ids of ``X`` once."""
-        self._check_length()
+        index = _pandas_index(X)
+        self._check_params()
+        X = _molecule_list(X)
+        y = self._check_y(y, len(X))
         fp = self._ids(X, provenance=self._fit_needs_atoms)
         self._fit(fp, X, y)
-        return self._wrap_output(self._pool(fp))
+        zeros = "their rows are all zeros"
+        _warn_invalid(fp, zeros if self._fit_consequence is None else f"{self._fit_consequence} and {zeros}")
+        return self._wrap_output(self._pool(fp), index)
+
+    #: what a fit does with invalid molecules (the warning says it; None: the fit reads no molecules)
+    _fit_consequence: str | None = "they were left out of the fit"
 
     def fit(self, X, y=None):
-        """Fit on molecules (or an EcfpResult with matching parameters)."""
-        self._check_length()
-        self._fit(self._ids(X, provenance=self._fit_needs_atoms), X, y)
+        """Fit on molecules (or an EcfpResult with matching parameters); parameters are checked first."""
+        self._check_params()
+        X = _molecule_list(X)
+        y = self._check_y(y, len(X))
+        fp = self._ids(X, provenance=self._fit_needs_atoms)
+        self._fit(fp, X, y)
+        _warn_invalid(fp, self._fit_consequence)
         return self
 
     def set_params(self, **params):
-        self.__dict__.pop("_single_state", None)
-        self.__dict__.pop("_table", None)
+        self.__dict__.pop("_single_state", None)  # transform_one's constants depend on the parameters
         return super().set_params(**params)
 
     @property
@@ -285,6 +468,7 @@ class _Featuriser(Scoring, EstimatorBase):
             raise NotFittedError(
                 f"fit the featuriser before saving it (this {type(self).__name__} is not fitted yet)"
             ) from None
+        self._check_fitted_ecfp()
         return FittedState(
             self.method,
             self.ecfp_params,

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import parallel
 from ..pooling import pool
-from .base import _Featuriser, check_is_fitted
+from .base import _Featuriser, _molecule_list, check_is_fitted
 
 
 class HashFold(_Featuriser):
@@ -18,6 +18,7 @@ class HashFold(_Featuriser):
     """
 
     method = "hash-fold"
+    _fit_consequence = None  # fitting reads no molecules
 
     def _state_fields(self) -> dict:
         return {}
@@ -27,8 +28,10 @@ class HashFold(_Featuriser):
         self.n_molecules_, self.n_invalid_ = state.n_molecules, state.n_invalid
 
     def fit(self, X=None, y=None):
-        """Validate the parameters (folding learns nothing from data)."""
-        self._check_length()
+        """Validate the parameters and the shape of ``X`` if given (folding learns nothing from data)."""
+        self._check_params()
+        if X is not None:
+            _molecule_list(X)  # a mistaken argument fails here as in the other featurisers (nothing is parsed)
         self.n_features_out_ = int(self.length)
         return self
 

@@ -41,6 +41,8 @@ class Scoring:
 
         def featurise(self, X: Any) -> Any: ...
 
+        def _check_fitted_ecfp(self) -> None: ...
+
     # ------------------------------------------------------------ low latency
     def _single(self) -> ScoringConstants:
         """Per-featuriser constants for :meth:`transform_one`, built once (reset by set_params/fit)."""
@@ -51,6 +53,7 @@ class Scoring:
             from .base import check_is_fitted
 
             check_is_fitted(self)
+            self._check_fitted_ecfp()
             fold = not hasattr(self, "vocabulary_")
             if fold:
                 keys, cols = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.int64)
@@ -78,7 +81,8 @@ class Scoring:
         The low-latency path for scoring services: one fused compiled call after
         RDKit's parse, no thread launches, constants prepared once per featuriser;
         safe to call from many threads at once.  An invalid molecule gives an
-        all-zero vector (or raises with ``strict=True``).  ``out`` may be a
+        all-zero vector and an :class:`InvalidMoleculeWarning` (or raises with
+        ``strict=True``); a list is refused with a ``TypeError`` (use :meth:`transform`).  ``out`` may be a
         preallocated vector to fill.
 
         Examples
@@ -88,6 +92,22 @@ class Scoring:
         >>> fold.transform_one("CCO").tolist()
         [1, 1, 1, 0, 0, 0, 1, 1]
         """
+        if isinstance(molecule, (list, tuple, np.ndarray)) or hasattr(molecule, "to_list"):
+            raise TypeError(
+                f"transform_one takes one molecule (a SMILES or an RDKit Mol), got a {type(molecule).__name__}: "
+                "use transform or transform_many for several"
+            )
+        out, reason = self._score_one(molecule, out)
+        if reason is not None:
+            import warnings
+
+            from .base import InvalidMoleculeWarning
+
+            warnings.warn(InvalidMoleculeWarning(1, 1, 0, reason, "its vector is all zeros"), stacklevel=2)
+        return out
+
+    def _score_one(self, molecule, out: np.ndarray | None) -> tuple[np.ndarray, str | None]:
+        """:meth:`transform_one`'s work: the vector and, for an invalid molecule, why (or raise if strict)."""
         from rdkit import Chem
 
         from ..parse import chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
@@ -119,7 +139,7 @@ class Scoring:
         if mol is None:
             if self.strict:
                 raise InvalidMoleculeError(f"row 0: {reason}")
-            return out
+            return out, str(reason)
         cip_atoms, cip_terms = no_atoms, no_terms
         if chirality and stereo:
             pairs = chiral_cip_terms(mol)
@@ -140,13 +160,25 @@ class Scoring:
             out[:] = (row.toarray() if hasattr(row, "toarray") else row)[0]
         else:
             out[:] = values
-        return out
+        return out, None
 
     def transform_many(self, molecules, out: np.ndarray | None = None) -> np.ndarray:
-        """A micro-batch through :meth:`transform_one` (dense ``(n, length)``); for a few molecules."""
-        molecules = list(molecules)
+        """A micro-batch through :meth:`transform_one` (dense ``(n, length)``); for a few molecules.
+
+        Invalid molecules give all-zero rows, said once per call (:class:`InvalidMoleculeWarning`).
+        """
+        from .base import _molecule_list, _Rows, _warn_invalid
+
+        molecules = list(_molecule_list(molecules))
         if out is None:
             out = np.zeros((len(molecules), int(self.length)), dtype=self._single().dtype)
+        errors = np.full(len(molecules), None, dtype=object)
         for i, m in enumerate(molecules):
-            self.transform_one(m, out=out[i])
+            try:
+                errors[i] = self._score_one(m, out[i])[1]
+            except InvalidMoleculeError as exc:  # strict: name the row of this batch
+                raise InvalidMoleculeError(f"row {i}: {str(exc).partition(': ')[2]}") from None
+        valid = np.array([e is None for e in errors], dtype=bool)
+        if not valid.all():
+            _warn_invalid(_Rows(valid, errors), "their rows are all zeros")
         return out

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import parallel
 from ..pooling import document_frequency, merge_prevalence, rank_by_prevalence
-from .base import check_is_fitted
+from .base import _molecule_list, _warn_invalid, check_is_fitted
 from .vocabulary import _Vocabulary
 
 
@@ -81,10 +81,23 @@ class SortSlice(_Vocabulary):
             self.__dict__.pop(attr, None)
 
     def partial_fit(self, X, y=None):
-        """Add a batch's prevalence to the running counts (streams larger-than-memory sets)."""
-        self._check_length()
-        self._accumulate(self._ids(X), X)
+        """Add a batch's prevalence to the running counts (streams larger-than-memory sets).
+
+        Invalid molecules are left out of the counts; a call that meets any warns once
+        (:class:`InvalidMoleculeWarning`).
+        """
+        self._check_params()
+        self._check_fitted_ecfp()  # counts of other parameters' ids cannot be added to these
+        X = _molecule_list(X)
+        fp = self._ids(X)
+        self._accumulate(fp, X)
+        _warn_invalid(fp, "they were left out of the counts")
         return self
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.tie_break not in ("larger_id_first", "smaller_id_first"):
+            raise ValueError(f"tie_break must be 'larger_id_first' or 'smaller_id_first', got {self.tie_break!r}")
 
     def _accumulate(self, fp, X):
         if self.__dict__.get("_vocabulary_only"):
@@ -150,6 +163,8 @@ class SortSlice(_Vocabulary):
         """A new featuriser fitted on both training sets (for workers that fit parts of a data set)."""
         check_is_fitted(self)
         check_is_fitted(other)
+        self._check_fitted_ecfp()
+        other._check_fitted_ecfp()
         if self.get_params() != other.get_params():
             raise ValueError("cannot merge featurisers with different parameters")
         if self.__dict__.get("_vocabulary_only") or other.__dict__.get("_vocabulary_only"):

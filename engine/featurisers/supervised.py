@@ -132,6 +132,28 @@ class _Supervised(_Vocabulary):
         )
         self.task = task
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.task not in ("auto", "classification", "regression"):
+            raise ValueError(f"task must be 'auto', 'classification' or 'regression', got {self.task!r}")
+
+    def _check_y(self, y, n: int):
+        """``y`` as a 1-d array of one label per molecule, checked before any molecule is parsed."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None (it is supervised: fit(X, y))"
+            )
+        if np.isscalar(y) or not any(hasattr(y, a) for a in ("__len__", "__iter__", "__array__")):
+            raise ValueError(f"y must be a list or array of labels, one per molecule, got a {type(y).__name__}")
+        if not hasattr(y, "__len__") and not hasattr(y, "__array__"):
+            y = list(y)  # an iterator: read once
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
+        if y.shape[0] != n:
+            raise ValueError(f"y has {y.shape[0]} labels for {n} molecules")
+        return y
+
     def _labelled_counts(self, fp, y):
         y = np.asarray(y)
         if y.shape[0] != len(fp):

@@ -36,9 +36,12 @@ class _Vocabulary(_Featuriser):
         self.vocabulary_ = np.asarray(ids, dtype=np.uint32)
         self.scores_ = np.asarray(scores)
         self.prevalence_ = np.asarray(prevalence, dtype=np.int64)
-        self.__dict__.pop("_table", None)
         self.__dict__.pop("_single_state", None)
+        # built here, not on first use: transform leaves the featuriser as it found it (scikit-learn's rule)
+        self._table = lookup_table(self.vocabulary_)
         self.n_features_out_ = int(self.length)
+        # the columns are ids of these parameters: using the vocabulary with others is refused
+        self._fitted_ecfp = self.ecfp_params
 
     def _state_fields(self) -> dict:
         examples = getattr(self, "_examples", {})
@@ -182,6 +185,7 @@ class _Vocabulary(_Featuriser):
         Returns ``self``.
         """
         check_is_fitted(self)
+        self._check_fitted_ecfp()
         self._examples = {}
         return self._scan_examples(batches)
 

@@ -14,6 +14,7 @@ import signal
 import tempfile
 import threading
 import time
+import warnings
 
 import click
 import numpy as np
@@ -23,7 +24,7 @@ import sortslice
 from ..engine.atomic import remove_temporaries
 from ..engine.featurisers import params_mismatch
 from ..engine.fingerprint import concat_results
-from ..io.errors import FileError
+from ..io.errors import FileError, InputNote
 from ..io.metadata import output_dtype, output_metadata
 from ..io.readers import Chunk, is_ids_file, molecules_for_fit, open_input
 from ..io.sinks import IDS, Fingerprints, Part, open_output, write_bytes_atomic
@@ -52,7 +53,11 @@ class _Commands(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # the commands count invalid rows and report them in their own words (``run.Tally``)
+                warnings.simplefilter("ignore", sortslice.InvalidMoleculeWarning)
+                _notes_once()
+                return super().invoke(ctx)
         except FileError as exc:  # the I/O layer's one-line errors become the command's
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt as exc:
@@ -66,6 +71,26 @@ class _Commands(click.Group):
             )
             error.exit_code = 128 + signum
             raise error from None
+
+
+def _notes_once() -> None:
+    """Show the I/O layer's notes (:class:`~sortslice.io.InputNote`) as ``Note:`` lines, each once per command
+    (an input may be opened more than once, e.g. read again for examples); other warnings as Python shows them.
+    Call inside ``warnings.catch_warnings()``, which puts the previous handler back."""
+    shown: set[str] = set()
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputNote):
+            text = str(message)
+            if text not in shown:
+                shown.add(text)
+                click.echo(f"Note: {text}", err=True)
+            return
+        previous(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", InputNote)
+    warnings.showwarning = show
 
 
 @click.group(cls=_Commands, context_settings=_CONTEXT)
@@ -840,7 +865,7 @@ def _demo_data() -> str:
     "-d",
     type=click.Path(file_okay=False),
     default=None,
-    help="Where to write the demo's files (default: a new temporary directory, kept).",
+    help="Where to write the demo's files and keep them (default: a temporary folder, removed at the end).",
 )
 @click.option("--length", "-L", type=click.IntRange(min=1), default=1024, show_default=True)
 @click.option("--radius", type=click.IntRange(0, 64), default=2, show_default=True)
@@ -864,11 +889,20 @@ def demo(output_dir, length, radius, train):
       sortslice demo
       sortslice demo --output-dir demo-out --length 2048
     """
+    source = _demo_data()
+    if output_dir is None:
+        # a temporary folder, removed on the way out (however the demo ends): nothing is left behind
+        with tempfile.TemporaryDirectory(prefix="sortslice-demo-") as out:
+            _demo(source, out, length, radius, train, kept=False)
+    else:
+        os.makedirs(output_dir, exist_ok=True)
+        _demo(source, output_dir, length, radius, train, kept=True)
+
+
+def _demo(source: str, out: str, length: int, radius: int, train: int, kept: bool) -> None:
+    """The demo's steps, writing into the folder ``out`` (``kept``: the user's, else removed afterwards)."""
     from .options import DEFAULT_CHUNK_SIZE, InputOptions, RunOptions
 
-    source = _demo_data()
-    out = output_dir or tempfile.mkdtemp(prefix="sortslice-demo-")
-    os.makedirs(out, exist_ok=True)
     with open(source) as fh:
         lines = [line for line in fh if line.strip()]
     if train >= len(lines):
@@ -891,7 +925,11 @@ def demo(output_dir, length, radius, train):
     run = RunOptions("null", None, DEFAULT_CHUNK_SIZE, False)
     echo = click.echo
     echo(f"Sort & Slice demo: {len(lines):,} NCI molecules that ship with RDKit ({source})")
-    echo(f"files in {os.path.abspath(out)}")
+    echo(
+        f"files in {os.path.abspath(out)}"
+        if kept
+        else "files in a temporary folder, removed at the end (--output-dir DIR keeps them)"
+    )
     echo("")
     echo(f"1. fit: Sort & Slice, {length:,} columns, ECFP{2 * radius}, on the first {train:,} molecules")
     t = time.perf_counter()
@@ -950,6 +988,10 @@ def demo(output_dir, length, radius, train):
     echo(f"   -> {svg_path} (the top 12 drawn)")
     echo("")
     echo("The same with the command line, on your own files:")
+    if not kept:  # the temporary folder is about to go: name the files as the user's own
+        train_path, test_path, model_path, fps_path, svg_path = (
+            os.path.basename(p) for p in (train_path, test_path, model_path, fps_path, svg_path)
+        )
     echo(f"   sortslice fit {train_path} -o {model_path} --length {length} --radius {radius}")
     echo(f"   sortslice transform {model_path} {test_path} --keep name -o {fps_path}")
     echo(f"   sortslice explain {model_path} --top 12 -o {svg_path}")

@@ -18,3 +18,8 @@ InputError = FileError
 def fail(message: str):
     """Raise the one-line :class:`FileError`."""
     raise FileError(message)
+
+
+class InputNote(UserWarning):
+    """Something about an input the user should know that is not an error (e.g. a CSV read as having no
+    header): the command line shows it once as a ``Note:`` line; the library warns."""

@@ -12,13 +12,14 @@ import io
 import os
 import re
 import sys
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
 from .._arrow import strings  # carried columns: not pa.array, which imports pandas (~0.6 s per command)
 from ..engine.config import DEFAULT_CHUNK_SIZE
 from ..engine.parse import ASCII_SPACE
-from .errors import FileError, fail
+from .errors import FileError, InputNote, fail
 
 INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
@@ -273,19 +274,109 @@ class _ArrowReader(Reader):
             yield chunk
 
 
+#: what a column name looks like: a word or words (letters, digits, ``_ . - /``, spaces), starting with a letter
+_NAME_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .\-/]*$")
+
+
+def _is_molecule(text: str) -> bool:
+    """RDKit reads ``text`` as a SMILES of at least one atom (the size limits measured first, as the engine does)."""
+    from ..engine.parse import parse, quiet_rdkit
+
+    text = text.strip()
+    if not text:
+        return False
+    with quiet_rdkit():
+        mol, _ = parse(text)
+    return mol is not None and mol.GetNumAtoms() > 0
+
+
+class _Prepended(io.RawIOBase):
+    """``first`` (bytes already read), then the rest of ``stream``: a first line given back to the CSV reader."""
+
+    def __init__(self, first: bytes, stream):
+        self.first = first
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self.first:
+            n = min(len(b), len(self.first))
+            b[:n] = self.first[:n]
+            self.first = self.first[n:]
+            return n
+        data = self.stream.read1(len(b)) if hasattr(self.stream, "read1") else self.stream.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def first_line_is_header(cells: list[str], smiles_column: str | None, wanted: list[str]) -> tuple[bool, str | None]:
+    """Whether a CSV/TSV's first line is a header, decided from its cells, and a note when that is a guess.
+
+    A header for certain: it names the SMILES column given (or one called ``smiles``) or the columns asked
+    for.  Otherwise RDKit decides: a line with a cell that parses as a molecule is data (no column is
+    named like that); a line of words that are not molecules is a header; anything else is read as data
+    (an unparsable first molecule stays an invalid row, never silently dropped).  Every decision that is
+    not for certain comes with a note to show the user.
+    """
+    if smiles_column is not None and smiles_column in cells:
+        return True, None
+    if any(c.strip().lower() == "smiles" or "smiles" in c.lower() for c in cells):
+        return True, None
+    if wanted and all(c in cells for c in wanted):
+        return True, None
+    molecules = [c for c in cells if _is_molecule(c)]
+    if molecules:
+        return False, f"no header: reading the first line as data ({_short_cell(molecules[0])} is a molecule)"
+    if all(_NAME_LIKE.match(c.strip()) for c in cells if c.strip()):
+        return True, None
+    return False, (
+        f"no header: reading the first line as data ({_short_cell(cells[0])} is neither a column name "
+        "nor a valid molecule: its row says why)"
+    )
+
+
+def _short_cell(text: str, limit: int = 40) -> str:
+    r = repr(text)
+    return r if len(r) <= limit else r[: limit - 4] + "...'"
+
+
 class DelimitedReader(_ArrowReader):
-    """CSV/TSV with a header row, read by Arrow block by block; every column is read as text."""
+    """CSV/TSV, read by Arrow block by block; every column is read as text.
+
+    The first line is a header unless the evidence says it is data (:func:`first_line_is_header`);
+    a file without one has columns ``column_1``, ``column_2``, ... (as Polars names them), and the
+    molecules are read from the first line.  A guess is said once as a :class:`~sortslice.io.InputNote`.
+    """
 
     def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
         super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
         self.delimiter = "\t" if fmt == "tsv" else ","
         try:
-            header = source.stream.readline().decode("utf-8-sig")
+            line = source.stream.readline()
+            header = line.decode("utf-8-sig")
         except _READ_ERRORS as exc:
             fail(f"{source.name}: cannot read the header ({exc})")
         names = next(csv.reader([header.rstrip("\r\n")], delimiter=self.delimiter), [])
         if not names or not any(n.strip() for n in names):
             fail(f"{source.name}: the first line should be a header of column names")
+        is_header, note = first_line_is_header(names, smiles_column, self.wanted)
+        self.has_header = is_header
+        if not is_header:
+            molecule = next((i for i, c in enumerate(names) if _is_molecule(c)), 0)
+            cells = names
+            names = [f"column_{i + 1}" for i in range(len(cells))]
+            if smiles_column is None:
+                smiles_column = names[molecule]
+            # the line is data: give it back to the CSV reader (without a byte-order mark)
+            source.stream = io.BufferedReader(_Prepended(header.encode("utf-8"), source.stream))
+            where = f" (molecules in {smiles_column})" if smiles_column in names else ""
+            note = (
+                f"{source.name}: {note}; the columns are named {', '.join(names)}{where}. "
+                "If the first line is a header, name its SMILES column with --smiles-column"
+            )
+            warnings.warn(InputNote(note), stacklevel=2)
         dupes = sorted({n for n in names if names.count(n) > 1})
         self.columns = names
         self.molecule_column = pick_smiles_column(names, smiles_column, source.name)
@@ -298,7 +389,7 @@ class DelimitedReader(_ArrowReader):
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        if not self.source.stream.peek(1):
+        if self.has_header and not self.source.stream.peek(1):
             return  # a header and no rows: no molecules (Arrow calls this an empty CSV)
         wanted = list(dict.fromkeys([self.molecule_column, *self.wanted]))
         reader = pcsv.open_csv(
