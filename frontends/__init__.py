@@ -4,6 +4,7 @@
 kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
+from .engine.canaries import VersionChangeWarning
 from .engine.featurisers import MIM, Featurised, Filtering, FittedState, HashFold, SortSlice, from_state, load
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp
 from .engine.persist import ModelFileError
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidMoleculeError",
     "ModelFileError",
     "SortSlice",
+    "VersionChangeWarning",
     "WarmupReport",
     "__version__",
     "ecfp",

@@ -20,15 +20,18 @@ class HashFold(_Featuriser):
     method = "hash-fold"
 
     def _state_fields(self) -> dict:
-        return {}
+        return {"provenance": self.__dict__.get("_provenance")}
 
     def _restore(self, state) -> None:
         self.fit()
         self.n_molecules_, self.n_invalid_ = state.n_molecules, state.n_invalid
+        if state.provenance is not None:
+            self._provenance = state.provenance
 
     def fit(self, X=None, y=None):
         """Validate the parameters (folding learns nothing from data)."""
         self._check_length()
+        self.__dict__.pop("_provenance", None)
         self.n_features_out_ = int(self.length)
         return self
 
