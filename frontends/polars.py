@@ -528,8 +528,9 @@ def fit_lazy(
 ):
     """Fit ``featuriser`` on a column streamed in batches (larger-than-memory files).
 
-    The first batch goes through ``fit`` (which resets the featuriser), the rest
-    through ``partial_fit``: the result equals ``fit`` on the whole column.  Only
+    The featuriser is reset (``fit([])``) and every batch goes through
+    ``partial_fit``: the result equals ``fit`` on the whole column, ``min_df`` and
+    ``max_df`` included (``ValueError`` at the end when they conflict, as ``fit``'s).  Only
     featurisers with ``partial_fit`` (:class:`sortslice.SortSlice`,
     :class:`sortslice.HashFold`) can be fitted this way; the supervised ones need
     all labels at once.
@@ -562,16 +563,13 @@ def fit_lazy(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    fitted = False
+    # fit([]) starts afresh; every batch then goes through partial_fit (min_df/max_df are applied to the
+    # running count, so a first batch too small for them is no error), and the bounds are checked at the end
+    featuriser.fit([])
     for batch in frame.lazy().select(_as_expr(column)).collect_batches(chunk_size=int(batch_size)):
-        s = _smiles(batch.to_series())
-        if fitted:
-            featuriser.partial_fit(s)
-        else:
-            featuriser.fit(s)
-            fitted = True
-    if not fitted:  # an empty frame: fitted on nothing, like fit([])
-        featuriser.fit([])
+        featuriser.partial_fit(_smiles(batch.to_series()))
+    if hasattr(featuriser, "document_frequency_range") and featuriser.n_molecules_:
+        featuriser.document_frequency_range()  # fit()'s ValueError for bounds that conflict
     return featuriser
 
 

@@ -32,11 +32,12 @@ def _example_mol(smiles):
 
 def check_df(value, name: str):
     """``min_df``/``max_df`` as scikit-learn's ``CountVectorizer`` accepts them: an int >= 1 (a number of
-    training molecules) or a float in [0.0, 1.0] (a fraction of them); booleans are refused."""
+    training molecules) or a float in [0.0, 1.0] (a fraction of them); booleans are refused (scikit-learn
+    would read True as 1)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         if value >= 1:
             return int(value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+    elif isinstance(value, float):  # scikit-learn's RealNotInt: Python floats (and float64), not float32
         if 0.0 <= value <= 1.0:
             return float(value)
     raise ValueError(
