@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from rdkit import Chem
 
 import sortslice
-from sortslice.engine.persist import content_digest
 from sortslice.cli import main
+from sortslice.engine.persist import content_digest
 
 import datasets
 
