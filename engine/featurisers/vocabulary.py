@@ -35,7 +35,7 @@ def check_df(value, name: str):
     training molecules) or a float in [0.0, 1.0] (a fraction of them); booleans are refused (scikit-learn
     would read True as 1)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        if value >= 1:
+        if int(value) >= 1:
             return int(value)
     elif isinstance(value, float):  # scikit-learn's RealNotInt: Python floats (and float64), not float32
         if 0.0 <= value <= 1.0:
@@ -72,6 +72,10 @@ class _Vocabulary(_Featuriser):
     distinct ids.  ``fit`` raises ``ValueError`` when ``max_df`` corresponds to fewer molecules than
     ``min_df``.
     """
+
+    #: set by the subclasses' constructors (parameters, as scikit-learn's protocol wants them)
+    min_df: Any
+    max_df: Any
 
     def _check_length(self):
         # also the fit-time check of the other parameters every fit runs first (types and ranges)
