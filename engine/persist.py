@@ -3,13 +3,18 @@
 Converts a :class:`~sortslice.engine.featurisers.FittedState` to a document and a document (validated) to
 a state; it imports nothing above the state record (``featurisers.load`` builds the featuriser).
 
-Loading never executes code: the file is parsed as JSON, validated against the
-schema, checked for internal consistency, and only then turned into a featuriser.
+Loading never executes code: the file is parsed as JSON, its content digest checked, validated against
+the schema, checked for internal consistency, and only then turned into a featuriser.
+
+Format version 2 added the content digest (``digest``: SHA-256 of the canonical JSON of everything but
+``digest`` and ``created``), the canaries (``canaries``, see :mod:`.canaries`) and the ``min_df``/``max_df``
+parameters; files of version 1 still load (without a digest to check or canaries to compare).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -26,7 +31,11 @@ from .fingerprint import EcfpParams
 from .fragments import Example
 
 FORMAT = "sortslice-featuriser"
-FORMAT_VERSION = 1
+#: the version this sortslice writes; it reads every version in ``READABLE_VERSIONS``
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: top-level keys the content digest leaves out: itself, and when the file was written
+UNDIGESTED = ("digest", "created")
 
 
 class ModelFileError(ValueError):
@@ -42,12 +51,28 @@ def _schema() -> dict:
     return json.loads(resources.files("sortslice.schemas").joinpath("featuriser.schema.json").read_text())
 
 
+def content_digest(doc: dict) -> str:
+    """``sha256:<hex>`` of a model document's canonical JSON (sorted keys, no spaces, ASCII), without the
+    keys in ``UNDIGESTED``: any change of a value changes it, re-indenting the file does not."""
+    body = {k: v for k, v in doc.items() if k not in UNDIGESTED}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _provenance(state: FittedState) -> tuple[dict, dict]:
+    """The versions and canaries a saved file records: those of the file the state was loaded from, else
+    this environment's (the canaries computed now, with the first columns' example molecules)."""
+    from . import canaries
+
+    if state.provenance is not None and state.provenance.get("canaries") is not None:
+        return dict(state.provenance["versions"]), state.provenance["canaries"]
+    training = [e.smiles for e in state.examples if e is not None] if state.examples else []
+    versions = {**canaries.current_versions(), "numpy": np.__version__}
+    return versions, canaries.record(state.ecfp, training)
+
+
 def to_document(state) -> dict:
     """The JSON document of a fitted state (a :class:`FittedState`, or a featuriser's ``fitted_state``)."""
-    from rdkit import __version__ as rdkit_version
-
-    from .version import VERSION
-
     if not isinstance(state, FittedState):
         state = state.fitted_state
     params = dict(state.params)
@@ -68,7 +93,8 @@ def to_document(state) -> dict:
         if state.method in ("mim", "filter"):
             training["task"] = state.task
             training["median"] = state.median
-    return {
+    versions, canary_record = _provenance(state)
+    doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "method": state.method,
@@ -76,9 +102,12 @@ def to_document(state) -> dict:
         "params": params,
         "training": training,
         "vocabulary": vocab,
-        "versions": {"sortslice": VERSION, "rdkit": rdkit_version, "numpy": np.__version__},
+        "versions": versions,
+        "canaries": canary_record,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    doc["digest"] = content_digest(doc)
+    return doc
 
 
 def save_state(state, path) -> None:
@@ -169,6 +198,12 @@ def _check_schema(doc: dict, source: str) -> None:
 def _check_columns(doc: dict, source: str) -> None:
     """What the schema cannot say: distinct ids in the order fitting gives, scores and examples that fit."""
     method, vocab = doc["method"], doc["vocabulary"]
+    canary_record = doc.get("canaries")
+    if canary_record is not None and len(canary_record["smiles"]) != len(canary_record["digests"]):
+        raise ModelFileError(
+            f"{source}: the canaries have {len(canary_record['smiles'])} molecules and "
+            f"{len(canary_record['digests'])} digests"
+        )
     ids = np.asarray(vocab["ids"], dtype=np.int64)
     n = ids.shape[0]
     if np.unique(ids).shape[0] != n:
@@ -190,6 +225,7 @@ def _check_columns(doc: dict, source: str) -> None:
         raise ModelFileError(
             f"{source}: the vocabulary is not in the order fitting gives ({method}: columns {j} and {j + 1})"
         )
+    _check_df_bounds(doc, prevalence, source)
     radius = doc["ecfp"]["radius"]
     examples = vocab.get("examples") or []
     if not any(e is not None for e in examples):
@@ -218,15 +254,66 @@ def _check_columns(doc: dict, source: str) -> None:
                 )
 
 
-def from_document(doc, *, source: str = "document", expect_ecfp=None) -> FittedState:
-    """Validate a parsed document and return the fitted state it describes."""
+def _check_digest(doc: dict, source: str) -> None:
+    digest = doc.get("digest")
+    if digest is None:
+        raise ModelFileError(
+            f"{source}: has no content digest, which sortslice writes in every file of format version 2 "
+            "(if it was edited on purpose, load it with allow_edited=True or --allow-edited, and save it again)"
+        )
+    if digest != content_digest(doc):
+        raise ModelFileError(
+            f"{source}: the content digest does not match: the file was changed after sortslice saved it "
+            "(if the change was deliberate, load it with allow_edited=True or --allow-edited, and save it again)"
+        )
+
+
+def _check_df_bounds(doc: dict, prevalence: np.ndarray, source: str) -> None:
+    """``min_df``/``max_df`` as fitting accepts them, and every column's prevalence within them."""
+    from .featurisers.vocabulary import df_range
+
+    p = doc["params"]
+    if "min_df" not in p and "max_df" not in p:
+        return
+    n = doc["training"]["n_molecules"]
+    try:
+        bounds = df_range(p.get("min_df", 1), p.get("max_df", 1.0), n)
+    except ValueError as exc:
+        raise ModelFileError(f"{source}: {exc}") from None
+    if bounds is None:
+        if n and prevalence.size:
+            raise ModelFileError(f"{source}: max_df corresponds to < documents than min_df over {n:,} molecules")
+        return
+    low, high = bounds
+    outside = np.flatnonzero((prevalence < low) | (prevalence > high))
+    if outside.size:
+        j = int(outside[0])
+        raise ModelFileError(
+            f"{source}: column {j} has prevalence {int(prevalence[j]):,}, outside min_df/max_df "
+            f"({low:g}..{high:g} of {n:,} molecules)"
+        )
+
+
+def from_document(
+    doc, *, source: str = "document", expect_ecfp=None, allow_edited: bool = False, strict_versions: bool = False
+) -> FittedState:
+    """Validate a parsed document and return the fitted state it describes.
+
+    ``allow_edited``: accept a file whose content digest does not match (edited on purpose; every other
+    check still applies).  ``strict_versions``: a file written under another sortslice or RDKit version
+    whose canaries now give other ids raises :class:`ModelFileError` instead of a
+    :class:`~sortslice.engine.canaries.VersionChangeWarning`.
+    """
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"{source}: not a sortslice featuriser file")
     version = doc.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise ModelFileError(
-            f"{source}: unsupported format version {version!r} (this sortslice reads version {FORMAT_VERSION})"
+            f"{source}: unsupported format version {version!r} (this sortslice reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
+    if version >= 2 and not allow_edited:
+        _check_digest(doc, source)
     _check_schema(doc, source)
     _check_columns(doc, source)
     vocab = doc["vocabulary"]
@@ -239,6 +326,12 @@ def from_document(doc, *, source: str = "document", expect_ecfp=None) -> FittedS
         )
     training = doc["training"]
     examples = tuple(None if e is None else Example(**e) for e in vocab.get("examples", [None] * n))
+    provenance = None
+    if doc.get("canaries") is not None:
+        from . import canaries
+
+        canaries.check(source, doc["versions"], doc["canaries"], params, strict=strict_versions, error=ModelFileError)
+        provenance = {"versions": dict(doc["versions"]), "canaries": doc["canaries"]}
     return FittedState(
         doc["method"],
         params,
@@ -252,6 +345,7 @@ def from_document(doc, *, source: str = "document", expect_ecfp=None) -> FittedS
         n_distinct_ids=training.get("n_distinct_ids", 0),
         task=training.get("task"),
         median=training.get("median"),
+        provenance=provenance,
     )
 
 
@@ -275,10 +369,11 @@ def _no_repeated_keys(pairs: list) -> dict:
     return out
 
 
-def read_state(path, *, expect_ecfp=None) -> FittedState:
+def read_state(path, *, expect_ecfp=None, allow_edited: bool = False, strict_versions: bool = False) -> FittedState:
     """The fitted state of a file written by ``save``; raises :class:`ModelFileError` with one clear line.
 
-    Files over ``MAX_MODEL_BYTES`` (512 MiB) are refused unread.
+    Files over ``MAX_MODEL_BYTES`` (512 MiB) are refused unread.  ``allow_edited`` and ``strict_versions``
+    as :func:`from_document`'s.
     """
     path = os.fspath(path)
     too_big = ModelFileError(f"{path}: larger than {MAX_MODEL_BYTES // 2**20} MiB, not a sortslice featuriser file")
@@ -299,4 +394,6 @@ def read_state(path, *, expect_ecfp=None) -> FittedState:
     except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
         reason = f"{exc.__class__.__name__}: {exc}".splitlines()[0]
         raise ModelFileError(f"{path}: not valid JSON ({reason[:200]})") from None
-    return from_document(doc, source=path, expect_ecfp=expect_ecfp)
+    return from_document(
+        doc, source=path, expect_ecfp=expect_ecfp, allow_edited=allow_edited, strict_versions=strict_versions
+    )

@@ -4,6 +4,7 @@
 kernels are compiled (or loaded from the on-disk cache) on first use.
 """
 
+from .engine.canaries import VersionChangeWarning
 from .engine.featurisers import (
     MIM,
     Featurised,
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidMoleculeWarning",
     "ModelFileError",
     "SortSlice",
+    "VersionChangeWarning",
     "WarmupReport",
     "__version__",
     "ecfp",

@@ -350,7 +350,8 @@ def _partition_examples(
         np.sort(np.asarray(wanted, dtype=np.uint32)),
         np.ones(len(wanted), dtype=np.int64),
         0,
-        **{**params, "length": len(wanted), "n_jobs": 1},
+        # every wanted id is a column of this search model (the fit's min_df/max_df were applied already)
+        **{**params, "length": len(wanted), "n_jobs": 1, "min_df": 1, "max_df": 1.0},
     )
     opened = _open(part, source, read, index)
     try:

@@ -23,6 +23,7 @@ np.True_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -45,6 +46,11 @@ KEY_FORMAT, KEY_ECFP, KEY_VERSION, KEY_RDKIT = (
     "sortslice.rdkit",
 )
 KEY_COMMAND, KEY_COLUMNS = "sortslice.command", "sortslice.columns"
+#: the content digest of the ids, counts and errors (:class:`IdsDigest`) and the canary record
+#: (``sortslice.engine.canaries``); files written before they existed have neither and still load
+KEY_DIGEST, KEY_CANARIES = "sortslice.digest", "sortslice.canaries"
+#: metadata keys whose values are JSON text
+_JSON_KEYS = (KEY_ECFP, KEY_COLUMNS, KEY_CANARIES)
 #: rows read at a time by :func:`iter_ids` (bounded memory, whatever the file's row groups)
 BATCH_ROWS = 65_536
 
@@ -80,6 +86,10 @@ class IdsFile:
     sortslice_version: str
     rdkit_version: str
     metadata: dict = field(repr=False)
+    #: the content digest the file records (None: a file from before digests), and whether a mismatch is
+    #: accepted (``allow_edited``)
+    digest: str | None = None
+    allow_edited: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,33 @@ class IdsBatch:
 
 def _fail(path: str, message: str):
     raise IdsFileError(f"{path}: {message}")
+
+
+class IdsDigest:
+    """The content digest of an ids file, fed row batches in order (independent of how rows are batched).
+
+    SHA-256 over four streams, each hashed on its own: every row's number of ids (-1 for an invalid row),
+    the ids and the counts (uint32 little-endian), and, when the file has an ``error`` column, each invalid
+    row's reason (length-prefixed UTF-8).  ``hexdigest()`` is ``sha256:`` and the SHA-256 of the four.
+    """
+
+    def __init__(self, errors: bool = True):
+        self._h = [hashlib.sha256() for _ in range(4)]
+        self._errors = errors
+
+    def update(self, indptr, ids, counts, valid, errors) -> None:
+        lengths = np.diff(np.asarray(indptr, dtype=np.int64)).astype("<i8")
+        lengths[~np.asarray(valid, dtype=bool)] = -1
+        self._h[0].update(lengths.tobytes())
+        self._h[1].update(np.ascontiguousarray(ids, dtype="<u4").tobytes())
+        self._h[2].update(np.ascontiguousarray(counts, dtype="<u4").tobytes())
+        if self._errors:
+            for r in np.flatnonzero(~np.asarray(valid, dtype=bool)).tolist():
+                text = str(errors[r]).encode("utf-8", "surrogatepass")
+                self._h[3].update(len(text).to_bytes(8, "little") + text)
+
+    def hexdigest(self) -> str:
+        return "sha256:" + hashlib.sha256(b"".join(h.digest() for h in self._h)).hexdigest()
 
 
 def _parquet_file(path: str):
@@ -122,9 +159,9 @@ def _metadata(path: str, raw: dict | None) -> dict:
         if not key.startswith("sortslice."):
             continue
         try:
-            out[key] = json.loads(v) if key in (KEY_ECFP, KEY_COLUMNS) else v.decode("utf-8")
+            out[key] = json.loads(v) if key in _JSON_KEYS else v.decode("utf-8")
         except (UnicodeDecodeError, ValueError):
-            _fail(path, f"metadata {key} is not valid {'JSON' if key in (KEY_ECFP, KEY_COLUMNS) else 'UTF-8'}")
+            _fail(path, f"metadata {key} is not valid {'JSON' if key in _JSON_KEYS else 'UTF-8'}")
     if out.get(KEY_COMMAND) != "ids":
         what = out.get(KEY_COMMAND)
         _fail(
@@ -141,18 +178,27 @@ def _metadata(path: str, raw: dict | None) -> dict:
     return out
 
 
-def open_ids(path: str | os.PathLike) -> IdsFile:
+def open_ids(path: str | os.PathLike, *, allow_edited: bool = False, strict_versions: bool = False) -> IdsFile:
     """Read and check an ids file's footer: metadata, parameters and column types. No rows are read.
 
     Raises :class:`IdsFileError` (one line) for a file that is not a sortslice ids file, whose metadata
     do not match ``schemas/ids.schema.json``, or whose columns do not have the documented types.
+
+    A file written under another sortslice or RDKit version has its canary molecules recomputed: when some
+    now give other ids, one :class:`~sortslice.VersionChangeWarning` says so (``strict_versions=True``: an
+    :class:`IdsFileError`).  Reading the rows (:func:`iter_ids`, :func:`read_ids`) checks the content
+    digest at the end; ``allow_edited=True`` accepts a file whose rows were changed on purpose.
     """
     import pyarrow as pa
 
     path = os.fspath(path)
     pf = _parquet_file(path)
     schema = pf.schema_arrow
-    meta = _metadata(path, schema.metadata)
+    raw = dict(schema.metadata or {})
+    footer = pf.metadata.metadata or {}
+    if KEY_DIGEST.encode() in footer:  # a streamed writer adds it to the footer once every row is written
+        raw[KEY_DIGEST.encode()] = footer[KEY_DIGEST.encode()]
+    meta = _metadata(path, raw)
     params = EcfpParams(**meta[KEY_ECFP])
     names = schema.names
     if len(set(names)) != len(names):
@@ -179,6 +225,19 @@ def open_ids(path: str | os.PathLike) -> IdsFile:
         or pa.types.is_large_string(schema.field(smiles_column).type)
     ):
         _fail(path, f"SMILES column {smiles_column!r} must be String, got {schema.field(smiles_column).type}")
+    canaries = meta.get(KEY_CANARIES)
+    if canaries is not None and len(canaries["smiles"]) != len(canaries["digests"]):
+        _fail(path, "metadata sortslice.canaries: as many digests as molecules are needed")
+    from .engine.canaries import check
+
+    check(
+        path,
+        {"sortslice": meta[KEY_VERSION], "rdkit": meta[KEY_RDKIT]},
+        canaries,
+        params,
+        strict=strict_versions,
+        error=IdsFileError,
+    )
     return IdsFile(
         path,
         params,
@@ -190,6 +249,8 @@ def open_ids(path: str | os.PathLike) -> IdsFile:
         meta[KEY_VERSION],
         meta[KEY_RDKIT],
         meta,
+        meta.get(KEY_DIGEST),
+        allow_edited,
     )
 
 
@@ -300,36 +361,43 @@ def iter_ids(
     carried = info.carried if columns else tuple(c for c in info.carried if c == info.smiles_column)
     wanted += list(carried)
     if not columns:
-        info = IdsFile(
-            info.path,
-            info.params,
-            info.num_rows,
-            carried,
-            info.id_column if info.id_column in carried else None,
-            info.smiles_column,
-            info.has_error_column,
-            info.sortslice_version,
-            info.rdkit_version,
-            info.metadata,
-        )
+        info = replace(info, carried=carried, id_column=info.id_column if info.id_column in carried else None)
+    digest = IdsDigest(info.has_error_column) if info.digest is not None and not info.allow_edited else None
     start = 0
     try:
         for batch in pq.ParquetFile(info.path).iter_batches(batch_size=batch_rows, columns=wanted):
-            yield _batch(info, batch, start)
+            out = _batch(info, batch, start)
+            if digest is not None:
+                fp = out.fp
+                digest.update(fp.indptr, fp.ids, fp.counts, fp.valid, fp.errors)
+            yield out
             start += batch.num_rows
     except (pa.ArrowException, OSError) as exc:
         _fail(info.path, f"cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
     if start != info.num_rows:
         _fail(info.path, f"holds {start:,} rows, its footer says {info.num_rows:,}")
+    if digest is not None and digest.hexdigest() != info.digest:
+        _fail(
+            info.path,
+            "the content digest does not match: its ids, counts or errors were changed after sortslice wrote "
+            "them (if the change was deliberate, read it with allow_edited=True or --allow-edited)",
+        )
 
 
-def read_ids(path: str | os.PathLike, *, params: EcfpParams | dict | None = None) -> EcfpResult:
+def read_ids(
+    path: str | os.PathLike,
+    *,
+    params: EcfpParams | dict | None = None,
+    allow_edited: bool = False,
+    strict_versions: bool = False,
+) -> EcfpResult:
     """A whole ids file as one :class:`~sortslice.EcfpResult` (with ``smiles`` when the file keeps them).
 
     ``params``: the ECFP parameters the caller expects; a file made with others is refused with one line.
-    For files larger than memory, stream them with :func:`iter_ids`.
+    For files larger than memory, stream them with :func:`iter_ids`.  ``allow_edited`` and
+    ``strict_versions`` as :func:`open_ids`'s (the content digest is checked once every row is read).
     """
-    info = open_ids(path)
+    info = open_ids(path, allow_edited=allow_edited, strict_versions=strict_versions)
     if params is not None:
         check_params(info, params)
     parts = [b.fp for b in iter_ids(info, columns=False)]
@@ -350,6 +418,7 @@ def ids_metadata(params: EcfpParams | dict, *, id_column: str | None = None, smi
     import rdkit
 
     from . import __version__
+    from .engine.canaries import record
 
     p = params if isinstance(params, EcfpParams) else EcfpParams(**params)
     meta = {
@@ -358,6 +427,7 @@ def ids_metadata(params: EcfpParams | dict, *, id_column: str | None = None, smi
         KEY_RDKIT: rdkit.__version__,
         KEY_COMMAND: "ids",
         KEY_ECFP: p.to_dict(),
+        KEY_CANARIES: record(p),
     }
     cols = {k: v for k, v in (("id", id_column), ("smiles", smiles_column)) if v is not None}
     if cols:
@@ -398,6 +468,9 @@ def write_ids(
     )
     arrays["error"] = strings([None if e is None else str(e) for e in fp.errors.tolist()])
     meta = ids_metadata(fp.params, id_column=id_column, smiles_column=smiles_column)
+    digest = IdsDigest(errors=True)
+    digest.update(fp.indptr, fp.ids, fp.counts, fp.valid, fp.errors)
+    meta[KEY_DIGEST] = digest.hexdigest()
     table = pa.table(arrays).replace_schema_metadata(
         {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()}
     )

@@ -529,8 +529,9 @@ def fit_lazy(
 ):
     """Fit ``featuriser`` on a column streamed in batches (larger-than-memory files).
 
-    The first batch goes through ``fit`` (which resets the featuriser), the rest
-    through ``partial_fit``: the result equals ``fit`` on the whole column.  Only
+    The featuriser is reset (``fit([])``) and every batch goes through
+    ``partial_fit``: the result equals ``fit`` on the whole column, ``min_df`` and
+    ``max_df`` included (``ValueError`` at the end when they conflict, as ``fit``'s).  Only
     featurisers with ``partial_fit`` (:class:`sortslice.SortSlice`,
     :class:`sortslice.HashFold`) can be fitted this way; the supervised ones need
     all labels at once.
@@ -563,17 +564,15 @@ def fit_lazy(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    fitted = False
+    # fit([]) starts afresh; every batch then goes through partial_fit (min_df/max_df are applied to the
+    # running count, so a first batch too small for them is no error), and the bounds are checked at the end
+    featuriser.fit([])
     rows, invalid, first = 0, 0, None
     for batch in frame.lazy().select(_as_expr(column)).collect_batches(chunk_size=int(batch_size)):
         s = _smiles(batch.to_series())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InvalidMoleculeWarning)
-            if fitted:
-                featuriser.partial_fit(s)
-            else:
-                featuriser.fit(s)
-                fitted = True
+            featuriser.partial_fit(s)
         for w in caught:
             if isinstance(w.message, InvalidMoleculeWarning):
                 invalid += w.message.n_invalid
@@ -582,8 +581,8 @@ def fit_lazy(
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         rows += len(s)
-    if not fitted:  # an empty frame: fitted on nothing, like fit([])
-        featuriser.fit([])
+    if hasattr(featuriser, "document_frequency_range") and featuriser.n_molecules_:
+        featuriser.document_frequency_range()  # fit()'s ValueError for bounds that conflict
     if first is not None:  # one warning for the whole frame, as one fit(...) call gives
         warnings.warn(
             InvalidMoleculeWarning(invalid, rows, first[0], first[1], "they were left out of the fit"), stacklevel=2

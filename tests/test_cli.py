@@ -21,6 +21,7 @@ from rdkit import Chem
 
 import sortslice
 from sortslice.cli import main
+from sortslice.engine.persist import content_digest
 
 import datasets
 
@@ -682,6 +683,7 @@ def test_bad_model_files(tmp_path, csv_in):
     broken = tmp_path / "broken.json"
     doc = json.loads(model_file(tmp_path).read_text())
     doc["params"]["length"] = "long"
+    doc["digest"] = content_digest(doc)  # a consistent digest: the schema's refusal is what is tested
     broken.write_text(json.dumps(doc))
     assert_error(
         invoke("transform", broken, csv_in, "-o", out),

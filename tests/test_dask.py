@@ -14,6 +14,7 @@ for byte, what the one-machine ``sortslice transform IN -o DIR/`` writes.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import signal
@@ -578,3 +579,21 @@ def test_cli_strict_and_bad_partition_errors(client, tmp_path):
     assert not (tmp_path / "m.json").exists()
     r = _cli("fit", tmp_path / "nothing-*.smi", "-o", tmp_path / "m.json", "--scheduler", address)
     assert r.exit_code == 1 and "Error: " in r.output and "Traceback" not in r.output
+
+
+def test_document_frequency_bounds_on_the_cluster_are_the_single_machine_fit(client, tmp_path):
+    # min_df/max_df are applied once, to the merged counts: the same model file as one machine's fit
+    smiles = datasets.paper_smiles("lipophilicity")[:900]
+    params = dict(length=512, min_df=4, max_df=0.4)
+    ref = sortslice.SortSlice(**params).fit(smiles)
+    model = fit_partitioned(sortslice.SortSlice(**params), db.from_sequence(smiles, npartitions=3), client=client)
+    _assert_same_fit(model, ref)
+    model.save(tmp_path / "dask.json")
+    ref.save(tmp_path / "one.json")
+    a, b = (tmp_path / "dask.json").read_text(), (tmp_path / "one.json").read_text()
+    assert json.loads(a)["digest"] == json.loads(b)["digest"]
+    assert [x for x in a.splitlines() if '"created"' not in x] == [x for x in b.splitlines() if '"created"' not in x]
+    with pytest.raises(ValueError, match="corresponds to < documents"):
+        fit_partitioned(
+            sortslice.SortSlice(min_df=500, max_df=0.5), db.from_sequence(smiles, npartitions=3), client=client
+        )

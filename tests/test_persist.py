@@ -99,7 +99,7 @@ def test_round_trip_gives_identical_output(data, tmp_path, cls, options):
 
 def test_document_contents(fitted, tmp_path):
     doc = json.loads(saved(fitted["SortSlice"], tmp_path).read_text())
-    assert doc["format"] == "sortslice-featuriser" and doc["format_version"] == 1 and doc["method"] == "sort-slice"
+    assert doc["format"] == "sortslice-featuriser" and doc["format_version"] == 2 and doc["method"] == "sort-slice"
     assert set(doc["versions"]) >= {"sortslice", "rdkit"}
     assert doc["training"]["n_molecules"] == 250 and doc["training"]["n_distinct_ids"] > 128
     assert doc["vocabulary"]["ids"] == fitted["SortSlice"].vocabulary_.tolist()
@@ -148,8 +148,13 @@ def assert_refused(path, match, **kwargs):
 
 
 def edited(tmp_path, doc, edit, name="edited.json"):
+    """``doc`` edited and resealed (its content digest recomputed): what the checks behind the digest see."""
+    from sortslice.engine.persist import content_digest
+
     doc = json.loads(json.dumps(doc))
     edit(doc)
+    if isinstance(doc, dict) and "digest" in doc:
+        doc["digest"] = content_digest(doc)
     path = tmp_path / name
     path.write_text(json.dumps(doc))
     return path
@@ -209,7 +214,7 @@ def test_refuses_every_truncation(good, tmp_path):
 @pytest.mark.parametrize(
     "edit,match",
     [
-        (lambda d: d.update(format_version=2), "unsupported format version 2"),
+        (lambda d: d.update(format_version=3), "unsupported format version 3"),
         (lambda d: d.update(format_version="1"), "unsupported format version '1'"),
         (lambda d: d.pop("format_version"), "unsupported format version None"),
         (lambda d: d.update(format="something-else"), "not a sortslice featuriser file"),

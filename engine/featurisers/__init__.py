@@ -51,11 +51,20 @@ def from_state(state: FittedState):
     return f
 
 
-def load(path, *, expect_ecfp=None):
+def load(path, *, expect_ecfp=None, allow_edited: bool = False, strict_versions: bool = False):
     """Load a featuriser saved with ``save``; raises :class:`~sortslice.ModelFileError` with one clear line.
 
     Files over ``MAX_MODEL_BYTES`` (512 MiB) are refused unread; loading never executes code.
+
+    A file whose content no longer matches the digest ``save`` wrote (a value edited by hand) is refused;
+    ``allow_edited=True`` accepts one edited on purpose (every other check still applies; ``save`` it
+    again to give it a matching digest).  A file written under another sortslice or RDKit version has
+    its canary molecules recomputed: when some now give other ids, one
+    :class:`~sortslice.VersionChangeWarning` says so, or with ``strict_versions=True`` a
+    :class:`~sortslice.ModelFileError`.  Under the same versions nothing is recomputed.
     """
     from ..persist import read_state
 
-    return from_state(read_state(path, expect_ecfp=expect_ecfp))
+    return from_state(
+        read_state(path, expect_ecfp=expect_ecfp, allow_edited=allow_edited, strict_versions=strict_versions)
+    )

@@ -21,17 +21,20 @@ class HashFold(_Featuriser):
     _fit_consequence = None  # fitting reads no molecules
 
     def _state_fields(self) -> dict:
-        return {}
+        return {"provenance": self.__dict__.get("_provenance")}
 
     def _restore(self, state) -> None:
         self.fit()
         self.n_molecules_, self.n_invalid_ = state.n_molecules, state.n_invalid
+        if state.provenance is not None:
+            self._provenance = state.provenance
 
     def fit(self, X=None, y=None):
         """Validate the parameters and the shape of ``X`` if given (folding learns nothing from data)."""
         self._check_params()
         if X is not None:
             _molecule_list(X)  # a mistaken argument fails here as in the other featurisers (nothing is parsed)
+        self.__dict__.pop("_provenance", None)
         self.n_features_out_ = int(self.length)
         return self
 

@@ -17,6 +17,18 @@ class SortSlice(_Vocabulary):
     are broken by larger id first (the reference featuriser's rule), or smaller id
     first with ``tie_break="smaller_id_first"``.
 
+    ``min_df``/``max_df`` bound the prevalence of the ids that can be columns, with
+    scikit-learn ``CountVectorizer``'s meaning: an int is a number of valid training
+    molecules, a float in [0.0, 1.0] a fraction of them (``max_df=0.5``: no id found
+    in more than half of the molecules).  They are applied to the prevalence counts
+    before ranking, and always to the whole count: ``partial_fit``, :meth:`merge`,
+    :meth:`from_prevalence` and Dask fits give exactly ``fit``'s vocabulary.  When
+    fewer than ``length`` ids qualify, the vocabulary is shorter and the last columns
+    are always zero (as for a training set with fewer distinct ids than ``length``).
+    ``fit`` raises ``ValueError`` when ``max_df`` corresponds to fewer molecules than
+    ``min_df``; a ``partial_fit`` state for which they conflict keeps no id (more
+    batches may resolve it), and :meth:`document_frequency_range` raises then.
+
     Examples
     --------
     >>> import sortslice
@@ -44,6 +56,8 @@ class SortSlice(_Vocabulary):
         dtype=None,
         sparse=False,
         tie_break="larger_id_first",
+        min_df=1,
+        max_df=1.0,
         n_jobs=None,
         strict=False,
     ):
@@ -62,9 +76,13 @@ class SortSlice(_Vocabulary):
             strict=strict,
         )
         self.tie_break = tie_break
+        self.min_df = min_df
+        self.max_df = max_df
 
     def _fit(self, fp, X, y=None):
         """Count prevalence over ``X`` and keep the ``length`` most prevalent ids."""
+        n = int(fp.valid.sum())
+        self._df_mask(np.zeros(0, np.int64), n)  # max_df/min_df that conflict: raise before any change
         self._reset_counts()
         self._accumulate(fp, X)
 
@@ -114,9 +132,13 @@ class SortSlice(_Vocabulary):
         self._finalise()
         self._record_examples(fp, X)
 
-    def _finalise(self):
-        order = rank_by_prevalence(self.state_ids_, self.state_prevalence_, int(self.length), self.tie_break)
-        self._set_vocabulary(self.state_ids_[order], self.state_prevalence_[order], self.state_prevalence_[order])
+    def _finalise(self, final: bool = False):
+        ids, prevalence = self.state_ids_, self.state_prevalence_
+        keep = self._df_mask(prevalence, int(self.n_molecules_), final)
+        if keep is not None:
+            ids, prevalence = ids[keep], prevalence[keep]
+        order = rank_by_prevalence(ids, prevalence, int(self.length), self.tie_break)
+        self._set_vocabulary(ids[order], prevalence[order], prevalence[order])
 
     @classmethod
     def from_prevalence(cls, ids, prevalence, n_molecules: int, n_invalid: int = 0, **params) -> SortSlice:
@@ -156,7 +178,7 @@ class SortSlice(_Vocabulary):
         out.state_prevalence_ = prevalence.astype(np.int64)
         out.n_molecules_ = int(n_molecules)
         out.n_invalid_ = int(n_invalid)
-        out._finalise()
+        out._finalise(final=True)
         return out
 
     def merge(self, other: SortSlice) -> SortSlice:
@@ -177,7 +199,7 @@ class SortSlice(_Vocabulary):
         out.state_ids_, out.state_prevalence_ = ids, prev.reshape(-1)
         out.n_molecules_ = self.n_molecules_ + other.n_molecules_
         out.n_invalid_ = self.n_invalid_ + other.n_invalid_
-        out._finalise()
+        out._finalise(final=True)
         ex = dict(getattr(other, "_examples", {}))
         ex.update(getattr(self, "_examples", {}))
         out._examples = ex

@@ -46,6 +46,11 @@ class FittedState:
     median: float | None = None
     prevalence_ids: np.ndarray | None = None
     prevalence_counts: np.ndarray | None = None
+    #: where the vocabulary was computed, as read from a model file: ``{"versions": {...}, "canaries":
+    #: {...}}``; None when fitted in this process (saving then records this environment's).  Saving a
+    #: loaded model again keeps it, so the file still says which RDKit computed its ids.  Not compared by
+    #: ``==`` (two states of one fit are equal wherever they were saved).
+    provenance: dict | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:

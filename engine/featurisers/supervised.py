@@ -113,6 +113,8 @@ class _Supervised(_Vocabulary):
         dtype=None,
         sparse=False,
         task="auto",
+        min_df=1,
+        max_df=1.0,
         n_jobs=None,
         strict=False,
     ):
@@ -131,6 +133,8 @@ class _Supervised(_Vocabulary):
             strict=strict,
         )
         self.task = task
+        self.min_df = min_df
+        self.max_df = max_df
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -165,16 +169,27 @@ class _Supervised(_Vocabulary):
             fp.indptr, fp.ids, row_class, n_classes, rows_checked=True, threads=parallel.threads(self.n_jobs)
         )
         n_per_class = np.bincount(cls, minlength=n_classes)
+        n_distinct = int(len(ids))
+        # min_df/max_df: only ids within the document-frequency bounds are candidates for any later step
+        # (checked before any fitted attribute changes: conflicting bounds raise here)
+        keep = self._df_mask(per_class.sum(1), int(fp.valid.sum()))
+        if keep is not None:
+            ids, per_class = ids[keep], per_class[keep]
         self.task_ = task
         self.median_ = median
         self.n_molecules_ = int(fp.valid.sum())
         self.n_invalid_ = int((~fp.valid).sum())
-        self.n_distinct_ids_ = int(len(ids))
+        self.n_distinct_ids_ = n_distinct
         return ids, per_class, n_per_class
 
 
 class MIM(_Supervised):
     """Mutual-information maximisation: the ``length`` ids most informative about ``y``.
+
+    0. ``min_df``/``max_df`` (as :class:`SortSlice`'s, scikit-learn ``CountVectorizer``'s
+       meaning) first remove the ids outside those document-frequency bounds; the steps
+       below count and rank only the others.  Fewer qualifying ids than ``length``: the
+       last columns are always zero.
 
     1. Ids with identical support (the same training molecules) are redundant: one
        per group is kept (the largest id); the others are dropped, smallest id
@@ -212,6 +227,10 @@ class Filtering(_Supervised):
     """Filtered circular fingerprints (Gütlein & Kramer 2016), as in the Sort & Slice paper.
 
     Each step runs only while more than ``length`` ids remain (removals stop there):
+
+    0. ``min_df``/``max_df`` (as :class:`SortSlice`'s, scikit-learn ``CountVectorizer``'s
+       meaning) first remove the ids outside those document-frequency bounds (always; the
+       steps below count only the others; fewer than ``length``: the last columns are zero);
 
     1. ids present in a single training molecule are removed (smallest id first);
     2. non-closed substructures are removed: among ids with identical support, an

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,101 @@ def _example_mol(smiles):
         return Chem.MolFromSmiles(smiles)
 
 
+def check_df(value, name: str):
+    """``min_df``/``max_df`` as scikit-learn's ``CountVectorizer`` accepts them: an int >= 1 (a number of
+    training molecules) or a float in [0.0, 1.0] (a fraction of them); booleans are refused (scikit-learn
+    would read True as 1)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if int(value) >= 1:
+            return int(value)
+    elif isinstance(value, float):  # scikit-learn's RealNotInt: Python floats (and float64), not float32
+        if 0.0 <= value <= 1.0:
+            return float(value)
+    raise ValueError(
+        f"{name} must be an int >= 1 (a number of training molecules) or a float in [0.0, 1.0] "
+        f"(a fraction of them), got {value!r}"
+    )
+
+
+def df_range(min_df, max_df, n_molecules: int) -> tuple[float, float] | None:
+    """The document frequencies ``(low, high)`` a vocabulary id must lie in, over ``n_molecules`` valid
+    training molecules, exactly as ``CountVectorizer`` computes them (``max_df * n`` for a float);
+    None when ``high < low`` (no id can qualify: scikit-learn's ``ValueError`` at fit)."""
+    lo = check_df(min_df, "min_df")
+    hi = check_df(max_df, "max_df")
+    low = lo if isinstance(lo, int) else lo * n_molecules
+    high = hi if isinstance(hi, int) else hi * n_molecules
+    return None if high < low else (low, high)
+
+
+#: the default bounds: every id qualifies (nothing is filtered, as before the bounds existed)
+NO_DF_BOUNDS = (1, 1.0)
+
+
 class _Vocabulary(_Featuriser):
-    """A featuriser whose columns are an ordered list of ids (the vocabulary)."""
+    """A featuriser whose columns are an ordered list of ids (the vocabulary).
+
+    ``min_df``/``max_df`` (scikit-learn ``CountVectorizer``'s meaning): only ids contained in at least
+    ``min_df`` and at most ``max_df`` valid training molecules can become columns (an int counts
+    molecules, a float is a fraction of them); the bounds are applied to the document frequencies
+    before the ids are ranked.  When fewer than ``length`` ids qualify, the vocabulary is shorter and
+    the remaining columns are always zero, exactly as for a training set with fewer than ``length``
+    distinct ids.  ``fit`` raises ``ValueError`` when ``max_df`` corresponds to fewer molecules than
+    ``min_df``.
+    """
+
+    #: set by the subclasses' constructors (parameters, as scikit-learn's protocol wants them)
+    min_df: Any
+    max_df: Any
+
+    def _check_length(self):
+        # also the fit-time check of the other parameters every fit runs first (types and ranges)
+        super()._check_length()
+        check_df(self.min_df, "min_df")
+        check_df(self.max_df, "max_df")
+
+    def _df_mask(self, prevalence: np.ndarray, n_molecules: int, final: bool = True) -> np.ndarray | None:
+        """Which ids (by their document frequency) lie within ``min_df``/``max_df``; None: all of them.
+
+        When the bounds conflict for ``n_molecules`` (``max_df`` corresponds to fewer molecules than
+        ``min_df``), a final fit raises scikit-learn's ``ValueError``, and an intermediate state (a
+        ``partial_fit`` that more batches may follow) keeps no id.
+        """
+        if (self.min_df, self.max_df) == NO_DF_BOUNDS and type(self.min_df) is int and type(self.max_df) is float:
+            return None
+        bounds = df_range(self.min_df, self.max_df, n_molecules)
+        if bounds is None:
+            if final and n_molecules > 0:
+                raise self._df_conflict(n_molecules)
+            return np.zeros(len(prevalence), dtype=bool)
+        low, high = bounds
+        return (prevalence >= low) & (prevalence <= high)
+
+    def _df_conflict(self, n_molecules: int) -> ValueError:
+        return ValueError(
+            f"max_df={self.max_df!r} corresponds to < documents than min_df={self.min_df!r} "
+            f"(over {n_molecules:,} valid training molecules)"
+        )
+
+    def document_frequency_range(self, n_molecules: int | None = None) -> tuple[float, float]:
+        """The document frequencies ``(low, high)`` an id needs to be a column, over ``n_molecules`` valid
+        training molecules (default: those this featuriser was fitted on).
+
+        Raises ``ValueError`` when ``max_df`` corresponds to fewer molecules than ``min_df``: a streamed
+        fit (``partial_fit``) calls it at the end to give the error ``fit`` gives.
+        """
+        n = int(getattr(self, "n_molecules_", 0) if n_molecules is None else n_molecules)
+        bounds = df_range(self.min_df, self.max_df, n)
+        if bounds is None:
+            raise self._df_conflict(n)
+        return bounds
+
+    def _state_params(self) -> dict:
+        return {
+            **super()._state_params(),
+            "min_df": check_df(self.min_df, "min_df"),
+            "max_df": check_df(self.max_df, "max_df"),
+        }
 
     def _set_vocabulary(self, ids, scores, prevalence):
         self.vocabulary_ = np.asarray(ids, dtype=np.uint32)
@@ -39,6 +133,7 @@ class _Vocabulary(_Featuriser):
         self.__dict__.pop("_single_state", None)
         # built here, not on first use: transform leaves the featuriser as it found it (scikit-learn's rule)
         self._table = lookup_table(self.vocabulary_)
+        self.__dict__.pop("_provenance", None)  # a new vocabulary is this environment's
         self.n_features_out_ = int(self.length)
         # the columns are ids of these parameters: using the vocabulary with others is refused
         self._fitted_ecfp = self.ecfp_params
@@ -51,6 +146,7 @@ class _Vocabulary(_Featuriser):
             "prevalence": self.prevalence_,
             "n_distinct_ids": int(getattr(self, "n_distinct_ids_")),  # noqa: B009  (a property or an attribute)
             "examples": tuple(examples.get(int(i)) for i in self.vocabulary_),
+            "provenance": self.__dict__.get("_provenance"),
         }
 
     def _restore(self, state) -> None:
@@ -61,6 +157,8 @@ class _Vocabulary(_Featuriser):
             np.asarray(state.prevalence, dtype=np.int64),
         )
         self._examples = {int(i): e for i, e in zip(self.vocabulary_, state.examples) if e is not None}
+        if state.provenance is not None:
+            self._provenance = state.provenance
 
     @property
     def examples_(self) -> dict:

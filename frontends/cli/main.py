@@ -29,7 +29,16 @@ from ..io.metadata import output_dtype, output_metadata
 from ..io.readers import Chunk, is_ids_file, molecules_for_fit, open_input
 from ..io.sinks import IDS, Fingerprints, Part, open_output, write_bytes_atomic
 from .errors import fail
-from .options import cluster_options, ecfp_options, input_options, output_options, run_options
+from .options import (
+    DocumentFrequency,
+    FileChecks,
+    check_options,
+    cluster_options,
+    ecfp_options,
+    input_options,
+    output_options,
+    run_options,
+)
 from .run import Progress, Tally, chunk_jobs, convert, report, start_workers
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -48,6 +57,16 @@ def _terminate(signum, frame):
     raise Interrupted(signum)
 
 
+_show_warning = warnings.showwarning
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    if issubclass(category, sortslice.VersionChangeWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
 class _Commands(click.Group):
     """The command group: an interrupted command ends with one line and the shell's status, 128 + signal."""
 
@@ -57,6 +76,9 @@ class _Commands(click.Group):
                 # the commands count invalid rows and report them in their own words (``run.Tally``)
                 warnings.simplefilter("ignore", sortslice.InvalidMoleculeWarning)
                 _notes_once()
+                # a model or ids file from another sortslice/RDKit whose canaries changed: one line on stderr
+                warnings.simplefilter("always", sortslice.VersionChangeWarning)
+                warnings.showwarning = _one_line_warning
                 return super().invoke(ctx)
         except FileError as exc:  # the I/O layer's one-line errors become the command's
             raise click.ClickException(str(exc)) from None
@@ -137,7 +159,9 @@ def _ecfp_for(input_path: str, ecfp):
     if not is_ids_file(input_path):
         return ecfp
     try:
-        stored = sortslice.open_ids(input_path).params.to_dict()
+        with warnings.catch_warnings():  # the reader opening the file says it, once
+            warnings.simplefilter("ignore", sortslice.VersionChangeWarning)
+            stored = sortslice.open_ids(input_path).params.to_dict()
     except sortslice.IdsFileError as exc:
         fail(str(exc))
     return ecfp.for_ids(stored)
@@ -188,6 +212,7 @@ def _stream(
     ecfp: dict,
     featuriser=None,
     quiet: bool = False,
+    checks: FileChecks | None = None,
 ) -> Tally:
     """Shared body of ``ids``, ``fold`` and ``transform``: molecules (or an ids file) in, one row per molecule."""
     reader = open_input(
@@ -197,6 +222,7 @@ def _stream(
         carry=inputs.carry,
         id_column=inputs.id_column,
         chunk_size=run.chunk_size,
+        checks=(checks or FileChecks()).kwargs(),
     )
     try:
         if reader.kind == "ids":
@@ -233,9 +259,9 @@ def _stream(
     return tally
 
 
-def _load_model(path: str):
+def _load_model(path: str, checks: FileChecks | None = None):
     try:
-        return sortslice.load(path)
+        return sortslice.load(path, **(checks or FileChecks()).kwargs())
     except sortslice.ModelFileError as exc:
         fail(str(exc))
 
@@ -290,7 +316,8 @@ def ids(input_path, output, output_format, inputs, ecfp, run):
 @input_options()
 @ecfp_options
 @run_options
-def fold(input_path, output, output_format, length, counts, inputs, ecfp, run):
+@check_options
+def fold(input_path, output, output_format, length, counts, inputs, ecfp, run, checks):
     """Hash-folded ECFP fingerprints (column = id modulo LENGTH).
 
     Identical to RDKit's Morgan fingerprint with fpSize=LENGTH. Parquet column
@@ -304,7 +331,7 @@ def fold(input_path, output, output_format, length, counts, inputs, ecfp, run):
     """
     ecfp = _ecfp_for(input_path, ecfp)
     featuriser = sortslice.HashFold(length=length, counts=counts, **ecfp).fit()
-    _stream("fold", input_path, output, output_format, inputs, run, ecfp, featuriser)
+    _stream("fold", input_path, output, output_format, inputs, run, ecfp, featuriser, checks=checks)
 
 
 _METHODS = {"sort-slice": "SortSlice", "mim": "MIM", "filter": "Filtering", "hash-fold": "HashFold"}
@@ -344,12 +371,16 @@ def fit_file(
     ecfp: dict,
     run,
     quiet: bool = False,
+    min_df=1,
+    max_df=1.0,
+    checks: FileChecks | None = None,
 ):
     """Fit a featuriser on a file and save it; returns the fitted featuriser."""
     if method in ("mim", "filter") and label is None:
         fail(f"--method {method} needs --label COL (the property the columns are chosen for)")
     if method not in ("mim", "filter") and label is not None:
         fail(f"--label is only used by --method mim and --method filter, not {method}")
+    vocabulary = _df_params(method, min_df, max_df)
     _check_writable(output)
     ecfp = _ecfp_for(input_path, ecfp)
     reader = open_input(
@@ -359,6 +390,7 @@ def fit_file(
         carry=[label] if label else [],
         id_column=inputs.id_column,
         chunk_size=run.chunk_size,
+        checks=(checks or FileChecks()).kwargs(),
     )
     if reader.kind == "ids":
         try:
@@ -367,7 +399,7 @@ def fit_file(
             reader.source.close()
             raise
     cls = getattr(sortslice, _METHODS[method])
-    model = cls(length=length, counts=counts, **ecfp)
+    model = cls(length=length, counts=counts, **vocabulary, **ecfp)
     where = reader.source.name
     tally = Tally()
     bar = Progress(run.progress, reader)
@@ -383,6 +415,11 @@ def fit_file(
                 model.partial_fit(molecules_for_fit(chunk, reader.kind))
                 _note_fit_chunk(tally, chunk, model.n_invalid_ - before, reader.kind, ecfp, run, where)
                 bar.update(len(chunk))
+            if getattr(model, "n_molecules_", 0):
+                try:  # the error fit() gives for bounds that conflict over the whole file
+                    model.document_frequency_range()
+                except ValueError as exc:
+                    fail(f"{where}: {exc}")
             if input_path != "-" and getattr(model, "n_molecules_", 0):
                 _examples_in_data_order(model, input_path, inputs, run, reader)
         else:
@@ -404,7 +441,12 @@ def fit_file(
                 y = None
             if whole.molecules:
                 model.n_jobs = chunk_jobs(run.jobs, len(whole))
-                model.fit(molecules_for_fit(whole, reader.kind), y)
+                try:
+                    model.fit(molecules_for_fit(whole, reader.kind), y)
+                except ValueError as exc:
+                    if "max_df" not in str(exc):
+                        raise
+                    fail(f"{where}: {exc}")
                 _note_fit_chunk(tally, whole, getattr(model, "n_invalid_", 0), reader.kind, ecfp, run, where)
     finally:
         bar.close()
@@ -441,6 +483,8 @@ def fit_on_cluster(
     ecfp: dict,
     run,
     cluster,
+    min_df=1,
+    max_df=1.0,
 ):
     """``fit`` with ``--scheduler``/``--dask-local``: partitions fitted on the workers, merged, saved here."""
     from . import cluster as on_cluster
@@ -448,8 +492,11 @@ def fit_on_cluster(
     on_cluster.check_method(method)
     if label is not None:
         fail(f"--label is only used by --method mim and --method filter, not {method}")
+    vocabulary = _df_params(method, min_df, max_df)
     _check_writable(output)
-    model = getattr(sortslice, _METHODS[method])(length=length, counts=counts, strict=run.errors == "strict", **ecfp)
+    model = getattr(sortslice, _METHODS[method])(
+        length=length, counts=counts, strict=run.errors == "strict", **vocabulary, **ecfp
+    )
     model, done = on_cluster.fit(input_path, model=model, inputs=inputs, run=run, cluster=cluster)
     model.set_params(strict=False)  # --errors strict is how this fit ran, not a property of the model
     _save_model(model, output)
@@ -458,6 +505,15 @@ def fit_on_cluster(
     if line:
         click.echo(line, err=True)
     click.echo(_fit_summary(model, method, tally, output) + f" ({done.n_partitions:,} partitions)", err=True)
+
+
+def _df_params(method: str, min_df, max_df) -> dict:
+    """``min_df``/``max_df`` for a vocabulary method (hash folding has no vocabulary to bound)."""
+    if method == "hash-fold":
+        if (min_df, max_df) != (1, 1.0):
+            fail("--min-df/--max-df bound a vocabulary: they apply to sort-slice, mim and filter, not hash-fold")
+        return {}
+    return {"min_df": min_df, "max_df": max_df}
 
 
 def _examples_in_data_order(model, input_path: str, inputs, run, reader) -> None:
@@ -555,11 +611,28 @@ def _fit_summary(model, method: str, tally: Tally, output: str) -> str:
     help="Column with the property (numbers: regression; text: classes) for mim and filter.",
 )
 @click.option("--counts", is_flag=True, help="Transform to counts (UInt32) instead of 0/1.")
+@click.option(
+    "--min-df",
+    type=DocumentFrequency(),
+    default="1",
+    show_default=True,
+    help="Only ids in at least this many training molecules (an integer) or this fraction of them "
+    "(a number with a point, e.g. 0.01) become columns (scikit-learn CountVectorizer's min_df).",
+)
+@click.option(
+    "--max-df",
+    type=DocumentFrequency(),
+    default="1.0",
+    show_default=True,
+    help="Only ids in at most this many training molecules (an integer) or this fraction of them "
+    "(e.g. 0.9: leave out ids in more than 90%) become columns (CountVectorizer's max_df).",
+)
 @input_options(carry=False)
 @ecfp_options
 @run_options
 @cluster_options
-def fit(input_path, output, length, method, label, counts, inputs, ecfp, run, cluster):
+@check_options
+def fit(input_path, output, length, method, label, counts, min_df, max_df, inputs, ecfp, run, cluster, checks):
     """Fit a featuriser on the molecules in IN and save it as JSON.
 
     Sort & Slice (the default) streams IN chunk by chunk through partial_fit, so
@@ -586,10 +659,23 @@ def fit(input_path, output, length, method, label, counts, inputs, ecfp, run, cl
             ecfp=ecfp,
             run=run,
             cluster=cluster,
+            min_df=min_df,
+            max_df=max_df,
         )
         return
     fit_file(
-        input_path, output, length=length, method=method, label=label, counts=counts, inputs=inputs, ecfp=ecfp, run=run
+        input_path,
+        output,
+        length=length,
+        method=method,
+        label=label,
+        counts=counts,
+        inputs=inputs,
+        ecfp=ecfp,
+        run=run,
+        min_df=min_df,
+        max_df=max_df,
+        checks=checks,
     )
 
 
@@ -622,7 +708,8 @@ def _folder_output(input_path: str, output: str, part_rows, resume: bool) -> boo
     "from the same input are kept, any other is written again.",
 )
 @cluster_options
-def transform(model_path, input_path, output, output_format, inputs, run, part_rows, resume, cluster):
+@check_options
+def transform(model_path, input_path, output, output_format, inputs, run, part_rows, resume, cluster, checks):
     """Fingerprints of the molecules in IN from a fitted model.
 
     Applies a featuriser saved by 'sortslice fit'. The ECFP parameters and columns come from MODEL.json. Parquet column
@@ -651,7 +738,7 @@ def transform(model_path, input_path, output, output_format, inputs, run, part_r
     bytes as an uninterrupted run. Without --resume the folder must be empty. With
     --scheduler or --dask-local the parts are written by the Dask workers.
     """
-    model = _load_model(model_path)
+    model = _load_model(model_path, checks)
     if cluster.enabled:
         from . import cluster as on_cluster
 
@@ -677,7 +764,9 @@ def transform(model_path, input_path, output, output_format, inputs, run, part_r
             click.echo(line, err=True)
         click.echo(done.line(output), err=True)
         return
-    _stream("transform", input_path, output, output_format, inputs, run, model.ecfp_params.to_dict(), model)
+    _stream(
+        "transform", input_path, output, output_format, inputs, run, model.ecfp_params.to_dict(), model, checks=checks
+    )
 
 
 def _model_document(path: str) -> dict:
@@ -693,9 +782,9 @@ _METHOD_WORDS = {
 }
 
 
-def describe_model(path: str) -> list[tuple[str, str]]:
+def describe_model(path: str, checks: FileChecks | None = None) -> list[tuple[str, str]]:
     """``(field, value)`` lines of ``sortslice info``."""
-    _load_model(path)  # validates the file (one-line error if it is not a usable model)
+    _load_model(path, checks)  # validates the file (one-line error if it is not a usable model)
     doc = _model_document(path)
     e, p, t, v = doc["ecfp"], doc["params"], doc["training"], doc["vocabulary"]
     yes = {True: "yes", False: "no"}
@@ -728,6 +817,8 @@ def describe_model(path: str) -> list[tuple[str, str]]:
             rows.append(("prevalence", f"{hi:,}{pct(hi)} .. {lo:,}{pct(lo)} training molecules per column"))
             if v["score_name"] not in ("prevalence", "none"):
                 rows.append((v["score_name"].replace("_", " "), f"{max(v['scores']):.4g} .. {min(v['scores']):.4g}"))
+        if "min_df" in p or "max_df" in p:
+            rows.append(("document frequency", _df_line(p.get("min_df", 1), p.get("max_df", 1.0), n_mol)))
         if "task" in t:
             task = t["task"] + (
                 f" (classes split at the median {t['median']:.4g})" if t.get("median") is not None else ""
@@ -738,15 +829,32 @@ def describe_model(path: str) -> list[tuple[str, str]]:
     else:
         rows.append(("training set", f"{n_mol:,} molecules ({t['n_invalid']:,} invalid, left out)"))
     rows.append(("versions", ", ".join(f"{k} {val}" for k, val in doc["versions"].items())))
+    if doc.get("canaries") is not None:
+        rows.append(
+            ("canaries", f"{len(doc['canaries']['smiles'])} molecules, recomputed when loaded under other versions")
+        )
+    rows.append(("digest", doc.get("digest") or "none (format version 1)"))
     if doc.get("created"):
         rows.append(("created", doc["created"]))
     return rows
 
 
+def _df_line(min_df, max_df, n: int) -> str:
+    def one(v, word):
+        if isinstance(v, int):
+            return f"{word} {v:,} molecules"
+        return f"{word} {v:g} of the molecules" + (f" ({v * n:,.6g} of {n:,})" if n else "")
+
+    if (min_df, max_df) == (1, 1.0) and isinstance(min_df, int) and isinstance(max_df, float):
+        return "no bounds (min_df 1, max_df 1.0)"
+    return f"min_df {min_df!r}: {one(min_df, 'at least')}; max_df {max_df!r}: {one(max_df, 'at most')}"
+
+
 @main.command()
 @click.argument("model_path", metavar="MODEL.json")
 @click.option("--json", "as_json", is_flag=True, help="Print the model's parameters and training summary as JSON.")
-def info(model_path, as_json):
+@check_options
+def info(model_path, as_json, checks):
     """Describe a fitted model.
 
     Parameters, vocabulary size, training-set size, prevalence range and versions.
@@ -757,12 +865,12 @@ def info(model_path, as_json):
       sortslice info model.json --json
     """
     if as_json:
-        _load_model(model_path)  # validates
+        _load_model(model_path, checks)  # validates
         doc = _model_document(model_path)
         doc["vocabulary"] = {"size": len(doc["vocabulary"]["ids"]), "score_name": doc["vocabulary"]["score_name"]}
         click.echo(json.dumps(doc, indent=1))
         return
-    rows = describe_model(model_path)
+    rows = describe_model(model_path, checks)
     width = max(len(k) for k, _ in rows)
     for k, val in rows:
         click.echo(f"{k + ':':<{width + 2}}{val}")
@@ -807,7 +915,8 @@ def _explain_rows(model, top: int) -> list[dict]:
 )
 @click.option("--per-row", type=click.IntRange(min=1), default=5, show_default=True, help="Drawings per row.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-def explain(model_path, top, output, image_format, per_row, as_json):
+@check_options
+def explain(model_path, top, output, image_format, per_row, as_json, checks):
     """Explain (and draw) the first K columns of a model.
 
     For each column: its ECFP id, score, prevalence and substructure (as a SMILES
@@ -820,7 +929,7 @@ def explain(model_path, top, output, image_format, per_row, as_json):
       sortslice explain model.json --top 20 -o top20.svg
       sortslice explain model.json -k 12 -o grid.png --per-row 4
     """
-    model = _load_model(model_path)
+    model = _load_model(model_path, checks)
     rows = _explain_rows(model, top)
     if output is not None:
         fmt = image_format or os.path.splitext(output)[1].lower().lstrip(".")

@@ -259,3 +259,59 @@ def cluster_options(fn):
         return fn(*args, cluster=ClusterOptions(scheduler, local_workers), **kwargs)
 
     return _apply(wrapper, options)
+
+
+@dataclass(frozen=True)
+class FileChecks:
+    """How model and ids files are checked on reading (``sortslice.load``'s and ``read_ids``' keywords)."""
+
+    allow_edited: bool = False
+    strict_versions: bool = False
+
+    def kwargs(self) -> dict:
+        return {"allow_edited": self.allow_edited, "strict_versions": self.strict_versions}
+
+
+def check_options(fn):
+    """``--allow-edited --strict-versions`` -> ``checks`` (how model and ids files are checked)."""
+    options = [
+        click.option(
+            "--allow-edited",
+            is_flag=True,
+            help="Accept a model or ids file whose content digest does not match (edited on purpose); "
+            "every other check still applies.",
+        ),
+        click.option(
+            "--strict-versions",
+            is_flag=True,
+            help="A model or ids file written under another sortslice or RDKit version whose canary "
+            "molecules now give other ids is an error (default: one warning).",
+        ),
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args, allow_edited, strict_versions, **kwargs):
+        return fn(*args, checks=FileChecks(allow_edited, strict_versions), **kwargs)
+
+    return _apply(wrapper, options)
+
+
+class DocumentFrequency(click.ParamType):
+    """``--min-df/--max-df``: an integer is a number of molecules, a number with a point or exponent a fraction."""
+
+    name = "N|F"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        text = str(value).strip()
+        try:
+            number = float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            self.fail(f"{value!r} is neither an integer (molecules) nor a fraction such as 0.5", param, ctx)
+        from ..engine.featurisers.vocabulary import check_df
+
+        try:
+            return check_df(number, param.name if param is not None else "value")
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)

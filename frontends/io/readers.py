@@ -616,11 +616,11 @@ class IdsReader(Reader):
 
     kind = "ids"
 
-    def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size):
+    def __init__(self, source, fmt, smiles_column, carry, name_column, chunk_size, checks=None):
         from ..idsfile import IdsFileError, open_ids
 
         try:
-            self.info = open_ids(source.path)
+            self.info = open_ids(source.path, **(checks or {}))
         except IdsFileError as exc:
             fail(str(exc))
         if name_column is None and self.info.id_column is not None:
@@ -689,8 +689,12 @@ def open_input(
     carry=(),
     id_column: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    checks: dict | None = None,
 ) -> Reader:
-    """Open ``path`` (``-`` = stdin) and check the requested columns exist, before any work starts."""
+    """Open ``path`` (``-`` = stdin) and check the requested columns exist, before any work starts.
+
+    ``checks``: keywords of :func:`sortslice.open_ids` for an ids file (``allow_edited``, ``strict_versions``).
+    """
     source = Source(path)
     try:
         fmt = guess_input_format(path, source.head, input_format)
@@ -700,7 +704,7 @@ def open_input(
         if fmt == "parquet" and is_ids_file(path):
             if smiles_column is not None:
                 fail(f"{source.name}: an ids file holds ids, not molecules: --smiles-column does not apply")
-            return IdsReader(source, fmt, smiles_column, list(carry), name_column, chunk_size)
+            return IdsReader(source, fmt, smiles_column, list(carry), name_column, chunk_size, checks)
         return _READERS[fmt](source, fmt, smiles_column, list(carry), name_column, chunk_size)
     except BaseException:
         source.close()

@@ -281,6 +281,12 @@ class ParquetSink(ArrowSink):
         #: key-value pairs added to the file's footer at the end (what a part of a folder was made from:
         #: known only once every row is written; not part of the Arrow schema's metadata)
         self.footer: dict = {}
+        #: an ids file's content digest, fed every row written (``sortslice.digest`` in the footer)
+        self.digest = None
+        if self.payload == IDS:
+            from ..idsfile import IdsDigest
+
+            self.digest = IdsDigest(errors=self.error_column)
 
     def abort(self) -> None:
         _close_quietly(self.writer)
@@ -305,6 +311,8 @@ class ParquetSink(ArrowSink):
         pending = getattr(self, "_pending", None)
         table = self._table(part, text=False)
         pending = table if pending is None else pa.concat_tables([pending, table])
+        if self.digest is not None:
+            self.digest.update(part.indptr, part.ids, part.counts, part.valid, part.errors)
         rows = self._group_rows()
         start = 0
         while pending.num_rows - start >= rows:
@@ -322,6 +330,10 @@ class ParquetSink(ArrowSink):
         if pending is not None and (pending.num_rows or not getattr(self, "_groups", 0)):
             self._write_group(pending)
         self._pending = None
+        if self.digest is not None:
+            from ..idsfile import KEY_DIGEST
+
+            self.footer[KEY_DIGEST] = self.digest.hexdigest()
         if self.footer:
             self.writer.add_key_value_metadata(self.footer)
         self.writer.close()
