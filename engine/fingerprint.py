@@ -225,6 +225,7 @@ def ecfp(
     provenance: bool = False,
     kind: str = "smiles",
     chunk_size: int | None = None,
+    progress=None,
 ) -> EcfpResult:
     """Unfolded ECFP/FCFP ids and counts, bit-identical to RDKit's Morgan generator.
 
@@ -249,6 +250,10 @@ def ecfp(
     provenance
         Also return every emitted environment's centre atom and radius
         (``result.environments``), needed to draw or explain substructures.
+    progress
+        Called with the number of molecules just done after each piece of the
+        batch (a parsing task, or ``chunk_size`` molecules parsed in this process),
+        from the calling thread; an exception it raises stops the call.
 
     Returns
     -------
@@ -284,6 +289,8 @@ def ecfp(
             if strict and not flat.valid.all():
                 i = int(np.flatnonzero(~flat.valid)[0])
                 raise InvalidMoleculeError(f"row {start + i}: {flat.errors[i]}")
+            if progress is not None:
+                progress(flat.valid.shape[0])
             yield flat
 
     threads = parallel.threads(n_jobs)  # resolved here: Numba's thread count is per calling thread

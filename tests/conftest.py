@@ -12,6 +12,12 @@ import pytest
 # The caches go to __pycache__ folders, which git ignores.
 sys.dont_write_bytecode = False
 
+# The suite's processes (xdist workers, CLI and cache subprocesses) compile without helper processes and
+# without the one-line compile notice on stderr: a CLI test may be the first to compile a kernel, and its
+# stderr is asserted on. tests/test_coldstart.py turns both on where they are what is tested.
+os.environ.setdefault("SORTSLICE_COMPILE_JOBS", "1")
+os.environ.setdefault("SORTSLICE_COMPILE_NOTICE", "0")
+
 # make tests/ importable as plain modules (datasets, reference, strategies)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

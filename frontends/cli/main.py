@@ -75,10 +75,10 @@ class _Commands(click.Group):
             with warnings.catch_warnings():
                 # the commands count invalid rows and report them in their own words (``run.Tally``)
                 warnings.simplefilter("ignore", sortslice.InvalidMoleculeWarning)
-                _notes_once()
                 # a model or ids file from another sortslice/RDKit whose canaries changed: one line on stderr
                 warnings.simplefilter("always", sortslice.VersionChangeWarning)
                 warnings.showwarning = _one_line_warning
+                _notes_once()  # the input's notes, each once (other warnings go on to the line above)
                 return super().invoke(ctx)
         except FileError as exc:  # the I/O layer's one-line errors become the command's
             raise click.ClickException(str(exc)) from None
