@@ -350,8 +350,10 @@ class _Compiles(event.Listener):
         disp = ev.data["dispatcher"]
         if id(disp) not in _OURS:
             return
-        if isinstance(disp._cache, _KernelCache) and ev.is_failed:
-            disp._cache.release(ev.data["args"])  # a failed compile saves nothing: let the next one try
+        # a failed compile saves nothing: let the next one try (read the exception itself: Numba 0.68's
+        # ``Event.is_failed`` answers the opposite)
+        if isinstance(disp._cache, _KernelCache) and getattr(ev, "_exc_details", None) is not None:
+            disp._cache.release(ev.data["args"])
         self.count += 1
         self.depth -= 1
         if self.depth == 0 and self.timer is not None:
