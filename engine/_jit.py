@@ -20,6 +20,7 @@ module calls ``numba.njit`` directly).  The compile policy, chosen by measuremen
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -366,17 +367,38 @@ class _Compiles(event.Listener):
         self.noticed = True
         where = _CACHE_DIR or "beside the package"
         on = f" on {self.helpers + 1} processes" if self.helpers else ""
-        sys.stderr.write(
+        line = (
             f"sortslice: compiling its kernels for first use{on} (once per install and CPU, cached in "
             f"{where}); `sortslice warmup` compiles them all ahead of time\n"
         )
-        sys.stderr.flush()
+        if _notice_write is not None:
+            _notice_write(line)
+        else:
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 #: a first call that compiles for longer than this says so on stderr (once a process)
 NOTICE_AFTER = 1.5
 _compiles = _Compiles()
 event.register("numba:compile", _compiles)
+_notice_write = None
+
+
+def compiling() -> bool:
+    """Whether one of sortslice's kernels is being compiled in this process right now."""
+    return _compiles.depth > 0
+
+
+@contextlib.contextmanager
+def notices_to(write):
+    """Within the block, the compile notice goes to ``write(line)`` (e.g. ``tqdm.write`` under a progress bar)."""
+    global _notice_write
+    before, _notice_write = _notice_write, write
+    try:
+        yield
+    finally:
+        _notice_write = before
 
 
 def compile_jobs() -> int:

@@ -76,20 +76,27 @@ def iter_flatten(
             start += m
         return
     threads = parallel.threads(n_jobs)
-    parsed, perr = parse_in_process(kind, items, text_rows)
-    mols.update(parsed)
-    errors.update(perr)
     if chunk_size is None or not 0 < chunk_size < n:
         # one piece: Mol.ToBinary releases the GIL, so to_pickles and the kernels are each threaded
+        parsed, perr = parse_in_process(kind, items, text_rows)
+        mols.update(parsed)
+        errors.update(perr)
         yield 0, _in_process_chunk(0, n, items, mols, errors, chirality, fcfp, kind, threads)
         return
+    # pieces of ``chunk_size`` rows, each parsed when its turn comes: the caller sees progress (and can
+    # stop) after every piece, and only one piece's Mols are alive at a time
     mol_rows, error_rows = sorted(mols), sorted(errors)
     for start in range(0, n, int(chunk_size)):
         stop = min(n, start + int(chunk_size))
+        parsed, perr = parse_in_process(
+            kind, items, text_rows[bisect_left(text_rows, start) : bisect_left(text_rows, stop)]
+        )
         block_mols = {i - start: mols[i] for i in mol_rows[bisect_left(mol_rows, start) : bisect_left(mol_rows, stop)]}
+        block_mols.update((i - start, m) for i, m in parsed.items())
         block_errors = {
             i - start: errors[i] for i in error_rows[bisect_left(error_rows, start) : bisect_left(error_rows, stop)]
         }
+        block_errors.update((i - start, e) for i, e in perr.items())
         yield start, _in_process_chunk(start, stop, items, block_mols, block_errors, chirality, fcfp, kind, threads)
 
 

@@ -43,6 +43,11 @@ def _start_worker(parent: int) -> None:
     thread ends the worker once its parent is gone.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a forked worker inherits the parent's Python handlers (the CLI turns SIGTERM into an exception,
+    # which a worker would send back as a task's result and go on): here the signal ends the worker
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_DFL)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -71,6 +76,23 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+
+
+def stop_all() -> None:
+    """End every parsing process now, without waiting for the tasks they are running (an interrupted
+    command that is about to exit: waiting would take up to a task per worker).  Whoever waits on
+    their results gets ``BrokenProcessPool`` at once; the next call starts a new pool."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        for w in workers:
+            if w.is_alive():
+                w.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for w in workers:
+            w.join(timeout=5)
 
 
 def iter_parse_parallel(

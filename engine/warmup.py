@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._jit import KERNELS, cache_dir
+from ._jit import compiling as compiling  # re-exported: the CLI shows compiling under its bar
+from ._jit import notices_to as notices_to
 
 _MOLECULES = [
     "CCO",

@@ -39,7 +39,7 @@ from .options import (
     output_options,
     run_options,
 )
-from .run import Progress, Tally, chunk_jobs, convert, report, start_workers
+from .run import PIECE, Progress, Tally, chunk_jobs, convert, report, start_workers
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -181,11 +181,20 @@ def _computer(reader, ecfp: dict, featuriser, jobs):
     """``chunk -> Part`` for ``reader``'s chunks: ids (``featuriser`` None) or the featuriser's output."""
     kind, carry = reader.kind, reader.carry
 
-    def compute(chunk) -> Part:
+    def compute(chunk, tick=None) -> Part:
         if kind == "ids":
             fp = chunk.molecules  # stored ids: nothing to parse
         else:
-            fp = sortslice.ecfp(chunk.molecules, **ecfp, n_jobs=chunk_jobs(jobs, len(chunk)), kind=kind)
+            n_jobs = chunk_jobs(jobs, len(chunk))
+            fp = sortslice.ecfp(
+                chunk.molecules,
+                **ecfp,
+                n_jobs=n_jobs,
+                kind=kind,
+                # in this process, parse in pieces so the bar moves and Ctrl-C stops within one
+                chunk_size=PIECE if n_jobs == 1 else None,
+                progress=tick,
+            )
         columns = {c: chunk.columns[c] for c in carry}
         if featuriser is None:
             return Part(columns, fp.valid, fp.errors, indptr=fp.indptr, ids=fp.ids, counts=fp.counts)

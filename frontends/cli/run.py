@@ -8,11 +8,13 @@ tasks drain.  Rows are written strictly in input order.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import click
@@ -24,6 +26,8 @@ from .errors import fail
 
 #: below this many molecules a chunk is parsed in-process (a worker pool costs more than it saves)
 MIN_PARALLEL = 4000
+#: molecules an in-process chunk is parsed in at a time (the bar moves and Ctrl-C is seen after each)
+PIECE = 1000
 
 
 def chunk_jobs(requested: int | None, n: int) -> int:
@@ -118,24 +122,107 @@ class Progress:
                 smoothing=0.1,
             )
 
-    def update(self, rows: int) -> None:
+    def update(self, rows: int, in_flight: int = 0, position: float | None = None) -> None:
+        """``rows`` more molecules written; ``in_flight`` more done in chunks not yet written, and the
+        byte ``position`` the work has reached (both shown, neither counted as written)."""
         self.rows += rows
         if self.bar is None:
             return
         if self.by_rows:
-            self.bar.update(rows)
+            target = self.rows + in_flight
         else:
-            pos = self.reader.source.position()
-            if pos is not None:
-                self.bar.update(max(0, pos - self.bar.n))
-            rate = self.rows / max(1e-9, time.perf_counter() - self.start)
-            self.bar.set_postfix_str(f"{self.rows:,} {self.what}, {rate:,.0f}/s", refresh=True)
+            if position is None:
+                position = self.reader.source.position()
+            target = position
+        if target is not None and target > self.bar.n:
+            self.bar.update(int(target) - self.bar.n)
+        if _compiling():
+            text = "compiling kernels for first use (`sortslice warmup` does it ahead)"
+        elif self.by_rows:
+            text = ""
+        else:
+            done = self.rows + in_flight
+            text = f"{done:,} {self.what}, {done / max(1e-9, time.perf_counter() - self.start):,.0f}/s"
+        self.bar.set_postfix_str(text, refresh=True)
+
+    def __enter__(self) -> Progress:
+        if self.bar is not None:
+            self._notices = _notices_to(self._write)
+            self._notices.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self._notices.__exit__(*exc)
+
+    def _write(self, line: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(line.rstrip("\n"), file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:
             if not self.by_rows and self.bar.total:
                 self.bar.update(max(0, self.bar.total - self.bar.n))
             self.bar.close()
+
+
+def _compiling() -> bool:
+    try:
+        from sortslice.engine.warmup import compiling
+    except ImportError:  # pragma: no cover - an engine without it
+        return False
+    return compiling()
+
+
+def _notices_to(write):
+    from sortslice.engine.warmup import notices_to
+
+    return notices_to(write)
+
+
+class Cancelled(Exception):
+    """The run is being stopped (an interrupt or an error elsewhere): a chunk's work ends at its next piece."""
+
+
+class _Live:
+    """Molecules done inside the chunks being computed, ticked from their threads, and the stop flag
+    those threads check at every piece (so Ctrl-C stops a run within about a piece, not a chunk)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done: dict[int, int] = {}
+        self.stop = threading.Event()
+
+    def ticker(self, key: int):
+        def tick(rows: int) -> None:
+            if self.stop.is_set():
+                raise Cancelled
+            with self.lock:
+                self.done[key] = self.done.get(key, 0) + rows
+
+        return tick
+
+    def take(self, key: int) -> int:
+        with self.lock:
+            return self.done.pop(key, 0)
+
+    def get(self, key: int) -> int:
+        with self.lock:
+            return self.done.get(key, 0)
+
+
+#: how often the progress bar moves while a chunk is computed (seconds)
+REFRESH = 0.25
+
+
+def stop_workers() -> None:
+    """End the engine's parsing processes now (an interrupted command: nothing they do will be used)."""
+    try:
+        from sortslice.engine.processes import stop_all
+    except ImportError:  # pragma: no cover - the engine changed
+        return
+    stop_all()
 
 
 def start_workers(jobs: int) -> None:
@@ -167,55 +254,81 @@ def convert(
 ) -> Tally:
     """Stream every chunk of ``reader`` through ``compute`` (chunk -> :class:`Part`) into ``sink``.
 
-    ``compute`` runs on ``in_flight`` threads; ``before_first(first_chunk)`` runs on
-    this thread before the first one (to start the engine's workers here); ``on_chunk(rows)``
-    after each chunk is written.  On any failure or interrupt the sink is
+    ``compute(chunk, tick)`` runs on ``in_flight`` threads and calls ``tick(rows)`` as it goes (the bar
+    moves within a chunk; ``tick`` raises :class:`Cancelled` once the run is stopping);
+    ``before_first(first_chunk)`` runs on this thread before the first one (to start the engine's
+    workers here); ``on_chunk(rows)`` after each chunk is written.  On any failure or interrupt the sink is
     aborted (the output is left as it was).
     """
     tally = Tally() if tally is None else tally
     bar = Progress(progress, reader)
     started = time.perf_counter()
     pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="sortslice-chunk")
-    pending: deque = deque()
+    live = _Live()
+    pending: deque = deque()  # (chunk, future, key)
     chunks = iter(reader)
+    read = 0  # rows read from the input so far
 
-    def emit(chunk, part: Part) -> None:
+    def emit(chunk, part: Part, key: int) -> None:
         tally.note(chunk, part.valid, part.errors, reader.source.name, errors)
         if errors == "skip" and not part.valid.all():
             part = part.take(part.valid)
         with writing(sink.path):
             sink.write(part)
         tally.written += len(part)
-        bar.update(len(chunk))
+        live.take(key)
+        bar.update(len(chunk), *in_progress())
         if on_chunk is not None:
             on_chunk(len(chunk))
 
+    def in_progress() -> tuple[int, float | None]:
+        """Molecules done in the chunks not yet written, and the input's bytes that many rows stand for
+        (the reader reads ahead in blocks, so its position alone runs ahead of the work)."""
+        rows = sum(live.get(key) for _, _, key in pending)
+        position = reader.source.position()
+        if position is None or not read:
+            return rows, None
+        return rows, position * min(1.0, (bar.rows + rows) / read)
+
     exhausted = False
     first = True
+    keys = itertools.count()
 
     def refill() -> None:
-        nonlocal exhausted, first
+        nonlocal exhausted, first, read
         while not exhausted and len(pending) < in_flight:
             chunk = next(chunks, None)
             if chunk is None:
                 exhausted = True
                 return
+            read += len(chunk)
             if first and before_first is not None:
                 before_first(chunk)
             first = False
-            pending.append((chunk, pool.submit(compute, chunk)))
+            key = next(keys)
+            pending.append((chunk, pool.submit(compute, chunk, live.ticker(key)), key))
 
     try:
-        while True:
-            refill()
-            if not pending:
-                break
-            chunk, future = pending.popleft()
-            emit(chunk, future.result())
-        with writing(sink.path):
-            sink.close()
-    except BaseException:
-        for _, f in pending:
+        with bar:
+            while True:
+                refill()
+                if not pending:
+                    break
+                chunk, future, key = pending[0]
+                try:
+                    part = future.result(timeout=REFRESH)
+                except FutureTimeout:
+                    bar.update(0, *in_progress())
+                    continue
+                pending.popleft()
+                emit(chunk, part, key)
+            with writing(sink.path):
+                sink.close()
+    except BaseException as exc:
+        live.stop.set()  # the chunks' threads stop at their next piece
+        if isinstance(exc, KeyboardInterrupt):
+            stop_workers()  # and those waiting on a parsing process are not kept waiting for it
+        for _, f, _ in pending:
             f.cancel()
         sink.abort()
         raise
