@@ -226,18 +226,14 @@ def stop_workers() -> None:
 
 
 def start_workers(jobs: int) -> None:
-    """Start the engine's parsing processes now, from this (the main) thread.
-
-    The engine forks them on first use, from whichever thread needs them; forking
-    from a non-main thread is unsafe with Numba's TBB layer, which says so on stderr.
-    """
-    if jobs <= 1 or threading.current_thread() is not threading.main_thread():
+    """Start the engine's parsing processes now, so that their start-up overlaps reading the first chunk."""
+    if jobs <= 1:
         return
     try:
         from sortslice.engine.processes import get_pool
     except ImportError:  # pragma: no cover - the engine changed; the chunks will start it
         return
-    get_pool(jobs).submit(int).result()
+    get_pool(jobs)
 
 
 def convert(
