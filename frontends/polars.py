@@ -124,17 +124,31 @@ def _ecfp_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None) -> EcfpRes
     return ecfp(_smiles(s), **params.to_dict(), n_jobs=_jobs(n_jobs, s.len()))
 
 
-def _ids_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None) -> pl.Series:
-    return _ids_series(s.name, _ecfp_batch(s, params, n_jobs))
+def _with_error(name: str, value: pl.Series, field: str, errors: np.ndarray) -> pl.Series:
+    """``Struct{field: value, error}`` from one parse: the value null where the molecule is not valid, the
+    reason null where it is."""
+    error = pl.Series("error", errors.tolist(), dtype=pl.String)
+    return pl.DataFrame([value.alias(field), error]).to_struct(name)
 
 
-def _transform_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> pl.Series:
+def _value_dtype(dtype: pl.DataType, field: str | None) -> pl.DataType:
+    return dtype if field is None else pl.Struct({field: dtype, "error": pl.String})
+
+
+def _ids_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None, field: str | None = None) -> pl.Series:
+    fp = _ecfp_batch(s, params, n_jobs)
+    value = _ids_series(s.name, fp)
+    return value if field is None else _with_error(s.name, value, field, fp.errors)
+
+
+def _transform_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool, field: str | None = None) -> pl.Series:
     fp = _ecfp_batch(s, params, featuriser.n_jobs)
     if strict and not fp.valid.all():
         # a row number would count from the start of this batch, not of the frame: name the molecule
         i = int(np.flatnonzero(~fp.valid)[0])
         raise InvalidMoleculeError(f"{s[i]!r}: {fp.errors[i]} (strict featuriser; a non-strict one gives null)")
-    return _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
+    value = _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
+    return value if field is None else _with_error(s.name, value, field, fp.errors)
 
 
 def _pool_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> pl.Series:
@@ -199,6 +213,7 @@ def ids(
     ring_membership: bool = True,
     redundant_environments: bool = False,
     n_jobs: int | None = None,
+    with_error: bool = False,
 ) -> pl.Expr:
     """Unfolded ECFP ids and counts per molecule, identical to RDKit's Morgan generator.
 
@@ -210,6 +225,9 @@ def ids(
         As :func:`sortslice.ecfp`.
     n_jobs
         Parsing processes and kernel threads per batch (``None``: chosen by size).
+    with_error
+        Return ``Struct{ids, error}`` instead: the ids as below and why the molecule is not valid
+        (null when it is), from one parse (``.struct.unnest()`` makes them two columns).
 
     Returns
     -------
@@ -240,10 +258,13 @@ def ids(
     └────────┴───────┘
     """
     params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
-    return _map(molecules, partial(_ids_batch, params=params, n_jobs=n_jobs), IDS_DTYPE)
+    field = "ids" if with_error else None
+    return _map(
+        molecules, partial(_ids_batch, params=params, n_jobs=n_jobs, field=field), _value_dtype(IDS_DTYPE, field)
+    )
 
 
-def transform(molecules: str | pl.Expr, featuriser) -> pl.Expr:
+def transform(molecules: str | pl.Expr, featuriser, *, with_error: bool = False) -> pl.Expr:
     """Fixed-length fingerprints from any fitted sortslice featuriser.
 
     The ECFP parameters, ``length``, ``counts`` and ``dtype`` are the
@@ -251,6 +272,11 @@ def transform(molecules: str | pl.Expr, featuriser) -> pl.Expr:
     refitting it afterwards does not change the expression.  A ``strict=True``
     featuriser makes the query fail on the first invalid molecule (naming it);
     otherwise invalid or null SMILES give null rows.
+
+    ``with_error=True`` returns ``Struct{fingerprint, error}``: the fingerprint and why the molecule is
+    not valid (null when it is), from one parse of each row.  ``.struct.unnest()`` makes them two
+    columns.  (A query with :func:`transform` and :func:`parse_error` side by side parses every
+    molecule twice.)
 
     Returns
     -------
@@ -275,12 +301,25 @@ def transform(molecules: str | pl.Expr, featuriser) -> pl.Expr:
     │ CN     ┆ [0, 0, 0]    │
     │ ?      ┆ null         │
     └────────┴──────────────┘
+    >>> pl.DataFrame({"smiles": ["OCCO", "?"]}).select(
+    ...     pl.col("smiles").ecfp.transform(mim, with_error=True).struct.unnest())
+    shape: (2, 2)
+    ┌──────────────┬──────────────────────────────┐
+    │ fingerprint  ┆ error                        │
+    │ ---          ┆ ---                          │
+    │ array[u8, 3] ┆ str                          │
+    ╞══════════════╪══════════════════════════════╡
+    │ [1, 0, 0]    ┆ null                         │
+    │ null         ┆ invalid SMILES: syntax error │
+    └──────────────┴──────────────────────────────┘
     """
     strict = bool(getattr(featuriser, "strict", False))
     snap = _snapshot(featuriser)
     params = snap.ecfp_params  # validated now rather than at collect time
     dtype = pl.Array(_polars_dtype(snap.output_dtype), int(snap.length))
-    return _map(molecules, partial(_transform_batch, featuriser=snap, params=params, strict=strict), dtype)
+    field = "fingerprint" if with_error else None
+    function = partial(_transform_batch, featuriser=snap, params=params, strict=strict, field=field)
+    return _map(molecules, function, _value_dtype(dtype, field))
 
 
 def pool(
@@ -366,8 +405,9 @@ def scan_ids(path, *, expect=None) -> pl.LazyFrame:
     return pl.scan_parquet(info.path)
 
 
-def sort_slice(molecules: str | pl.Expr, featuriser: SortSlice) -> pl.Expr:
-    """Sort & Slice fingerprints from a fitted :class:`sortslice.SortSlice` (see :func:`transform`).
+def sort_slice(molecules: str | pl.Expr, featuriser: SortSlice, *, with_error: bool = False) -> pl.Expr:
+    """Sort & Slice fingerprints from a fitted :class:`sortslice.SortSlice` (see :func:`transform`, also for
+    ``with_error``).
 
     Examples
     --------
@@ -386,7 +426,7 @@ def sort_slice(molecules: str | pl.Expr, featuriser: SortSlice) -> pl.Expr:
             f"sort_slice needs a fitted SortSlice, got {type(featuriser).__name__}; "
             f"use transform() for other featurisers"
         )
-    return transform(molecules, featuriser)
+    return transform(molecules, featuriser, with_error=with_error)
 
 
 def fold(
@@ -401,6 +441,7 @@ def fold(
     ring_membership: bool = True,
     redundant_environments: bool = False,
     n_jobs: int | None = None,
+    with_error: bool = False,
 ) -> pl.Expr:
     """Hash-folded ECFP (column ``id % length``), identical to RDKit's folded Morgan fingerprints.
 
@@ -413,6 +454,8 @@ def fold(
     counts
         Sum the counts of the ids folded onto each column (``UInt32``; RDKit's
         count fingerprint) instead of setting bits (``UInt8`` 0/1).
+    with_error
+        ``Struct{fingerprint, error}`` from one parse, as in :func:`transform`.
 
     Returns
     -------
@@ -450,7 +493,7 @@ def fold(
         redundant_environments=redundant_environments,
         n_jobs=n_jobs,
     ).fit()
-    return transform(molecules, hf)
+    return transform(molecules, hf, with_error=with_error)
 
 
 def is_valid(
@@ -617,6 +660,7 @@ class EcfpNamespace:
         ring_membership: bool = True,
         redundant_environments: bool = False,
         n_jobs: int | None = None,
+        with_error: bool = False,
     ) -> pl.Expr:
         """See :func:`sortslice.polars.ids`."""
         return ids(
@@ -628,6 +672,7 @@ class EcfpNamespace:
             ring_membership=ring_membership,
             redundant_environments=redundant_environments,
             n_jobs=n_jobs,
+            with_error=with_error,
         )
 
     def fold(
@@ -642,6 +687,7 @@ class EcfpNamespace:
         ring_membership: bool = True,
         redundant_environments: bool = False,
         n_jobs: int | None = None,
+        with_error: bool = False,
     ) -> pl.Expr:
         """See :func:`sortslice.polars.fold`."""
         return fold(
@@ -655,11 +701,12 @@ class EcfpNamespace:
             ring_membership=ring_membership,
             redundant_environments=redundant_environments,
             n_jobs=n_jobs,
+            with_error=with_error,
         )
 
-    def transform(self, featuriser) -> pl.Expr:
+    def transform(self, featuriser, *, with_error: bool = False) -> pl.Expr:
         """See :func:`sortslice.polars.transform`."""
-        return transform(self._expr, featuriser)
+        return transform(self._expr, featuriser, with_error=with_error)
 
     def pool(
         self, featuriser, *, counts: str | pl.Expr | None = None, ecfp: EcfpParams | dict | None = None
@@ -667,9 +714,9 @@ class EcfpNamespace:
         """See :func:`sortslice.polars.pool` (this expression holds the ids)."""
         return pool(self._expr, featuriser, counts=counts, ecfp=ecfp)
 
-    def sort_slice(self, featuriser: SortSlice) -> pl.Expr:
+    def sort_slice(self, featuriser: SortSlice, *, with_error: bool = False) -> pl.Expr:
         """See :func:`sortslice.polars.sort_slice`."""
-        return sort_slice(self._expr, featuriser)
+        return sort_slice(self._expr, featuriser, with_error=with_error)
 
     def is_valid(self, *, invariants: str = "ecfp", chirality: bool = False, n_jobs: int | None = None) -> pl.Expr:
         """See :func:`sortslice.polars.is_valid`."""

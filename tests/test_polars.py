@@ -457,3 +457,41 @@ def test_outputs_share_the_engines_buffers():
     ids_list = col.struct.field("ids").to_arrow()
     assert ids_list.values.buffers()[1].address == fp.ids.ctypes.data
     assert ids_list.buffers()[1].address == fp.indptr.ctypes.data
+
+
+# ------------------------------------------------------------------ one parse per row: with_error
+@pytest.mark.parametrize("function", ["sort_slice", "fold", "transform", "ids"])
+def test_with_error_is_the_value_and_the_reason_from_one_parse(function, smiles, featurisers, monkeypatch):
+    """``with_error=True`` equals the value expression and ``parse_error`` side by side, and parses each
+    row once where the pair parses it twice (counted, in this process)."""
+    from sortslice.engine import flatten
+
+    real = flatten.parse_in_process
+    parsed = []
+
+    def counting(kind, items, rows):
+        parsed.append(len(rows))
+        return real(kind, items, rows)
+
+    monkeypatch.setattr(flatten, "parse_in_process", counting)
+    ss = featurisers["sort_slice"]
+    build = {
+        "sort_slice": lambda **kw: pl.col("smiles").ecfp.sort_slice(ss, **kw),
+        "fold": lambda **kw: pl.col("smiles").ecfp.fold(128, n_jobs=1, **kw),
+        "transform": lambda **kw: ssp.transform("smiles", featurisers["mim"], **kw),
+        "ids": lambda **kw: ssp.ids("smiles", radius=1, n_jobs=1, **kw),
+    }[function]
+    field = "ids" if function == "ids" else "fingerprint"
+    lf = pl.LazyFrame({"smiles": smiles})
+    one = lf.select(build(with_error=True).struct.unnest())
+    assert one.collect_schema() == pl.Schema({field: lf.select(build()).collect_schema()["smiles"], "error": pl.String})
+    parsed.clear()
+    got = one.collect()
+    once = sum(parsed)
+    parsed.clear()
+    pair = lf.select(build().alias(field), ssp.parse_error("smiles", n_jobs=1).alias("error")).collect()
+    twice = sum(parsed)
+    assert_frame_equal(got, pair)
+    n_text = sum(isinstance(s, str) for s in smiles)
+    assert once == n_text and twice == 2 * n_text
+    assert got["error"].null_count() == sum(sortslice.ecfp(smiles, n_jobs=1).valid)

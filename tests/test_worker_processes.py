@@ -14,6 +14,7 @@ import sys
 import textwrap
 
 import numpy as np
+import polars as pl
 import pytest
 
 import sortslice
@@ -32,8 +33,6 @@ def _mapped(pid: int) -> str:
 def test_workers_are_fresh_interpreters_without_numba_or_polars():
     """A forked worker would hold a copy of this process: its Numba (llvmlite) and Polars libraries and the
     state of threads that no longer exist.  An exec'd one holds only what parsing needs."""
-    import polars  # noqa: F401 - loaded here, so a fork would carry it
-
     smiles = datasets.sample("moses", 5000)
     fp = sortslice.ecfp(smiles, n_jobs=2)
     assert np.array_equal(fp.ids, sortslice.ecfp(smiles, n_jobs=1).ids)
@@ -94,8 +93,7 @@ def test_polars_query_and_parallel_cli_print_nothing_on_stderr(tmp_path):
 
         ss = sortslice.load("model.json")
         lf = pl.scan_csv("molecules.csv").with_columns(
-            fp=pl.col("smiles").ecfp.sort_slice(ss),
-            error=ssp.parse_error("smiles"),
+            pl.col("smiles").ecfp.sort_slice(ss, with_error=True).struct.unnest()
         )
         lf.sink_parquet("fps.parquet")
         print(pl.read_parquet("fps.parquet").height)
@@ -116,6 +114,10 @@ def test_polars_query_and_parallel_cli_print_nothing_on_stderr(tmp_path):
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert cli.stderr == ""
+    polars_fp = pl.read_parquet(tmp_path / "fps.parquet")["fingerprint"]
+    cli_fp = pl.read_parquet(tmp_path / "fp.parquet")["fingerprint"]
+    assert polars_fp.null_count() == cli_fp.null_count()
+    assert polars_fp.to_list() == cli_fp.to_list()
 
 
 def test_a_dead_worker_fails_the_waiting_call_and_the_next_call_works():
