@@ -8,7 +8,7 @@ RDKit alone (its Morgan generator) and scikit-fingerprints when installed. Also:
 kernel signature (one process, empty cache, the whole warmup, no helpers), the warm start (import + first
 tiny fit/transform with a warm cache) and what ``import sortslice`` imports.
 
-    python perf/bench_coldstart.py [--runs 3] [--quick]
+    python perf/bench_coldstart.py [--runs 3] [--quick] [--peer-python VENV/bin/python]
 
 Writes ``perf/results/coldstart.md`` and ``.json``.
 """
@@ -165,6 +165,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="the main paths only")
+    ap.add_argument(
+        "--peer-python",
+        help="a Python with scikit-fingerprints installed (e.g. a venv of its own), for the peer row",
+    )
     args = ap.parse_args()
     py = sys.executable
     cli = [py, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
@@ -209,11 +213,12 @@ def main() -> None:
             [_timed([py, "-c", RDKIT], _env(None, None), HERE) for _ in range(args.runs)],
         )
     ]
-    if subprocess.run([py, "-c", "import skfp"], capture_output=True).returncode == 0:
+    peer_py = args.peer_python or py
+    if subprocess.run([peer_py, "-c", "import skfp"], capture_output=True).returncode == 0:
         peers.append(
             (
                 "scikit-fingerprints: import + ECFP, 3 SMILES (first run)",
-                [_timed([py, "-c", SKFP], _env(None, None), HERE) for _ in range(args.runs)],
+                [_timed([peer_py, "-c", SKFP], _env(None, None), HERE) for _ in range(args.runs)],
             )
         )
 
@@ -232,14 +237,13 @@ def main() -> None:
     imported = subprocess.run(
         [py, "-X", "importtime", "-c", "import sortslice"], env=_env(warm_cache, None), capture_output=True, text=True
     ).stderr
-    top = sorted(
-        (
-            (int(line.split("|")[1]), line.split("|")[2].strip())
-            for line in imported.splitlines()[1:]
-            if line.count("|") == 2 and not line.split("|")[2].startswith(" ")
-        ),
-        reverse=True,
-    )[:8]
+    by_package: dict[str, int] = {}
+    for line in imported.splitlines()[1:]:
+        if line.count("|") == 2:
+            own, name = int(line.split("|")[0].split(":")[1]), line.split("|")[2].strip()
+            root = name.split(".")[0]
+            by_package[root] = by_package.get(root, 0) + own
+    top = sorted(((us, name) for name, us in by_package.items()), reverse=True)[:8]
 
     # compile time of every kernel signature: the whole warmup in one process, no helpers
     kc = tempfile.mkdtemp(prefix="coldstart-kernels-")
@@ -273,7 +277,7 @@ def main() -> None:
         f"first tiny SortSlice fit+transform {w['call']:.2f} s = **{w['total']:.2f} s**; modules imported by then "
         f"among scikit-learn, SciPy, pandas, Polars, pyarrow, Dask: {', '.join(warm[0]['modules']) or 'none'}.",
         "",
-        "Largest imports of `import sortslice` (`python -X importtime`, cumulative µs): "
+        "What `import sortslice` spends its time importing (`python -X importtime`, own µs summed by package): "
         + ", ".join(f"{name} {us:,}" for us, name in top)
         + ".",
         "",
