@@ -395,6 +395,15 @@ def _dense_rows(blocks, lo, hi, indptr, ids, counts, bits, keys, cols, fold, len
     uint8): 1 per present column, or count sums saturating at ``vmax``. Writing bytes makes every output
     dtype one compiled signature."""
     isz = out.shape[1] // length
+    if not use_counts and kind == _INT:
+        # the common case (binary, integer dtype): a 1 in each present column's low byte, nothing to sum
+        for b in range(lo, hi):
+            for r in range(blocks[b], blocks[b + 1]):
+                for j in range(indptr[r], indptr[r + 1]):
+                    c = _column_in(bits, keys, cols, ids[j], fold, length)
+                    if c >= 0:
+                        out[r, c * isz] = 1
+        return
     f32 = np.empty(1, dtype=np.float32)
     f64 = np.empty(1, dtype=np.float64)
     b32 = f32.view(np.uint8)
@@ -558,7 +567,7 @@ def _bitmap_row(
                     v = totals[c]
                     totals[c] = 0
                     out_val[p + u] = v if v < vmax else vmax
-                else:
+                elif out_val.shape[0]:
                     out_val[p + u] = 1
             elif use_counts:
                 totals[c] = 0
@@ -663,7 +672,8 @@ def _sparse_fill(
                     last = c
                 elif use_counts:
                     total += v
-                out_val[p] = total if total < vmax else vmax
+                if out_val.shape[0]:
+                    out_val[p] = total if total < vmax else vmax
 
 
 def _check_table(table):
@@ -788,8 +798,9 @@ def pool(
     out_ptr = np.zeros(n_rows + 1, dtype=idx_dtype)
     np.cumsum(sizes, out=out_ptr[1:])
     out_idx = np.empty(nnz, dtype=idx_dtype)
-    # values are written as int64 (one compiled signature) and saturated at the dtype's maximum there
-    out_val = np.empty(nnz, dtype=np.int64)
+    # count values are written as int64 (one compiled signature) and saturated at the dtype's maximum there;
+    # binary values are all 1 and not written at all
+    out_val = np.empty(nnz if use_counts else 0, dtype=np.int64)
     if n_rows:
         parallel.run_blocks(
             _sparse_fill,
@@ -811,7 +822,8 @@ def pool(
         )
     # the arrays are well formed by construction: skip SciPy's O(nnz) format checks
     out = sp.csr_matrix((n_rows, length), dtype=dtype)
-    out.data, out.indices, out.indptr = out_val.astype(dtype, copy=False), out_idx, out_ptr
+    data = out_val.astype(dtype, copy=False) if use_counts else np.ones(nnz, dtype=dtype)
+    out.data, out.indices, out.indptr = data, out_idx, out_ptr
     out.has_sorted_indices = True
     out.has_canonical_format = True
     return out
