@@ -19,7 +19,7 @@ warm kernel cache, started in turn (one of each per round, order rotated) so mac
 
 Wall is measured inside the case's process from its first line to the end (interpreter start excluded);
 CPU is user + system of the process and of its parsing processes; peak RSS is the case's process
-(``ru_maxrss``) and, separately, the largest parsing process.  The fingerprints of every case are
+(``VmHWM``) and, separately, the largest parsing process.  The fingerprints of every case are
 checked equal (SHA-256 of the rows and of which rows are null).  Writes ``perf/results/polars_file.md``.
 """
 
@@ -72,11 +72,18 @@ elif case == "api":
     np.save(out, r.X)
     np.save(out + ".valid.npy", r.valid)
 wall = time.perf_counter() - t0
+def hwm(pid="self"):  # peak RSS of this address space (ru_maxrss would include the parent's, from before exec)
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return 0.0
 from sortslice.engine import processes
+workers = [pid for pool in processes._pools.values() for pid in pool.pids]
+worker_rss = max((hwm(p) for p in workers), default=0.0)
 processes.shutdown()  # the parsing processes end now, so their CPU is counted below
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"wall": wall, "cpu": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
-                  "rss": me.ru_maxrss / 2**20, "worker_rss": kids.ru_maxrss / 2**20}))
+                  "rss": hwm(), "worker_rss": worker_rss}))
 """
 
 CASES = {
