@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numba
 import numpy as np
@@ -125,3 +127,29 @@ def map_blocks(kernel, blocks: np.ndarray, threads: int, *args) -> list:
     rest = [_threads_pool().submit(kernel, blocks[b], blocks[b + 1], *args) for b in range(1, n)]
     first = kernel(blocks[0], blocks[1], *args)
     return [first] + [f.result() for f in rest]
+
+
+_libc: Any = None  # glibc, once looked up; False where there is none
+
+
+def trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    Batches computed on many threads (Polars calls the expressions from its pool) leave freed blocks of
+    a few MB in each thread's malloc arena, which glibc keeps: on 600k MOSES SMILES through the README's
+    Polars query, trimming after each batch lowered the peak RSS from 1.01 to 0.89 GiB at no measurable
+    cost (a batch takes seconds, a trim well under a millisecond)."""
+    global _libc
+    if _libc is None:
+        _libc = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                lib = ctypes.CDLL("libc.so.6")
+                lib.malloc_trim  # noqa: B018 - glibc only (musl has none)
+                _libc = lib
+            except (OSError, AttributeError):
+                pass
+    if _libc:
+        _libc.malloc_trim(0)

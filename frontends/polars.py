@@ -36,6 +36,7 @@ shape: (4, 3)
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from functools import partial
 
@@ -48,7 +49,7 @@ from ._arrow import from_numpy, null_scalar
 from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, InvalidMoleculeWarning, SortSlice, check_is_fitted
 from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
-from .engine.parallel import cpu_count, processes
+from .engine.parallel import cpu_count, processes, trim_heap
 
 __all__ = [
     "IDS_DTYPE",
@@ -124,6 +125,20 @@ def _ecfp_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None) -> EcfpRes
     return ecfp(_smiles(s), **params.to_dict(), n_jobs=_jobs(n_jobs, s.len()))
 
 
+def _trimmed(function):
+    """``function`` (a batch function) followed by :func:`trim_heap`: Polars calls it from several threads,
+    whose malloc arenas would otherwise keep each batch's freed memory."""
+
+    @functools.wraps(function)
+    def batch(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            trim_heap()
+
+    return batch
+
+
 def _with_error(name: str, value: pl.Series, field: str, errors: np.ndarray) -> pl.Series:
     """``Struct{field: value, error}`` from one parse: the value null where the molecule is not valid, the
     reason null where it is."""
@@ -135,12 +150,14 @@ def _value_dtype(dtype: pl.DataType, field: str | None) -> pl.DataType:
     return dtype if field is None else pl.Struct({field: dtype, "error": pl.String})
 
 
+@_trimmed
 def _ids_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None, field: str | None = None) -> pl.Series:
     fp = _ecfp_batch(s, params, n_jobs)
     value = _ids_series(s.name, fp)
     return value if field is None else _with_error(s.name, value, field, fp.errors)
 
 
+@_trimmed
 def _transform_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool, field: str | None = None) -> pl.Series:
     fp = _ecfp_batch(s, params, featuriser.n_jobs)
     if strict and not fp.valid.all():
@@ -151,6 +168,7 @@ def _transform_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool,
     return value if field is None else _with_error(s.name, value, field, fp.errors)
 
 
+@_trimmed
 def _pool_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> pl.Series:
     import pyarrow.compute as pc
 
@@ -184,6 +202,7 @@ def _pool_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> p
     return _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
 
 
+@_trimmed
 def _parse_batch(s: pl.Series, chirality: bool, fcfp: bool, n_jobs: int | None, what: str) -> pl.Series:
     flat = flatten(_smiles(s), chirality=chirality, fcfp=fcfp, n_jobs=_jobs(n_jobs, s.len()))
     if what == "valid":
