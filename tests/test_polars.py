@@ -495,3 +495,21 @@ def test_with_error_is_the_value_and_the_reason_from_one_parse(function, smiles,
     n_text = sum(isinstance(s, str) for s in smiles)
     assert once == n_text and twice == 2 * n_text
     assert got["error"].null_count() == sum(sortslice.ecfp(smiles, n_jobs=1).valid)
+
+
+def test_batches_computed_in_pieces_give_the_same_rows(monkeypatch, smiles, featurisers):
+    """Large Polars batches are computed a piece at a time (memory): any piece size gives the same column."""
+    import sortslice.polars as module
+
+    df = pl.DataFrame({"smiles": smiles})
+    query = [
+        pl.col("smiles").ecfp.sort_slice(featurisers["sort_slice"], with_error=True).alias("fp"),
+        ssp.ids("smiles", radius=1).alias("ids"),
+        ssp.parse_error("smiles").alias("error"),
+        ssp.transform("smiles", featurisers["sort_slice_counts"]).alias("counts"),
+    ]
+    whole = df.select(query)
+    monkeypatch.setattr(module, "PIECE", 7)
+    pieces = df.select(query)
+    assert_frame_equal(pieces, whole)
+    assert whole.height == len(smiles)
