@@ -186,7 +186,9 @@ def main() -> None:
     lines = [
         f"# One file, four ways ({n_rows:,} SMILES of `{args.file}`)",
         "",
-        f"Command: `python perf/bench_polars_file.py {' '.join(sys.argv[1:])}`  ",
+        f"Command: `python perf/bench_polars_file.py --file {args.file} --runs {args.runs}"
+        + (f" --cases {args.cases}" if args.cases != ",".join(CASES) else "")
+        + "`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} cores, load {load:.2f} at the end; Python "
         f"{platform.python_version()}, Polars {pl.__version__}, Numba {numba.__version__}, RDKit "
         f"{rdkit.__version__}, sortslice {sortslice.__version__} at {git.strip() or '?'}  ",
