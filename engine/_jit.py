@@ -485,6 +485,38 @@ def start_helpers() -> int:
     return running
 
 
+def ready(names) -> bool:
+    """Whether every kernel named ``module.function`` (e.g. ``morgan._morgan_small``) is compiled in this
+    process or saved in the cache folder, so that calling it loads rather than compiles.  (A saved file
+    may be for another CPU; then the call compiles after all, which costs time, never correctness.)"""
+    wanted = set(names)
+    try:
+        present = os.listdir(_FOLDER)
+    except OSError:
+        present = []
+    for k in KERNELS:
+        name = k.py_func.__module__.rsplit(".", 1)[-1] + "." + k.__name__
+        if name not in wanted:
+            continue
+        wanted.discard(name)
+        if k.overloads:
+            continue
+        cache = k._cache
+        if not isinstance(cache, _KernelCache):
+            return False
+        prefix = f"{cache._cache_file._base}.{cache._cache_file._stamp}."
+        if not any(p.startswith(prefix) and p.endswith(".nbk") for p in present):
+            return False
+    return not wanted
+
+
+def ensure_helpers() -> None:
+    """Start the compile helpers now if this process has not (a first call that compiles nothing itself)."""
+    if not _compiles.helped:
+        _compiles.helped = True
+        _compiles.helpers = start_helpers()
+
+
 def compiled_signatures() -> int:
     """How many kernel signatures this process compiled (loads from the disk cache do not count)."""
     return _compiles.count

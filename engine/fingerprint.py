@@ -275,6 +275,10 @@ def ecfp(
     'missing molecule'
     """
     params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
+    if not (provenance or params.chirality) and kind == "smiles":
+        first = _before_the_kernels(molecules, params, strict, progress)
+        if first is not None:
+            return first
     chunks = iter_flatten(
         molecules,
         chirality=params.chirality,
@@ -318,6 +322,106 @@ def ecfp(
                 f.cancel()
             chunks.close()
     return concat_results(parts, params)
+
+
+#: the kernels a call of :func:`ecfp` runs (see :func:`_before_the_kernels`)
+_ECFP_KERNELS = (
+    "molpickle.pickle_sizes",
+    "molpickle.parse_pickles",
+    "hashing.ecfp_invariants",
+    "hashing.bond_invariants",
+    "graph._derive_totals",
+    "graph._build_neighbours",
+    "morgan._morgan_small",
+    "morgan._compact",
+)
+#: a call on at most this many SMILES made before those kernels exist is answered without them
+FIRST_CALL_MAX = 256
+_kernels_ready = False
+
+
+def _before_the_kernels(molecules, params: EcfpParams, strict: bool, progress) -> EcfpResult | None:
+    """A small first call while the kernels are not compiled yet: RDKit's own Morgan generator, while
+    helper processes compile the kernels (``None``: take the kernels).
+
+    The engine's ids are RDKit's, bit for bit (its parity tests use this very generator as the oracle),
+    and parsing, validity and the size limits are the engine's own, so the result is the one the kernels
+    give; a first ``ecfp()`` on a few SMILES then takes about a second instead of the compile's several.
+    Only SMILES text without chirality or provenance takes this route (Mol objects, chirality and
+    environments need the engine's own handling).
+    """
+    global _kernels_ready
+    if _kernels_ready:
+        return None
+    from . import _jit
+
+    if _jit.ready(_ECFP_KERNELS):
+        _kernels_ready = True
+        return None
+    from .parse import classify, parse_in_process, size_problem
+
+    items, errors, mols, text_rows = classify(molecules)
+    n = len(items)
+    if mols or n > FIRST_CALL_MAX:
+        return None
+    _jit.ensure_helpers()
+    parsed, problems = parse_in_process("smiles", items, text_rows)
+    errors.update(problems)
+    for i, mol in parsed.items():
+        problem = size_problem(mol)
+        if problem is not None:
+            errors[i] = problem
+    valid = np.zeros(n, dtype=bool)
+    for i in parsed:
+        valid[i] = i not in errors
+    err = np.full(n, None, dtype=object)
+    for i, reason in errors.items():
+        err[i] = reason
+    err[valid] = None
+    if strict and not valid.all():
+        i = int(np.flatnonzero(~valid)[0])
+        raise InvalidMoleculeError(f"row {i}: {err[i]}")
+    generator = _rdkit_generator(params)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    ids: list[int] = []
+    counts: list[int] = []
+    for i in range(n):
+        if valid[i]:
+            row = generator.GetSparseCountFingerprint(parsed[i]).GetNonzeroElements()
+            for key in sorted(row):
+                ids.append(key)
+                counts.append(row[key])
+        indptr[i + 1] = len(ids)
+    if progress is not None:
+        progress(n)
+    return EcfpResult(
+        indptr,
+        np.asarray(ids, dtype=np.uint32),
+        np.asarray(counts, dtype=np.uint32),
+        valid,
+        err,
+        params,
+        None,
+        from_engine=True,
+    )
+
+
+def _rdkit_generator(params: EcfpParams):
+    """RDKit's Morgan generator for ``params`` (chirality off), as the parity tests build it."""
+    from rdkit.Chem import rdFingerprintGenerator as rfg
+
+    kwargs: dict = dict(
+        radius=params.radius,
+        includeChirality=False,
+        includeRedundantEnvironments=params.redundant_environments,
+        useBondTypes=params.bond_types,
+    )
+    if params.invariants == "fcfp":
+        kwargs["atomInvariantsGenerator"] = rfg.GetMorganFeatureAtomInvGen()
+    elif not params.ring_membership:
+        # GetMorganGenerator(includeRingMembership=False) is ignored by RDKit: say it with the invariants
+        kwargs["atomInvariantsGenerator"] = rfg.GetMorganAtomInvGen(False)
+    return rfg.GetMorganGenerator(**kwargs)
 
 
 def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, threads: int) -> EcfpResult:

@@ -1,0 +1,96 @@
+"""A small first ``ecfp()`` made before its kernels are compiled is answered by RDKit's own Morgan generator
+(while helper processes compile): it must be exactly what the kernels give, row for row, reason for reason."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sortslice
+from sortslice.engine import _jit, fingerprint
+
+import datasets
+
+BAD = [None, "", "C1CC", "not a smiles", "C(C)(C)(C)(C)C", "c1cccc1", "   ", 3.5]
+
+
+def _molecules() -> list:
+    out: list = []
+    for name in ("zinc", "chembl_chiral", "moses"):
+        out += datasets.sample(name, 60)
+    for i, b in enumerate(BAD):
+        out.insert(7 * i + 3, b)
+    return out[: fingerprint.FIRST_CALL_MAX]
+
+
+@pytest.fixture
+def before_the_kernels(monkeypatch):
+    """As in a process whose kernels are not compiled yet (and start no helper processes)."""
+    monkeypatch.setattr(fingerprint, "_kernels_ready", False)
+    monkeypatch.setattr(_jit, "ready", lambda names: False)
+    monkeypatch.setattr(_jit, "ensure_helpers", lambda: None)
+    used = []
+    real = fingerprint._rdkit_generator
+    monkeypatch.setattr(fingerprint, "_rdkit_generator", lambda params: used.append(params) or real(params))
+    return used
+
+
+PARAMS = [
+    dict(radius=r, invariants=inv, bond_types=bt, ring_membership=rm, redundant_environments=red)
+    for r, inv, bt, rm, red in itertools.product(
+        (0, 1, 2, 3), ("ecfp", "fcfp"), (True, False), (True, False), (False, True)
+    )
+]
+
+
+@pytest.mark.parametrize("kw", PARAMS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_first_call_equals_the_kernels(before_the_kernels, kw):
+    molecules = _molecules()
+    first = sortslice.ecfp(molecules, **kw)
+    assert before_the_kernels, "the first-call route was not taken"
+    fingerprint._kernels_ready = True  # the kernels, as every later call
+    kernels = sortslice.ecfp(molecules, **kw, n_jobs=1)
+    for field in ("indptr", "ids", "counts", "valid"):
+        got, want = getattr(first, field), getattr(kernels, field)
+        assert got.dtype == want.dtype and np.array_equal(got, want), field
+    assert first.errors.tolist() == kernels.errors.tolist()
+
+
+def test_first_call_route_is_only_for_small_text_batches(before_the_kernels):
+    from rdkit import Chem
+
+    smiles = datasets.sample("zinc", 40)
+    sortslice.ecfp(smiles, chirality=True)  # chirality: the kernels
+    sortslice.ecfp(smiles, provenance=True)  # environments: the kernels
+    sortslice.ecfp([Chem.MolFromSmiles(s) for s in smiles])  # Mol objects: the kernels
+    sortslice.ecfp(datasets.sample("moses", fingerprint.FIRST_CALL_MAX + 1))  # too many
+    assert before_the_kernels == []
+    with pytest.raises(sortslice.InvalidMoleculeError, match="row 1: invalid SMILES"):
+        sortslice.ecfp(["CCO", "not a smiles"], strict=True)
+    assert len(before_the_kernels) == 0  # strict fails on the parse, before any fingerprint
+
+
+def test_a_cold_process_answers_a_first_call_without_compiling(tmp_path):
+    """Empty cache, no helpers: the first small ecfp() compiles nothing and equals the warm result."""
+    script = (
+        "import json, sortslice\n"
+        "from sortslice.engine._jit import compiled_signatures\n"
+        "fp = sortslice.ecfp(['CCO', 'c1ccccc1O', 'CC(=O)Nc1ccc(O)cc1', 'nope'])\n"
+        "print(json.dumps([compiled_signatures(), fp.indptr.tolist(), fp.ids.tolist(), fp.counts.tolist()]))\n"
+    )
+    env = {"SORTSLICE_CACHE_DIR": str(tmp_path / "cache"), "SORTSLICE_COMPILE_JOBS": "1"}
+    import json
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    compiled, indptr, ids, counts = json.loads(out.stdout)
+    assert compiled == 0
+    warm = sortslice.ecfp(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "nope"], n_jobs=1)
+    assert indptr == warm.indptr.tolist() and ids == warm.ids.tolist() and counts == warm.counts.tolist()
