@@ -358,8 +358,11 @@ def _before_the_kernels(molecules, params: EcfpParams, strict: bool, progress) -
     if _jit.ready(_ECFP_KERNELS):
         _kernels_ready = True
         return None
+    from .flatten import reasons
     from .parse import classify, parse_in_process, size_problem
 
+    if not hasattr(molecules, "__len__") or len(molecules) > FIRST_CALL_MAX:
+        return None  # a large batch is classified once, by the kernels' route; a generator is not used up
     items, errors, mols, text_rows = classify(molecules)
     n = len(items)
     if mols or n > FIRST_CALL_MAX:
@@ -374,10 +377,7 @@ def _before_the_kernels(molecules, params: EcfpParams, strict: bool, progress) -
     valid = np.zeros(n, dtype=bool)
     for i in parsed:
         valid[i] = i not in errors
-    err = np.full(n, None, dtype=object)
-    for i, reason in errors.items():
-        err[i] = reason
-    err[valid] = None
+    err = reasons(n, errors, valid)
     if strict and not valid.all():
         i = int(np.flatnonzero(~valid)[0])
         raise InvalidMoleculeError(f"row {i}: {err[i]}")

@@ -213,11 +213,16 @@ def _assemble(n, lengths, buf, errors, cip_rows, fcfp_by_row, mols, items, chira
     if fallback.size:
         graph, ok = _with_exact_rows(graph, fallback, mols, buf, offsets, chirality, fcfp, errors)
         valid[fallback[ok]] = True
+    return Flattened(graph, valid, reasons(n, errors, valid))
+
+
+def reasons(n: int, errors: dict, valid: np.ndarray) -> np.ndarray:
+    """The ``errors`` column of ``n`` rows: each invalid row's reason from ``errors``, ``None`` where valid."""
     err = np.full(n, None, dtype=object)
     for i, reason in errors.items():
         err[i] = reason
     err[valid] = None
-    return Flattened(graph, valid, err)
+    return err
 
 
 def _with_exact_rows(graph, rows, mols, buf, offsets, chirality, fcfp, errors):

@@ -94,3 +94,10 @@ def test_a_cold_process_answers_a_first_call_without_compiling(tmp_path):
     assert compiled == 0
     warm = sortslice.ecfp(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "nope"], n_jobs=1)
     assert indptr == warm.indptr.tolist() and ids == warm.ids.tolist() and counts == warm.counts.tolist()
+
+
+def test_a_large_generator_is_read_once_and_kept(before_the_kernels):
+    """An input without a length is not looked at by the first-call route (looking would use it up)."""
+    smiles = datasets.sample("moses", fingerprint.FIRST_CALL_MAX + 44)
+    fp = sortslice.ecfp(s for s in smiles)
+    assert len(fp) == len(smiles) and fp.valid.all()
