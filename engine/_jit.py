@@ -162,6 +162,11 @@ class _KeyedFiles:
         digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
         return os.path.join(self._folder, f"{self._base}.{self._stamp}.{digest}.nbk")
 
+    def saved_any(self, names) -> bool:
+        """Whether ``names`` (a listing of the folder) hold a file of this kernel's current source, any key."""
+        prefix = f"{self._base}.{self._stamp}."
+        return any(n.startswith(prefix) and n.endswith(".nbk") for n in names)
+
     def load(self, key):
         try:
             with open(self._path(key), "rb") as f:
@@ -339,9 +344,7 @@ class _Compiles(event.Listener):
         self.depth += 1
         if self.depth != 1:
             return
-        if not self.helped:
-            self.helped = True
-            self.helpers = start_helpers()
+        ensure_helpers()
         if not self.noticed and os.environ.get("SORTSLICE_COMPILE_NOTICE", "1") != "0":
             self.timer = threading.Timer(NOTICE_AFTER, self._notice)
             self.timer.daemon = True
@@ -495,19 +498,20 @@ def ready(names) -> bool:
     except OSError:
         present = []
     for k in KERNELS:
-        name = k.py_func.__module__.rsplit(".", 1)[-1] + "." + k.__name__
+        name = kernel_name(k)
         if name not in wanted:
             continue
         wanted.discard(name)
         if k.overloads:
             continue
-        cache = k._cache
-        if not isinstance(cache, _KernelCache):
-            return False
-        prefix = f"{cache._cache_file._base}.{cache._cache_file._stamp}."
-        if not any(p.startswith(prefix) and p.endswith(".nbk") for p in present):
+        if not (isinstance(k._cache, _KernelCache) and k._cache._cache_file.saved_any(present)):
             return False
     return not wanted
+
+
+def kernel_name(k) -> str:
+    """``module.function`` of a kernel (e.g. ``morgan._morgan_small``), as warmup reports and :func:`ready` takes."""
+    return k.py_func.__module__.rsplit(".", 1)[-1] + "." + k.__name__
 
 
 def ensure_helpers() -> None:

@@ -186,11 +186,7 @@ class Pool:
                 del _pools[self.size]
         if self.problem is None:
             self.problem = problem
-        exc = BrokenProcessPool(self.problem)
-        self._drain(exc)
-        for w in self.workers:
-            w.fail(exc)
-        self.kill()
+        self.kill(self.problem)
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         """Let the workers answer what they were sent and end (queued tasks are cancelled if asked)."""
@@ -205,8 +201,8 @@ class Pool:
             for w in self.workers:
                 w.receiver.join()
 
-    def kill(self) -> None:
-        """End the workers now; what they were running is lost (its futures fail)."""
+    def kill(self, problem: str = "the parsing processes were stopped") -> None:
+        """End the workers now; every task queued or sent fails with ``BrokenProcessPool(problem)``."""
         self.closing = True
         for w in self.workers:
             if w.proc.poll() is None:
@@ -214,8 +210,10 @@ class Pool:
                     w.proc.kill()
                 except OSError:  # pragma: no cover - already gone
                     pass
-        self._drain(BrokenProcessPool("the parsing processes were stopped"))
+        exc = BrokenProcessPool(problem)
+        self._drain(exc)
         for w in self.workers:
+            w.fail(exc)
             self.tasks.put(None)
             w.slots.release()
 
@@ -252,8 +250,6 @@ def stop_all() -> None:
         _pools.clear()
     for pool in pools:
         pool.kill()
-        for w in pool.workers:
-            w.fail(BrokenProcessPool("the parsing processes were stopped"))
 
 
 def iter_parse_parallel(

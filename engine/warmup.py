@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import KERNELS, cache_dir
+from ._jit import KERNELS, cache_dir, kernel_name
 from ._jit import compiling as compiling  # re-exported: the CLI shows compiling under its bar
 from ._jit import notices_to as notices_to
 
@@ -138,7 +138,7 @@ def warmup(*, _steps=STEPS) -> WarmupReport:
             step()
     seconds = time.perf_counter() - t0
     compiled = [
-        (k.py_func.__module__.rsplit(".", 1)[-1] + "." + k.__name__, len(k.signatures) - before.get(id(k), 0))
+        (kernel_name(k), len(k.signatures) - before.get(id(k), 0))
         for k in KERNELS
         if len(k.signatures) > before.get(id(k), 0)
     ]

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import click
 import numpy as np
 
+from ..engine.processes import get_pool, stop_all
+from ..engine.warmup import compiling, notices_to
 from ..io.readers import Chunk
 from ..io.sinks import Part, writing
 from .errors import fail
@@ -136,7 +138,7 @@ class Progress:
             target = position
         if target is not None and target > self.bar.n:
             self.bar.update(int(target) - self.bar.n)
-        if _compiling():
+        if compiling():
             text = "compiling kernels for first use (`sortslice warmup` does it ahead)"
         elif self.by_rows:
             text = ""
@@ -147,7 +149,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.bar is not None:
-            self._notices = _notices_to(self._write)
+            self._notices = notices_to(self._write)
             self._notices.__enter__()
         return self
 
@@ -165,20 +167,6 @@ class Progress:
             if not self.by_rows and self.bar.total:
                 self.bar.update(max(0, self.bar.total - self.bar.n))
             self.bar.close()
-
-
-def _compiling() -> bool:
-    try:
-        from sortslice.engine.warmup import compiling
-    except ImportError:  # pragma: no cover - an engine without it
-        return False
-    return compiling()
-
-
-def _notices_to(write):
-    from sortslice.engine.warmup import notices_to
-
-    return notices_to(write)
 
 
 class Cancelled(Exception):
@@ -216,24 +204,10 @@ class _Live:
 REFRESH = 0.25
 
 
-def stop_workers() -> None:
-    """End the engine's parsing processes now (an interrupted command: nothing they do will be used)."""
-    try:
-        from sortslice.engine.processes import stop_all
-    except ImportError:  # pragma: no cover - the engine changed
-        return
-    stop_all()
-
-
 def start_workers(jobs: int) -> None:
     """Start the engine's parsing processes now, so that their start-up overlaps reading the first chunk."""
-    if jobs <= 1:
-        return
-    try:
-        from sortslice.engine.processes import get_pool
-    except ImportError:  # pragma: no cover - the engine changed; the chunks will start it
-        return
-    get_pool(jobs)
+    if jobs > 1:
+        get_pool(jobs)
 
 
 def convert(
@@ -323,7 +297,7 @@ def convert(
     except BaseException as exc:
         live.stop.set()  # the chunks' threads stop at their next piece
         if isinstance(exc, KeyboardInterrupt):
-            stop_workers()  # and those waiting on a parsing process are not kept waiting for it
+            stop_all()  # the parsing processes end now: nothing they do will be used
         for _, f, _ in pending:
             f.cancel()
         sink.abort()
