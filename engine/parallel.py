@@ -136,9 +136,8 @@ def trim_heap() -> None:
     """Give the C heap's free memory back to the system (glibc's ``malloc_trim``; nothing elsewhere).
 
     Batches computed on many threads (Polars calls the expressions from its pool) leave freed blocks of
-    a few MB in each thread's malloc arena, which glibc keeps: on 600k MOSES SMILES through the README's
-    Polars query, trimming after each batch lowered the peak RSS from 1.01 to 0.89 GiB at no measurable
-    cost (a batch takes seconds, a trim well under a millisecond)."""
+    a few MB in each thread's malloc arena, which glibc keeps; a trim after each batch costs far less than
+    the batch.  Figures: perf/README, "One file four ways" (``perf/bench_polars_file.py``)."""
     global _libc
     if _libc is None:
         _libc = False

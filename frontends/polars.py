@@ -133,8 +133,7 @@ def _batched(function):
     """``function`` (a batch function: Series in, Series out) over pieces of at most :data:`PIECE` rows,
     joined without a copy, then :func:`trim_heap`.  A piece's parsing and ids are freed before the next
     starts, and Polars' threads each keep a malloc arena that would otherwise hold every batch's freed
-    blocks: on 600k MOSES SMILES the README query peaked at 0.72 GiB instead of 1.01 (0.79 with pieces of 10k
-    rows, 0.87 with the trim alone); see perf/README ("One file four ways") for the whole 1.58M."""
+    blocks.  Figures: perf/README, "One file four ways" (``perf/bench_polars_file.py``)."""
 
     @functools.wraps(function)
     def batch(s: pl.Series, *args, **kwargs) -> pl.Series:
