@@ -340,6 +340,55 @@ FIRST_CALL_MAX = 256
 _kernels_ready = False
 
 
+def _kernels_missing() -> bool:
+    """Whether calling :func:`ecfp`'s kernels now would compile them (neither in this process nor saved)."""
+    global _kernels_ready
+    if _kernels_ready:
+        return False
+    from . import _jit
+
+    if _jit.ready(_ECFP_KERNELS):
+        _kernels_ready = True
+        return False
+    return True
+
+
+def smallest_environments(mols, params: EcfpParams, *, n_jobs: int | None = None) -> list[dict[int, tuple[int, int]]]:
+    """For each molecule, each id it holds -> its smallest environment ``(radius, centre atom)``: the
+    lowest radius that emits the id, then the lowest atom index (of the molecule as given).
+
+    ``mols`` are RDKit molecules :func:`ecfp` finds valid (the ones a fit takes its examples from).  Like
+    :func:`ecfp`'s first call, at most :data:`FIRST_CALL_MAX` of them without chirality, before the kernels
+    are compiled, are answered by RDKit's generator's bit info: the environments the provenance kernels
+    are tested equal to.
+    """
+    if len(mols) <= FIRST_CALL_MAX and not params.chirality and _kernels_missing():
+        from rdkit.Chem import rdFingerprintGenerator as rfg
+
+        from . import _jit
+
+        _jit.ensure_helpers()
+        generator = _rdkit_generator(params)
+        found = []
+        for mol in mols:
+            info = rfg.AdditionalOutput()
+            info.AllocateBitInfoMap()
+            generator.GetSparseCountFingerprint(mol, additionalOutput=info)
+            found.append({int(i): min((int(r), int(a)) for a, r in envs) for i, envs in info.GetBitInfoMap().items()})
+        return found
+    env = ecfp(mols, **params.to_dict(), provenance=True, n_jobs=n_jobs).environments
+    assert env is not None  # provenance=True
+    row = np.repeat(np.arange(len(mols)), np.diff(env.indptr))
+    order = np.lexsort((env.atom, env.radius, env.ids, row))
+    row, ids, radius, atom = row[order], env.ids[order], env.radius[order], env.atom[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (row[1:] != row[:-1]) | (ids[1:] != ids[:-1])
+    out: list[dict[int, tuple[int, int]]] = [{} for _ in mols]
+    for r, i, rad, a in zip(row[first].tolist(), ids[first].tolist(), radius[first].tolist(), atom[first].tolist()):
+        out[r][i] = (rad, a)
+    return out
+
+
 def _before_the_kernels(molecules, params: EcfpParams, strict: bool, progress) -> EcfpResult | None:
     """A small first call while the kernels are not compiled yet: RDKit's own Morgan generator, while
     helper processes compile the kernels (``None``: take the kernels).
@@ -350,14 +399,9 @@ def _before_the_kernels(molecules, params: EcfpParams, strict: bool, progress) -
     Only SMILES text without chirality or provenance takes this route (Mol objects, chirality and
     environments need the engine's own handling).
     """
-    global _kernels_ready
-    if _kernels_ready:
+    if not _kernels_missing():
         return None
     from . import _jit
-
-    if _jit.ready(_ECFP_KERNELS):
-        _kernels_ready = True
-        return None
     from .flatten import reasons
     from .parse import classify, parse_in_process, size_problem
 

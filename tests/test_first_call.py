@@ -101,3 +101,67 @@ def test_a_large_generator_is_read_once_and_kept(before_the_kernels):
     smiles = datasets.sample("moses", fingerprint.FIRST_CALL_MAX + 44)
     fp = sortslice.ecfp(s for s in smiles)
     assert len(fp) == len(smiles) and fp.valid.all()
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(), dict(radius=3), dict(invariants="fcfp", redundant_environments=True)], ids=["ecfp4", "r3", "fcfp"]
+)
+@pytest.mark.parametrize("cls", ["SortSlice", "MIM"])
+def test_a_first_fit_records_the_examples_the_kernels_record(before_the_kernels, cls, kw):
+    """Fitting records each column's example environment; before the kernels exist, RDKit's bit info
+    answers (ids and examples), and the fitted featuriser is the one the kernels fit."""
+    smiles = datasets.sample("zinc", 60) + datasets.sample("chembl_chiral", 60) + ["not a smiles"]
+    y = np.arange(len(smiles)) % 2
+    first = getattr(sortslice, cls)(length=128, **kw).fit(smiles, y)
+    assert len(before_the_kernels) == 2, "ids and examples were not both taken by RDKit's generator"
+    fingerprint._kernels_ready = True
+    kernels = getattr(sortslice, cls)(length=128, **kw).fit(smiles, y)
+    assert first.vocabulary_.tolist() == kernels.vocabulary_.tolist()
+    assert first.explain() == kernels.explain()
+    assert sum(r["example"] is not None for r in first.explain()) == len(first.vocabulary_)
+
+
+def test_examples_are_the_smallest_environment_of_the_first_molecule():
+    """An id's example: the first training molecule holding it, centred on its smallest environment
+    (lowest radius, then lowest atom), as RDKit's bit info lists them."""
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator as rfg
+
+    smiles = datasets.sample("zinc", 80)
+    ss = sortslice.SortSlice(length=256, n_jobs=1).fit(smiles)
+    gen = rfg.GetMorganGenerator(radius=2)
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    for row in ss.explain():
+        i, ex = row["id"], row["example"]
+        first = next(m for m in mols if i in gen.GetSparseCountFingerprint(m).GetNonzeroElements())
+        ao = rfg.AdditionalOutput()
+        ao.AllocateBitInfoMap()
+        gen.GetSparseCountFingerprint(first, additionalOutput=ao)
+        radius, atom = min((r, a) for a, r in ao.GetBitInfoMap()[i])
+        # the example's SMILES is the molecule written out; its atom is renumbered in that order
+        assert ex["smiles"] == Chem.MolToSmiles(first)
+        order = [int(x) for x in first.GetProp("_smilesAtomOutputOrder").strip("[]").split(",") if x.strip()]
+        assert (ex["atom"], ex["radius"]) == (order.index(atom), radius)
+
+
+def test_a_cold_fit_and_transform_compiles_no_morgan_kernel(tmp_path):
+    """Empty cache, no helpers: a small first SortSlice fit+transform compiles only counting and pooling."""
+    script = (
+        "import json, sortslice\n"
+        "from sortslice.engine import _jit\n"
+        "M = ['CCO', 'c1ccccc1O', 'CC(=O)Nc1ccc(O)cc1']\n"
+        "X = sortslice.SortSlice(length=16).fit(M).transform(M)\n"
+        "print(json.dumps([[_jit.kernel_name(k) for k in _jit.KERNELS if k.overloads], X.tolist()]))\n"
+    )
+    env = {"SORTSLICE_CACHE_DIR": str(tmp_path / "cache"), "SORTSLICE_COMPILE_JOBS": "1"}
+    import json
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    compiled, X = json.loads(out.stdout)
+    assert compiled and not [name for name in compiled if not name.startswith(("pooling.", "sorting."))], compiled
+    M = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+    assert X == sortslice.SortSlice(length=16).fit(M).transform(M).tolist()

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import parallel
 from ..config import FIRST_EXAMPLES_BATCH
-from ..fingerprint import EcfpResult, ecfp
+from ..fingerprint import EcfpResult, ecfp, smallest_environments
 from ..fragments import Example, draw_environments, environment_smiles
 from ..pooling import lookup_table, pool
 from .base import _Featuriser, _molecule_list, check_is_fitted
@@ -254,18 +254,15 @@ class _Vocabulary(_Featuriser):
             return
         row_list = sorted(by_row)
         mols = [parsed[r] for r in row_list]
-        env = ecfp(mols, **self.ecfp_params.to_dict(), provenance=True, n_jobs=self.n_jobs).environments
-        assert env is not None  # provenance=True
-        for k, (r, mol) in enumerate(zip(row_list, mols)):
-            s, e = env.indptr[k], env.indptr[k + 1]
-            wanted = set(by_row[r])
+        centres = smallest_environments(mols, self.ecfp_params, n_jobs=self.n_jobs)
+        for r, mol, found in zip(row_list, mols, centres):
             smiles = Chem.MolToSmiles(mol)
             # atom indices refer to the parsed molecule; keep them valid for its SMILES
             order = [int(x) for x in mol.GetProp("_smilesAtomOutputOrder").strip("[]").split(",") if x.strip()]
             where = {old: new for new, old in enumerate(order)}
-            for i, a, rad in zip(env.ids[s:e].tolist(), env.atom[s:e].tolist(), env.radius[s:e].tolist()):
-                if i in wanted and i not in examples:
-                    examples[i] = Example(smiles, where[a], rad)
+            for i in by_row[r]:
+                rad, a = found[i]
+                examples[i] = Example(smiles, where[a], rad)
         self._examples = examples
 
     def find_examples(self, batches) -> _Vocabulary:
@@ -274,7 +271,8 @@ class _Vocabulary(_Featuriser):
         ``batches`` is an iterable of molecule batches (SMILES or RDKit ``Mol`` lists)
         in training order — for instance the training file read a second time.  Each
         column's example becomes the first molecule in that order containing its id
-        (of at most ``MAX_EXAMPLE_ATOMS`` atoms), which is what :meth:`fit` on all
+        (of at most ``MAX_EXAMPLE_ATOMS`` atoms), centred on the id's smallest environment
+        there (lowest radius, then lowest atom), which is what :meth:`fit` on all
         molecules at once records; after a streamed
         :meth:`partial_fit` the examples otherwise depend on how the stream was
         chunked (an id that entered the vocabulary late gets an example from a later
@@ -322,6 +320,9 @@ class _Vocabulary(_Featuriser):
 
     def explain(self, top: int | None = None) -> list[dict]:
         """What each column means: id, score, prevalence and an example environment.
+
+        A column's example is the first training molecule holding its id, centred on the id's
+        smallest environment there (lowest radius, then lowest atom index).
 
         ``radius``/``example``/``fragment`` are ``None`` for columns whose id was
         never seen in molecules during fitting: fitted on stored ids that keep no SMILES
