@@ -27,7 +27,29 @@ class InvalidMoleculeError(ValueError):
 
 @dataclass(frozen=True)
 class EcfpParams:
-    """Everything that determines the ids of a molecule (the featurisers compare these)."""
+    """Everything that determines the ids of a molecule (the featurisers compare these).
+
+    Checked when built: ``ValueError`` for a radius that is not an integer >= 0 or unknown
+    invariants; the four flags are stored as ``bool``.
+
+    Attributes
+    ----------
+    radius : int, default 2
+        Bonds from the centre atom an environment reaches (an integer >= 0): 2 is ECFP4 (diameter 4).
+    invariants : {"ecfp", "fcfp"}, default "ecfp"
+        Atom invariants: ``"ecfp"`` as RDKit's ``GetMorganAtomInvGen``, ``"fcfp"`` the pharmacophoric
+        features of ``GetMorganFeatureAtomInvGen``.
+    chirality : bool, default False
+        Include chirality in the atom and bond invariants (RDKit's ``includeChirality``).
+    bond_types : bool, default True
+        Include bond types in the bond invariants (RDKit's ``useBondTypes``).
+    ring_membership : bool, default True
+        Include ring membership in the ``"ecfp"`` atom invariants (RDKit's ``includeRingMembership``;
+        no effect with ``"fcfp"``).
+    redundant_environments : bool, default False
+        Keep environments whose bonds another environment already covers (dropped by default, as
+        RDKit does; RDKit's ``includeRedundantEnvironments``).
+    """
 
     radius: int = 2
     invariants: str = "ecfp"
@@ -79,6 +101,29 @@ class EcfpResult:
     emitted environment's centre atom and radius when computed with ``provenance=True``.
     ``smiles`` (object array, one per row) is set when the ids were read from a file that keeps
     the molecules (:func:`sortslice.read_ids`); featurisers fitted on such ids find example fragments.
+
+    Attributes
+    ----------
+    indptr : numpy.ndarray
+        Row offsets, one more than the rows: row ``i`` is ``ids[indptr[i]:indptr[i+1]]``.
+    ids : numpy.ndarray
+        The ids of every row, concatenated (uint32; ascending and unique within a row).
+    counts : numpy.ndarray
+        Beside each id, how many environments produced it (uint32).
+    valid : numpy.ndarray
+        One bool per row: False where the molecule could not be used (its row holds no ids).
+    errors : numpy.ndarray
+        One entry per row (object): why the row is invalid, ``None`` for valid rows.
+    params : EcfpParams
+        The ECFP parameters the ids were computed with.
+    environments : Environments or None, default None
+        Each emitted environment's centre atom and radius (``provenance=True``), else ``None``.
+    smiles : numpy.ndarray or None, default None
+        The molecules (object array of SMILES, one per row) when read from an ids file that keeps
+        them, else ``None``.
+    from_engine : bool, default False
+        Made by :func:`ecfp`: rows are known to be ascending and unique, so that O(ids) check is skipped
+        (the O(rows) checks always run).  Leave it False for results built by hand.
     """
 
     indptr: np.ndarray
@@ -238,13 +283,16 @@ def ecfp(
     radius, invariants, chirality, bond_types, ring_membership, redundant_environments
         As RDKit's ``GetMorganGenerator`` (``invariants="fcfp"`` uses
         ``GetMorganFeatureAtomInvGen``; ``ring_membership=False`` is
-        ``GetMorganAtomInvGen(includeRingMembership=False)``).
+        ``GetMorganAtomInvGen(includeRingMembership=False)``).  Each is described in
+        :class:`EcfpParams`; the defaults are ECFP4.
     n_jobs
         Parsing processes and kernel threads; ``None`` uses every core for large
         batches, ``-1`` all cores, ``1`` none.  Results never depend on it.
     strict
         Raise :class:`InvalidMoleculeError` on the first unusable molecule instead
         of returning an invalid row.
+    kind
+        ``"smiles"`` (default) reads strings as SMILES, ``"molblock"`` as MDL mol blocks (SDF records).
     chunk_size
         Molecules per worker task (default: chosen from the batch size).
     provenance

@@ -27,6 +27,20 @@ _MOLECULES = [
 
 @dataclass(frozen=True)
 class WarmupReport:
+    """What :func:`warmup` did; ``str(report)`` is one line per kernel and a summary line.
+
+    Attributes
+    ----------
+    seconds : float
+        Wall time of the warm-up, in seconds.
+    compiled : list of (str, int)
+        ``(kernel, signatures added)`` for every kernel that gained a signature (compiled or loaded).
+    cache : str
+        The disk cache folder, or ``"beside the package sources"`` (the package's ``__pycache__``).
+    new : int, default 0
+        Signatures compiled (not loaded from the cache) by this call.
+    """
+
     seconds: float
     compiled: list[tuple[str, int]]  # (kernel, signatures added)
     cache: str

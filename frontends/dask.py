@@ -366,7 +366,23 @@ def _partition_examples(
 
 @dataclass(frozen=True)
 class FitSummary:
-    """What a distributed fit saw (the CLI prints it)."""
+    """What a distributed fit saw (the CLI prints it).
+
+    All zeros for a :class:`~sortslice.HashFold`, which reads no molecule.
+
+    Attributes
+    ----------
+    rows : int
+        Input rows read.
+    n_molecules, n_invalid : int
+        Valid molecules counted, and invalid ones left out.
+    first_problem : str or None
+        The first invalid molecule in data order: its file or partition, row (1-based) and reason; or None.
+    n_partitions : int
+        Partitions of the data set.
+    seconds : float
+        Wall time of the fit.
+    """
 
     rows: int
     n_molecules: int
@@ -607,6 +623,25 @@ class TransformSummary:
 
     Tallies count every part of the folder, those a resumed run kept (``kept`` of them)
     included; ``notes`` says which parts were found incomplete or foreign and written again.
+
+    Attributes
+    ----------
+    paths : list
+        The parts of the folder, in partition order.
+    rows : int
+        Input rows.
+    written : int
+        Rows written (fewer than ``rows`` with ``errors="skip"``).
+    invalid : int
+        Invalid molecules.
+    first_problem : str or None
+        Where and why the first invalid molecule in part order is invalid, or None.
+    seconds : float
+        Wall time of the transform.
+    kept : int, default 0
+        Parts a resumed run found complete and kept.
+    notes : tuple of str, default ()
+        One line per part removed or written again, and why.
     """
 
     paths: list
@@ -753,9 +788,18 @@ def transform_partitioned(
     output_dir
         The folder to write (created if needed).  It must be empty, unless
         ``resume`` or ``overwrite``.
+    smiles_column, input_format
+        As the CLI's ``--smiles-column`` / ``--input-format`` (``None``: the one column named like
+        ``smiles``; the format from the file's extension).
+    id_column
+        A column naming each row: carried first into the output and used in messages.
+    keep
+        Further input columns to carry into the output, in order.
     errors
         ``"null"`` (keep invalid rows with a reason), ``"skip"`` (leave them out)
         or ``"strict"`` (fail at the first; that partition's part is not written).
+    chunk_size
+        Molecules fingerprinted at a time inside a task (bounds worker memory).
     client
         A ``distributed.Client``; ``None`` uses Dask's current scheduler.
     overwrite
@@ -895,6 +939,20 @@ def connect(scheduler: str | None = None, local_workers: int | None = None, **cl
     The local cluster has ``local_workers`` worker processes (default: one per
     core) of one thread each — the right shape for RDKit parsing, which holds the
     GIL.  Both are closed on exit.
+
+    Parameters
+    ----------
+    scheduler
+        The address of a running scheduler (e.g. ``"tcp://host:8786"``); ``None`` starts a local cluster.
+    local_workers
+        Worker processes of the local cluster (``None``: one per core); not with ``scheduler``.
+    **cluster_kwargs
+        Passed to ``distributed.LocalCluster`` (overriding the shape above); unused with ``scheduler``.
+
+    Yields
+    ------
+    distributed.Client
+        The connected client.
 
     Examples
     --------

@@ -188,6 +188,22 @@ def open_ids(path: str | os.PathLike, *, allow_edited: bool = False, strict_vers
     now give other ids, one :class:`~sortslice.VersionChangeWarning` says so (``strict_versions=True``: an
     :class:`IdsFileError`).  Reading the rows (:func:`iter_ids`, :func:`read_ids`) checks the content
     digest at the end; ``allow_edited=True`` accepts a file whose rows were changed on purpose.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ids file (Parquet, as ``sortslice ids`` or :func:`write_ids` wrote it).
+    allow_edited : bool, default False
+        Accept a content digest that does not match when the rows are read (rows changed on purpose).
+    strict_versions : bool, default False
+        Raise :class:`IdsFileError` instead of warning when canary molecules give other ids under this
+        sortslice or RDKit version.
+
+    Returns
+    -------
+    IdsFile
+        The footer's content: ``params`` (:class:`~sortslice.EcfpParams`), ``num_rows``, the carried
+        columns and the id and SMILES columns, versions and metadata.
     """
     import pyarrow as pa
 
@@ -352,6 +368,22 @@ def iter_ids(
     Each batch is checked as it is read (ids strictly ascending per row, one count >= 1 per id, null ids
     exactly where the error column holds a reason); a bad row raises :class:`IdsFileError` naming it.
     ``columns=False`` skips the carried columns other than the SMILES (faster when only ids are needed).
+
+    Parameters
+    ----------
+    path : str, os.PathLike or IdsFile
+        The ids file (opened with :func:`open_ids`'s defaults), or what :func:`open_ids` returned for
+        it (its ``allow_edited`` applies).
+    batch_rows : int, default 65536
+        Rows per batch.
+    columns : bool, default True
+        Read the carried columns too; False reads only the SMILES column among them.
+
+    Yields
+    ------
+    IdsBatch
+        ``start`` (the batch's first row), ``fp`` (an :class:`~sortslice.EcfpResult` of its rows) and
+        ``columns`` (name -> pyarrow array).
     """
     info = path if isinstance(path, IdsFile) else open_ids(path)
     import pyarrow as pa
@@ -396,6 +428,15 @@ def read_ids(
     ``params``: the ECFP parameters the caller expects; a file made with others is refused with one line.
     For files larger than memory, stream them with :func:`iter_ids`.  ``allow_edited`` and
     ``strict_versions`` as :func:`open_ids`'s (the content digest is checked once every row is read).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ids file.
+    params : EcfpParams, dict or None, default None
+        The ECFP parameters the file must have (:class:`IdsFileError` otherwise); None checks nothing.
+    allow_edited, strict_versions : bool, default False
+        As in :func:`open_ids`.
     """
     info = open_ids(path, allow_edited=allow_edited, strict_versions=strict_versions)
     if params is not None:
@@ -447,6 +488,20 @@ def write_ids(
 
     ``columns``: extra columns (name -> sequence), e.g. the row keys (``id_column``) or the SMILES
     (``smiles_column``: lets a featuriser fitted on the file find example fragments).
+
+    Parameters
+    ----------
+    fp : EcfpResult
+        The ids to write (checked first, as results built by hand may be wrong).
+    path : str or os.PathLike
+        The Parquet file to write (replaced if it exists).
+    columns : dict or None, default None
+        Extra columns, name -> one value per row, written before ``ids``, ``counts`` and ``error``.
+    id_column : str or None, default None
+        Which of ``columns`` holds the row keys (recorded in the metadata).
+    smiles_column : str or None, default None
+        Which column holds the SMILES (recorded in the metadata); taken from ``fp.smiles`` when not in
+        ``columns``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq

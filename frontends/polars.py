@@ -306,6 +306,15 @@ def transform(molecules: str | pl.Expr, featuriser, *, with_error: bool = False)
     columns.  (A query with :func:`transform` and :func:`parse_error` side by side parses every
     molecule twice.)
 
+    Parameters
+    ----------
+    molecules
+        Column name or expression of SMILES strings.
+    featuriser
+        Any fitted sortslice featuriser (copied when the expression is built).
+    with_error
+        Return ``Struct{fingerprint, error}`` instead, as above.
+
     Returns
     -------
     pl.Expr
@@ -408,6 +417,20 @@ def scan_ids(path, *, expect=None) -> pl.LazyFrame:
     ``expect``: a featuriser or :class:`~sortslice.EcfpParams` whose parameters the file must have (one-line
     error otherwise). Pool its columns with ``pool("ids", featuriser, counts="counts")``.
 
+    Parameters
+    ----------
+    path
+        The ids file (a path to a Parquet file ``sortslice ids`` or :func:`sortslice.write_ids` wrote).
+    expect
+        A fitted or unfitted featuriser, :class:`~sortslice.EcfpParams` or dict of them: the ECFP
+        parameters the file must have (:class:`~sortslice.IdsFileError` otherwise); ``None`` checks nothing.
+
+    Returns
+    -------
+    pl.LazyFrame
+        The file's columns: ``ids`` and ``counts`` (``List(UInt32)``), ``error`` when it has one, and
+        the carried ones.
+
     Examples
     --------
     >>> import os, tempfile
@@ -436,6 +459,16 @@ def scan_ids(path, *, expect=None) -> pl.LazyFrame:
 def sort_slice(molecules: str | pl.Expr, featuriser: SortSlice, *, with_error: bool = False) -> pl.Expr:
     """Sort & Slice fingerprints from a fitted :class:`sortslice.SortSlice` (see :func:`transform`, also for
     ``with_error``).
+
+    Parameters
+    ----------
+    molecules
+        Column name or expression of SMILES strings.
+    featuriser
+        A fitted :class:`sortslice.SortSlice` (copied when the expression is built); another type
+        raises ``TypeError``.
+    with_error
+        Return ``Struct{fingerprint, error}`` instead, as in :func:`transform`.
 
     Examples
     --------
@@ -478,10 +511,14 @@ def fold(
     molecules
         Column name or expression of SMILES strings.
     length
-        Number of bits (columns).
+        Number of bits (columns), an integer >= 1; default 2048 (``HashFold``'s is 1024).
     counts
         Sum the counts of the ids folded onto each column (``UInt32``; RDKit's
         count fingerprint) instead of setting bits (``UInt8`` 0/1).
+    radius, invariants, chirality, bond_types, ring_membership, redundant_environments
+        As :func:`sortslice.ecfp`.
+    n_jobs
+        Parsing processes and kernel threads per batch (``None``: chosen by size).
     with_error
         ``Struct{fingerprint, error}`` from one parse, as in :func:`transform`.
 
@@ -533,6 +570,15 @@ def is_valid(
     the same ``invariants`` and ``chirality`` are not null (only those two
     parameters can change whether a molecule is usable).
 
+    Parameters
+    ----------
+    molecules
+        Column name or expression of SMILES strings.
+    invariants, chirality
+        As :func:`sortslice.ecfp`.
+    n_jobs
+        Parsing processes and threads per batch (``None``: chosen by size).
+
     Examples
     --------
     >>> import polars as pl
@@ -565,6 +611,15 @@ def parse_error(
 
     A null SMILES gives ``"missing molecule"``, so ``parse_error(...).is_null()``
     equals :func:`is_valid`.
+
+    Parameters
+    ----------
+    molecules
+        Column name or expression of SMILES strings.
+    invariants, chirality
+        As :func:`sortslice.ecfp` (the only ECFP parameters that change whether a molecule is usable).
+    n_jobs
+        Parsing processes and threads per batch (``None``: chosen by size).
 
     Examples
     --------
@@ -665,6 +720,12 @@ def fit_lazy(
 @pl.api.register_expr_namespace("ecfp")
 class EcfpNamespace:
     """``expr.ecfp.<function>(...)``: the functions of :mod:`sortslice.polars` on ``expr``.
+
+    Parameters
+    ----------
+    expr
+        The expression ``.ecfp`` is taken on (Polars passes it): the SMILES column, or for ``pool`` the
+        ids column.  Every method forwards to the function of the same name with ``expr`` first.
 
     Examples
     --------

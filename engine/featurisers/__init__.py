@@ -43,7 +43,19 @@ __all__ = [
 
 
 def from_state(state: FittedState):
-    """The featuriser ``state`` describes (``f.fitted_state`` of a fitted ``f``, or a loaded file's)."""
+    """The featuriser ``state`` describes (``f.fitted_state`` of a fitted ``f``, or a loaded file's).
+
+    Parameters
+    ----------
+    state : FittedState
+        A fitted state: its ``method`` picks the class, its ECFP and other parameters are passed to the
+        constructor, and the fitted attributes are taken from it.
+
+    Returns
+    -------
+    SortSlice, HashFold, MIM or Filtering
+        A fitted featuriser.
+    """
     cls: Any = CLASSES[state.method]
     names = set(cls._param_names())
     f = cls(**state.ecfp.to_dict(), **{k: v for k, v in state.params.items() if k in names})
@@ -62,6 +74,28 @@ def load(path, *, expect_ecfp=None, allow_edited: bool = False, strict_versions:
     its canary molecules recomputed: when some now give other ids, one
     :class:`~sortslice.VersionChangeWarning` says so, or with ``strict_versions=True`` a
     :class:`~sortslice.ModelFileError`.  Under the same versions nothing is recomputed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file ``save`` wrote.
+    expect_ecfp : EcfpParams or None, default None
+        The ECFP parameters the file must have; a file saved with others is refused.
+    allow_edited : bool, default False
+        Accept a file whose content digest does not match (edited on purpose).
+    strict_versions : bool, default False
+        Raise :class:`~sortslice.ModelFileError` instead of warning when canary molecules give other
+        ids under this sortslice or RDKit version.
+
+    Returns
+    -------
+    SortSlice, HashFold, MIM or Filtering
+        The fitted featuriser the file describes.
+
+    Raises
+    ------
+    ModelFileError
+        The file cannot be read, is not a valid featuriser file, or fails a check above.
     """
     from ..persist import read_state
 

@@ -47,7 +47,18 @@ ECFP_PARAMS = ("radius", "invariants", "chirality", "bond_types", "ring_membersh
 
 @dataclass(frozen=True)
 class Featurised:
-    """A transform's output with the per-row validity the matrix alone cannot show."""
+    """A transform's output with the per-row validity the matrix alone cannot show.
+
+    Attributes
+    ----------
+    X : numpy.ndarray or scipy.sparse.csr_matrix
+        The fingerprint matrix ``(n_molecules, length)``: a dense ndarray, or SciPy CSR with
+        ``sparse=True`` (never a DataFrame: ``set_output`` does not apply); invalid rows are all zeros.
+    valid : numpy.ndarray
+        One bool per row: False where the molecule could not be used.
+    errors : numpy.ndarray
+        One entry per row: why the molecule is invalid, ``None`` where it is valid.
+    """
 
     X: object
     valid: np.ndarray
@@ -70,6 +81,19 @@ class InvalidMoleculeWarning(UserWarning):
 
     Said once per call, naming how many rows and the first reason; ``n_invalid``, ``n_rows``,
     ``first_row`` and ``first_reason`` hold the same as data.
+
+    Attributes
+    ----------
+    n_invalid : int
+        How many molecules of the call were invalid.
+    n_rows : int
+        How many molecules the call had.
+    first_row : int
+        The row (0-based) of the first invalid molecule.
+    first_reason : str
+        Why that molecule is invalid.
+    consequence : str
+        What became of the invalid molecules (e.g. ``"their rows are all zeros"``).
     """
 
     def __init__(self, n_invalid: int, n_rows: int, first_row: int, first_reason: str, consequence: str):

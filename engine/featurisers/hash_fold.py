@@ -15,6 +15,28 @@ class HashFold(_Featuriser):
     Identical to RDKit's ``GetFingerprintAsNumPy`` / ``GetCountFingerprintAsNumPy``
     of the Morgan generator with ``fpSize=length``.  Needs no fitting (``fit`` only
     validates parameters).
+
+    Parameters
+    ----------
+    length : int, default 1024
+        Columns of the output (an integer >= 1): id ``i`` sets column ``i % length``.
+    radius, invariants, chirality, bond_types, ring_membership, redundant_environments : see sortslice.ecfp
+        The ECFP parameters, as in :func:`sortslice.ecfp` (defaults: ECFP4, i.e. radius 2, ``"ecfp"``
+        invariants, bond types and ring membership on, chirality and redundant environments off).
+    counts : bool, default False
+        Sum the counts of the ids folded onto each column (RDKit's count fingerprint) instead of
+        setting 0/1 bits.
+    dtype : numpy dtype or None, default None
+        Output dtype: any boolean, integer or floating-point type; ``None`` is uint8 for bits, uint32
+        for counts.  Counts saturate at the dtype's maximum.
+    sparse : bool, default False
+        Return a SciPy CSR matrix from ``transform`` instead of a dense ndarray.
+    n_jobs : int or None, default None
+        Parsing processes and kernel threads, as in :func:`sortslice.ecfp` (``None``: chosen by batch
+        size; ``-1``: every core; 0 is refused).  Results never depend on it.
+    strict : bool, default False
+        Raise :class:`InvalidMoleculeError` at the first invalid molecule instead of giving it an
+        all-zero row (with one warning per call).
     """
 
     method = "hash-fold"

@@ -29,6 +29,32 @@ class SortSlice(_Vocabulary):
     ``min_df``; a ``partial_fit`` state for which they conflict keeps no id (more
     batches may resolve it), and :meth:`document_frequency_range` raises then.
 
+    Parameters
+    ----------
+    length : int, default 1024
+        Columns of the output (an integer >= 1): the most prevalent ids kept.
+    radius, invariants, chirality, bond_types, ring_membership, redundant_environments : see sortslice.ecfp
+        The ECFP parameters, as in :func:`sortslice.ecfp` (defaults: ECFP4, i.e. radius 2, ``"ecfp"``
+        invariants, bond types and ring membership on, chirality and redundant environments off).
+    counts : bool, default False
+        Each column holds its id's count (environments that produced it) instead of 0/1 presence.
+    dtype : numpy dtype or None, default None
+        Output dtype: any boolean, integer or floating-point type; ``None`` is uint8 for bits, uint32
+        for counts.  Counts saturate at the dtype's maximum.
+    sparse : bool, default False
+        Return a SciPy CSR matrix from ``transform`` instead of a dense ndarray.
+    tie_break : {"larger_id_first", "smaller_id_first"}, default "larger_id_first"
+        Which of two equally prevalent ids ranks first.
+    min_df, max_df : int or float, default 1 and 1.0
+        Document-frequency bounds on the ids that can become columns: an int >= 1 is a number of
+        valid training molecules, a float in [0.0, 1.0] a fraction of them (the defaults bound nothing).
+    n_jobs : int or None, default None
+        Parsing processes and kernel threads, as in :func:`sortslice.ecfp` (``None``: chosen by batch
+        size; ``-1``: every core; 0 is refused).  Results never depend on it.
+    strict : bool, default False
+        Raise :class:`InvalidMoleculeError` at the first invalid molecule instead of leaving it out of
+        a fit or giving it an all-zero row (with one warning per call).
+
     Examples
     --------
     >>> import sortslice

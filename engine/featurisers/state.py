@@ -27,6 +27,37 @@ class FittedState:
     column order (empty for hash folding); ``examples`` one :class:`Example` or None per column.
     ``prevalence_ids`` / ``prevalence_counts`` are Sort & Slice's whole running count (every training id,
     ascending) when the featuriser was fitted here; a state read from a file keeps only the vocabulary's.
+
+    Attributes
+    ----------
+    method : {"sort-slice", "hash-fold", "mim", "filter"}
+        Which featuriser this is (``ValueError`` for any other).
+    ecfp : EcfpParams
+        The ECFP parameters the vocabulary's ids were computed with.
+    params : dict
+        The other constructor parameters: ``length``, ``counts``, ``dtype`` (name or None), ``sparse``,
+        and ``tie_break`` (Sort & Slice) or ``task`` (MIM, Filtering).
+    vocabulary : numpy.ndarray, default empty
+        The id of each column, in column order (uint32; empty for hash folding).
+    scores : numpy.ndarray, default empty
+        Each column's score (float64): prevalence, mutual information or p-value (see ``score_name``).
+    prevalence : numpy.ndarray, default empty
+        How many valid training molecules contain each column's id (int64).
+    examples : tuple of Example or None, default ()
+        One example environment (training SMILES, centre atom, radius) or None per column, or none at all.
+    n_molecules, n_invalid : int, default 0
+        Valid and invalid training molecules.
+    n_distinct_ids : int, default 0
+        Distinct ids seen in training (before ``min_df``/``max_df``).
+    task : str or None, default None
+        Supervised methods: ``"classification"`` or ``"regression"`` (as fitted), else None.
+    median : float or None, default None
+        Regression: the training median the labels were split at, else None.
+    prevalence_ids, prevalence_counts : numpy.ndarray or None, default None
+        Sort & Slice's whole running count (every training id, ascending, and its prevalence), or None.
+    provenance : dict or None, default None
+        Where the vocabulary was computed, as read from a model file (``{"versions": ..., "canaries":
+        ...}``); None when fitted in this process.  Not compared by ``==``.
     """
 
     method: str

@@ -50,6 +50,21 @@ def list_input_files(paths) -> list[str]:
     ``.gz`` included; hidden files skipped), sorted by name; a glob is sorted by
     name; a list keeps its order.
 
+    Parameters
+    ----------
+    paths : str, os.PathLike or list of them
+        Files, directories or globs.
+
+    Returns
+    -------
+    list of str
+        The files, in order.
+
+    Raises
+    ------
+    InputError
+        A path that does not exist, a directory with no molecule files, or a glob that matches nothing.
+
     Examples
     --------
     >>> import pathlib, tempfile

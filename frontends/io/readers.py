@@ -65,7 +65,20 @@ def _shorten(names: list[str], limit: int = 12) -> str:
 # ============================================================================ inputs
 @dataclass
 class Chunk:
-    """Consecutive input rows: their molecules and the columns carried through."""
+    """Consecutive input rows: their molecules and the columns carried through.
+
+    Attributes
+    ----------
+    start : int
+        Index of the chunk's first row in the whole input (0-based).
+    molecules : list or EcfpResult
+        SMILES strings or mol blocks, ``""`` where the cell is empty; from an ids file, the stored ids
+        (an :class:`~sortslice.EcfpResult`).
+    columns : dict, default {}
+        The carried columns, name -> pyarrow Array.
+    names : list or None, default None
+        Row names for messages (the id column, or the ``.smi``/SDF titles), or None.
+    """
 
     start: int  # index of the first row in the whole input (0-based)
     molecules: list  # SMILES strings or mol blocks; "" when the cell is empty
@@ -694,6 +707,29 @@ def open_input(
     """Open ``path`` (``-`` = stdin) and check the requested columns exist, before any work starts.
 
     ``checks``: keywords of :func:`sortslice.open_ids` for an ids file (``allow_edited``, ``strict_versions``).
+
+    Parameters
+    ----------
+    path : str
+        The input file; ``-`` is stdin.  Gzip is recognised by its content.
+    input_format : {"csv", "tsv", "smi", "sdf", "parquet"} or None, default None
+        The format; ``None`` guesses it from the extension (``.gz`` ignored), or sniffs stdin.
+    smiles_column : str or None, default None
+        The column holding the SMILES (CSV/TSV/Parquet); ``None``: the one column named like ``smiles``.
+    carry : sequence of str, default ()
+        Columns to bring along into each chunk's ``columns``.
+    id_column : str or None, default None
+        The column naming rows in messages (default: the ``.smi``/SDF title, or an ids file's row key,
+        which is then carried first).
+    chunk_size : int, default 100000
+        Rows per chunk.
+    checks : dict or None, default None
+        As above; ignored for other inputs.
+
+    Returns
+    -------
+    Reader
+        Iterate it for :class:`Chunk` objects; ``kind`` is ``"smiles"``, ``"molblock"`` or ``"ids"``.
     """
     source = Source(path)
     try:

@@ -109,7 +109,18 @@ class _CountingStream:
 
 @dataclass(frozen=True)
 class Fingerprints:
-    """What a pooled output holds: ``length`` columns of ``dtype`` (counts or 0/1)."""
+    """What a pooled output holds: ``length`` columns of ``dtype`` (counts or 0/1).
+
+    Attributes
+    ----------
+    length : int
+        Columns per fingerprint (the featuriser's ``length``).
+    dtype : numpy.dtype
+        The fingerprint's element type.
+    counts : bool
+        Whether the values are counts (written space-separated in CSV/TSV) or 0/1 bits (a ``"0110..."``
+        string).
+    """
 
     length: int
     dtype: np.dtype
@@ -122,7 +133,21 @@ IDS = "ids"
 
 @dataclass
 class Part:
-    """One chunk's output rows: carried columns plus either a pooled matrix or unfolded ids."""
+    """One chunk's output rows: carried columns plus either a pooled matrix or unfolded ids.
+
+    Attributes
+    ----------
+    columns : dict
+        The carried columns, name -> pyarrow Array (one entry per row).
+    valid : numpy.ndarray
+        One bool per row.
+    errors : numpy.ndarray
+        Why each row is invalid (None where valid).
+    X : numpy.ndarray, scipy.sparse.csr_matrix or None, default None
+        The pooled fingerprints ``(rows, length)``, for a :class:`Fingerprints` payload.
+    indptr, ids, counts : numpy.ndarray or None, default None
+        The unfolded ids as CSR (``indptr`` need not start at 0), for the ids payload.
+    """
 
     columns: dict  # name -> pyarrow Array
     valid: np.ndarray  # bool per row
@@ -484,7 +509,29 @@ _SINKS = {"parquet": ParquetSink, "csv": DelimitedSink, "tsv": DelimitedSink, "n
 def open_output(
     path: str, fmt: str | None, payload, carried_types: dict, error_column: bool, metadata: dict | None = None
 ) -> Sink:
-    """Check the output can be written (before any work), and return the sink for it."""
+    """Check the output can be written (before any work), and return the sink for it.
+
+    Parameters
+    ----------
+    path : str
+        The output file, written to a temporary file renamed into place on ``close()``; ``-`` is stdout.
+    fmt : {"parquet", "csv", "tsv", "npy", "npz"} or None
+        The format; ``None`` guesses it from the extension (``.gz`` ignored; Parquet for stdout or no
+        extension).
+    payload : Fingerprints or "ids"
+        What each row holds: pooled fingerprints, or unfolded ids and counts (not for ``.npy``).
+    carried_types : dict
+        The carried columns, name -> pyarrow type, written first (not named like an output column).
+    error_column : bool
+        Write an ``error`` column (Parquet and CSV/TSV only; ``.npy``/``.npz`` cannot hold it).
+    metadata : dict or None, default None
+        Key-value metadata of a Parquet table (values other than strings are stored as JSON).
+
+    Returns
+    -------
+    Sink
+        ``write(part)`` for each :class:`Part`, then ``close()`` (or ``abort()`` on failure).
+    """
     fmt = guess_output_format(path, fmt)
     for c in carried_types:
         if c in RESERVED_COLUMNS:
