@@ -1,4 +1,4 @@
-"""One file, one model, four ways: the README's Polars query, the two-expression query it replaced, the CLI
+"""One file, one model, four ways: the documented Polars query (docs/guide/polars.md), the two-expression query it replaced, the CLI
 and the Python API — wall time, CPU time and peak memory of each, in one run.
 
 Usage (from the repository root)::
@@ -11,9 +11,9 @@ L = 1024, fitted on the first 20,000 MOSES training molecules.  Every case runs 
 warm kernel cache, started in turn (one of each per round, order rotated) so machine noise hits them alike:
 
 * ``polars, one parse``: ``pl.scan_csv(f).with_columns(pl.col("smiles").ecfp.sort_slice(ss,
-  with_error=True).struct.unnest()).sink_parquet(out)`` — the README's query;
+  with_error=True).struct.unnest()).sink_parquet(out)`` — the documented query;
 * ``polars, two expressions``: ``fp=...ecfp.sort_slice(ss), error=ssp.parse_error("smiles")`` — the
-  README's query before ``with_error``, which parses every molecule twice;
+  documented query before ``with_error``, which parses every molecule twice;
 * ``CLI``: ``sortslice transform model.json f -o out.parquet``;
 * ``Python API``: ``pl.read_csv(f)`` -> ``featuriser.featurise(list)`` -> ``np.save``.
 
@@ -96,7 +96,7 @@ print(json.dumps({"wall": wall, "cpu": me.ru_utime + me.ru_stime + kids.ru_utime
 """
 
 CASES = {
-    "one": "polars, one parse (README)",
+    "one": "polars, one parse (documented)",
     "two": "polars, two expressions (parse twice)",
     "cli": "CLI transform",
     "api": "Python API featurise",
