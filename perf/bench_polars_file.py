@@ -1,5 +1,5 @@
-"""One file, one model, four ways: the documented Polars query (docs/guide/polars.md), the two-expression query it replaced, the CLI
-and the Python API — wall time, CPU time and peak memory of each, in one run.
+"""One file, one model, four ways: the documented Polars query (docs/guide/polars.md), the two-expression
+query it replaced, the CLI and the Python API — wall time, CPU time and peak memory of each, in one run.
 
 Usage (from the repository root)::
 

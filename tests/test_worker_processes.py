@@ -80,8 +80,8 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
 
 
 def test_polars_query_and_parallel_cli_print_nothing_on_stderr(tmp_path):
-    """The documented Polars query (docs/guide/polars.md) (expressions run on Polars' threads, which start the workers) and a CLI
-    run with --jobs 2: no fork warning, no stray output, only the results."""
+    """The documented Polars query (docs/guide/polars.md; expressions run on Polars' threads, which start the
+    workers) and a CLI run with --jobs 2: no fork warning, no stray output, only the results."""
     smiles = datasets.sample("moses", 6000)
     (tmp_path / "molecules.csv").write_text("smiles\n" + "\n".join(smiles) + "\n")
     sortslice.SortSlice(length=256).fit(smiles[:500]).save(tmp_path / "model.json")
