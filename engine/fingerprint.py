@@ -14,7 +14,7 @@ from . import checks, parallel, parse
 from .csr import concat_ptr, select_rows
 from .flatten import Flattened, flatten, iter_flatten  # noqa: F401  (re-exported: the stage before ids)
 from .graph import MolGraph
-from .morgan import Environments, _morgan
+from .morgan import Environments, morgan_unchecked
 
 INVARIANTS = ("ecfp", "fcfp")
 #: the size limits: larger molecules are invalid rows with a reason (see ``_worker``)
@@ -240,7 +240,7 @@ def ids_from_graph(graph: MolGraph, params: EcfpParams, *, provenance: bool = Fa
         graph.bond_invariants(params.bond_types, params.chirality),
         params.radius,
     )
-    return _morgan(
+    return morgan_unchecked(
         atom_ptr,
         atom_inv,
         chiral,

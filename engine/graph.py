@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -22,9 +22,6 @@ from . import checks, molpickle, parallel
 from ._jit import kernel, ro
 from .csr import select_rows, thread_blocks
 from .hashing import bond_invariants, ecfp_invariants
-
-#: CIP term RDKit appends for a chiral-tagged atom: R -> 3, S -> 2, anything else -> 1
-CIP_TERM = {"R": 3, "S": 2}
 
 
 @dataclass
@@ -57,7 +54,6 @@ class MolGraph:
     nbr_bond: np.ndarray
     cip_term: np.ndarray | None = None
     feature_inv: np.ndarray | None = None
-    extras: dict = field(default_factory=dict)
 
     @property
     def n_molecules(self) -> int:
@@ -90,7 +86,7 @@ class MolGraph:
 
 
 @kernel
-def _totals_one(
+def totals_one(
     a0, a1, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
 ):
     """RDKit's getTotalDegree and getTotalNumHs(includeNeighbors=True) for atoms a0..a1."""
@@ -122,7 +118,7 @@ def _derive_totals(
 ):
     for bi in range(lo, hi):
         for i in range(blocks[bi], blocks[bi + 1]):
-            _totals_one(
+            totals_one(
                 atom_ptr[i],
                 atom_ptr[i + 1],
                 nbr_ptr,
@@ -385,23 +381,6 @@ def concat_graphs(graphs: list[MolGraph]) -> MolGraph:
     )
 
 
-def cip_terms_for(mol, atom_indices) -> list[int]:
-    """RDKit's chirality term for the given chiral-tagged atoms of ``mol``."""
-    from rdkit import Chem
-
-    src = mol
-    if not mol.HasProp("_StereochemDone"):
-        # as RDKit's generator does: perceive stereo on a copy (cleanIt=False, force=False)
-        src = Chem.Mol(mol)
-        Chem.AssignStereochemistry(src, cleanIt=False, force=False)
-    out = []
-    for i in atom_indices:
-        a = src.GetAtomWithIdx(int(i))
-        code = a.GetProp("_CIPCode") if a.HasProp("_CIPCode") else ""
-        out.append(CIP_TERM.get(code, 1))
-    return out
-
-
 _export_lock = threading.Lock()
 _export_pool: tuple | None = None  # (pid, threads, executor)
 
@@ -448,7 +427,7 @@ def to_pickles(mols, threads: int) -> tuple[np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------------ neighbour lists
 @kernel
-def _neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, scratch):
+def neighbours_one(a0, n, b0, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, scratch):
     """One molecule's neighbour lists; its entries occupy ``[2*b0, 2*(b0+nb))``.
 
     Writes ``nbr_ptr[a0:a0+n]``; the molecule's end pointer is the next molecule's
@@ -493,7 +472,7 @@ def _build_neighbours(blocks, lo, hi, atom_ptr, bond_ptr, bond_begin, bond_end, 
         for i in range(blocks[bi], blocks[bi + 1]):
             a0 = atom_ptr[i]
             b0 = bond_ptr[i]
-            _neighbours_one(
+            neighbours_one(
                 a0,
                 atom_ptr[i + 1] - a0,
                 b0,

@@ -63,13 +63,3 @@ def bond_invariants(bond_type, bond_stereo, use_bond_types, chirality):
         else:
             out[i] = bond_type[i]
     return out
-
-
-def hash_vector_py(values) -> int:
-    """Pure-Python ``hash_vector`` (used for documentation examples and checks)."""
-    seed = 0
-    for v in values:
-        h = int(v) & 0xFFFFFFFF
-        seed ^= (h + 0x9E3779B9 + ((seed << 6) & 0xFFFFFFFF) + (seed >> 2)) & 0xFFFFFFFF
-        seed &= 0xFFFFFFFF
-    return seed

@@ -21,12 +21,6 @@ TRUNCATED = 2  # ran past the end of the record
 UNSUPPORTED = 3  # query atoms/bonds, monomer info, legacy fields: use the RDKit route
 NO_RINGS = 4  # ring info not computed (unsanitised molecule): use the RDKit route
 
-STATUS_TEXT = {
-    BAD_HEADER: "unrecognised RDKit pickle header or version",
-    TRUNCATED: "truncated RDKit pickle",
-    UNSUPPORTED: "molecule uses pickle features the fast reader does not handle",
-    NO_RINGS: "molecule has no ring information (not sanitised)",
-}
 
 # MolPickler::Tags values
 _BEGINATOM = 1
@@ -62,7 +56,7 @@ def _s8(v):
 
 
 @kernel
-def _header(buf, start, end):
+def pickle_header(buf, start, end):
     """(status, version, n_atoms, n_bonds, position after the header)."""
     if end - start < 29:
         return TRUNCATED, 0, 0, 0, start
@@ -91,14 +85,14 @@ def _header(buf, start, end):
 def pickle_sizes(buf, offsets, n_atoms, n_bonds, status):
     """Atom and bond counts of every pickle (``buf[offsets[i]:offsets[i+1]]``): a few reads each, serial."""
     for i in range(offsets.shape[0] - 1):
-        st, _v, na, nb, _p = _header(buf, offsets[i], offsets[i + 1])
+        st, _v, na, nb, _p = pickle_header(buf, offsets[i], offsets[i + 1])
         status[i] = st
         n_atoms[i] = na if st == OK else 0
         n_bonds[i] = nb if st == OK else 0
 
 
 @kernel
-def _parse_one(
+def parse_one(
     buf,
     start,
     end,
@@ -117,7 +111,7 @@ def _parse_one(
     bond_type,
     bond_stereo,
 ):
-    st, version, n_atoms, n_bonds, p = _header(buf, start, end)
+    st, version, n_atoms, n_bonds, p = pickle_header(buf, start, end)
     if st != OK:
         return st
     wide = n_atoms > 255  # atom indices are int32 instead of uint8
@@ -297,7 +291,7 @@ def parse_pickles(
         for i in range(blocks[bi], blocks[bi + 1]):
             if status[i] != OK:
                 continue
-            status[i] = _parse_one(
+            status[i] = parse_one(
                 buf,
                 offsets[i],
                 offsets[i + 1],

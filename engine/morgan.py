@@ -9,7 +9,7 @@ Three layers (stumpy style):
 * ``_morgan_word`` (at most 64 bonds: nearly every real molecule) and ``_morgan_core``
   (any size) run the iteration of one molecule exactly as RDKit's
   ``MorganEnvironmentGenerator`` does (see ``shared/docs/ecfp-spec.md`` §3), in a
-  scratch workspace allocated once per block (``_morgan_one`` brings its own).
+  scratch workspace allocated once per block (``morgan_one`` brings its own).
 
 Bond sets are multi-word bitsets in ``_morgan_core`` (``ceil(n_bonds / 64)`` uint64 words
 per atom), so there is no 64-bond limit; its kernel is compiled only when a batch holds
@@ -106,7 +106,7 @@ def _emit_all(m, ent_inv, ent_atom, layer, out_ids, out_atom, out_radius, want_p
 
 
 @kernel
-def _morgan_one(
+def morgan_one(
     n,
     nb,
     atom_inv,
@@ -488,12 +488,12 @@ def _morgan_core(
     return k
 
 
-#: rows of at most this many ids are sorted by rank (see :func:`_sort_unique_counts`)
+#: rows of at most this many ids are sorted by rank (see :func:`sort_unique_counts`)
 RANK_SORT_MAX = 256
 
 
 @kernel
-def _sort_unique_counts(ids, counts, scratch):
+def sort_unique_counts(ids, counts, scratch):
     """Sort ``ids`` in place and compact to unique ids with counts; returns the size.
 
     Rows of up to ``scratch.shape[0]`` ids (a drug-sized molecule has ~60 at radius 2)
@@ -614,7 +614,7 @@ def _morgan_small(
                 u32,
                 flags,
             )
-            n_out[i] = k if want_prov else _sort_unique_counts(ids[:k], tmp_counts[off : off + k], scratch)
+            n_out[i] = k if want_prov else sort_unique_counts(ids[:k], tmp_counts[off : off + k], scratch)
 
 
 @kernel
@@ -675,7 +675,7 @@ def _morgan_large(
                 u32,
                 flags,
             )
-            n_out[i] = k if want_prov else _sort_unique_counts(ids[:k], tmp_counts[off : off + k], scratch)
+            n_out[i] = k if want_prov else sort_unique_counts(ids[:k], tmp_counts[off : off + k], scratch)
 
 
 @kernel
@@ -766,7 +766,7 @@ def morgan(
         atom_ptr, atom_inv, chiral, bond_ptr, bond_inv, radius
     )
     nbr_ptr, nbr_atom, nbr_bond = checks.neighbour_lists(atom_ptr, bond_ptr, nbr_ptr, nbr_atom, nbr_bond)
-    return _morgan(
+    return morgan_unchecked(
         atom_ptr,
         atom_inv,
         chiral,
@@ -782,7 +782,7 @@ def morgan(
     )
 
 
-def _morgan(
+def morgan_unchecked(
     atom_ptr,
     atom_inv,
     chiral,
@@ -869,7 +869,7 @@ def morgan_from_bonds(
     )
     bond_begin, bond_end = checks.bond_lists(atom_ptr, bond_ptr, bond_begin, bond_end)
     nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
-    return _morgan(
+    return morgan_unchecked(
         atom_ptr,
         atom_inv,
         chiral_term,

@@ -27,24 +27,6 @@ def _slot(key, mask):
 
 
 @kernel
-def _table_insert_add(keys, vals, key, add):
-    """Add ``add`` to ``key``'s value; returns False when the table is full (caller grows it)."""
-    mask = np.uint64(keys.shape[0] - 1)
-    k = np.uint64(key) + np.uint64(1)
-    s = _slot(k, mask)
-    for _ in range(keys.shape[0]):
-        if keys[s] == k:
-            vals[s] += add
-            return True
-        if keys[s] == _EMPTY:
-            keys[s] = k
-            vals[s] += add
-            return True
-        s = (s + np.uint64(1)) & mask
-    return False
-
-
-@kernel
 def _grow(keys, vals):
     new_keys = np.zeros(keys.shape[0] * 2, dtype=np.uint64)
     new_vals = np.zeros((keys.shape[0] * 2, vals.shape[1]), dtype=np.int64)
@@ -348,7 +330,7 @@ def _find(keys, cols, key):
 
 
 @kernel
-def _column(keys, cols, key, fold, length):
+def column_of(keys, cols, key, fold, length):
     """The output column of an id: ``id % length`` when folding, else its vocabulary column (or -1)."""
     if fold:
         return np.int64(np.uint64(key) % np.uint64(length))
@@ -377,12 +359,12 @@ def _presence_bits(keys):
 
 @kernel
 def _column_in(bits, keys, cols, key, fold, length):
-    """:func:`_column` with the presence filter of :func:`_presence_bits` in front of the table."""
+    """:func:`column_of` with the presence filter of :func:`_presence_bits` in front of the table."""
     if not fold:
         h = (np.uint64(key) * _HASH) >> np.uint64(48)
         if (bits[h >> np.uint64(6)] >> (h & np.uint64(63))) & np.uint64(1) == np.uint64(0):
             return np.int64(-1)
-    return _column(keys, cols, key, fold, length)
+    return column_of(keys, cols, key, fold, length)
 
 
 #: how :func:`_dense_rows` writes a value: little-endian integer (bool included), float32, float64

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .graph import _neighbours_one, _totals_one
+from .graph import neighbours_one, totals_one
 from .hashing import bond_invariants, ecfp_invariants
-from .molpickle import OK, _header, _parse_one
-from .morgan import RANK_SORT_MAX, _morgan_one, _sort_unique_counts
-from .pooling import _column
+from .molpickle import OK, parse_one, pickle_header
+from .morgan import RANK_SORT_MAX, morgan_one, sort_unique_counts
+from .pooling import column_of
 
 NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table
 
@@ -34,7 +34,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     whose kernel for them is compiled only when one comes."""
     end = buf.shape[0]
     zero = np.int64(0)
-    st, _version, n, nb, _p = _header(buf, zero, end)
+    st, _version, n, nb, _p = pickle_header(buf, zero, end)
     if st != OK:
         return st
     if nb > 64:
@@ -52,7 +52,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     bond_end = np.zeros(nb, dtype=np.int32)
     bond_type = np.zeros(nb, dtype=np.int32)
     bond_stereo = np.zeros(nb, dtype=np.int32)
-    st = _parse_one(
+    st = parse_one(
         buf,
         zero,
         end,
@@ -79,7 +79,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     nbr_ptr = np.zeros(n + 1, dtype=np.int64)
     nbr_atom = np.zeros(2 * nb, dtype=np.int32)
     nbr_bond = np.zeros(2 * nb, dtype=np.int32)
-    _neighbours_one(
+    neighbours_one(
         zero, n, zero, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64)
     )
     nbr_ptr[n] = 2 * nb
@@ -90,7 +90,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     else:
         total_degree = np.zeros(n, dtype=np.int32)
         total_hs = np.zeros(n, dtype=np.int32)
-        _totals_one(
+        totals_one(
             zero, n, nbr_ptr, nbr_atom, atomic_num, no_implicit, explicit_hs, implicit_valence, total_degree, total_hs
         )
         atom_inv = ecfp_invariants(
@@ -107,7 +107,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     ids = np.empty(size, dtype=np.uint32)
     counts = np.empty(size, dtype=np.uint32)
     dummy = np.empty(0, dtype=np.uint32)
-    k = _morgan_one(
+    k = morgan_one(
         n,
         nb,
         atom_inv,
@@ -123,13 +123,13 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
         dummy,
         np.bool_(False),
     )
-    u = _sort_unique_counts(ids[:k], counts[:k], np.empty(min(k, RANK_SORT_MAX), dtype=np.uint32))
+    u = sort_unique_counts(ids[:k], counts[:k], np.empty(min(k, RANK_SORT_MAX), dtype=np.uint32))
     length = cfg[6]
     fold = cfg[7] != 0
     use_counts = cfg[8] != 0
     max_value = cfg[9]
     for j in range(u):
-        c = _column(keys, cols, ids[j], fold, length)
+        c = column_of(keys, cols, ids[j], fold, length)
         if c >= 0:
             if use_counts:
                 v = out[c] + np.int64(counts[j])

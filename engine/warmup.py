@@ -142,7 +142,7 @@ def warmup(*, _steps=STEPS) -> WarmupReport:
 
     before = {id(k): len(k.signatures) for k in KERNELS}
     new_before = compiled_signatures()
-    from .featurisers.base import InvalidMoleculeWarning
+    from .featurisers.inputs import InvalidMoleculeWarning
 
     t0 = time.perf_counter()
     with warnings.catch_warnings():

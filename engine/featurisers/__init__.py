@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ECFP_PARAMS, Featurised, InvalidMoleculeWarning, NotFittedError, check_is_fitted, params_mismatch
+from .base import ECFP_PARAMS, Featurised, params_mismatch
 from .hash_fold import HashFold
+from .inputs import InvalidMoleculeWarning, NotFittedError, check_is_fitted
 from .sort_slice import SortSlice
 from .state import FittedState
 from .supervised import MIM, Filtering

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import inspect
 import sys
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, checked_result, ecfp
+from .inputs import NotFittedError, Rows, check_is_fitted, molecule_list, warn_invalid
 from .scoring import Scoring
 from .state import FittedState
 
@@ -76,92 +75,6 @@ def params_mismatch(got: EcfpParams, expected: EcfpParams, user: str = "this fea
     )
 
 
-class InvalidMoleculeWarning(UserWarning):
-    """Some molecules of a call were invalid: their rows are all zeros (or they were left out of a fit).
-
-    Said once per call, naming how many rows and the first reason; ``n_invalid``, ``n_rows``,
-    ``first_row`` and ``first_reason`` hold the same as data.
-
-    Attributes
-    ----------
-    n_invalid : int
-        How many molecules of the call were invalid.
-    n_rows : int
-        How many molecules the call had.
-    first_row : int
-        The row (0-based) of the first invalid molecule.
-    first_reason : str
-        Why that molecule is invalid.
-    consequence : str
-        What became of the invalid molecules (e.g. ``"their rows are all zeros"``).
-    """
-
-    def __init__(self, n_invalid: int, n_rows: int, first_row: int, first_reason: str, consequence: str):
-        super().__init__(
-            f"{n_invalid:,} of {n_rows:,} molecules are invalid (first: row {first_row}, {first_reason}); "
-            f"{consequence}. featurise() returns which rows are valid and why not; strict=True raises instead"
-        )
-        self.n_invalid, self.n_rows = n_invalid, n_rows
-        self.first_row, self.first_reason, self.consequence = first_row, first_reason, consequence
-
-    def __reduce__(self):
-        return type(self), (self.n_invalid, self.n_rows, self.first_row, self.first_reason, self.consequence)
-
-
-def _short(text, limit: int = 40) -> str:
-    r = repr(text)
-    return r if len(r) <= limit else r[: limit - 4] + "...'"
-
-
-def _molecule_list(X):
-    """SMILES/Mol containers, including a one-column 2-d array or DataFrame, as a flat sequence.
-
-    Mistaken arguments fail here, before any work, with scikit-learn's error types: a bare
-    string, a scalar, a mapping or set, an array of more than two dimensions.  An iterator
-    (a generator, ``map``) is read once into a list.
-    """
-    if isinstance(X, EcfpResult):
-        return X
-    if isinstance(X, (str, bytes)):
-        kind = "string" if isinstance(X, str) else "bytes"
-        raise ValueError(
-            f"expected a list of molecules, got a single {kind} {_short(X)}: wrap it in a list "
-            f"([{_short(X)}]), or use transform_one for one molecule"
-        )
-    if type(X).__name__ == "Mol" and type(X).__module__.startswith("rdkit"):
-        raise ValueError(
-            "expected a list of molecules, got a single RDKit Mol: wrap it in a list, or use transform_one"
-        )
-    if isinstance(X, Mapping):
-        raise TypeError(f"expected a list of molecules, got a {type(X).__name__}: pass a list of its keys or values")
-    if isinstance(X, (set, frozenset)):
-        raise TypeError(
-            f"expected a list of molecules, got a {type(X).__name__} (it has no order, so rows could not be "
-            "matched to molecules): pass a list"
-        )
-    if hasattr(X, "tocsr") or hasattr(X, "nnz"):
-        raise TypeError(f"expected a list of molecules, got a sparse matrix ({type(X).__name__})")
-    if hasattr(X, "to_numpy") and hasattr(X, "columns") and not hasattr(X, "to_list"):
-        X = X.to_numpy()  # pandas/polars DataFrame
-    if hasattr(X, "to_series") and hasattr(X, "columns"):
-        if len(X.columns) != 1:
-            raise ValueError(f"expected one column of molecules, got {len(X.columns)} columns")
-        X = X.to_series()
-    if isinstance(X, np.ndarray):
-        if X.ndim == 0:
-            raise ValueError(f"expected a list of molecules, got a 0-d array ({_short(X.item())}): wrap it in a list")
-        if X.ndim > 2 or (X.ndim == 2 and X.shape[1] != 1):
-            raise ValueError(f"expected one column of molecules, got an array of shape {X.shape}")
-        if X.ndim == 2:
-            X = X[:, 0]
-        return X
-    if hasattr(X, "__len__") and hasattr(X, "__getitem__"):
-        return X  # a list, tuple, Series
-    if hasattr(X, "__iter__"):
-        return list(X)  # a generator or another iterator: read once
-    raise TypeError(f"expected a list of molecules, got {type(X).__name__} (a list of SMILES strings or RDKit Mols)")
-
-
 def _pandas_index(X):
     """The index of a pandas Series or DataFrame (what ``set_output(transform="pandas")`` keeps), else None."""
     if type(X).__module__.partition(".")[0] == "pandas" and hasattr(X, "index"):
@@ -169,27 +82,9 @@ def _pandas_index(X):
     return None
 
 
-def _warn_invalid(fp: EcfpResult | _Rows, consequence: str) -> None:
-    """One warning for a call's invalid rows: how many, the first reason, and where to go from here."""
-    n_bad = int((~fp.valid).sum())
-    if not n_bad:
-        return
-    i = int(np.flatnonzero(~fp.valid)[0])
-    warnings.warn(InvalidMoleculeWarning(n_bad, len(fp), i, str(fp.errors[i]), consequence), stacklevel=3)
-
-
 def _check_bool(name: str, value) -> None:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
-
-
-def check_is_fitted(f) -> None:
-    if not any(k.endswith("_") and not k.startswith("__") for k in vars(f)):
-        raise NotFittedError(f"this {type(f).__name__} is not fitted yet: call fit() or sortslice.load() first")
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a featuriser is used before it is fitted (sklearn's NotFittedError shape)."""
 
 
 class EstimatorBase:
@@ -272,17 +167,6 @@ class EstimatorBase:
         return pl.DataFrame(dense, schema=names)
 
 
-@dataclass(frozen=True)
-class _Rows:
-    """The validity of a call's rows, as :func:`_warn_invalid` reads it."""
-
-    valid: np.ndarray
-    errors: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.valid)
-
-
 def _same_param(a, b) -> bool:
     try:
         return bool(a == b) and isinstance(a, (bool, np.bool_)) == isinstance(b, (bool, np.bool_))
@@ -297,7 +181,7 @@ def _same_value(a, b) -> bool:
         return a is b
 
 
-class _Featuriser(Scoring, EstimatorBase):
+class Featuriser(Scoring, EstimatorBase):
     """Shared parameters and plumbing; subclasses decide how columns are chosen."""
 
     #: the method name of the saved format ("sort-slice", "hash-fold", "mim", "filter")
@@ -394,7 +278,7 @@ class _Featuriser(Scoring, EstimatorBase):
         return np.dtype(np.uint32 if self.counts else np.uint8)
 
     def _ids(self, X, provenance: bool = False) -> EcfpResult:
-        X = _molecule_list(X)
+        X = molecule_list(X)
         params = self.ecfp_params
         if isinstance(X, EcfpResult):
             X = checked_result(X)
@@ -426,19 +310,19 @@ class _Featuriser(Scoring, EstimatorBase):
         index = _pandas_index(X)
         out = self.featurise(X)
         if not out.valid.all():
-            _warn_invalid(_Rows(out.valid, out.errors), "their rows are all zeros")
+            warn_invalid(Rows(out.valid, out.errors), "their rows are all zeros")
         return self._wrap_output(out.X, index)
 
     def fit_transform(self, X, y=None):
         """``fit(X, y)`` then ``transform(X)``, computing the ids of ``X`` once."""
         index = _pandas_index(X)
         self._check_params()
-        X = _molecule_list(X)
+        X = molecule_list(X)
         y = self._check_y(y, len(X))
         fp = self._ids(X, provenance=self._fit_needs_atoms)
         self._fit(fp, X, y)
         zeros = "their rows are all zeros"
-        _warn_invalid(fp, zeros if self._fit_consequence is None else f"{self._fit_consequence} and {zeros}")
+        warn_invalid(fp, zeros if self._fit_consequence is None else f"{self._fit_consequence} and {zeros}")
         return self._wrap_output(self._pool(fp), index)
 
     #: what a fit does with invalid molecules (the warning says it; None: the fit reads no molecules)
@@ -447,11 +331,11 @@ class _Featuriser(Scoring, EstimatorBase):
     def fit(self, X, y=None):
         """Fit on molecules (or an EcfpResult with matching parameters); parameters are checked first."""
         self._check_params()
-        X = _molecule_list(X)
+        X = molecule_list(X)
         y = self._check_y(y, len(X))
         fp = self._ids(X, provenance=self._fit_needs_atoms)
         self._fit(fp, X, y)
-        _warn_invalid(fp, self._fit_consequence)
+        warn_invalid(fp, self._fit_consequence)
         return self
 
     def set_params(self, **params):

@@ -6,10 +6,11 @@ import numpy as np
 
 from .. import parallel
 from ..pooling import pool
-from .base import _Featuriser, _molecule_list, check_is_fitted
+from .base import Featuriser
+from .inputs import check_is_fitted, molecule_list
 
 
-class HashFold(_Featuriser):
+class HashFold(Featuriser):
     """Hash folding: column ``id % length``; binary OR or count sums.
 
     Identical to RDKit's ``GetFingerprintAsNumPy`` / ``GetCountFingerprintAsNumPy``
@@ -55,7 +56,7 @@ class HashFold(_Featuriser):
         """Validate the parameters and the shape of ``X`` if given (folding learns nothing from data)."""
         self._check_params()
         if X is not None:
-            _molecule_list(X)  # a mistaken argument fails here as in the other featurisers (nothing is parsed)
+            molecule_list(X)  # a mistaken argument fails here as in the other featurisers (nothing is parsed)
         self.__dict__.pop("_provenance", None)
         self.n_features_out_ = int(self.length)
         return self

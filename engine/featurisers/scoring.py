@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..fingerprint import EcfpParams, InvalidMoleculeError
+from .inputs import InvalidMoleculeWarning, Rows, check_is_fitted, molecule_list, warn_invalid
 
 
 class ScoringConstants(NamedTuple):
@@ -50,7 +51,6 @@ class Scoring:
         if state is None:
             from .._jit import ro
             from ..single import config
-            from .base import check_is_fitted
 
             check_is_fitted(self)
             self._check_fitted_ecfp()
@@ -100,8 +100,6 @@ class Scoring:
         out, reason = self._score_one(molecule, out)
         if reason is not None:
             import warnings
-
-            from .base import InvalidMoleculeWarning
 
             warnings.warn(InvalidMoleculeWarning(1, 1, 0, reason, "its vector is all zeros"), stacklevel=2)
         return out
@@ -167,9 +165,7 @@ class Scoring:
 
         Invalid molecules give all-zero rows, said once per call (:class:`InvalidMoleculeWarning`).
         """
-        from .base import _molecule_list, _Rows, _warn_invalid
-
-        molecules = list(_molecule_list(molecules))
+        molecules = list(molecule_list(molecules))
         if out is None:
             out = np.zeros((len(molecules), int(self.length)), dtype=self._single().dtype)
         errors = np.full(len(molecules), None, dtype=object)
@@ -180,5 +176,5 @@ class Scoring:
                 raise InvalidMoleculeError(f"row {i}: {str(exc).partition(': ')[2]}") from None
         valid = np.array([e is None for e in errors], dtype=bool)
         if not valid.all():
-            _warn_invalid(_Rows(valid, errors), "their rows are all zeros")
+            warn_invalid(Rows(valid, errors), "their rows are all zeros")
         return out

@@ -6,11 +6,11 @@ import numpy as np
 
 from .. import parallel
 from ..pooling import document_frequency, merge_prevalence, rank_by_prevalence
-from .base import _molecule_list, _warn_invalid, check_is_fitted
-from .vocabulary import _Vocabulary
+from .inputs import check_is_fitted, molecule_list, warn_invalid
+from .vocabulary import Vocabulary
 
 
-class SortSlice(_Vocabulary):
+class SortSlice(Vocabulary):
     """Sort & Slice (Dablander et al. 2024): the ``length`` most prevalent training ids.
 
     Prevalence is document frequency (training molecules containing the id).  Ties
@@ -132,10 +132,10 @@ class SortSlice(_Vocabulary):
         """
         self._check_params()
         self._check_fitted_ecfp()  # counts of other parameters' ids cannot be added to these
-        X = _molecule_list(X)
+        X = molecule_list(X)
         fp = self._ids(X)
         self._accumulate(fp, X)
-        _warn_invalid(fp, "they were left out of the counts")
+        warn_invalid(fp, "they were left out of the counts")
         return self
 
     def _check_params(self) -> None:

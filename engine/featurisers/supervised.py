@@ -8,8 +8,8 @@ from .. import parallel
 from ..fingerprint import EcfpResult
 from ..fragments import environment_fragment, is_strict_subgraph
 from ..pooling import chi2_yates_pvalues, document_frequency, mutual_information
-from .base import _molecule_list
-from .vocabulary import _Vocabulary
+from .inputs import molecule_list
+from .vocabulary import Vocabulary
 
 
 def _continuous(y: np.ndarray) -> bool:
@@ -89,7 +89,7 @@ def _same_support_groups(fp: EcfpResult, ids: np.ndarray) -> list[np.ndarray]:
     return groups
 
 
-class _Supervised(_Vocabulary):
+class _Supervised(Vocabulary):
     _requires_y = True
 
     def _state_fields(self) -> dict:
@@ -301,7 +301,7 @@ class Filtering(_Supervised):
     _score_name = "p_value"
 
     def _ids(self, X, provenance: bool = False) -> EcfpResult:
-        X = _molecule_list(X)
+        X = molecule_list(X)
         if not (provenance and isinstance(X, EcfpResult) and X.smiles is not None):
             return super()._ids(X, provenance)
         # fitting compares each environment's atoms: the kept SMILES are parsed, and must give the stored ids
@@ -323,7 +323,7 @@ class Filtering(_Supervised):
             raise ValueError(
                 "Filtering requires y to be passed, but the target y is None (it is supervised: fit(X, y))"
             )
-        if isinstance(_molecule_list(X), EcfpResult):
+        if isinstance(molecule_list(X), EcfpResult):
             if X.smiles is None:
                 raise ValueError(
                     "Filtering needs the molecules (SMILES or Mols) to compare substructures, not "
@@ -357,7 +357,7 @@ class Filtering(_Supervised):
         groups = _same_support_groups(fp, sub)
         if not groups:
             return np.zeros(0, dtype=np.int64)
-        items = _molecule_list(X)
+        items = molecule_list(X)
         items = list(items.to_list() if hasattr(items, "to_list") else items)
         env = fp.environments
         first_env: dict[int, tuple[int, int, int]] = {}

@@ -12,7 +12,8 @@ from ..config import FIRST_EXAMPLES_BATCH
 from ..fingerprint import EcfpResult, ecfp, smallest_environments
 from ..fragments import Example, draw_environments, environment_smiles
 from ..pooling import lookup_table, pool
-from .base import _Featuriser, _molecule_list, check_is_fitted
+from .base import Featuriser
+from .inputs import check_is_fitted, molecule_list
 
 #: Example environments come only from molecules of at most this many atoms: RDKit's SMILES writer
 #: recurses along chains and overflows the C stack (a segfault) past ~16,000 atoms, far fewer on
@@ -61,7 +62,7 @@ def df_range(min_df, max_df, n_molecules: int) -> tuple[float, float] | None:
 NO_DF_BOUNDS = (1, 1.0)
 
 
-class _Vocabulary(_Featuriser):
+class Vocabulary(Featuriser):
     """A featuriser whose columns are an ordered list of ids (the vocabulary).
 
     ``min_df``/``max_df`` (scikit-learn ``CountVectorizer``'s meaning): only ids contained in at least
@@ -225,7 +226,7 @@ class _Vocabulary(_Featuriser):
             return
         from rdkit import Chem
 
-        items = _molecule_list(molecules)
+        items = molecule_list(molecules)
         items = list(items.to_list() if hasattr(items, "to_list") else items)
         want = np.asarray(missing, dtype=np.uint32)
         rows = np.repeat(np.arange(len(fp)), np.diff(fp.indptr))
@@ -265,7 +266,7 @@ class _Vocabulary(_Featuriser):
                 examples[i] = Example(smiles, where[a], rad)
         self._examples = examples
 
-    def find_examples(self, batches) -> _Vocabulary:
+    def find_examples(self, batches) -> Vocabulary:
         """Re-derive every column's example environment from the training data, read again.
 
         ``batches`` is an iterable of molecule batches (SMILES or RDKit ``Mol`` lists)
@@ -285,7 +286,7 @@ class _Vocabulary(_Featuriser):
         self._examples = {}
         return self._scan_examples(batches)
 
-    def _scan_examples(self, batches) -> _Vocabulary:
+    def _scan_examples(self, batches) -> Vocabulary:
         """Add examples for vocabulary ids without one, reading ``batches`` until every id has one.
 
         Batches are read in growing pieces (most ids turn up in the first few hundred
