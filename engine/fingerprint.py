@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import checks, parallel, parse
-from .csr import concat_ptr, select_rows
+from .csr import concat_ptr, row_of, select_rows
 from .flatten import Flattened, flatten, iter_flatten  # noqa: F401  (re-exported: the stage before ids)
 from .graph import MolGraph
 from .morgan import Environments, morgan_unchecked
@@ -426,7 +426,7 @@ def smallest_environments(mols, params: EcfpParams, *, n_jobs: int | None = None
         return found
     env = ecfp(mols, **params.to_dict(), provenance=True, n_jobs=n_jobs).environments
     assert env is not None  # provenance=True
-    row = np.repeat(np.arange(len(mols)), np.diff(env.indptr))
+    row = row_of(env.indptr)
     order = np.lexsort((env.atom, env.radius, env.ids, row))
     row, ids, radius, atom = row[order], env.ids[order], env.radius[order], env.atom[order]
     first = np.ones(len(order), dtype=bool)
@@ -564,7 +564,7 @@ def concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
 
 def _counts_from_envs(env: Environments):
     n = env.indptr.shape[0] - 1
-    rows = np.repeat(np.arange(n), np.diff(env.indptr))
+    rows = row_of(env.indptr)
     order = np.lexsort((env.ids, rows))
     r, v = rows[order], env.ids[order]
     if v.size == 0:

@@ -16,6 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 from datasets import paper_table
+from helpers import dense
 
 ALL = ["SortSlice", "HashFold", "MIM", "Filtering"]
 
@@ -24,10 +25,6 @@ def S():
     import sortslice
 
     return sortslice
-
-
-def dense(x):
-    return x.toarray() if sp.issparse(x) else np.asarray(x)
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +266,14 @@ def test_loading_never_leaves_a_partial_featuriser(good, tmp_path):
     assert_refused(bad, "repeats")
     assert S().load(path).transform(["CCO"]).shape == (1, 128)
     assert os.path.exists(path)
+
+
+def test_one_table_of_methods():
+    """Every method of the table has its featuriser class (named as the table says), and only those."""
+    import sortslice
+    from sortslice.engine.featurisers import CLASSES, METHODS
+
+    assert set(CLASSES) == set(METHODS)
+    for method, entry in METHODS.items():
+        cls = CLASSES[method]
+        assert cls.__name__ == entry.cls and getattr(sortslice, entry.cls) is cls and cls.method == method

@@ -17,15 +17,17 @@ from .base import ECFP_PARAMS, Featurised, params_mismatch
 from .hash_fold import HashFold
 from .inputs import InvalidMoleculeWarning, NotFittedError, check_is_fitted
 from .sort_slice import SortSlice
-from .state import FittedState
+from .state import METHODS, FittedState
 from .supervised import MIM, Filtering
 from .vocabulary import MAX_EXAMPLE_ATOMS
 
 #: each saved method's class
-CLASSES = {"sort-slice": SortSlice, "hash-fold": HashFold, "mim": MIM, "filter": Filtering}
+#: method name (``METHODS``) -> featuriser class
+CLASSES = {cls.method: cls for cls in (SortSlice, HashFold, MIM, Filtering)}
 
 __all__ = [
     "CLASSES",
+    "METHODS",
     "ECFP_PARAMS",
     "MAX_EXAMPLE_ATOMS",
     "MIM",

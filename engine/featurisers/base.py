@@ -38,7 +38,7 @@ import numpy as np
 from ..fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, checked_result, ecfp
 from .inputs import NotFittedError, Rows, check_is_fitted, molecule_list, warn_invalid
 from .scoring import Scoring
-from .state import FittedState
+from .state import METHODS, FittedState
 
 #: the featuriser parameters that are ECFP parameters (the ids a featuriser takes must have these)
 ECFP_PARAMS = ("radius", "invariants", "chirality", "bond_types", "ring_membership", "redundant_environments")
@@ -186,7 +186,11 @@ class Featuriser(Scoring, EstimatorBase):
 
     #: the method name of the saved format ("sort-slice", "hash-fold", "mim", "filter")
     method = ""
-    _score_name = ""
+
+    @property
+    def _score_name(self) -> str:
+        return METHODS[self.method].score_name
+
     #: fitting needs each environment's centre atom and radius (Filtering compares substructures)
     _fit_needs_atoms = False
 

@@ -66,7 +66,6 @@ class SortSlice(Vocabulary):
     """
 
     method = "sort-slice"
-    _score_name = "prevalence"
 
     def __init__(
         self,

@@ -15,8 +15,27 @@ import numpy as np
 from ..fingerprint import EcfpParams
 from ..fragments import Example
 
-#: the methods and their score names
-METHODS = {"sort-slice": "prevalence", "hash-fold": "none", "mim": "mutual_information", "filter": "p_value"}
+
+@dataclass(frozen=True)
+class Method:
+    """One pooling method as every layer names it."""
+
+    #: the featuriser class's name in ``sortslice``
+    cls: str
+    #: what its ``scores_`` are (a model file's ``vocabulary.score_name``)
+    score_name: str
+    #: what it is, in a few words (``sortslice info``)
+    words: str
+
+
+#: the one table of methods, keyed by the name model files and ``--method`` use: the featurisers, model
+#: files, the command line and Dask all read it
+METHODS = {
+    "sort-slice": Method("SortSlice", "prevalence", "Sort & Slice (the most prevalent training ids)"),
+    "hash-fold": Method("HashFold", "none", "hash folding (id modulo length)"),
+    "mim": Method("MIM", "mutual_information", "mutual-information maximisation"),
+    "filter": Method("Filtering", "p_value", "filtered circular fingerprints"),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,7 +114,7 @@ class FittedState:
 
     @property
     def score_name(self) -> str:
-        return METHODS[self.method]
+        return METHODS[self.method].score_name
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, FittedState):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import parallel
+from ..csr import row_of
 from ..fingerprint import EcfpResult
 from ..fragments import environment_fragment, is_strict_subgraph
 from ..pooling import chi2_yates_pvalues, document_frequency, mutual_information
@@ -50,7 +51,7 @@ def _classes(y, task: str):
 
 def _supports(fp: EcfpResult, ids: np.ndarray):
     """For each id in ``ids`` (ascending), the sorted rows that contain it (CSR)."""
-    rows = np.repeat(np.arange(len(fp), dtype=np.int64), np.diff(fp.indptr))
+    rows = row_of(fp.indptr)
     order = np.lexsort((rows, fp.ids))
     sorted_ids = fp.ids[order]
     ptr = np.searchsorted(sorted_ids, ids, side="left")
@@ -228,7 +229,6 @@ class MIM(_Supervised):
     """
 
     method = "mim"
-    _score_name = "mutual_information"
 
     def _fit(self, fp, X, y):
         if y is None:
@@ -298,7 +298,6 @@ class Filtering(_Supervised):
 
     method = "filter"
     _fit_needs_atoms = True
-    _score_name = "p_value"
 
     def _ids(self, X, provenance: bool = False) -> EcfpResult:
         X = molecule_list(X)
@@ -361,7 +360,7 @@ class Filtering(_Supervised):
         items = list(items.to_list() if hasattr(items, "to_list") else items)
         env = fp.environments
         first_env: dict[int, tuple[int, int, int]] = {}
-        env_rows = np.repeat(np.arange(len(fp)), np.diff(env.indptr))
+        env_rows = row_of(env.indptr)
         wanted = set(int(sub[m]) for g in groups for m in g)
         for k in np.flatnonzero(np.isin(env.ids, np.fromiter(wanted, dtype=np.uint32))):
             first_env.setdefault(int(env.ids[k]), (int(env_rows[k]), int(env.atom[k]), int(env.radius[k])))

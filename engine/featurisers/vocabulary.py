@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import parallel
 from ..config import FIRST_EXAMPLES_BATCH
+from ..csr import row_of
 from ..fingerprint import EcfpResult, ecfp, smallest_environments
 from ..fragments import Example, draw_environments, environment_smiles
 from ..pooling import lookup_table, pool
@@ -229,7 +230,7 @@ class Vocabulary(Featuriser):
         items = molecule_list(molecules)
         items = list(items.to_list() if hasattr(items, "to_list") else items)
         want = np.asarray(missing, dtype=np.uint32)
-        rows = np.repeat(np.arange(len(fp)), np.diff(fp.indptr))
+        rows = row_of(fp.indptr)
         hit = np.isin(fp.ids, want)
         parsed: dict[int, Any] = {}
         too_big: list[int] = []
