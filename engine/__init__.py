@@ -5,7 +5,8 @@ The pipeline, one module a stage:
 1. ``parse`` — text to RDKit molecules (``processes``: the parsing worker processes);
 2. ``flatten`` drives ``graph`` — molecules to one CSR batch of atoms and bonds (``molpickle`` reads pickles);
 3. ``morgan`` (``hashing``) — the ECFP iteration, ``fingerprint.ecfp`` its public entry and result types;
-4. ``pooling`` — prevalence, lookups, folding, scores; ``featurisers`` the fitted transformers over them;
+4. ``prevalence`` (counting ids over molecules), ``pooling`` (lookups and folding into vectors), ``scores``
+   (supervised scores); ``featurisers`` the fitted transformers over them;
 5. ``persist`` — fitted states to and from JSON; ``atomic`` — outputs that are complete or absent.
 
 Shared: ``checks`` (validation before any kernel), ``csr`` (row operations), ``parallel`` (the threading

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import checks, parallel, parse
+from . import _jit, checks, parallel, parse
 from .csr import concat_ptr, row_of, select_rows
-from .flatten import Flattened, flatten, iter_flatten  # noqa: F401  (re-exported: the stage before ids)
+from .flatten import Flattened, flatten, iter_flatten, reasons  # noqa: F401  (re-exported: the stage before ids)
 from .graph import MolGraph
 from .morgan import Environments, morgan_unchecked
 
@@ -393,8 +393,6 @@ def _kernels_missing() -> bool:
     global _kernels_ready
     if _kernels_ready:
         return False
-    from . import _jit
-
     if _jit.ready(_ECFP_KERNELS):
         _kernels_ready = True
         return False
@@ -412,8 +410,6 @@ def smallest_environments(mols, params: EcfpParams, *, n_jobs: int | None = None
     """
     if len(mols) <= FIRST_CALL_MAX and not params.chirality and _kernels_missing():
         from rdkit.Chem import rdFingerprintGenerator as rfg
-
-        from . import _jit
 
         _jit.ensure_helpers()
         generator = _rdkit_generator(params)
@@ -449,21 +445,17 @@ def _before_the_kernels(molecules, params: EcfpParams, strict: bool, progress) -
     """
     if not _kernels_missing():
         return None
-    from . import _jit
-    from .flatten import reasons
-    from .parse import classify, parse_in_process, size_problem
-
     if not hasattr(molecules, "__len__") or len(molecules) > FIRST_CALL_MAX:
         return None  # a large batch is classified once, by the kernels' route; a generator is not used up
-    items, errors, mols, text_rows = classify(molecules)
+    items, errors, mols, text_rows = parse.classify(molecules)
     n = len(items)
     if mols or n > FIRST_CALL_MAX:
         return None
     _jit.ensure_helpers()
-    parsed, problems = parse_in_process("smiles", items, text_rows)
+    parsed, problems = parse.parse_in_process("smiles", items, text_rows)
     errors.update(problems)
     for i, mol in parsed.items():
-        problem = size_problem(mol)
+        problem = parse.size_problem(mol)
         if problem is not None:
             errors[i] = problem
     valid = np.zeros(n, dtype=bool)

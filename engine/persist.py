@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write
-from .featurisers.state import FittedState
+from .featurisers.state import FittedState, df_range
 from .fingerprint import EcfpParams
 from .fragments import Example
 
@@ -270,8 +270,6 @@ def _check_digest(doc: dict, source: str) -> None:
 
 def _check_df_bounds(doc: dict, prevalence: np.ndarray, source: str) -> None:
     """``min_df``/``max_df`` as fitting accepts them, and every column's prevalence within them."""
-    from .featurisers.vocabulary import df_range
-
     p = doc["params"]
     if "min_df" not in p and "max_df" not in p:
         return

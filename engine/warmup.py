@@ -8,9 +8,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import KERNELS, cache_dir, kernel_name
+from ._jit import KERNELS, cache_dir, compiled_signatures, helper_lock, kernel_name
 from ._jit import compiling as compiling  # re-exported: the CLI shows compiling under its bar
 from ._jit import notices_to as notices_to
+from .featurisers import MIM, HashFold, SortSlice
+from .featurisers.inputs import InvalidMoleculeWarning
+from .fingerprint import ecfp
+from .graph import graph_from_pickles, to_pickles
+from .morgan import morgan_from_bonds
+from .pooling import lookup_table, pool
+from .prevalence import document_frequency
 
 _MOLECULES = [
     "CCO",
@@ -57,8 +64,6 @@ def _graph_kernels():
     """Pickle reading, neighbour lists, totals and layer-0 invariants (what parsing a batch runs)."""
     from rdkit import Chem
 
-    from .graph import graph_from_pickles, to_pickles
-
     mols = [m for m in (Chem.MolFromSmiles(s) for s in _MOLECULES[:6]) if m is not None]
     graph, _status = graph_from_pickles(*to_pickles(mols, 1))
     graph.atom_invariants("ecfp", True)
@@ -67,8 +72,6 @@ def _graph_kernels():
 
 def _morgan_kernels():
     """Both Morgan kernels (a 71-bond ring takes the multi-word one), counts and provenance."""
-    from .morgan import morgan_from_bonds
-
     n = [3, 71]  # a chain of 3 atoms, a ring of 71
     atom_ptr = np.array([0, 3, 74], dtype=np.int64)
     bond_ptr = np.array([0, 2, 73], dtype=np.int64)
@@ -83,8 +86,6 @@ def _morgan_kernels():
 
 def _pooling_kernels():
     """Prevalence (one class and several), lookup tables, dense and sparse pooling (any dtype)."""
-    from .pooling import document_frequency, lookup_table, pool
-
     indptr = np.array([0, 3, 5, 9], dtype=np.int64)
     ids = np.array([1, 5, 9, 5, 7, 1, 2, 3, 400], dtype=np.uint32)
     counts = np.array([1, 2, 1, 1, 3, 1, 1, 2, 1], dtype=np.uint32)
@@ -101,16 +102,11 @@ def _pooling_kernels():
 
 def _scoring_kernel():
     """The fused single-molecule kernel of ``transform_one``."""
-    from .featurisers import HashFold
-
     HashFold(length=16, chirality=True).fit().transform_one(_MOLECULES[1])
 
 
 def _featurisers():
     """Every featuriser end to end (loads what the steps above compiled; compiles whatever they missed)."""
-    from .featurisers import MIM, HashFold, SortSlice
-    from .fingerprint import ecfp
-
     smiles = _MOLECULES
     ecfp(smiles, chirality=True)
     fp = ecfp(smiles)
@@ -138,12 +134,9 @@ def warmup(*, _steps=STEPS) -> WarmupReport:
     processes start fast.  Returns what was done.
     """
     from . import single  # noqa: F401  (registers its kernel)
-    from ._jit import compiled_signatures
 
     before = {id(k): len(k.signatures) for k in KERNELS}
     new_before = compiled_signatures()
-    from .featurisers.inputs import InvalidMoleculeWarning
-
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         # the warm-up molecules include invalid ones on purpose (their paths compile too): not the user's
@@ -164,8 +157,6 @@ def warmup(*, _steps=STEPS) -> WarmupReport:
 def _helper(k: int) -> None:
     """Compile helper ``k`` (started by :func:`._jit.start_helpers`): the warmup from the other end (each
     helper rotated by one step), holding its lock in the cache folder so that one runs at a time."""
-    from ._jit import helper_lock
-
     with helper_lock(k) as held:
         if held:
             n = len(_HELPER_ORDER)

@@ -40,23 +40,20 @@ holds the GIL.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dask
-import numpy as np
 
+from . import dask_tasks as work
+from .dask_tasks import DoubleCountError
 from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, SortSlice
-from .engine.fingerprint import InvalidMoleculeError, ecfp
-from .engine.pooling import document_frequency, merge_prevalence
 from .io.errors import InputError
-from .io.parts import list_input_files
-from .io.parts import part_name as _part_name
-from .io.readers import molecules_for_fit
+from .io.parts import list_input_files, part_name
+from .jobs import invalid_warning
 
 __all__ = [
     "DoubleCountError",
@@ -75,99 +72,7 @@ _ERRORS = ("null", "skip", "strict")
 
 
 # ============================================================================ inputs
-@dataclass(frozen=True)
-class _Read:
-    """How a task reads its partition (everything but the partition itself)."""
-
-    smiles_column: str | None = None
-    input_format: str | None = None
-    id_column: str | None = None
-    carry: tuple = ()
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-
-
-@dataclass(frozen=True)
-class _File:
-    """A file partition: read on the worker, so the client never touches the molecules."""
-
-    path: str
-
-
-@dataclass
-class _Opened:
-    chunks: object  # iterator of sortslice.io.readers.Chunk
-    kind: str  # "smiles" or "molblock"
-    carried_types: dict
-    label: str
-    close: object = None
-
-
-def _open_file(part: _File, read: _Read) -> _Opened:
-    from .io.readers import open_input
-
-    # the readers' FileError is this module's InputError
-    reader = open_input(
-        part.path,
-        input_format=read.input_format,
-        smiles_column=read.smiles_column,
-        carry=list(read.carry),
-        id_column=read.id_column,
-        chunk_size=read.chunk_size,
-    )
-    return _Opened(iter(reader), reader.kind, reader.carried_types(), part.path, reader.source.close)
-
-
-def _open_frame(frame, read: _Read, smiles_column: str, carried_types: dict, label: str) -> _Opened:
-    """A pandas DataFrame (or Series) partition, in ``chunk_size`` slices."""
-    import pyarrow as pa
-
-    from .io.readers import Chunk
-
-    def chunks():
-        n = len(frame)
-        for start in range(0, n, read.chunk_size):
-            piece = frame.iloc[start : start + read.chunk_size]
-            col = piece if not hasattr(piece, "columns") else piece[smiles_column]
-            # an empty cell is an empty SMILES, as the CLI reads files
-            molecules = ["" if gap else str(m) for m, gap in zip(col.tolist(), col.isna().tolist())]
-            columns = {c: pa.Array.from_pandas(piece[c], type=t) for c, t in carried_types.items()}
-            names = None
-            if read.id_column is not None:
-                names = piece[read.id_column].tolist()
-            yield Chunk(start, molecules, columns, names)
-
-    return _Opened(chunks(), "smiles", carried_types, label)
-
-
-def _open_items(items, read: _Read, label: str) -> _Opened:
-    """A Bag partition: any iterable of SMILES or RDKit Mols, consumed ``chunk_size`` at a time."""
-    from .io.readers import Chunk
-
-    def chunks():
-        it = iter(items)
-        start = 0
-        while True:
-            molecules = list(itertools.islice(it, read.chunk_size))
-            if not molecules:
-                return
-            yield Chunk(start, molecules, {}, None)
-            start += len(molecules)
-
-    return _Opened(chunks(), "smiles", {}, label)
-
-
-@dataclass(frozen=True)
-class _Source:
-    """A partitioned data set as the client sees it: one entry (file spec or Dask delayed) per partition."""
-
-    parts: list
-    labels: list
-    kind: str  # "files", "frame", "series" or "bag"
-    smiles_column: str | None = None
-    carried_types: dict = field(default_factory=dict)
-
-
-def _source(data, read: _Read) -> _Source:
+def _source(data, read: work.Read) -> work.Source:
     """Partitions of ``data``, checking on the client what can be checked before any work starts."""
     dd = _dask_collections()
     if dd.get("frame") is not None and isinstance(data, dd["frame"]):
@@ -180,23 +85,21 @@ def _source(data, read: _Read) -> _Source:
                 raise InputError(f"the Dask DataFrame: no column {c!r} (columns: {', '.join(names)})")
         types = _arrow_types(data._meta, read.carry)
         parts = data.to_delayed()
-        return _Source(parts, [f"partition {i}" for i in range(len(parts))], "frame", col, types)
+        return work.Source(parts, [f"partition {i}" for i in range(len(parts))], "frame", col, types)
     if dd.get("series") is not None and isinstance(data, dd["series"]):
         if read.carry:
             raise InputError("a Dask Series has no other columns to carry: pass a DataFrame for id_column/keep")
         parts = data.to_delayed()
-        return _Source(parts, [f"partition {i}" for i in range(len(parts))], "series")
+        return work.Source(parts, [f"partition {i}" for i in range(len(parts))], "series")
     if dd.get("bag") is not None and isinstance(data, dd["bag"]):
         if read.carry:
             raise InputError("a Dask Bag has no columns to carry: pass a DataFrame for id_column/keep")
         parts = data.to_delayed()
-        return _Source(parts, [f"partition {i}" for i in range(len(parts))], "bag")
+        return work.Source(parts, [f"partition {i}" for i in range(len(parts))], "bag")
     files = list_input_files(data)
     # fail before any work when the first file cannot be read as asked (columns, format)
-    opened = _open_file(_File(files[0]), read)
-    if opened.close is not None:
-        opened.close()
-    return _Source([_File(f) for f in files], files, "files")
+    work.open_file(work.FileSpec(files[0]), read).source.close()
+    return work.Source([work.FileSpec(f) for f in files], files, "files")
 
 
 def _dask_collections() -> dict:
@@ -225,143 +128,24 @@ def _arrow_types(meta, columns) -> dict:
     return {c: schema.field(c).type for c in columns}
 
 
-def _open(part, source: _Source, read: _Read, index: int) -> _Opened:
-    """On the worker: the partition's chunks, whatever kind of input it came from."""
-    label = source.labels[index]
-    if source.kind == "files":
-        return _open_file(part, read)
-    if source.kind in ("frame", "series"):
-        return _open_frame(part, read, source.smiles_column, source.carried_types, label)
-    return _open_items(part, read, label)
-
-
-def _row_label(opened: _Opened, chunk, i: int) -> str:
-    text = f"{opened.label}: row {chunk.start + i + 1}"
-    if chunk.names is not None and chunk.names[i] not in (None, ""):
-        text += f" ({chunk.names[i]})"
-    return text
-
-
-def _source_for_task(source: _Source) -> _Source:
+def _source_for_task(source: work.Source) -> work.Source:
     """What a task needs to know of the source (not the Dask partitions themselves)."""
-    return _Source([], source.labels, source.kind, source.smiles_column, source.carried_types)
+    return work.Source([], source.labels, source.kind, source.smiles_column, source.carried_types)
 
 
 # ============================================================================== fit
-@dataclass
-class _State:
-    """A prevalence state plus the tallies that go with it (what tasks return and merge)."""
-
-    ids: np.ndarray
-    prevalence: np.ndarray
-    n_molecules: int
-    n_invalid: int
-    rows: int
-    first_problem: tuple | None = None  # (partition index, message) of the earliest invalid molecule
-    parts: tuple = ()  # the partitions counted, ascending (each exactly once)
-
-
-def _partition_state(part, source: _Source, read: _Read, index: int, ecfp_params: dict, strict: bool) -> _State:
-    """One partition's prevalence state (runs on a worker)."""
-    opened = _open(part, source, read, index)
-    ids = np.zeros(0, dtype=np.uint32)
-    prevalence = np.zeros(0, dtype=np.int64)
-    n_valid = n_invalid = rows = 0
-    first = None
-    try:
-        for chunk in opened.chunks:
-            # one process, one thread: the worker process is the unit of parallelism
-            fp = ecfp(chunk.molecules, **ecfp_params, n_jobs=1, kind=opened.kind)
-            bad = np.flatnonzero(~fp.valid)
-            if bad.size and (strict or first is None):
-                message = f"{_row_label(opened, chunk, int(bad[0]))}: {fp.errors[int(bad[0])]}"
-                if strict:
-                    raise InvalidMoleculeError(message)
-                first = (index, message)
-            chunk_ids, chunk_prev = document_frequency(fp.indptr, fp.ids, threads=1)
-            ids, prevalence = merge_prevalence(ids, prevalence, chunk_ids, chunk_prev)
-            prevalence = prevalence.reshape(-1)
-            n_valid += int(fp.valid.sum())
-            n_invalid += int(bad.size)
-            rows += len(chunk)
-    finally:
-        if opened.close is not None:
-            opened.close()
-    return _State(ids, prevalence, n_valid, n_invalid, rows, first, (index,))
-
-
-class DoubleCountError(RuntimeError):
-    """A merge was given two prevalence states that count the same partition (never expected: a guard)."""
-
-
-def _merge_states(*states: _State) -> _State:
-    """Sum prevalence states (runs on a worker, ``split_every`` at a time).
-
-    Refuses states that share a partition: however often Dask ran a partition's task
-    (a lost worker, a lost result), its molecules are counted once.
-    """
-    parts = sorted(itertools.chain.from_iterable(s.parts for s in states))
-    twice = sorted({a for a, b in zip(parts, parts[1:]) if a == b})
-    if twice:
-        raise DoubleCountError(f"partition {twice[0]} reached a prevalence merge twice: refusing to count it twice")
-    ids, prevalence = states[0].ids, states[0].prevalence
-    for s in states[1:]:
-        ids, prevalence = merge_prevalence(ids, prevalence, s.ids, s.prevalence)
-        prevalence = prevalence.reshape(-1)
-    problems = [s.first_problem for s in states if s.first_problem is not None]
-    return _State(
-        ids,
-        prevalence,
-        sum(s.n_molecules for s in states),
-        sum(s.n_invalid for s in states),
-        sum(s.rows for s in states),
-        min(problems) if problems else None,
-        tuple(parts),
-    )
-
-
 def _tree_reduce(leaves: list, split_every: int):
     level = leaves
     depth = 0
     while len(level) > 1:
         level = [
-            dask.delayed(_merge_states, pure=True)(
+            dask.delayed(work.merge_states, pure=True)(
                 *level[i : i + split_every], dask_key_name=f"sortslice-merge-{depth}-{i}-{uuid.uuid4().hex}"
             )
             for i in range(0, len(level), split_every)
         ]
         depth += 1
     return level[0]
-
-
-def _partition_examples(
-    part, source: _Source, read: _Read, index: int, vocabulary: np.ndarray, found: set, params: dict
-) -> dict:
-    """Example environments (first molecule of the partition containing each id not in ``found``).
-
-    Stops reading as soon as every wanted id has one, so on real corpora this
-    reads the first chunk of the first partition and no more.
-    """
-    # ids already explained by an earlier partition are not looked for again: a vocabulary of the others
-    wanted = [int(i) for i in vocabulary if int(i) not in found]
-    if not wanted:
-        return {}
-    model = SortSlice.from_prevalence(
-        np.sort(np.asarray(wanted, dtype=np.uint32)),
-        np.ones(len(wanted), dtype=np.int64),
-        0,
-        # every wanted id is a column of this search model (the fit's min_df/max_df were applied already)
-        **{**params, "length": len(wanted), "n_jobs": 1, "min_df": 1, "max_df": 1.0},
-    )
-    opened = _open(part, source, read, index)
-    try:
-        batches = (molecules_for_fit(chunk, opened.kind) for chunk in opened.chunks)
-        model.find_examples(batches)
-    finally:
-        if opened.close is not None:
-            opened.close()
-    examples = model.examples_
-    return {i: examples[i] for i in wanted if i in examples}
 
 
 @dataclass(frozen=True)
@@ -462,7 +246,7 @@ def fit_partitioned(
         )
     params = featuriser.get_params()
     SortSlice(**params)._check_length()
-    read = _Read(smiles_column=smiles_column, input_format=input_format, chunk_size=int(chunk_size))
+    read = work.Read(smiles_column=smiles_column, input_format=input_format, chunk_size=int(chunk_size))
     source = _source(data, read)
     if not source.parts:
         raise InputError("the data set has no partitions")
@@ -470,7 +254,7 @@ def fit_partitioned(
     ecfp_params = featuriser.ecfp_params.to_dict()
     token = uuid.uuid4().hex
     leaves = [
-        dask.delayed(_partition_state, pure=True)(
+        dask.delayed(work.partition_state, pure=True)(
             part,
             task_source,
             read,
@@ -543,7 +327,7 @@ def _find_examples(client, source, task_source, read, vocabulary, params) -> dic
     for first in range(0, len(source.parts), window):
         batch = range(first, min(first + window, len(source.parts)))
         tasks = [
-            dask.delayed(_partition_examples, pure=True)(
+            dask.delayed(work.partition_examples, pure=True)(
                 source.parts[i],
                 task_source,
                 read,
@@ -654,89 +438,7 @@ class TransformSummary:
     notes: tuple = ()
 
     def warning(self, consequence: str) -> str | None:
-        if not self.invalid:
-            return None
-        return (
-            f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
-            f"first: {self.first_problem}"
-        )
-
-
-def _identity(part, source: _Source, index: int) -> dict:
-    """What a part records of its input: the file (path, size, modification time), or the collection's partition."""
-    from .io.parts import source_identity
-
-    if source.kind == "files":
-        return source_identity(part.path)
-    return {"partition": index}
-
-
-def _write_partition(
-    part, source: _Source, read: _Read, index: int, model, path: str, metadata: dict, payload, errors: str
-) -> dict:
-    """Fingerprint one partition into ``path`` (runs on a worker).
-
-    Idempotent: the part is written through a temporary file beside ``path`` and renamed
-    over it when complete (the CLI's sink), with its record in the footer, so running the
-    task again — after its worker died, or when its result was lost — replaces a complete
-    part with the same bytes and never leaves half a file under the part's name.
-    """
-    from .io.parts import footer, part_record
-    from .io.sinks import Part, open_output
-
-    identity = _identity(part, source, index)
-    opened = _open(part, source, read, index)
-    rows = written = invalid = 0
-    first = None
-    try:
-        carried = {c: opened.carried_types[c] for c in read.carry}
-        sink = open_output(path, "parquet", payload, carried, error_column=errors == "null", metadata=metadata)
-        try:
-            for chunk in opened.chunks:
-                fp = ecfp(chunk.molecules, **model.ecfp_params.to_dict(), n_jobs=1, kind=opened.kind)
-                out = model.featurise(fp)
-                bad = np.flatnonzero(~out.valid)
-                if bad.size and first is None:
-                    first = f"{_row_label(opened, chunk, int(bad[0]))}: {out.errors[int(bad[0])]}"
-                    if errors == "strict":
-                        raise InvalidMoleculeError(
-                            f"{first} (errors='strict': its part was not written; complete parts are kept for resuming)"
-                        )
-                piece = Part({c: chunk.columns[c] for c in read.carry}, out.valid, out.errors, X=out.X)
-                if errors == "skip" and bad.size:
-                    piece = piece.take(out.valid)
-                sink.write(piece)
-                rows += len(chunk)
-                invalid += int(bad.size)
-                written += len(piece)
-            record = part_record(identity, 0, rows, written, invalid, first, errors)
-            sink.footer = footer(record)
-            sink.close()
-        except BaseException:
-            sink.abort()
-            raise
-    finally:
-        if opened.close is not None:
-            opened.close()
-    return record
-
-
-def _check_partition(part: _File, read: _Read, path: str, payload, errors: str, metadata: dict):
-    """Whether ``path`` is a complete part of this run made from file partition ``part`` (runs on a worker)."""
-    from .io.parts import check_file_part
-
-    return check_file_part(
-        path,
-        part.path,
-        payload=payload,
-        errors=errors,
-        metadata=metadata,
-        input_format=read.input_format,
-        smiles_column=read.smiles_column,
-        id_column=read.id_column,
-        carry=read.carry,
-        chunk_size=read.chunk_size,
-    )
+        return invalid_warning(self.invalid, self.rows, self.first_problem, consequence)
 
 
 def _light(model):
@@ -849,7 +551,7 @@ def transform_partitioned(
     for c in carry:
         if c in RESERVED_COLUMNS:
             raise InputError(f"cannot carry a column named {c!r}: the output has a {c!r} column of its own")
-    read = _Read(
+    read = work.Read(
         smiles_column=smiles_column,
         input_format=input_format,
         id_column=id_column,
@@ -870,10 +572,9 @@ def transform_partitioned(
     ecfp_params = featuriser.ecfp_params.to_dict()
     # the same metadata and payload the CLI writes (its helpers, so the two cannot drift)
     metadata = output_metadata("transform", ecfp_params, featuriser)
-    dtype = featuriser.featurise(ecfp([], **ecfp_params)).X.dtype
-    payload = Fingerprints(int(featuriser.length), dtype, bool(featuriser.counts))
+    payload = Fingerprints(int(featuriser.length), featuriser.output_dtype, bool(featuriser.counts))
     n = len(source.parts)
-    names = [_part_name(i, n) for i in range(n)]
+    names = [part_name(i, n) for i in range(n)]
     paths = [os.path.join(output_dir, name) for name in names]
     token = uuid.uuid4().hex
     records: dict = {}
@@ -885,7 +586,7 @@ def transform_partitioned(
     candidates = [i for i in range(n) if names[i] in existing]
     if candidates:
         checks = [
-            dask.delayed(_check_partition, pure=True)(
+            dask.delayed(work.check_partition, pure=True)(
                 source.parts[i], read, paths[i], payload, errors, metadata, dask_key_name=f"sortslice-check-{i}-{token}"
             )
             for i in candidates
@@ -899,7 +600,7 @@ def transform_partitioned(
     todo = [i for i in range(n) if i not in records]
     model = dask.delayed(_light(featuriser), pure=True, name=f"sortslice-model-{token}")
     tasks = [
-        dask.delayed(_write_partition, pure=True)(
+        dask.delayed(work.write_partition, pure=True)(
             source.parts[i],
             task_source,
             read,

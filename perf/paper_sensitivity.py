@@ -65,7 +65,7 @@ def main(argv=None):
     p.add_argument("--out", default=str(pr.RESULTS / "paper_sensitivity.md"))
     args = p.parse_args(argv)
     import sortslice
-    from sortslice.engine.pooling import document_frequency
+    from sortslice.engine.prevalence import document_frequency
 
     t0 = time.perf_counter()
     lines = [

@@ -37,6 +37,7 @@ from sortslice.dask import InputError, fit_partitioned, list_input_files, transf
 from sortslice.engine.persist import to_document
 
 import datasets
+from helpers import run_cli
 
 MOSES_ROWS = 2_000  # of the in-repository sample
 LENGTH = 1024
@@ -112,10 +113,6 @@ def test_moses_partitions_fit_and_transform_identical(client, moses, tmp_path):
 
 def test_output_has_the_cli_columns_and_metadata(client, moses, tmp_path):
     """The same schema and key-value metadata as ``sortslice transform`` writes."""
-    from click.testing import CliRunner
-
-    from sortslice.cli import main
-
     _, smiles, ref, _ = moses
     src = tmp_path / "few.csv"
     rows = ["id,smiles"] + [f"X{i},{s}" for i, s in enumerate(smiles[:40])] + ["X40,not_a_smiles"]
@@ -124,7 +121,7 @@ def test_output_has_the_cli_columns_and_metadata(client, moses, tmp_path):
     ref.save(model_path)
     model = sortslice.load(model_path)
     cli_out = tmp_path / "cli.parquet"
-    result = CliRunner().invoke(main, ["transform", str(model_path), str(src), "--id-column", "id", "-o", str(cli_out)])
+    result = run_cli("transform", model_path, src, "--id-column", "id", "-o", cli_out)
     assert result.exit_code == 0, result.output
     out = transform_partitioned(model, src, tmp_path / "dask", client=client, id_column="id")
     theirs, ours = pq.read_table(cli_out), pq.read_table(out.paths)
@@ -336,7 +333,7 @@ def test_worker_sigkilled_mid_transform_changes_no_byte(client, moses10, kill_af
     ref.save(model_path)
     model = sortslice.load(model_path)
     # the oracle: the same folder written by one process, without Dask
-    r = _cli("transform", model_path, folder / "*.parquet", "-o", tmp_path / "single", "--id-column", "id", "-j", 1)
+    r = run_cli("transform", model_path, folder / "*.parquet", "-o", tmp_path / "single", "--id-column", "id", "-j", 1)
     assert r.exit_code == 0, r.output
     kill_after("sortslice-write-")
     out = transform_partitioned(
@@ -364,7 +361,9 @@ def test_worker_sigkilled_mid_transform_changes_no_byte(client, moses10, kill_af
 
 
 def test_a_partition_counted_twice_is_refused():
-    from sortslice.dask import DoubleCountError, _merge_states, _State
+    from sortslice.dask import DoubleCountError
+    from sortslice.dask_tasks import State as _State
+    from sortslice.dask_tasks import merge_states as _merge_states
 
     a = _State(np.array([1, 5], dtype=np.uint32), np.array([2, 1]), 2, 0, 2, None, (0,))
     b = _State(np.array([5], dtype=np.uint32), np.array([1]), 1, 0, 1, None, (1,))
@@ -458,27 +457,19 @@ def test_import_sortslice_does_not_import_dask():
 
 
 # ------------------------------------------------------------------ the command line
-def _cli(*args):
-    from click.testing import CliRunner
-
-    from sortslice.cli import main
-
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
 def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp_path):
     """``sortslice fit/transform --scheduler``: the model and every part equal the one-machine CLI's output."""
     folder, smiles, ref, X = moses
     whole = tmp_path / "whole.parquet"
     pq.write_table(pa.concat_tables([pq.read_table(folder / f"moses-{k}.parquet") for k in range(4)]), whole)
     address = client.scheduler.address
-    r = _cli("fit", folder, "-o", tmp_path / "dask.json", "--scheduler", address, "--chunk-size", 1000)
+    r = run_cli("fit", folder, "-o", tmp_path / "dask.json", "--scheduler", address, "--chunk-size", 1000)
     assert r.exit_code == 0, r.output
     assert "(4 partitions)" in r.output
-    r = _cli("fit", whole, "-o", tmp_path / "one.json", "--chunk-size", 1000)
+    r = run_cli("fit", whole, "-o", tmp_path / "one.json", "--chunk-size", 1000)
     assert r.exit_code == 0, r.output
     _assert_same_fit(sortslice.load(tmp_path / "dask.json"), sortslice.load(tmp_path / "one.json"))
-    r = _cli(
+    r = run_cli(
         "transform",
         tmp_path / "dask.json",
         folder / "*.parquet",
@@ -495,7 +486,9 @@ def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp
     assert _fingerprints(parts).tobytes() == np.ascontiguousarray(X).tobytes()
     for k, part in enumerate(parts):
         single = tmp_path / f"single-{k}.parquet"
-        r = _cli("transform", tmp_path / "one.json", folder / f"moses-{k}.parquet", "-o", single, "--id-column", "id")
+        r = run_cli(
+            "transform", tmp_path / "one.json", folder / f"moses-{k}.parquet", "-o", single, "--id-column", "id"
+        )
         assert r.exit_code == 0, r.output
         ours, theirs = pq.read_table(part), pq.read_table(single)
         assert ours.schema.equals(theirs.schema, check_metadata=True) and ours.equals(theirs)
@@ -503,10 +496,10 @@ def test_cli_scheduler_fit_and_transform_equal_single_machine(client, moses, tmp
     # does the one-machine command (the two write the same parts)
     before = [p.read_bytes() for p in parts]
     args = ["transform", tmp_path / "dask.json", folder / "*.parquet", "-o", tmp_path / "fps", "--id-column", "id"]
-    r = _cli(*args, "--scheduler", address)
+    r = run_cli(*args, "--scheduler", address)
     assert r.exit_code == 1 and r.output.startswith(f"Error: {tmp_path / 'fps'} already holds 4 files"), r.output
     for extra in (["--scheduler", address], []):
-        r = _cli(*args, "--resume", *extra)
+        r = run_cli(*args, "--resume", *extra)
         assert r.exit_code == 0, r.output
         assert "4 of the 4 parts were already complete and were kept" in r.output and "Note:" not in r.output
         assert [p.read_bytes() for p in parts] == before
@@ -518,12 +511,12 @@ def test_cli_dask_local_starts_its_own_cluster(tmp_path):
     smiles = datasets.paper_smiles("mpro")
     for k in range(2):
         (tmp_path / f"p{k}.smi").write_text("\n".join(smiles[k::2]) + "\nnot_a_smiles\n")
-    r = _cli("fit", tmp_path / "p*.smi", "-o", tmp_path / "m.json", "--dask-local", 2, "--length", 512)
+    r = run_cli("fit", tmp_path / "p*.smi", "-o", tmp_path / "m.json", "--dask-local", 2, "--length", 512)
     assert r.exit_code == 0, r.output
     assert "Warning: 2 of" in r.output and "invalid SMILES" in r.output
     ref = sortslice.SortSlice(length=512).fit(smiles[0::2] + ["x("] + smiles[1::2])
     np.testing.assert_array_equal(sortslice.load(tmp_path / "m.json").vocabulary_, ref.vocabulary_)
-    r = _cli(
+    r = run_cli(
         "transform",
         tmp_path / "m.json",
         tmp_path / "p*.smi",
@@ -562,7 +555,7 @@ def test_cli_cluster_usage_errors_are_one_line(client, moses, tmp_path, args, me
         "M": str(tmp_path / ("model.json" if args[0] == "transform" else "new.json")),
         "ADDR": client.scheduler.address,
     }
-    r = _cli(*[names.get(a, a) for a in args])
+    r = run_cli(*[names.get(a, a) for a in args])
     assert r.exit_code != 0
     assert message in r.output
     assert "Traceback" not in r.output
@@ -573,11 +566,11 @@ def test_cli_strict_and_bad_partition_errors(client, tmp_path):
     (tmp_path / "a.smi").write_text("CCO\nCCN\n")
     (tmp_path / "b.smi").write_text("CCC\nC1CC\n")
     address = client.scheduler.address
-    r = _cli("fit", tmp_path / "*.smi", "-o", tmp_path / "m.json", "--scheduler", address, "--errors", "strict")
+    r = run_cli("fit", tmp_path / "*.smi", "-o", tmp_path / "m.json", "--scheduler", address, "--errors", "strict")
     assert r.exit_code == 1
     assert r.output.strip().splitlines()[-1].startswith("Error: ") and "b.smi: row 2" in r.output
     assert not (tmp_path / "m.json").exists()
-    r = _cli("fit", tmp_path / "nothing-*.smi", "-o", tmp_path / "m.json", "--scheduler", address)
+    r = run_cli("fit", tmp_path / "nothing-*.smi", "-o", tmp_path / "m.json", "--scheduler", address)
     assert r.exit_code == 1 and "Error: " in r.output and "Traceback" not in r.output
 
 

@@ -30,11 +30,12 @@ import scipy.sparse as sp
 
 import sortslice
 from sortslice.engine import morgan as morgan_mod
-from sortslice.engine import pooling
+from sortslice.engine import pooling, prevalence
 from sortslice.engine.fingerprint import EcfpParams, flatten
 
 import hostile
 from datasets import paper_table, sample
+from helpers import run_cli
 from threads import ECFP_KERNELS, launches
 
 RESULT_FIELDS = ("indptr", "ids", "counts", "valid")
@@ -127,7 +128,7 @@ def test_kernels_do_not_depend_on_the_thread_count():
     env2 = morgan_mod.morgan(*args, 3, provenance=True, threads=2)
     assert all(getattr(env1, k).tobytes() == getattr(env2, k).tobytes() for k in ("indptr", "ids", "atom", "radius"))
     indptr, ids, counts = one
-    vocab = pooling.document_frequency(indptr, ids)[0][::7][:1024]
+    vocab = prevalence.document_frequency(indptr, ids)[0][::7][:1024]
     for kw in (
         dict(length=2048),
         dict(length=1024, vocabulary=vocab, use_counts=True, dtype=np.uint16),
@@ -138,8 +139,8 @@ def test_kernels_do_not_depend_on_the_thread_count():
             pooling.pool(indptr, ids, counts, threads=1, **kw), pooling.pool(indptr, ids, counts, threads=2, **kw)
         )
     row_class = (np.arange(indptr.shape[0] - 1) % 3) - 1
-    a = pooling.document_frequency(indptr, ids, row_class, 2, threads=1)
-    b = pooling.document_frequency(indptr, ids, row_class, 2, threads=2)
+    a = prevalence.document_frequency(indptr, ids, row_class, 2, threads=1)
+    b = prevalence.document_frequency(indptr, ids, row_class, 2, threads=2)
     assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
 
 
@@ -253,11 +254,7 @@ def test_fit_does_not_depend_on_the_order_of_rows(name):
 
 # ---------------------------------------------------------------------------------------- CLI
 def _cli(*args):
-    from click.testing import CliRunner
-
-    from sortslice.cli import main
-
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    result = run_cli(*args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
 

@@ -162,6 +162,8 @@ def test_a_cold_fit_and_transform_compiles_no_morgan_kernel(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     compiled, X = json.loads(out.stdout)
-    assert compiled and not [name for name in compiled if not name.startswith(("pooling.", "sorting."))], compiled
+    assert compiled and not [
+        name for name in compiled if not name.startswith(("prevalence.", "pooling.", "sorting."))
+    ], compiled
     M = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
     assert X == sortslice.SortSlice(length=16).fit(M).transform(M).tolist()

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import sortslice
 from sortslice.engine import graph as graph_mod
-from sortslice.engine import molpickle, pooling
+from sortslice.engine import molpickle, pooling, prevalence, scores
 from sortslice.engine import morgan as morgan_mod
 from sortslice.engine.fingerprint import EcfpResult
 
@@ -335,7 +335,7 @@ def test_document_frequency_refuses_broken_rows(arrays, name, data):
     broken = break_array(data.draw, arrays[name], ptr=ptr, low=low, high=high)
     assume(broken is not None)
     arrays[name] = broken
-    assert_refused(lambda: pooling.document_frequency(arrays["indptr"], arrays["ids"]), ["indptr", "ids"])
+    assert_refused(lambda: prevalence.document_frequency(arrays["indptr"], arrays["ids"]), ["indptr", "ids"])
 
 
 @SETTINGS
@@ -351,7 +351,7 @@ def test_document_frequency_refuses_rows_that_are_not_ascending_and_unique(array
     else:  # an id repeated within its row
         ids = np.insert(ids, s, ids[s])
         arrays["indptr"] = arrays["indptr"] + (np.arange(arrays["indptr"].shape[0]) > r)
-    message = assert_refused(lambda: pooling.document_frequency(arrays["indptr"], ids), ["ids"])
+    message = assert_refused(lambda: prevalence.document_frequency(arrays["indptr"], ids), ["ids"])
     assert f"row {r}" in message
 
 
@@ -370,7 +370,7 @@ def test_document_frequency_refuses_rows_that_are_not_ascending_and_unique(array
 )
 def test_document_frequency_refuses_bad_classes(row_class, n_classes, name):
     indptr, ids = np.array([0, 2, 3]), np.array([1, 2, 2], dtype=np.uint32)
-    assert_refused(lambda: pooling.document_frequency(indptr, ids, row_class, n_classes), [name])
+    assert_refused(lambda: prevalence.document_frequency(indptr, ids, row_class, n_classes), [name])
 
 
 GOOD_ROWS = (np.array([0, 2, 3]), np.array([1, 7, 7], dtype=np.uint32), np.array([1, 2, 3], dtype=np.uint32))
@@ -411,13 +411,13 @@ def test_pool_and_document_frequency_accept_any_spelling_of_good_rows(arrays, da
     want = [
         pooling.pool(**arrays, length=8, use_counts=True),
         pooling.pool(**arrays, length=8, vocabulary=vocab, use_counts=True, dtype=np.uint16),
-        pooling.document_frequency(arrays["indptr"], arrays["ids"]),
+        prevalence.document_frequency(arrays["indptr"], arrays["ids"]),
     ]
     alt = _spellings(arrays, data.draw)
     got = [
         pooling.pool(**alt, length=8, use_counts=True),
         pooling.pool(**alt, length=8, vocabulary=vocab.tolist(), use_counts=True, dtype=np.uint16),
-        pooling.document_frequency(alt["indptr"], alt["ids"]),
+        prevalence.document_frequency(alt["indptr"], alt["ids"]),
     ]
     assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
     assert all(np.array_equal(a, b) for a, b in zip(want[2], got[2]))
@@ -438,7 +438,7 @@ def test_pool_and_document_frequency_accept_any_spelling_of_good_rows(arrays, da
     ],
 )
 def test_merge_prevalence_refuses_bad_tables(args, name):
-    assert_refused(lambda: pooling.merge_prevalence(*args), [name])
+    assert_refused(lambda: prevalence.merge_prevalence(*args), [name])
 
 
 @pytest.mark.parametrize(
@@ -453,10 +453,10 @@ def test_merge_prevalence_refuses_bad_tables(args, name):
     ],
 )
 def test_rank_by_prevalence_refuses_bad_input(args, name):
-    assert_refused(lambda: pooling.rank_by_prevalence(*args), [name])
+    assert_refused(lambda: prevalence.rank_by_prevalence(*args), [name])
 
 
-@pytest.mark.parametrize("function", [pooling.mutual_information, pooling.chi2_yates_pvalues])
+@pytest.mark.parametrize("function", [scores.mutual_information, scores.chi2_yates_pvalues])
 @pytest.mark.parametrize(
     "contingency, n_per_class, name",
     [

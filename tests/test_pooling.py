@@ -1,4 +1,4 @@
-"""Pooling kernels (``engine/pooling.py``) against slow, independent references.
+"""The pooling stage (``engine/prevalence.py``, ``pooling.py``, ``scores.py``) against slow, independent references.
 
 * prevalence (document frequency, also per class) and merging -> ``reference.prevalence_reference``;
 * the Sort & Slice ranking, both tie rules -> ``reference.sort_slice_vocabulary_reference``;
@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
+from helpers import dense
 from reference import (
     fold_reference,
     mutual_information_reference,
@@ -42,9 +43,12 @@ EDGE_IDS = (0, 1, 2**24 - 1, 2**24, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1)
 
 
 def P():
-    from sortslice.engine import pooling
+    """The pooling stage's three modules as one namespace: counting, pooling, scores."""
+    from types import SimpleNamespace
 
-    return pooling
+    from sortslice.engine import pooling, prevalence, scores
+
+    return SimpleNamespace(**{k: v for m in (prevalence, pooling, scores) for k, v in vars(m).items() if k[0] != "_"})
 
 
 # ------------------------------------------------------------------------------------- data
@@ -226,10 +230,6 @@ def test_ranking_tie_rules_differ_only_on_ties():
 
 
 # ------------------------------------------------------------------------------- transform
-def dense_of(x):
-    return x.toarray() if sp.issparse(x) else np.asarray(x)
-
-
 def check_csr(x, n_rows, length):
     """Canonical CSR: sorted, unique column indices per row, no explicit zeros."""
     assert sp.issparse(x) and x.format == "csr" and x.shape == (n_rows, length)
@@ -271,7 +271,7 @@ def test_sort_slice_transform_matches_reference(seed, use_counts, sparse):
         if sparse:
             check_csr(got, len(rows), length)
         assert got.dtype == dtype and got.shape == (len(rows), length)
-        assert dense_of(got).tolist() == expect
+        assert dense(got).tolist() == expect
 
 
 @settings(**SETTINGS)
@@ -287,7 +287,7 @@ def test_sort_slice_transform_property(rows, length, use_counts, sparse):
         dtype=np.uint32,
         sparse=sparse,
     )
-    assert dense_of(got).tolist() == sort_slice_transform_reference(rows, vocab, length, counts=use_counts)
+    assert dense(got).tolist() == sort_slice_transform_reference(rows, vocab, length, counts=use_counts)
 
 
 def test_fewer_distinct_ids_than_length_pads_with_zero_columns():
@@ -297,7 +297,7 @@ def test_fewer_distinct_ids_than_length_pads_with_zero_columns():
     vocab = ids[pooling.rank_by_prevalence(ids, prev.reshape(-1), 1024)]
     assert vocab.tolist() == [8, 15, 4]
     for sparse in (False, True):
-        out = dense_of(pooling.pool(*to_csr(rows), length=1024, vocabulary=vocab, sparse=sparse))
+        out = dense(pooling.pool(*to_csr(rows), length=1024, vocabulary=vocab, sparse=sparse))
         assert out.shape == (3, 1024)
         assert out[:, :3].tolist() == [[1, 0, 1], [1, 1, 0], [0, 0, 0]]
         assert not out[:, 3:].any()
@@ -313,7 +313,7 @@ def test_transform_edge_batches():
             assert out.shape == (0, 4)
             # only empty rows (e.g. a batch of invalid molecules) and an empty vocabulary
             out = pooling.pool(*to_csr([([], [])] * 3), length=4, vocabulary=vocab, sparse=sparse)
-            assert dense_of(out).tolist() == [[0] * 4] * 3
+            assert dense(out).tolist() == [[0] * 4] * 3
             out = pooling.pool(
                 *to_csr([([7], [2])]),
                 length=4,
@@ -321,11 +321,11 @@ def test_transform_edge_batches():
                 use_counts=use_counts,
                 sparse=sparse,
             )
-            assert dense_of(out).tolist() == [[0] * 4]
+            assert dense(out).tolist() == [[0] * 4]
             # L = 1
             rows = [([3, 7], [2, 5]), ([3], [4]), ([9], [1])]
             out = pooling.pool(*to_csr(rows), length=1, vocabulary=vocab[:1], use_counts=use_counts, sparse=sparse)
-            assert dense_of(out).tolist() == ([[5], [0], [0]] if use_counts else [[1], [0], [0]])
+            assert dense(out).tolist() == ([[5], [0], [0]] if use_counts else [[1], [0], [0]])
 
 
 def test_transform_table_path_equals_vocabulary_path_and_read_only_inputs():
@@ -361,7 +361,7 @@ def test_counts_saturate_at_the_dtype_maximum(sparse):
     rows = [([5, 6], [200, 100]), ([5], [70000])]
     pooling = P()
     out = pooling.pool(*to_csr(rows), length=1, use_counts=True, dtype=np.uint8, sparse=sparse)
-    assert dense_of(out).tolist() == [[255], [255]]  # 300 and 70000 fold into column 0
+    assert dense(out).tolist() == [[255], [255]]  # 300 and 70000 fold into column 0
     out = pooling.pool(
         *to_csr(rows),
         length=2,
@@ -370,7 +370,7 @@ def test_counts_saturate_at_the_dtype_maximum(sparse):
         dtype=np.uint16,
         sparse=sparse,
     )
-    assert dense_of(out).tolist() == [[100, 200], [0, 65535]]
+    assert dense(out).tolist() == [[100, 200], [0, 65535]]
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.uint64, np.float32, np.float64, np.bool_])
@@ -380,7 +380,7 @@ def test_transform_output_dtypes(dtype):
     for sparse in (False, True):
         out = P().pool(*to_csr(rows), length=16, vocabulary=vocab, dtype=dtype, sparse=sparse)
         assert out.dtype == np.dtype(dtype)
-        assert dense_of(out).astype(int).tolist() == sort_slice_transform_reference(rows, vocab.tolist(), 16)
+        assert dense(out).astype(int).tolist() == sort_slice_transform_reference(rows, vocab.tolist(), 16)
 
 
 def test_transform_does_not_depend_on_thread_count():
@@ -408,7 +408,7 @@ def test_folding_matches_reference(seed, use_counts, sparse):
         if sparse:
             check_csr(got, len(rows), length)
         expect = [fold_reference(ids, counts, length, counts=use_counts) for ids, counts in rows]
-        assert dense_of(got).tolist() == expect
+        assert dense(got).tolist() == expect
 
 
 @settings(**SETTINGS)
@@ -495,9 +495,10 @@ def test_chi2_single_class_gives_p_one_like_scipy():
 def test_every_pooling_kernel_goes_through_the_jit_wrapper():
     import numba
 
-    from sortslice.engine import _jit, pooling
+    from sortslice.engine import _jit, pooling, prevalence
 
-    dispatchers = [v for v in vars(pooling).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
+    modules = (pooling, prevalence)
+    dispatchers = [v for m in modules for v in vars(m).values() if isinstance(v, numba.core.registry.CPUDispatcher)]
     assert dispatchers and all(any(d is k for k in _jit.KERNELS) for d in dispatchers)
     # cached on disk in sortslice's own folder (engine/_jit.py), never parallel=True
     assert all(isinstance(d._cache, _jit._KernelCache) for d in dispatchers), "every kernel cached"

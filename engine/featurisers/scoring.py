@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from .._jit import ro
 from ..fingerprint import EcfpParams, InvalidMoleculeError
+from ..parse import chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
 from .inputs import InvalidMoleculeWarning, Rows, check_is_fitted, molecule_list, warn_invalid
 
 
@@ -49,7 +51,6 @@ class Scoring:
         """Per-featuriser constants for :meth:`transform_one`, built once (reset by set_params/fit)."""
         state = self.__dict__.get("_single_state")
         if state is None:
-            from .._jit import ro
             from ..single import config
 
             check_is_fitted(self)
@@ -108,7 +109,6 @@ class Scoring:
         """:meth:`transform_one`'s work: the vector and, for an invalid molecule, why (or raise if strict)."""
         from rdkit import Chem
 
-        from ..parse import chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
         from ..single import fingerprint_one
 
         c = self._single()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import parallel
-from ..pooling import document_frequency, merge_prevalence, rank_by_prevalence
+from ..prevalence import document_frequency, merge_prevalence, rank_by_prevalence
 from .inputs import check_is_fitted, molecule_list, warn_invalid
 from .vocabulary import Vocabulary
 

@@ -8,12 +8,40 @@ attributes.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..fingerprint import EcfpParams
 from ..fragments import Example
+
+
+def check_df(value, name: str):
+    """``min_df``/``max_df`` as scikit-learn's ``CountVectorizer`` accepts them: an int >= 1 (a number of
+    training molecules) or a float in [0.0, 1.0] (a fraction of them); booleans are refused (scikit-learn
+    would read True as 1)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if int(value) >= 1:
+            return int(value)
+    elif isinstance(value, float):  # scikit-learn's RealNotInt: Python floats (and float64), not float32
+        if 0.0 <= value <= 1.0:
+            return float(value)
+    raise ValueError(
+        f"{name} must be an int >= 1 (a number of training molecules) or a float in [0.0, 1.0] "
+        f"(a fraction of them), got {value!r}"
+    )
+
+
+def df_range(min_df, max_df, n_molecules: int) -> tuple[float, float] | None:
+    """The document frequencies ``(low, high)`` a vocabulary id must lie in, over ``n_molecules`` valid
+    training molecules, exactly as ``CountVectorizer`` computes them (``max_df * n`` for a float);
+    None when ``high < low`` (no id can qualify: scikit-learn's ``ValueError`` at fit)."""
+    lo = check_df(min_df, "min_df")
+    hi = check_df(max_df, "max_df")
+    low = lo if isinstance(lo, int) else lo * n_molecules
+    high = hi if isinstance(hi, int) else hi * n_molecules
+    return None if high < low else (low, high)
 
 
 @dataclass(frozen=True)
@@ -26,15 +54,17 @@ class Method:
     score_name: str
     #: what it is, in a few words (``sortslice info``)
     words: str
+    #: fitted from prevalence counts merged over partitions (Dask): the unsupervised methods
+    partitioned: bool
 
 
 #: the one table of methods, keyed by the name model files and ``--method`` use: the featurisers, model
 #: files, the command line and Dask all read it
 METHODS = {
-    "sort-slice": Method("SortSlice", "prevalence", "Sort & Slice (the most prevalent training ids)"),
-    "hash-fold": Method("HashFold", "none", "hash folding (id modulo length)"),
-    "mim": Method("MIM", "mutual_information", "mutual-information maximisation"),
-    "filter": Method("Filtering", "p_value", "filtered circular fingerprints"),
+    "sort-slice": Method("SortSlice", "prevalence", "Sort & Slice (the most prevalent training ids)", True),
+    "hash-fold": Method("HashFold", "none", "hash folding (id modulo length)", True),
+    "mim": Method("MIM", "mutual_information", "mutual-information maximisation", False),
+    "filter": Method("Filtering", "p_value", "filtered circular fingerprints", False),
 }
 
 

@@ -8,7 +8,8 @@ from .. import parallel
 from ..csr import row_of
 from ..fingerprint import EcfpResult
 from ..fragments import environment_fragment, is_strict_subgraph
-from ..pooling import chi2_yates_pvalues, document_frequency, mutual_information
+from ..prevalence import document_frequency
+from ..scores import chi2_yates_pvalues, mutual_information
 from .inputs import molecule_list
 from .vocabulary import Vocabulary
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from ..fragments import Example, draw_environments, environment_smiles
 from ..pooling import lookup_table, pool
 from .base import Featuriser
 from .inputs import check_is_fitted, molecule_list
+from .state import check_df, df_range
 
 #: Example environments come only from molecules of at most this many atoms: RDKit's SMILES writer
 #: recurses along chains and overflows the C stack (a segfault) past ~16,000 atoms, far fewer on
@@ -30,33 +30,6 @@ def _example_mol(smiles):
         return None
     with rdBase.BlockLogs():
         return Chem.MolFromSmiles(smiles)
-
-
-def check_df(value, name: str):
-    """``min_df``/``max_df`` as scikit-learn's ``CountVectorizer`` accepts them: an int >= 1 (a number of
-    training molecules) or a float in [0.0, 1.0] (a fraction of them); booleans are refused (scikit-learn
-    would read True as 1)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        if int(value) >= 1:
-            return int(value)
-    elif isinstance(value, float):  # scikit-learn's RealNotInt: Python floats (and float64), not float32
-        if 0.0 <= value <= 1.0:
-            return float(value)
-    raise ValueError(
-        f"{name} must be an int >= 1 (a number of training molecules) or a float in [0.0, 1.0] "
-        f"(a fraction of them), got {value!r}"
-    )
-
-
-def df_range(min_df, max_df, n_molecules: int) -> tuple[float, float] | None:
-    """The document frequencies ``(low, high)`` a vocabulary id must lie in, over ``n_molecules`` valid
-    training molecules, exactly as ``CountVectorizer`` computes them (``max_df * n`` for a float);
-    None when ``high < low`` (no id can qualify: scikit-learn's ``ValueError`` at fit)."""
-    lo = check_df(min_df, "min_df")
-    hi = check_df(max_df, "max_df")
-    low = lo if isinstance(lo, int) else lo * n_molecules
-    high = hi if isinstance(hi, int) else hi * n_molecules
-    return None if high < low else (low, high)
 
 
 #: the default bounds: every id qualifies (nothing is filtered, as before the bounds existed)

@@ -13,6 +13,7 @@ import contextlib
 
 import click
 
+from ..engine.featurisers import METHODS
 from .errors import fail
 
 
@@ -65,7 +66,7 @@ def _errors(sd, exc) -> None:
 
 
 def check_method(method: str) -> None:
-    if method not in ("sort-slice", "hash-fold"):
+    if not METHODS[method].partitioned:
         fail(
             f"--method {method} cannot be fitted on a Dask cluster: it needs every molecule and label at once "
             f"(use it without --scheduler/--dask-local)"

@@ -17,15 +17,16 @@ from ..io.parts import (
     check_file_part,
     check_part,
     count_rows,
-    footer,
     list_input_files,
     open_folder,
     part_name,
-    part_record,
     source_identity,
     tallies,
 )
+from ..io.sinks import open_output, output_schema
+from ..jobs import PIECE, computer, invalid_warning, starter, write_part
 from .errors import fail
+from .pipeline import metadata, open_checked, payload
 
 
 # ============================================================================ the command (one machine)
@@ -66,23 +67,6 @@ class _Bar:
             self.bar.close()
 
 
-class _Deferred:
-    """The sink as :func:`convert` sees it: rows go through; closing is left to the caller (who adds the record)."""
-
-    def __init__(self, sink):
-        self.sink = sink
-        self.path = sink.path
-
-    def write(self, part) -> None:
-        self.sink.write(part)
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        self.sink.abort()
-
-
 def check_output_folder_options(output: str, output_format) -> None:
     """A folder of parts: ``-o DIR``, Parquet (shared with the Dask path)."""
     if output == "-":
@@ -94,13 +78,10 @@ def check_output_folder_options(output: str, output_format) -> None:
         fail(f"-o names a folder of Parquet files here, not a {ext} file")
 
 
-def transform_folder(model, input_path: str, output: str, output_format, *, inputs, run, part_rows, resume):
+def transform_folder(
+    model, input_path: str, output: str, output_format, *, inputs, run, part_rows, resume, piece: int = PIECE
+):
     """``sortslice transform MODEL IN -o DIR/``: a folder of parts on one machine (see the module docstring)."""
-    from ..io.metadata import output_dtype
-    from ..io.readers import open_input
-    from ..io.sinks import Fingerprints
-    from .main import _check_ids_input, _computer, _metadata, _starter
-
     check_output_folder_options(output, output_format)
     if input_path == "-":
         fail("a folder of parts is made from files (one part per file, or per --part-rows block), not stdin")
@@ -119,8 +100,8 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
         fail(str(exc))
     ecfp = model.ecfp_params.to_dict()
     model.set_params(sparse=False)
-    metadata = _metadata("transform", ecfp, model)
-    payload = Fingerprints(int(model.length), output_dtype(model, ecfp), bool(model.counts))
+    meta = metadata("transform", ecfp, model)
+    fingerprints = payload(model)
     errors = run.errors
     read = dict(input_format=inputs.input_format, smiles_column=inputs.smiles_column)
     started = time.perf_counter()
@@ -131,39 +112,25 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
         click.echo(f"Note: {text}", err=True)
 
     def open_reader(path):
-        reader = open_input(path, **read, carry=inputs.carry, id_column=inputs.id_column, chunk_size=run.chunk_size)
-        if reader.kind == "ids":
-            try:
-                _check_ids_input(reader, "transform", ecfp)
-            except BaseException:
-                reader.source.close()
-                raise
-        return reader
+        return open_checked(path, "transform", ecfp, inputs, run, inputs.carry)
 
-    def write(view, path: str, source: dict, first_row: int, bar: _Bar) -> dict:
-        from ..io.sinks import open_output, writing
-        from .run import Tally, convert
-
+    def write(reader, chunks, path: str, source: dict, first_row: int, bar: _Bar) -> dict:
         sink = open_output(
-            path, "parquet", payload, view.carried_types(), error_column=errors == "null", metadata=metadata
+            path, "parquet", fingerprints, reader.carried_types(), error_column=errors == "null", metadata=meta
         )
-        tally = Tally(strict_note="--errors strict: its part was not written; complete parts are kept for --resume")
-        try:
-            convert(
-                view,
-                _Deferred(sink),
-                _computer(view, ecfp, model, run.jobs),
+        try:  # the part's temporary file goes on any failure, also one before the chunk loop starts
+            record = write_part(
+                chunks,
+                sink,
+                computer(reader.kind, reader.carry, ecfp, model, jobs=run.jobs, piece=piece),
+                source=reader.source.name,
+                identity=source,
+                first_row=first_row,
                 errors=errors,
-                progress=False,
-                before_first=_starter(view, run.jobs),
+                strict_note="--errors strict: its part was not written; complete parts are kept for --resume",
+                before_first=starter(reader.kind, run.jobs),
                 on_chunk=bar.rows_done,
-                tally=tally,
             )
-            problem = None if tally.first_problem is None else f"{view.source.name}: {tally.first_problem}"
-            record = part_record(source, first_row, tally.rows, tally.written, tally.invalid, problem, errors)
-            sink.footer = footer(record)
-            with writing(path):
-                sink.close()
         except BaseException:
             sink.abort()
             raise
@@ -190,9 +157,9 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
                     record, why = check_file_part(
                         os.path.join(output, names[i]),
                         f,
-                        payload=payload,
+                        payload=fingerprints,
                         errors=errors,
-                        metadata=metadata,
+                        metadata=meta,
                         id_column=inputs.id_column,
                         carry=inputs.carry,
                         chunk_size=run.chunk_size,
@@ -208,7 +175,10 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
                 if i in records:
                     continue
                 reader = open_reader(f)
-                records[i] = write(reader, os.path.join(output, names[i]), source_identity(f), 0, bar)
+                try:
+                    records[i] = write(reader, reader, os.path.join(output, names[i]), source_identity(f), 0, bar)
+                finally:
+                    reader.source.close()
         else:
             f = files[0]
             source = source_identity(f)
@@ -218,9 +188,7 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
                 if existing:
                     if total is None:
                         total = count_rows(f, **read, chunk_size=run.chunk_size)
-                    from ..io.sinks import output_schema
-
-                    schema = output_schema(payload, reader.carried_types(), errors == "null", metadata)
+                    schema = output_schema(fingerprints, reader.carried_types(), errors == "null", meta)
                 n = None if total is None else max(1, math.ceil(total / part_rows))
                 if n is not None and n > MAX_BLOCKS:
                     fail(
@@ -263,7 +231,9 @@ def transform_folder(model, input_path: str, output: str, output_format, *, inpu
                                 f"than when its size was taken)"
                             )
                         continue
-                    records[block.index] = write(block, os.path.join(output, name), source, block.first_row, bar)
+                    records[block.index] = write(
+                        reader, block, os.path.join(output, name), source, block.first_row, bar
+                    )
             finally:
                 reader.source.close()
     except KeyboardInterrupt as exc:
@@ -293,12 +263,7 @@ class FolderSummary:
     first_problem: str | None
 
     def warning(self, consequence: str) -> str | None:
-        if not self.invalid:
-            return None
-        return (
-            f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
-            f"first: {self.first_problem}"
-        )
+        return invalid_warning(self.invalid, self.rows, self.first_problem, consequence)
 
     def line(self, output: str) -> str:
         kept = ""

@@ -309,7 +309,7 @@ class DocumentFrequency(click.ParamType):
             number = float(text) if any(c in text for c in ".eE") else int(text)
         except ValueError:
             self.fail(f"{value!r} is neither an integer (molecules) nor a fraction such as 0.5", param, ctx)
-        from ..engine.featurisers.vocabulary import check_df
+        from ..engine.featurisers.state import check_df
 
         try:
             return check_df(number, param.name if param is not None else "value")

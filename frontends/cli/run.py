@@ -1,89 +1,21 @@
-"""Streaming a file through the engine: read a chunk, fingerprint it, write it — with bounded memory.
+"""The command line's side of streaming a file (the chunk loop itself is :func:`sortslice.jobs.stream`).
 
 Two chunks are fingerprinted at once on threads (the engine's kernels release the
 GIL and its parsing runs in worker processes), so the parsing processes never wait
 while the main thread writes the previous chunk or while one chunk's last parsing
-tasks drain.  Rows are written strictly in input order.
+tasks drain.  Rows are written strictly in input order.  This module adds the
+progress bar on stderr and the summary line.
 """
 
 from __future__ import annotations
 
-import itertools
 import sys
-import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 
 import click
-import numpy as np
 
-from ..engine.processes import get_pool, stop_all
 from ..engine.warmup import compiling, notices_to
-from ..io.readers import Chunk
-from ..io.sinks import Part, writing
-from .errors import fail
-
-#: below this many molecules a chunk is parsed in-process (a worker pool costs more than it saves)
-MIN_PARALLEL = 4000
-#: molecules an in-process chunk is parsed in at a time (the bar moves and Ctrl-C is seen after each)
-PIECE = 1000
-
-
-def chunk_jobs(requested: int | None, n: int) -> int:
-    """``n_jobs`` for the engine on one chunk.
-
-    Never ``None``: the engine sizes its process pool from each batch's size, and
-    keeps one pool per size, so chunks of different sizes would start extra processes.
-    """
-    if requested is not None:
-        return requested
-    from sortslice.engine.parallel import cpu_count
-
-    return cpu_count() if n >= MIN_PARALLEL else 1
-
-
-def row_label(chunk: Chunk, i: int) -> str:
-    """``row 12 (CHEMBL25)``: 1-based, not counting a header; the row's name when there is one."""
-    text = f"row {chunk.start + i + 1}"
-    if chunk.names is not None and chunk.names[i] not in (None, ""):
-        text += f" ({chunk.names[i]})"
-    return text
-
-
-@dataclass
-class Tally:
-    rows: int = 0
-    invalid: int = 0
-    written: int = 0
-    first_problem: str | None = None
-    seconds: float = 0.0
-    #: what the strict-mode error says was (not) written
-    strict_note: str = "--errors strict: nothing was written"
-
-    def note(self, chunk: Chunk, valid: np.ndarray, errors: np.ndarray, source: str, mode: str) -> None:
-        """Count a chunk's invalid rows; in strict mode stop at the first one."""
-        self.rows += len(chunk)
-        bad = np.flatnonzero(~valid)
-        if not bad.size:
-            return
-        i = int(bad[0])
-        problem = f"{row_label(chunk, i)}: {errors[i]}"
-        if mode == "strict":
-            fail(f"{source}: {problem} ({self.strict_note})")
-        self.invalid += int(bad.size)
-        if self.first_problem is None:
-            self.first_problem = problem
-
-    def warning(self, consequence: str) -> str | None:
-        if not self.invalid:
-            return None
-        return (
-            f"Warning: {self.invalid:,} of {self.rows:,} molecules are invalid and {consequence}; "
-            f"first: {self.first_problem}"
-        )
+from ..jobs import Tally, stream
 
 
 class Progress:
@@ -169,45 +101,8 @@ class Progress:
             self.bar.close()
 
 
-class Cancelled(Exception):
-    """The run is being stopped (an interrupt or an error elsewhere): a chunk's work ends at its next piece."""
-
-
-class _Live:
-    """Molecules done inside the chunks being computed, ticked from their threads, and the stop flag
-    those threads check at every piece (so Ctrl-C stops a run within about a piece, not a chunk)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.done: dict[int, int] = {}
-        self.stop = threading.Event()
-
-    def ticker(self, key: int):
-        def tick(rows: int) -> None:
-            if self.stop.is_set():
-                raise Cancelled
-            with self.lock:
-                self.done[key] = self.done.get(key, 0) + rows
-
-        return tick
-
-    def take(self, key: int) -> int:
-        with self.lock:
-            return self.done.pop(key, 0)
-
-    def get(self, key: int) -> int:
-        with self.lock:
-            return self.done.get(key, 0)
-
-
 #: how often the progress bar moves while a chunk is computed (seconds)
 REFRESH = 0.25
-
-
-def start_workers(jobs: int) -> None:
-    """Start the engine's parsing processes now, so that their start-up overlaps reading the first chunk."""
-    if jobs > 1:
-        get_pool(jobs)
 
 
 def convert(
@@ -217,97 +112,33 @@ def convert(
     *,
     errors: str,
     progress: bool | None,
-    in_flight: int = 2,
     before_first=None,
     on_chunk=None,
     tally: Tally | None = None,
+    finish=None,
 ) -> Tally:
-    """Stream every chunk of ``reader`` through ``compute`` (chunk -> :class:`Part`) into ``sink``.
-
-    ``compute(chunk, tick)`` runs on ``in_flight`` threads and calls ``tick(rows)`` as it goes (the bar
-    moves within a chunk; ``tick`` raises :class:`Cancelled` once the run is stopping);
-    ``before_first(first_chunk)`` runs on this thread before the first one (to start the engine's
-    workers here); ``on_chunk(rows)`` after each chunk is written.  On any failure or interrupt the sink is
-    aborted (the output is left as it was).
-    """
-    tally = Tally() if tally is None else tally
+    """:func:`sortslice.jobs.stream` of every chunk of ``reader`` into ``sink``, with the progress bar
+    (``progress``: None shows it on a terminal); the reader is closed at the end."""
     bar = Progress(progress, reader)
-    started = time.perf_counter()
-    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="sortslice-chunk")
-    live = _Live()
-    pending: deque = deque()  # (chunk, future, key)
-    chunks = iter(reader)
-    read = 0  # rows read from the input so far
-
-    def emit(chunk, part: Part, key: int) -> None:
-        tally.note(chunk, part.valid, part.errors, reader.source.name, errors)
-        if errors == "skip" and not part.valid.all():
-            part = part.take(part.valid)
-        with writing(sink.path):
-            sink.write(part)
-        tally.written += len(part)
-        live.take(key)
-        bar.update(len(chunk), *in_progress())
-        if on_chunk is not None:
-            on_chunk(len(chunk))
-
-    def in_progress() -> tuple[int, float | None]:
-        """Molecules done in the chunks not yet written, and the input's bytes that many rows stand for
-        (the reader reads ahead in blocks, so its position alone runs ahead of the work)."""
-        rows = sum(live.get(key) for _, _, key in pending)
-        position = reader.source.position()
-        if position is None or not read:
-            return rows, None
-        return rows, position * min(1.0, (bar.rows + rows) / read)
-
-    exhausted = False
-    first = True
-    keys = itertools.count()
-
-    def refill() -> None:
-        nonlocal exhausted, first, read
-        while not exhausted and len(pending) < in_flight:
-            chunk = next(chunks, None)
-            if chunk is None:
-                exhausted = True
-                return
-            read += len(chunk)
-            if first and before_first is not None:
-                before_first(chunk)
-            first = False
-            key = next(keys)
-            pending.append((chunk, pool.submit(compute, chunk, live.ticker(key)), key))
-
     try:
         with bar:
-            while True:
-                refill()
-                if not pending:
-                    break
-                chunk, future, key = pending[0]
-                try:
-                    part = future.result(timeout=REFRESH)
-                except FutureTimeout:
-                    bar.update(0, *in_progress())
-                    continue
-                pending.popleft()
-                emit(chunk, part, key)
-            with writing(sink.path):
-                sink.close()
-    except BaseException as exc:
-        live.stop.set()  # the chunks' threads stop at their next piece
-        if isinstance(exc, KeyboardInterrupt):
-            stop_all()  # the parsing processes end now: nothing they do will be used
-        for _, f, _ in pending:
-            f.cancel()
-        sink.abort()
-        raise
+            return stream(
+                reader,
+                sink,
+                compute,
+                source=reader.source.name,
+                errors=errors,
+                tally=tally,
+                refresh=REFRESH,
+                progress=bar,
+                position=reader.source.position,
+                before_first=before_first,
+                on_chunk=on_chunk,
+                finish=finish,
+            )
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         reader.source.close()
-    tally.seconds = time.perf_counter() - started
-    return tally
 
 
 def report(tally: Tally, errors: str, sink, nulls: str = "their fingerprints are null") -> None:

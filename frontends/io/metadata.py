@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def output_metadata(
     command: str, ecfp: dict, featuriser=None, *, id_column: str | None = None, smiles_column: str | None = None
@@ -28,10 +26,3 @@ def output_metadata(
             pooling["vocabulary"] = doc["vocabulary"]["ids"]
         meta["sortslice.pooling"] = pooling
     return meta
-
-
-def output_dtype(featuriser, ecfp: dict) -> np.dtype:
-    """The dtype ``featurise`` returns (asked of the featuriser itself, on no molecules)."""
-    from ..engine.fingerprint import ecfp as fingerprint
-
-    return featuriser.featurise(fingerprint([], **ecfp)).X.dtype

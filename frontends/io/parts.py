@@ -401,24 +401,9 @@ def _split(chunk, k: int):
     )
 
 
-class _Stub:
-    """The ``source`` a block shows the CLI's ``convert``: the file's name; closing it is the caller's."""
-
-    size = None
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def position(self):
-        return None
-
-    def close(self) -> None:
-        pass
-
-
 class Blocks:
     """The chunks of one reader cut into blocks of ``rows`` rows (the last may be shorter; an empty input is one
-    empty block).  Each block is a reader-like view; consume it (iterate to the end) before the next."""
+    empty block).  Each :class:`Block` iterates its chunks; consume it (iterate to the end) before the next."""
 
     def __init__(self, reader, rows: int):
         self.reader = reader
@@ -434,7 +419,7 @@ class Blocks:
             if self._pending is None and index > 0:
                 return
             first = self._pending.start if self._pending is not None else 0
-            yield _Block(self, index, first)
+            yield Block(self, index, first)
             index += 1
 
     def _take(self):
@@ -450,19 +435,13 @@ class Blocks:
             yield chunk
 
 
-class _Block:
+class Block:
+    """Block ``index`` of :class:`Blocks`, from input row ``first_row``: iterate it for its chunks."""
+
     def __init__(self, blocks: Blocks, index: int, first_row: int):
         self.index = index
         self.first_row = first_row
-        reader = blocks.reader
-        self.kind, self.carry, self.format = reader.kind, reader.carry, reader.format
-        self.name_column = reader.name_column
-        self.total_rows = None
-        self.source = _Stub(reader.source.name)
         self._blocks = blocks
-
-    def carried_types(self) -> dict:
-        return self._blocks.reader.carried_types()
 
     def __iter__(self):
         return self._blocks._take()
