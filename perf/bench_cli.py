@@ -31,7 +31,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -40,6 +39,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _harness import cpu_name, git_commit, load_average, versions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -182,10 +183,6 @@ def fmt_bytes(b: float) -> str:
     return f"{b / 2**30:.2f} GiB" if b >= 2**30 else f"{b / 2**20:.0f} MiB"
 
 
-def load_avg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=None, help="first N rows of moses_train (default: all)")
@@ -195,7 +192,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     report = args.output or RESULTS / ("cli.md" if args.rows is None else f"cli_{args.rows}.md")
     t_start = time.perf_counter()
-    load_before = load_avg()
+    load_before = load_average()
     sortslice_bin = shutil.which("sortslice") or sys.exit("the sortslice command is not installed (pip install -e .)")
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         work = Path(tmp)
@@ -225,7 +222,7 @@ def main() -> None:
             order = ["cli", "api"] if r % 2 == 0 else ["api", "cli"]
             for case in order:
                 res = measure(cli_cmd if case == "cli" else api_cmd, capture=case == "api")
-                res["load"] = load_avg()
+                res["load"] = load_average()
                 if case == "api":
                     res["stages"] = json.loads(res["stdout"].strip().splitlines()[-1])
                 runs[case].append(res)
@@ -254,11 +251,6 @@ def main() -> None:
 
 
 def write_report(path: Path, args, n_rows, fit, runs, out_size, check, load_before, wall_total, cli_cmd_text):
-    import numba
-    import numpy
-    import pyarrow
-    import rdkit
-
     import sortslice
 
     med = {
@@ -270,18 +262,8 @@ def write_report(path: Path, args, n_rows, fit, runs, out_size, check, load_befo
     over_cpu = med["cli"]["cpu"] / med["api"]["cpu"] - 1
     paired = statistics.median(c["wall"] / a["wall"] - 1 for c, a in zip(runs["cli"], runs["api"]))
     rate = {c: n_rows / med[c]["wall"] for c in runs}
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = "?"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    commit = git_commit(unknown="?")
+    cpu = cpu_name()
     which = "all" if args.rows is None else f"the first {n_rows:,}"
     data_name = "moses_train.csv.gz" if args.rows is None else f"moses_train_{args.rows}.csv.gz (first {n_rows:,} rows)"
     yes = lambda ok: "yes" if ok else "**NO**"  # noqa: E731
@@ -296,8 +278,7 @@ def write_report(path: Path, args, n_rows, fit, runs, out_size, check, load_befo
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; whole script {wall_total:.0f} s  ",
         f"Machine: {cpu} x {os.cpu_count()} cores, shared with other work; load average before: {load_before}; "
         f"per run in the table  ",
-        f"Python {platform.python_version()}, RDKit {rdkit.__version__}, Numba {numba.__version__}, "
-        f"NumPy {numpy.__version__}, pyarrow {pyarrow.__version__}; sortslice {sortslice.__version__} at {commit}  ",
+        f"{versions('RDKit', 'Numba', 'NumPy', 'pyarrow')}; sortslice {sortslice.__version__} at {commit}  ",
         f"Data: {data_name}, {n_rows:,} molecules; model: Sort & Slice, 1024 columns, ECFP4, fitted with "
         f"`sortslice fit` on moses_test.csv.gz ({fit['wall']:.1f} s wall, {fit['cpu']:.1f} s CPU, "
         f"max RSS {fmt_bytes(fit['maxrss'])})  ",

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _harness import git_commit, load_average, versions
+
 HERE = Path(__file__).resolve().parent
 MOLS = '["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]'
 
@@ -144,20 +146,11 @@ def _cold(cmd_for, runs: int, jobs: str | None) -> list[float]:
 
 
 def _machine() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    try:
-        git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
-    except OSError:
-        git = ""
-    import numba
-    import rdkit
-
-    import sortslice
-
+    load = load_average(one_minute=True)
+    git = git_commit(unknown="?")
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load:.2f}; Python "
-        f"{platform.python_version()}, Numba {numba.__version__}, RDKit {rdkit.__version__}, sortslice "
-        f"{sortslice.__version__} at {git.strip() or '?'}"
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load}; "
+        f"{versions('Numba', 'RDKit', 'sortslice')} at {git}"
     )
 
 

@@ -35,13 +35,14 @@ import hashlib
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _harness import cpu_name, git_commit, load_average, versions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -274,23 +275,6 @@ def cpu_share(seconds: float = 6.0) -> dict:
     return out
 
 
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _git() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return rev + (" (uncommitted changes in the working tree)" if dirty else "")
-    except Exception:
-        return "unknown"
-
-
 def _mib(b: float) -> str:
     return f"{b / 2**20:,.0f} MiB"
 
@@ -498,13 +482,8 @@ def projection(runs: dict, meta: dict) -> list[str]:
 
 
 def driver(args) -> None:
-    import numba
-    import numpy
-    import pyarrow
-    import rdkit
-
     started = time.perf_counter()
-    load_before = _load()
+    load_before = load_average()
     share_before = cpu_share()
     print(f"cores obtained by 1 / 2 busy processes: {share_before[1]:.2f} / {share_before[2]:.2f}", flush=True)
     cases = args.cases.split(",") if args.cases else list(CASES)
@@ -514,7 +493,7 @@ def driver(args) -> None:
         Path(listing).write_text(json.dumps(files))
         runs = {}
         for c in cases:
-            print(f"[{datetime.now():%H:%M:%S}] {c}: {LABELS[c]} (load {_load()})", flush=True)
+            print(f"[{datetime.now():%H:%M:%S}] {c}: {LABELS[c]} (load {load_average()})", flush=True)
             proc = subprocess.run(
                 [sys.executable, __file__, "--case", c, "--files", listing, "--work", work],
                 capture_output=True,
@@ -533,28 +512,16 @@ def driver(args) -> None:
             )
     import psutil  # noqa: F401  (checked before writing: the cases need it)
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import dask
-    import distributed
-
+    cpu = cpu_name("unknown CPU")
     meta = {
         "command": "python perf/bench_dask.py" + (f" --rows {args.rows}" if args.rows else ""),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": time.perf_counter() - started,
         "machine": f"{cpu} x {os.cpu_count()} cores",
         "load_before": load_before,
-        "load_after": _load(),
-        "versions": (
-            f"Python {platform.python_version()}, RDKit {rdkit.__version__}, Numba {numba.__version__}, "
-            f"NumPy {numpy.__version__}, pyarrow {pyarrow.__version__}, Dask {dask.__version__}, "
-            f"distributed {distributed.__version__}"
-        ),
-        "git": _git(),
+        "load_after": load_average(),
+        "versions": versions("RDKit", "Numba", "NumPy", "pyarrow", "Dask", "distributed"),
+        "git": git_commit(dirty=True),
         "share_before": share_before,
         "share_after": cpu_share(),
         "molecules": n,

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _harness import cpu_name, git_commit, load_average
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -900,22 +902,8 @@ def _meta_static() -> dict:
 
     import sortslice
 
-    try:
-        git = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        ).stdout.strip()
-        git = f"{git}{' (uncommitted changes in the working tree)' if dirty else ''}"
-    except OSError:
-        git = "unknown"
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    git = git_commit(dirty=True)
+    cpu = cpu_name("unknown CPU")
     from sortslice.engine.parallel import cpu_count
 
     return dict(
@@ -930,13 +918,6 @@ def _meta_static() -> dict:
         platform=f"{platform.system()} {platform.release()}",
         numba_threads=numba.config.NUMBA_NUM_THREADS,
     )
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def main(argv=None) -> int:
@@ -981,7 +962,7 @@ def main(argv=None) -> int:
     meta.update(
         quick=quick,
         repeats=repeats,
-        load_before=_load(),
+        load_before=load_average(),
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         command="python perf/bench_ecfp.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:])),
     )
@@ -1018,7 +999,7 @@ def main(argv=None) -> int:
         layer = numba.threading_layer()
     except ValueError:
         pass
-    meta.update(layer=layer, load_after=_load(), elapsed=time.perf_counter() - t_start)
+    meta.update(layer=layer, load_after=load_average(), elapsed=time.perf_counter() - t_start)
     rep.notes.extend(f"Machine noise, {x}" for x in noise.sections)
     md = markdown(rep, meta)
     out = args.out or RESULTS / ("ecfp_quick.md" if quick else "ecfp.md")

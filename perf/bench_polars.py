@@ -31,7 +31,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -39,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from _harness import git_commit, load_average, versions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -88,10 +89,6 @@ def fmt_s(t: float) -> str:
     return f"{t:.2f} s" if t >= 1 else f"{t * 1e3:.1f} ms"
 
 
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="SMILES per run (default 100000)")
@@ -111,7 +108,7 @@ def main(argv=None) -> int:
     import sortslice.polars as ssp
 
     t_start = time.perf_counter()
-    load_before = load()
+    load_before = load_average()
     df = read_smiles(args.n)
     smiles = df["smiles"].to_list()
     train = read_smiles(20_000, offset=args.n)["smiles"].to_list()
@@ -201,15 +198,10 @@ def main(argv=None) -> int:
     }
 
     results = {w: interleaved(workloads[w], args.repeats) for w in chosen}
-    load_after = load()
+    load_after = load_average()
     elapsed = time.perf_counter() - t_start
 
-    try:
-        git = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except Exception:  # noqa: BLE001 - not a checkout
-        git = "unknown"
+    git = git_commit()
 
     L = [f"# Polars frontend vs the engine ({args.n:,} MOSES SMILES)", ""]
     L.append(f"Command: `{command}`  ")
@@ -219,8 +211,8 @@ def main(argv=None) -> int:
         f"{load_before} / {load_after}  "
     )
     L.append(
-        f"Python {platform.python_version()}, Polars {pl.__version__}, Numba {numba.__version__} "
-        f"(threading layer {numba.threading_layer()}), sortslice {sortslice.__version__} at {git}  "
+        f"{versions('Polars', 'Numba')} (threading layer {numba.threading_layer()}), "
+        f"sortslice {sortslice.__version__} at {git}  "
     )
     L.append(f"Data: first {args.n:,} rows of `moses_train.csv.gz` (SortSlice fitted on the next 20,000).  ")
     L.append(

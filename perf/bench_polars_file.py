@@ -29,13 +29,14 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import git_commit, load_average, versions
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -189,11 +190,8 @@ def main() -> None:
     med = statistics.median
     ref = med(t["wall"] for t in times["cli"]) if "cli" in times else None
     ref_cpu = med(t["cpu"] for t in times["cli"]) if "cli" in times else None
-    load = os.getloadavg()[0]
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout
-    import numba
-    import polars as pl
-    import rdkit
+    load = load_average(one_minute=True)
+    git = git_commit(unknown="?")
 
     lines = [
         f"# One file, four ways ({n_rows:,} SMILES of `{args.file}`)",
@@ -201,9 +199,8 @@ def main() -> None:
         f"Command: `python perf/bench_polars_file.py --file {args.file} --runs {args.runs}"
         + (f" --cases {args.cases}" if args.cases != DEFAULT_CASES else "")
         + "`  ",
-        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} cores, load {load:.2f} at the end; Python "
-        f"{platform.python_version()}, Polars {pl.__version__}, Numba {numba.__version__}, RDKit "
-        f"{rdkit.__version__}, sortslice {sortslice.__version__} at {git.strip() or '?'}  ",
+        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; {os.cpu_count()} cores, load {load} at the end; "
+        f"{versions('Polars', 'Numba', 'RDKit', 'sortslice')} at {git}  ",
         "Model: Sort & Slice, L = 1024, fitted on the first 20,000 MOSES training molecules.  ",
         f"Fingerprints of every case equal: **{'yes' if equal else 'NO'}**"
         + (" (the floor computes none)." if "floor" in cases else "."),

@@ -40,7 +40,6 @@ import gc
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _harness import cpu_name, git_commit, load_average, versions
 from bench_ecfp import data_locator, read_smiles  # perf/ is on the path: scripts run from it
 
 HERE = Path(__file__).resolve().parent
@@ -211,30 +211,10 @@ def fmt_s(s: float) -> str:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
-
-
-def git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return head + (" (uncommitted changes in the working tree)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return {
+        "cpu": cpu_name("?"),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+    }
 
 
 # ------------------------------------------------------------------------------------ main
@@ -250,12 +230,11 @@ def main(argv=None) -> int:
 
     import numba
     import rdkit
-    import scipy
 
     import sortslice
 
     started = time.perf_counter()
-    load_before = os.getloadavg()
+    load_before = load_average()
     arrays, info = load_ids(args.cache_dir, args.limit)
     fp = ecfp_result(arrays)
     n = len(fp)
@@ -329,7 +308,7 @@ def main(argv=None) -> int:
     wall.update(w)
     cpu.update(c)
     print("sample", {k: round(med(v), 4) for k, v in w.items()}, flush=True)
-    load_after = os.getloadavg()
+    load_after = load_average()
     total_s = time.perf_counter() - started
 
     # ---- report
@@ -364,12 +343,10 @@ def main(argv=None) -> int:
         f"Command: `{cmd}`  ",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; wall time of the whole script: {total_s:.0f} s  ",
         f"Machine: {m['cpu']} x {m['cores']} cores (usable), {platform.system()} {platform.release()}; "
-        f"load average before/after: {' '.join(f'{x:.2f}' for x in load_before)} / "
-        f"{' '.join(f'{x:.2f}' for x in load_after)}  ",
-        f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
-        f"Numba {numba.__version__} (threading layer {numba.threading_layer()}, "
+        f"load average before/after: {load_before} / {load_after}  ",
+        f"{versions('NumPy', 'SciPy', 'Numba')} (threading layer {numba.threading_layer()}, "
         f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}), RDKit {rdkit.__version__}  ",
-        f"sortslice {sortslice.__version__} at {git_state()}  ",
+        f"sortslice {sortslice.__version__} at {git_commit(dirty=True)}  ",
         f"Data: {n:,} molecules of `{SOURCE}`, {fp.ids.shape[0]:,} (molecule, id) pairs, {n_distinct:,} distinct "
         f"ids; {nnz:,} nonzeros in the {n:,} x {LENGTH} output.  ",
         "Ids: "

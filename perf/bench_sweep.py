@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _harness import CLI, load_average
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -47,10 +49,6 @@ METHODS = ("SortSlice", "HashFold")
 FOLDS = 2
 TARGET = 10.0
 RSS_LIMIT = 1.5 * 2**30
-
-
-def _cli() -> list[str]:
-    return [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 
 
 def _folds(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -97,7 +95,7 @@ def part_a(repeats: int, workdir: Path) -> dict:
     pl.DataFrame({"SMILES": smiles}).write_csv(csv)
     ids_path = workdir / "lipophilicity_ids.parquet"
     t = time.perf_counter()
-    subprocess.run(_cli() + ["ids", str(csv), "-o", str(ids_path)], check=True, capture_output=True)
+    subprocess.run(CLI + ["ids", str(csv), "-o", str(ids_path)], check=True, capture_output=True)
     write_seconds = time.perf_counter() - t
     folds = _folds(len(smiles))
     a, b = sweep_smiles(smiles, folds), sweep_ids(ids_path, folds)  # also warms both routes
@@ -163,12 +161,12 @@ def part_b(workdir: Path, rows: int | None) -> dict:
         src = workdir / "moses_head.csv"
         pl.read_csv(source, n_rows=rows).write_csv(src)
     t = time.perf_counter()
-    subprocess.run(_cli() + ["ids", str(src), "-o", str(ids_path), "--no-progress"], check=True, capture_output=True)
+    subprocess.run(CLI + ["ids", str(src), "-o", str(ids_path), "--no-progress"], check=True, capture_output=True)
     write_seconds = time.perf_counter() - t
     out = subprocess.run([sys.executable, "-c", STREAM, str(ids_path)], check=True, capture_output=True, text=True)
     stream = json.loads(out.stdout.strip().splitlines()[-1])
     status, fit_rss, fit_seconds = _child_rss_run(
-        _cli() + ["fit", str(ids_path), "-o", str(workdir / "m.json"), "--length", "1024", "--no-progress"]
+        CLI + ["fit", str(ids_path), "-o", str(workdir / "m.json"), "--length", "1024", "--no-progress"]
     )
     assert status == 0, "sortslice fit ids.parquet failed"
     return {
@@ -254,7 +252,7 @@ def main(argv=None) -> int:
         "sortslice": sortslice.__version__,
         "rdkit": rdkit.__version__,
         "machine": f"{platform.machine()} x {os.cpu_count()} cores",
-        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load_before": load_average(),
     }
     with tempfile.TemporaryDirectory(prefix="sortslice-sweep-") as tmp:
         a = part_a(args.repeats, Path(tmp))

@@ -50,13 +50,14 @@ from pathlib import Path
 
 import numpy as np
 
+from _harness import CLI, git_commit, load_average, versions
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
 
 RESULTS = HERE / "results"
-SORTSLICE = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 
 GARBAGE = [
     "N/A",
@@ -257,7 +258,7 @@ def cli(args: list, report: Report, what: str) -> subprocess.CompletedProcess:
     shown = "sortslice " + " ".join(str(a) for a in args)
     report.commands.append(shown)
     started = time.perf_counter()
-    result = subprocess.run(SORTSLICE + [str(a) for a in args], capture_output=True, text=True)
+    result = subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True)
     report.seconds[what] = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"{shown} failed ({result.returncode}): {result.stderr.strip()}")
@@ -400,21 +401,15 @@ def run(
 
 # ---------------------------------------------------------------------------------- reporting
 def summary(report: Report, args_line: str, wall: float) -> str:
-    import rdkit
-
-    import sortslice
-
     r = report
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     lines = [
         "# 1M MOSES rows with 1 % corrupted: `sortslice transform` moves nothing else",
         "",
         f"Command: `{args_line}`  ",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; whole script {wall:.0f} s  ",
         f"Machine: {platform.processor() or platform.machine()} x {os.cpu_count()} cores, shared with other work; "
-        f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  ",
-        f"Python {platform.python_version()}, RDKit {rdkit.__version__}, sortslice {sortslice.__version__} at "
-        f"{head.stdout.strip() or '?'}",
+        f"load average after: {load_average()}  ",
+        f"{versions('RDKit', 'sortslice')} at {git_commit(unknown='?')}",
         "",
         "CLI commands (real subprocesses, in a temporary folder):",
         "",

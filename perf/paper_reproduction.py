@@ -46,7 +46,6 @@ import os
 import platform
 import random
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -54,6 +53,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from _harness import git_commit, load_average, versions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -754,29 +755,6 @@ def parse_args(argv=None):
     return args
 
 
-def _git() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return rev + (" (work tree has uncommitted changes)" if dirty else "")
-    except Exception:  # noqa: BLE001
-        return "unknown"
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def _scan(smiles: list[str]) -> tuple[int, int]:
     """(SMILES RDKit cannot parse, molecules whose canonical SMILES occurred before)."""
     from rdkit import Chem
@@ -794,9 +772,8 @@ def _scan(smiles: list[str]) -> tuple[int, int]:
 def main(argv=None) -> dict:
     t0 = time.perf_counter()
     args = parse_args(argv)
-    load_before = _load()
-    import sklearn
-    from rdkit import RDLogger, rdBase
+    load_before = load_average()
+    from rdkit import RDLogger
 
     import sortslice
 
@@ -942,8 +919,8 @@ def main(argv=None) -> dict:
         "wall": round(wall, 1),
         "new_trials": len(plan),
         "load_before": load_before,
-        "load_after": _load(),
-        "git": _git(),
+        "load_after": load_average(),
+        "git": git_commit(dirty=" (work tree has uncommitted changes)"),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     # runs that produced the trials file (a --resume that runs nothing only redraws the report)
@@ -957,9 +934,9 @@ def main(argv=None) -> dict:
         "runs": runs,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "versions": (
-            f"Python {platform.python_version()}, sortslice {sortslice.__version__}"
+            versions("sortslice")
             + ("" if lib == (ROOT / "frontends").resolve() else f" (imported from {lib})")
-            + f", RDKit {rdBase.rdkitVersion}, scikit-learn {sklearn.__version__}, NumPy {np.__version__}"
+            + f", {versions('RDKit', 'scikit-learn', 'NumPy', python=False)}"
         ),
         "mlp_backend": args.mlp_backend,
     }

@@ -39,7 +39,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -49,37 +48,20 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _harness import CLI, cpu_name, git_commit, load_average, versions
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import datasets as data_locator  # noqa: E402  (tests/datasets.py: the one locator of the large data sets)
 
 RESULTS = HERE / "results"
-#: the sortslice command of this interpreter (not whichever `sortslice` is first on PATH)
-CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
-
-
-def load_avg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _git() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return rev + (" (uncommitted changes in the working tree)" if dirty else "")
-    except Exception:
-        return "unknown"
 
 
 def run(args: list, *, kill_when=None) -> dict:
     """Run the CLI; with ``kill_when`` (a function polled every 20 ms), SIGKILL it the first time it is true."""
     t0 = time.perf_counter()
-    load = load_avg()
+    load = load_average()
     proc = subprocess.Popen(
         CLI + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -104,7 +86,7 @@ def run(args: list, *, kill_when=None) -> dict:
         "cpu": None if killed else usage.ru_utime + usage.ru_stime,
         "stderr": err,
         "load_before": load,
-        "load_after": load_avg(),
+        "load_after": load_average(),
         "killed": killed,
     }
 
@@ -162,7 +144,7 @@ def main() -> None:
         if value != default
     )
     started = time.perf_counter()
-    load_start = load_avg()
+    load_start = load_average()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="resume-moses-") as tmp:
         work = Path(tmp)
@@ -214,16 +196,16 @@ def main() -> None:
         "date": date,
         "seconds": time.perf_counter() - started,
         "load_start": load_start,
-        "load_end": load_avg(),
+        "load_end": load_average(),
         "molecules": n,
         "parts": args.parts,
         "per_part": per,
         "layout": args.layout,
         "kill_at": args.kill_at,
         "threshold": threshold,
-        "git": _git(),
-        "machine": _machine(),
-        "versions": _versions(),
+        "git": git_commit(dirty=True),
+        "machine": f"{cpu_name()} x {os.cpu_count()} cores",
+        "versions": versions("RDKit", "Numba", "NumPy", "pyarrow"),
         "timed": " ".join(
             [
                 "sortslice",
@@ -240,28 +222,6 @@ def main() -> None:
     write_report(report, meta, rounds)
     report.with_suffix(".json").write_text(json.dumps({"meta": meta, "rounds": rounds}, indent=1) + "\n")
     print(f"wrote {report}")
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu} x {os.cpu_count()} cores"
-
-
-def _versions() -> str:
-    import numba
-    import numpy
-    import pyarrow
-    import rdkit
-
-    return (
-        f"Python {platform.python_version()}, RDKit {rdkit.__version__}, Numba {numba.__version__}, "
-        f"NumPy {numpy.__version__}, pyarrow {pyarrow.__version__}"
-    )
 
 
 def write_report(path: Path, meta: dict, rounds: list) -> None:

@@ -145,7 +145,14 @@ def moses(split: str = "test", limit: int | None = None) -> list[str]:
 
 
 def perf_script(name: str):
-    """A script of ``perf/`` imported as a module (``perf`` is not a package), registered in ``sys.modules``."""
+    """A script of ``perf/`` imported as a module (``perf`` is not a package), registered in ``sys.modules``.
+
+    ``perf/`` goes on ``sys.path`` (at the end), as ``python perf/NAME.py`` has it, for the script's imports
+    of its siblings (``_harness``).
+    """
+    folder = str(ROOT / "perf")
+    if folder not in sys.path:
+        sys.path.append(folder)
     spec = importlib.util.spec_from_file_location(name, ROOT / "perf" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built

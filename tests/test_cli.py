@@ -6,6 +6,7 @@ by exit status and their exact line on stderr (no tracebacks).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -16,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
-from click.testing import CliRunner
 from rdkit import Chem
 
 import sortslice
@@ -24,6 +24,7 @@ from sortslice.cli import main
 from sortslice.engine.persist import content_digest
 
 import datasets
+from helpers import run_cli
 
 SMILES = [
     "CCO",
@@ -48,8 +49,8 @@ SYNTAX = "invalid SMILES: syntax error"
 VALENCE = "AtomValenceException: Explicit valence for atom # 0 C, 5, is greater than permitted"
 
 
-def invoke(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+#: the command line in this process; an exception it does not handle fails the test, with its traceback
+invoke = functools.partial(run_cli, catch_exceptions=False)
 
 
 def ok(*args, input=None):
@@ -716,7 +717,7 @@ def test_failure_midway_leaves_previous_output(tmp_path, csv_in, monkeypatch):
         return real(molecules, **kwargs)
 
     monkeypatch.setattr(sortslice, "ecfp", flaky)
-    result = CliRunner().invoke(main, ["transform", str(model), str(csv_in), "-o", str(out), "--chunk-size", "2"])
+    result = run_cli("transform", model, csv_in, "-o", out, "--chunk-size", "2")
     assert result.exit_code != 0
     assert out.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["fp.parquet", "in.csv", "model.json"]

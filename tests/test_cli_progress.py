@@ -15,12 +15,12 @@ import threading
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 import sortslice
-from sortslice.cli import main
+import sortslice.cli  # noqa: F401  (its modules are patched through sys.modules)
 
 import datasets
+from helpers import run_cli
 
 N = 6000  # rows in the one chunk
 PIECE = 500
@@ -40,7 +40,7 @@ def one_chunk(tmp_path, monkeypatch):
 
 def _transform(path, model, out, *extra):
     args = ["transform", model, path, "-o", out, "--jobs", "1", "--chunk-size", str(N), *extra]
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return run_cli(*args, catch_exceptions=False)
 
 
 def test_the_bar_moves_within_a_chunk(one_chunk, tmp_path, monkeypatch):

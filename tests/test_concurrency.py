@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 import sortslice
 
 import hostile
 from datasets import paper_table, sample
+from helpers import dense
 
 THREADS = 8
 
@@ -39,10 +39,6 @@ def data():
     items = query + sink
     order = rng.permutation(len(items))
     return train[:600], np.asarray(y[:600]), [items[i] for i in order]
-
-
-def dense(X):
-    return X.toarray() if sp.issparse(X) else np.asarray(X)
 
 
 def together(work: list) -> list:

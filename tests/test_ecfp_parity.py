@@ -13,11 +13,11 @@ import itertools
 import numpy as np
 import pytest
 from rdkit import Chem
-from rdkit.Chem import AllChem
 
 import sortslice
 
 from datasets import PAPER, paper_smiles, sample, smi_gz
+from helpers import EDGE
 
 SAMPLE = 40  # per data set and option combination; `-m slow` 200 of each, `-m full` every molecule
 LARGER_SAMPLE = 200
@@ -98,71 +98,6 @@ def test_larger_sample_matches_rdkit(source, config):
 @pytest.mark.parametrize("source", SOURCES)
 def test_full_matches_rdkit(source, config):
     _check(source, config, full=True)
-
-
-def _edge_molecules():
-    out = {}
-    for label, smi in [
-        ("isotopes", "[2H]C([3H])[13CH2][14CH2]C([18OH])[123I]"),
-        ("heavy isotopes", "[37Cl]c1ccc([35Cl])cc1[15NH2]"),
-        ("isotope missing from table", "[300C]C"),
-        ("charges", "C[N+](C)(C)CC(=O)[O-]"),
-        ("aromatic cation", "c1cc[n+](C)cc1"),
-        ("dative", "N->[Pt](<-N)(Cl)Cl"),
-        ("dative ring", "C1CC[NH]2->[Cu]<-[NH]1CC2"),
-        ("salt", "CC(=O)[O-].[Na+]"),
-        ("water and ions", "O.[Na+].[Cl-]"),
-        ("single atom", "C"),
-        ("single ion", "[Na+]"),
-        ("radical", "[CH3]C[CH2]"),
-        ("E", "F/C=C/F"),
-        ("Z", "F/C=C\\F"),
-        ("R", "C[C@H](N)C(=O)O"),
-        ("S", "C[C@@H](N)C(=O)O"),
-        ("ring stereo", "C[C@H]1CC[C@@H](C)CC1"),
-        ("unassigned stereo", "CC(N)C(=O)O"),
-        ("both stereo", "C/C=C/[C@H](Cl)[C@@H](F)C/C=C\\C"),
-        ("atom maps", "[CH3:1][CH2:2][OH:200]"),
-        ("dummy atoms", "*CC[*:1]"),
-        ("metal", "[U].[Og]"),
-        ("macrocycle >64 bonds", "C1" + "C" * 80 + "C1"),
-        ("fused macrocycle", "C1CCC2(CC1)" + "C" * 70 + "C2"),
-        ("500+ atoms", "CC(C)" + "C(=O)NC(C)" * 130 + "C(=O)O"),
-        ("cubane-like cage", "C12C3C4C1C5C2C3C45"),
-        (
-            "fullerene C60",
-            "C12=C3C4=C5C6=C1C7=C8C9=C1C%10=C%11C(=C29)C3=C2C3=C4C4=C5C5=C9C6=C7C6=C7C8=C1C1=C8"
-            "C%10=C%10C%11=C2C2=C3C3=C4C4=C5C5=C%11C%12=C(C6=C95)C7=C1C1=C%12C5=C%11C4=C3C3=C5"
-            "C(=C81)C%10=C23",
-        ),
-    ]:
-        m = Chem.MolFromSmiles(smi)
-        assert m is not None, label
-        out[label] = m
-    out["explicit H (AddHs)"] = Chem.AddHs(Chem.MolFromSmiles("C[C@H](O)c1ccccc1"))
-    out["empty molecule"] = Chem.Mol()
-    rw = Chem.RWMol(Chem.MolFromSmiles("CC.[Fe]"))
-    rw.AddBond(1, 2, Chem.BondType.ZERO)
-    zero = rw.GetMol()
-    Chem.SanitizeMol(zero)
-    out["zero-order bond"] = zero
-    rw = Chem.RWMol(Chem.MolFromSmiles("CO.[H+]"))
-    rw.AddBond(1, 2, Chem.BondType.HYDROGEN)
-    hb = rw.GetMol()
-    Chem.SanitizeMol(hb)
-    out["hydrogen bond"] = hb
-    out["peptide with PDB residue info"] = Chem.MolFromSequence("ACDEFGHIK")
-    emb = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"))
-    AllChem.EmbedMolecule(emb, randomSeed=7)
-    out["3D conformer"] = emb
-    mb = Chem.MolFromMolBlock(Chem.MolToMolBlock(Chem.MolFromSmiles("C[C@@H](O)CC")))
-    out["from mol block"] = mb
-    stripped = Chem.Mol(Chem.MolFromSmiles("C[C@@H](O)C/C=C/C").ToBinary())  # no _StereochemDone property
-    out["unpickled (no stereo perception flag)"] = stripped
-    return out
-
-
-EDGE = _edge_molecules()
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ import pytest
 
 import sortslice
 
+from helpers import dense
+
 SMILES = [
     "CCO",
     "c1ccccc1O",
@@ -48,10 +50,6 @@ ALL = ["SortSlice", "HashFold", "MIM", "Filtering"]
 
 def make(cls: str, **params):
     return getattr(sortslice, cls)(**{"length": 32, "radius": 1, **params})
-
-
-def dense(x):
-    return x.toarray() if hasattr(x, "toarray") else np.asarray(x)
 
 
 @pytest.mark.parametrize("cls", ALL)

@@ -31,16 +31,14 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 import sortslice
-from sortslice.cli import main
 
 import datasets
+from helpers import CLI, run_cli
 
-#: the ``sortslice`` command, run by this interpreter
-CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
-#: the same, started with SIGXFSZ's default action (kill), as a process embedding Python might be
+#: ``helpers.CLI`` (the ``sortslice`` command, run by this interpreter), started with SIGXFSZ's
+#: default action (kill), as a process embedding Python might be
 CLI_XFSZ_DEFAULT = [
     sys.executable,
     "-c",
@@ -84,11 +82,6 @@ def run(args, *, limit: int | None = None, cli=CLI, **kwargs) -> subprocess.Comp
         preexec_fn=None if limit is None else preexec,
         **kwargs,
     )
-
-
-def in_process(args):
-    """The CLI in this process (for faults that need no signal or resource limit of their own)."""
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def error_lines(stderr: str, progress_prefix: str | None = None) -> list[str]:
@@ -197,7 +190,7 @@ def test_an_interrupt_as_a_temporary_file_is_made_leaves_no_trace(tmp_path, monk
         command = ["transform", tmp_path / "m.json", tmp_path / "in.smi"]
     real = atomic._create_temporary
     monkeypatch.setattr(atomic, "_create_temporary", interrupted)
-    r = in_process([*command, "-o", f"{tmp_path}/{output}"])
+    r = run_cli(*command, "-o", f"{tmp_path}/{output}")
     assert r.exit_code == 128 + signal.SIGTERM, r.output
     assert r.output.startswith("Error: interrupted by SIGTERM"), r.output
     assert made and not any(os.path.exists(m) for m in made)
@@ -353,7 +346,7 @@ def test_unwritable_output_paths(data, tmp_path):
         (["transform", data["model"], data["tiny"], "-o", folder, "--format", "csv"], folder, "it is a directory"),
         (["fit", data["tiny"], "-o", folder], folder, "it is a directory"),
     ]:
-        result = in_process(args)
+        result = run_cli(*args)
         assert result.exit_code == 1 and result.stderr == f"Error: cannot write {target}: {reason}\n", result.output
     assert listing(tmp_path) == ["afile", "folder"] and listing(folder) == []
 
@@ -366,7 +359,7 @@ def test_output_through_a_symlink_replaces_the_target_not_the_link(data, tmp_pat
     previous_output(target)
     link = tmp_path / "link.parquet"
     link.symlink_to(target)
-    result = in_process(["transform", data["model"], data["tiny"], "-o", link, "-j", "1"])
+    result = run_cli("transform", data["model"], data["tiny"], "-o", link, "-j", "1")
     assert result.exit_code == 0, result.output
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert pq.read_table(target).num_rows == 500
@@ -390,7 +383,7 @@ def test_output_to_a_named_pipe_is_written_into_it(data, tmp_path):
     fifo = tmp_path / "fp.csv"
     os.mkfifo(fifo)
     got = read_fifo_in_background(fifo)
-    result = in_process(["transform", data["model"], data["tiny"], "-o", fifo, "-j", "1"])
+    result = run_cli("transform", data["model"], data["tiny"], "-o", fifo, "-j", "1")
     assert result.exit_code == 0, result.output
     deadline = time.monotonic() + 10
     while not got and time.monotonic() < deadline:  # the reader stays blocked if the pipe was never opened
@@ -453,7 +446,7 @@ def test_stdout_closed_early_is_quiet(data, fmt):
 def test_a_one_file_output_named_like_a_folder_is_refused(tmp_path, command):
     """``-o out/`` asks for a folder; a command that writes one file says so (it wrote a file ``out``)."""
     (tmp_path / "in.smi").write_text("CCO a\n")
-    r = in_process([command[0], tmp_path / "in.smi", *command[1:], "-o", f"{tmp_path}/out/"])
+    r = run_cli(command[0], tmp_path / "in.smi", *command[1:], "-o", f"{tmp_path}/out/")
     assert r.exit_code == 1
     assert r.output == (
         f"Error: cannot write {tmp_path}/out/: the name ends with '/' (a folder), and this output is one file\n"

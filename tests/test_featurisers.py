@@ -25,6 +25,7 @@ import pytest
 import scipy.sparse as sp
 
 from datasets import PAPER, paper_smiles, paper_table
+from helpers import dense
 from reference import (
     mutual_information_reference,
     prevalence_reference,
@@ -39,10 +40,6 @@ def S():
     import sortslice
 
     return sortslice
-
-
-def dense(x):
-    return x.toarray() if sp.issparse(x) else np.asarray(x)
 
 
 def rows_of(fp, start=0, stop=None):

@@ -11,7 +11,7 @@ from sortslice.engine import molpickle
 from sortslice.engine.graph import graph_from_mols_exact, graph_from_pickles, to_pickles
 
 from datasets import PAPER, paper_smiles, sample
-from test_ecfp_parity import EDGE
+from helpers import EDGE
 
 FIELDS = [
     "atom_ptr",

@@ -33,6 +33,7 @@ from sortslice.engine.fingerprint import MAX_ATOMS, MAX_RINGS, EcfpParams
 
 import hostile
 from datasets import paper_smiles, sample
+from helpers import dense, run_cli
 
 SETTINGS = dict(
     derandomize=True,
@@ -127,10 +128,6 @@ def check_ecfp(fp, items, params: EcfpParams, *, alone: bool = True) -> None:
         if alone:
             one = sortslice.ecfp([x], n_jobs=1, **params.to_dict())
             assert one.errors[0] == fp.errors[i] and one.to_dict(0) == fp.to_dict(i), (i, x)
-
-
-def dense(X):
-    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)
 
 
 # ------------------------------------------------------------------------------------- ecfp
@@ -458,10 +455,6 @@ def test_fitting_on_a_huge_molecule_does_not_crash():
 
 # --------------------------------------------------------------------------------------- CLI
 def test_cli_hostile_csv_keeps_every_row_in_place(tmp_path):
-    from click.testing import CliRunner
-
-    from sortslice.cli import main
-
     rng = np.random.default_rng(5)
     smiles = [
         str(x)
@@ -484,8 +477,7 @@ def test_cli_hostile_csv_keeps_every_row_in_place(tmp_path):
         w.writerows([s, f"r{i}"] for i, s in enumerate(smiles))
     TRIED["cli"] += 2 * len(smiles)
     out = tmp_path / "ids.parquet"
-    runner = CliRunner()
-    res = runner.invoke(main, ["ids", str(path), "-o", str(out), "--keep", "id", "--chunk-size", "37"])
+    res = run_cli("ids", path, "-o", out, "--keep", "id", "--chunk-size", "37")
     assert res.exit_code == 0, res.output
     table = pq.read_table(out).to_pydict()
     # empty fields are missing values in CSV; every other row is there, in order
@@ -498,9 +490,9 @@ def test_cli_hostile_csv_keeps_every_row_in_place(tmp_path):
         else:
             assert table["ids"][i] is None and table["error"][i]
     model = tmp_path / "m.json"
-    assert runner.invoke(main, ["fit", str(path), "-o", str(model), "--length", "64"]).exit_code == 0
+    assert run_cli("fit", path, "-o", model, "--length", "64").exit_code == 0
     X = tmp_path / "X.npy"
-    res = runner.invoke(main, ["transform", str(model), str(path), "-o", str(X), "--chunk-size", "50"])
+    res = run_cli("transform", model, path, "-o", X, "--chunk-size", "50")
     assert res.exit_code == 0, res.output
     ss = sortslice.SortSlice(length=64).fit([s if s != "" else None for s in smiles])
     assert np.array_equal(np.load(X), ss.transform([s if s != "" else None for s in smiles]))
@@ -508,10 +500,6 @@ def test_cli_hostile_csv_keeps_every_row_in_place(tmp_path):
 
 def test_cli_hostile_smi_lines(tmp_path):
     """A .smi file: the first word of a line is the SMILES, the rest its name; odd bytes and blank lines."""
-    from click.testing import CliRunner
-
-    from sortslice.cli import main
-
     lines = [
         "CCO ethanol",
         "C1CC open",
@@ -532,7 +520,7 @@ def test_cli_hostile_smi_lines(tmp_path):
     path = tmp_path / "in.smi"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "ids.parquet"
-    res = CliRunner().invoke(main, ["ids", str(path), "-o", str(out), "--keep", "name"])
+    res = run_cli("ids", path, "-o", out, "--keep", "name")
     assert res.exit_code == 0, res.output
     table = pq.read_table(out).to_pydict()
     kept = [line.split(None, 1) for line in lines if line.split()]

@@ -14,14 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
-from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 import sortslice
 import sortslice.polars as ssp
-from sortslice.cli import main
 
 from datasets import paper_table
+from helpers import run_cli
 
 BAD = ["not a smiles", "C1CC", "", "c1ccccc"]
 
@@ -43,9 +42,8 @@ def files(data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ids")
     csv = folder / "in.csv"
     pl.DataFrame({"id": [f"m{i}" for i in range(len(smiles))], "SMILES": smiles, "y": y}).write_csv(csv)
-    run = CliRunner()
     for name, extra in (("ids.parquet", []), ("ids_smiles.parquet", ["--keep", "SMILES"])):
-        r = run.invoke(main, ["ids", str(csv), "--id-column", "id", "--keep", "y", *extra, "-o", str(folder / name)])
+        r = run_cli("ids", csv, "--id-column", "id", "--keep", "y", *extra, "-o", folder / name)
         assert r.exit_code == 0, r.output
     return folder, csv
 
@@ -237,7 +235,7 @@ def test_tampered_files_are_refused_in_one_line(files, tmp_path, how):
     # the command line refuses it too, in one line, and writes nothing
     model = sortslice.SortSlice(length=16).fit(["CCO"])
     model.save(tmp_path / "m.json")
-    r = CliRunner().invoke(main, ["transform", str(tmp_path / "m.json"), str(path), "-o", str(tmp_path / "o.parquet")])
+    r = run_cli("transform", tmp_path / "m.json", path, "-o", tmp_path / "o.parquet")
     if how in ("no metadata", "another command"):  # not an ids file: read as a molecule table (no SMILES column)
         assert r.exit_code == 1 and "SMILES" in r.output
     else:
@@ -258,11 +256,6 @@ def test_not_parquet_and_truncated(files, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ command line
-def _cli(*args):
-    r = CliRunner().invoke(main, [str(a) for a in args])
-    return r
-
-
 @pytest.mark.parametrize("errors", ["null", "skip"])
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "npz", "npy"])
 def test_cli_transform_from_ids_is_byte_identical(files, tmp_path, fmt, errors):
@@ -270,10 +263,10 @@ def test_cli_transform_from_ids_is_byte_identical(files, tmp_path, fmt, errors):
     if fmt == "npy" and errors == "null":
         errors = "skip"  # .npy holds no nulls
     model = tmp_path / "m.json"
-    assert _cli("fit", csv, "-o", model, "--length", "128").exit_code == 0
+    assert run_cli("fit", csv, "-o", model, "--length", "128").exit_code == 0
     a, b = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
-    ra = _cli("transform", model, csv, "--id-column", "id", "--keep", "y", "--errors", errors, "-o", a)
-    rb = _cli("transform", model, folder / "ids.parquet", "--keep", "y", "--errors", errors, "-o", b)
+    ra = run_cli("transform", model, csv, "--id-column", "id", "--keep", "y", "--errors", errors, "-o", a)
+    rb = run_cli("transform", model, folder / "ids.parquet", "--keep", "y", "--errors", errors, "-o", b)
     assert ra.exit_code == rb.exit_code == 0, ra.output + rb.output
     assert a.read_bytes() == b.read_bytes()
 
@@ -284,34 +277,34 @@ def test_cli_fit_and_fold_from_ids(files, tmp_path):
         docs = []
         for src in (csv, folder / "ids_smiles.parquet"):
             out = tmp_path / f"{method}-{src.stem}.json"
-            r = _cli("fit", src, "-o", out, "--length", "64", "--method", method, *extra)
+            r = run_cli("fit", src, "-o", out, "--length", "64", "--method", method, *extra)
             assert r.exit_code == 0, r.output
             doc = json.loads(out.read_text())
             doc.pop("created")
             docs.append(doc)
         assert docs[0] == docs[1], method
-    r = _cli("fit", folder / "ids.parquet", "-o", tmp_path / "bare.json", "--length", "64")
+    r = run_cli("fit", folder / "ids.parquet", "-o", tmp_path / "bare.json", "--length", "64")
     assert r.exit_code == 0 and "keeps no SMILES, so the model has no example fragments" in r.output
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
-    assert _cli("fold", csv, "--id-column", "id", "-o", a, "-L", "512", "--counts").exit_code == 0
-    assert _cli("fold", folder / "ids.parquet", "-o", b, "-L", "512", "--counts").exit_code == 0
+    assert run_cli("fold", csv, "--id-column", "id", "-o", a, "-L", "512", "--counts").exit_code == 0
+    assert run_cli("fold", folder / "ids.parquet", "-o", b, "-L", "512", "--counts").exit_code == 0
     assert a.read_bytes() == b.read_bytes()
 
 
 def test_cli_mismatched_parameters_are_one_error_line(files, tmp_path):
     folder, csv = files
     model = tmp_path / "m3.json"
-    assert _cli("fit", csv, "-o", model, "--length", "32", "--radius", "3").exit_code == 0
+    assert run_cli("fit", csv, "-o", model, "--length", "32", "--radius", "3").exit_code == 0
     out = tmp_path / "o.parquet"
-    r = _cli("transform", model, folder / "ids.parquet", "-o", out)
+    r = run_cli("transform", model, folder / "ids.parquet", "-o", out)
     assert r.exit_code == 1 and not out.exists()
     assert r.output == f"Error: {folder / 'ids.parquet'}: ids were computed with radius=2; the model uses radius=3\n"
-    r = _cli("fit", folder / "ids.parquet", "-o", tmp_path / "x.json", "--chirality")
+    r = run_cli("fit", folder / "ids.parquet", "-o", tmp_path / "x.json", "--chirality")
     assert (
         r.exit_code == 1 and "ids were computed with chirality=False; the command line uses chirality=True" in r.output
     )
     assert not (tmp_path / "x.json").exists()
-    r = _cli("ids", folder / "ids.parquet", "-o", out)
+    r = run_cli("ids", folder / "ids.parquet", "-o", out)
     assert r.exit_code == 1 and "is already an ids file" in r.output and not out.exists()
 
 

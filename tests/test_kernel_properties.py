@@ -154,11 +154,11 @@ def test_empty_batch():
 
 
 def test_kernel_on_real_chemistry_edge_cases():
-    # The hand-made edge cases of test_reference.py (isotopes, dative bonds, stereo, macrocycles,
-    # C60, explicit Hs...) as graphs, every option RDKit offers.
-    from test_reference import CONFIGS, EDGE_MOLS
+    # The hand-made edge cases of test_reference.py (``helpers.EDGE_MOLS``: isotopes, dative bonds, stereo,
+    # macrocycles, C60, explicit Hs...) as graphs, every option RDKit offers.
+    from helpers import EDGE_MOLS, REFERENCE_CONFIGS
 
-    for name, cfg in CONFIGS.items():
+    for name, cfg in REFERENCE_CONFIGS.items():
         cfg = dict(cfg)
         redundant = cfg.pop("redundant_environments", False)
         batch = [molecule_inputs_from_mol(mol, **cfg) for _, mol in EDGE_MOLS]

@@ -7,6 +7,7 @@ arguments, the demo.  Oracles: RDKit (is a line a molecule?), scikit-learn's beh
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -15,11 +16,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from rdkit import Chem
 
 import sortslice
-from sortslice.cli import main
+
+from helpers import dense, run_cli
 
 SMILES = [
     "CCO",
@@ -44,12 +45,8 @@ def make(cls: str, **params):
     return getattr(sortslice, cls)(**{"length": 32, "radius": 1, **params})
 
 
-def invoke(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
-
-
-def dense(x):
-    return x.toarray() if hasattr(x, "toarray") else np.asarray(x)
+#: the command line in this process; an exception it does not handle fails the test, with its traceback
+invoke = functools.partial(run_cli, catch_exceptions=False)
 
 
 # ------------------------------------------------------------------ 2. set_output keeps the index

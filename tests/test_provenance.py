@@ -20,14 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 import sortslice
-from sortslice.cli import main
 from sortslice.engine import canaries
 from sortslice.engine.persist import content_digest
 
 from datasets import FIXTURES, paper_table
+from helpers import run_cli
 
 EDIT = ("2245384272", "2245384273")  # a carbon environment every drug-like training set has
 
@@ -55,10 +54,6 @@ def _hand_edit(path, tmp_path):
     return edited
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
 # ------------------------------------------------------------------------------------ content digests
 def test_a_hand_edited_vocabulary_id_is_refused_everywhere(model, tmp_path, train):
     edited = _hand_edit(model, tmp_path)
@@ -71,14 +66,14 @@ def test_a_hand_edited_vocabulary_id_is_refused_everywhere(model, tmp_path, trai
     molecules.write_text("smiles\n" + "\n".join(train[0][:20]) + "\n")
     out = tmp_path / "out.parquet"
     for args in (["info", edited], ["info", edited, "--json"], ["transform", edited, molecules, "-o", out]):
-        result = invoke(*args)
+        result = run_cli(*args)
         assert result.exit_code == 1 and result.stderr == f"Error: {message}\n", (args, result.output)
     assert not out.exists()
     # accepted on purpose: loads, the other checks still run, and saving again gives a matching digest
     accepted = sortslice.load(edited, allow_edited=True)
     assert int(EDIT[1]) in accepted.vocabulary_.tolist()
     for args in (["info", edited, "--allow-edited"], ["transform", edited, molecules, "-o", out, "--allow-edited"]):
-        assert invoke(*args).exit_code == 0, args
+        assert run_cli(*args).exit_code == 0, args
     accepted.save(tmp_path / "resaved.json")
     assert sortslice.load(tmp_path / "resaved.json").vocabulary_.tolist() == accepted.vocabulary_.tolist()
     # re-indenting changes no value: same digest
@@ -128,11 +123,11 @@ def test_a_changed_ids_file_is_refused(tmp_path, train):
         assert "\n" not in str(info.value) and str(info.value).startswith(str(bad))
         assert len(sortslice.read_ids(bad, allow_edited=True)) == len(smiles)
         out = tmp_path / "fps.npy"
-        result = invoke("fit", bad, "-o", tmp_path / "m.json")
+        result = run_cli("fit", bad, "-o", tmp_path / "m.json")
         assert result.exit_code == 1 and result.stderr == f"Error: {info.value}\n", result.output
         assert not (tmp_path / "m.json").exists()
-        assert invoke("fit", bad, "-o", tmp_path / "m.json", "--allow-edited").exit_code == 0
-        result = invoke("transform", tmp_path / "m.json", bad, "-o", out)
+        assert run_cli("fit", bad, "-o", tmp_path / "m.json", "--allow-edited").exit_code == 0
+        result = run_cli("transform", tmp_path / "m.json", bad, "-o", out)
         assert result.exit_code == 1 and result.stderr == f"Error: {info.value}\n", result.output
         assert not out.exists()
         (tmp_path / "m.json").unlink()
@@ -143,7 +138,7 @@ def test_ids_files_written_by_the_command_line_carry_a_digest_that_reads_back(tm
     data.write_text("smiles\n" + "\n".join(train[0][:120] + ["C1CC"]) + "\n")
     for errors in ("null", "skip"):
         out = tmp_path / f"ids_{errors}.parquet"
-        assert invoke("ids", data, "-o", out, "--chunk-size", "7", "--errors", errors).exit_code == 0
+        assert run_cli("ids", data, "-o", out, "--chunk-size", "7", "--errors", errors).exit_code == 0
         info = sortslice.open_ids(out)
         assert info.digest is not None and info.digest.startswith("sha256:")
         fp = sortslice.read_ids(out)  # the digest is checked at the end
@@ -182,7 +177,7 @@ def test_same_versions_recompute_nothing(model, monkeypatch):
         sortslice.load(model)
         sortslice.load(model, strict_versions=True)
     assert calls == []
-    result = invoke("info", model, "--strict-versions")
+    result = run_cli("info", model, "--strict-versions")
     assert result.exit_code == 0 and "Warning" not in result.stderr
 
 
@@ -204,11 +199,11 @@ def test_another_rdkit_with_other_perception_warns_once_and_fails_strictly(model
     molecules = tmp_path / "in.csv"
     molecules.write_text("smiles\n" + "\n".join(train[0][:10]) + "\n")
     for args in (["info", model], ["transform", model, molecules, "-o", tmp_path / "o.parquet"]):
-        result = invoke(*args)
+        result = run_cli(*args)
         assert result.exit_code == 0, result.output
         lines = [line for line in result.stderr.splitlines() if line.startswith("Warning: ") and "canary" in line]
         assert len(lines) == 1 and f"{changed} of {n} canary molecules" in lines[0], result.stderr
-        strict = invoke(*args, "--strict-versions")
+        strict = run_cli(*args, "--strict-versions")
         assert strict.exit_code == 1 and strict.stderr.startswith("Error: ") and strict.stderr.count("\n") == 1
     # another version that perceives these molecules alike: recomputed, nothing changed, silent
     monkeypatch.undo()
@@ -281,10 +276,10 @@ def test_ids_files_check_canaries(tmp_path, train, monkeypatch):
     assert len([w for w in caught if w.category is sortslice.VersionChangeWarning]) == 1
     with pytest.raises(sortslice.IdsFileError, match="canary molecules now give other ids"):
         sortslice.read_ids(path, strict_versions=True)
-    result = invoke("fit", path, "-o", tmp_path / "m.json", "-L", "16")
+    result = run_cli("fit", path, "-o", tmp_path / "m.json", "-L", "16")
     assert result.exit_code == 0, result.output
     assert sum("canary molecules now give other ids" in line for line in result.stderr.splitlines()) == 1
-    result = invoke("fit", path, "-o", tmp_path / "m2.json", "--strict-versions")
+    result = run_cli("fit", path, "-o", tmp_path / "m2.json", "--strict-versions")
     assert result.exit_code == 1 and "canary molecules" in result.stderr and not (tmp_path / "m2.json").exists()
 
 
@@ -304,7 +299,7 @@ def test_format_1_files_still_load(train):
             f = sortslice.load(old / f"{name}.json", strict_versions=True)
         assert json.loads((old / f"{name}.json").read_text())["format_version"] == 1
         np.testing.assert_array_equal(f.transform(smiles), ref.transform(smiles))
-        assert invoke("info", old / f"{name}.json").exit_code == 0
+        assert run_cli("info", old / f"{name}.json").exit_code == 0
     fp = sortslice.read_ids(old / "ids.parquet", strict_versions=True)
     assert sortslice.open_ids(old / "ids.parquet").digest is None
     assert len(fp) == 51 and fp.valid.sum() == 50

@@ -16,6 +16,7 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import rdFingerprintGenerator, rdMolDescriptors
 
 from datasets import PAPER_DIR
+from helpers import EDGE_MOLS, REFERENCE_CONFIGS
 from reference import (
     ecfp_atom_invariant,
     fold_reference,
@@ -68,19 +69,6 @@ def rdkit_ids(
         kwargs["useBondTypes"] = bond_types
     generator = rdFingerprintGenerator.GetMorganGenerator(**kwargs)
     return dict(generator.GetSparseCountFingerprint(mol).GetNonzeroElements())
-
-
-CONFIGS = {
-    "ecfp": dict(),
-    "ecfp-chiral": dict(chirality=True),
-    "fcfp": dict(fcfp=True),
-    "fcfp-chiral": dict(fcfp=True, chirality=True),
-    "no-bond-types": dict(bond_types=False),
-    "no-bond-types-chiral": dict(bond_types=False, chirality=True),
-    "no-ring-membership": dict(ring_membership=False),
-    "redundant": dict(redundant_environments=True),
-    "redundant-chiral-fcfp": dict(redundant_environments=True, chirality=True, fcfp=True),
-}
 
 
 def assert_matches_rdkit(mol, radius, label="", bond_types_via_generator=False, **cfg):
@@ -137,9 +125,9 @@ def sample_mols():
 
 
 @pytest.mark.parametrize("radius", [r if r <= 2 else pytest.param(r, marks=pytest.mark.slow) for r in RADII])
-@pytest.mark.parametrize("config", sorted(CONFIGS))
+@pytest.mark.parametrize("config", sorted(REFERENCE_CONFIGS))
 def test_reference_matches_rdkit_on_paper_data(sample_mols, config, radius):
-    cfg = CONFIGS[config]
+    cfg = REFERENCE_CONFIGS[config]
     mismatches = []
     for label, mol in sample_mols:
         if morgan_reference_from_mol(mol, radius, **cfg) != rdkit_ids(mol, radius, **cfg):
@@ -192,101 +180,13 @@ def test_feature_invariants_are_the_spec_smarts_mask(sample_mols):
 
 
 # --------------------------------------------------------------------------------------------
-# Hand-made edge cases
+# Hand-made edge cases (``helpers.EDGE_MOLS``, shared with test_kernel_properties.py)
 # --------------------------------------------------------------------------------------------
-EDGE_SMILES = [
-    "",  # empty molecule
-    "C",
-    "[Na+]",
-    "*",
-    "c1ccccc1*",
-    "[CH3:1]C[OH:7]",  # atom maps are not in the invariant
-    "C[CH2]",  # radical
-    "[2H]C([2H])([2H])O",
-    "[2H]",
-    "[3H]C",
-    "[13CH4]",
-    "[14C]C",
-    "[15NH3]",
-    "[18OH2]",
-    "[35Cl]C",
-    "[37Cl]C",
-    "[123I]c1ccccc1",
-    "[200C]C",  # isotope not in RDKit's table: mass = isotope number
-    "C[N+](C)(C)C",
-    "CC(=O)[O-]",
-    "[O-][N+](=O)c1ccccc1",
-    "C[NH2]->[Cu]",
-    "[Cu]<-N(C)C.[Cu]<-N(C)C",
-    "CC(=O)[O-].[Na+]",
-    "[Na+].[Cl-]",
-    "O.O.O",
-    "CCO.CCO",
-    "C/C=C/C",
-    "C/C=C\\C",
-    "F/C=C/F",
-    "C/C=C/C=C\\C",
-    "CC(/C=C/Cl)=C(\\F)Br",
-    "C[C@H](N)C(=O)O",
-    "C[C@@H](N)C(=O)O",
-    "F[C@](Cl)(Br)I",
-    "F[C@@](Cl)(Br)I",
-    "C[C@H]1CC[C@@H](C)CC1",  # cis/trans ring: chiral tags without CIP labels
-    "C[C@H]1CC[C@H](C)CC1",
-    "O[C@H]1[C@H](O)[C@@H](O)[C@H](O)[C@@H](O)[C@@H]1O",  # inositol: symmetric neighbours
-    "C[C@H](/C=C/C)[C@@H](C)/C=C\\C",
-    "N[C@@H](C)C(=O)N[C@@H](C)C(=O)N[C@@H](C)C(=O)O",
-    "C[S@@](=O)c1ccccc1",  # chiral S with a double bond: never "looks chiral"
-    "C[P@](=O)(O)CC",
-    "c1ccccc1",
-    "C1CC2CCC1CC2",
-    "C1" + "C" * 80 + "C1",  # 82-ring: bond sets need more than 64 bits
-    "C1" + "C(C)" * 40 + "C" * 30 + "C1",  # 72-ring, heavily substituted: > 110 bonds
-    "c12c3c4c5c1c1c6c7c2c2c8c3c3c9c4c4c%10c5c5c1c1c6c6c%11c7c2c2c7c8c3c3c8c9c4c4c9c%10c5c5c1c1"
-    "c6c6c%11c2c2c7c3c3c8c4c4c9c5c1c1c6c2c3c41",  # C60
-    "CC(C)(C)C(C)(C)C(C)(C)C",  # many symmetric atoms: de-duplication and dead atoms
-    "C12C3C4C1C5C2C3C45",  # cubane
-]
-
-
-def _edge_mols():
-    mols = [(s, Chem.MolFromSmiles(s)) for s in EDGE_SMILES]
-    for s in ("CCO", "C[C@H](N)O", "F/C=C/C[C@@H](Cl)Br", "c1ccncc1O"):
-        mols.append((f"AddHs({s})", Chem.AddHs(Chem.MolFromSmiles(s))))
-    # Pickle round trip: no _StereochemDone, no _CIPCode -> RDKit perceives stereo on a copy.
-    for s in ("C[C@H](N)C(=O)O", "F[C@@](Cl)(Br)I", "C/C=C/[C@H](F)Cl", "C[C@H]1CC[C@@H](C)CC1"):
-        mols.append((f"pickled({s})", Chem.Mol(Chem.MolFromSmiles(s).ToBinary())))
-    # Chiral tag on a symmetric atom, never through stereo perception (tag not cleaned up).
-    rw = Chem.RWMol(Chem.MolFromSmiles("CC(C)C"))
-    rw.GetAtomWithIdx(1).SetChiralTag(Chem.ChiralType.CHI_TETRAHEDRAL_CW)
-    mols.append(("unperceived CW on C(C)(C)C", Chem.Mol(rw.GetMol().ToBinary())))
-    # Bond stereo that SMILES cannot write: ANY, CIS, TRANS.
-    for stereo in (Chem.BondStereo.STEREOANY, Chem.BondStereo.STEREOCIS, Chem.BondStereo.STEREOTRANS):
-        rw = Chem.RWMol(Chem.MolFromSmiles("CC=CCC"))
-        bond = rw.GetBondWithIdx(1)
-        bond.SetStereoAtoms(0, 3)
-        bond.SetStereo(stereo)
-        mols.append((f"CC=CCC {stereo}", rw.GetMol()))
-    # Zero-order, ionic and hydrogen bonds stay in the graph.
-    for btype in (Chem.BondType.ZERO, Chem.BondType.IONIC, Chem.BondType.HYDROGEN, Chem.BondType.DATIVE):
-        rw = Chem.RWMol(Chem.MolFromSmiles("CO.[Na]"))
-        rw.AddBond(1, 2, btype)
-        mol = rw.GetMol()
-        Chem.SanitizeMol(mol)
-        mols.append((f"CO~[Na] {btype}", mol))
-    for label, mol in mols:
-        assert mol is not None, label
-    return mols
-
-
-EDGE_MOLS = _edge_mols()
-
-
-@pytest.mark.parametrize("config", sorted(CONFIGS))
+@pytest.mark.parametrize("config", sorted(REFERENCE_CONFIGS))
 @pytest.mark.parametrize("label,mol", EDGE_MOLS, ids=[label for label, _ in EDGE_MOLS])
 def test_reference_matches_rdkit_on_edge_cases(label, mol, config):
     for radius in RADII:
-        assert_matches_rdkit(mol, radius, label, **CONFIGS[config])
+        assert_matches_rdkit(mol, radius, label, **REFERENCE_CONFIGS[config])
 
 
 def test_spec_test_vector_cco():

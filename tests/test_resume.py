@@ -13,20 +13,17 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 import sortslice
-from sortslice.cli import main
 from sortslice.io.parts import PART_KEY, is_part
 
 import datasets
+from helpers import CLI, run_cli
 
-CLI = [sys.executable, "-c", "from sortslice.cli import main; main(prog_name='sortslice')"]
 FILES = 10
 ROWS = 400  # per input file: the head of the in-repository MOSES sample in ten files
 
@@ -50,7 +47,7 @@ def corpus(tmp_path_factory):
     sortslice.SortSlice(length=256, radius=1).fit(smiles[:2000]).save(other)
     # the uninterrupted run, one part per file (in this process)
     ref = folder / "ref"
-    r = cli("transform", model, folder / "in" / "*.csv", "-o", ref, "--id-column", "id", "-j", 1)
+    r = run_cli("transform", model, folder / "in" / "*.csv", "-o", ref, "--id-column", "id", "-j", 1)
     assert r.exit_code == 0, r.output
     return {
         "folder": folder,
@@ -61,10 +58,6 @@ def corpus(tmp_path_factory):
         "ref": ref,
         "names": [f"part-{k:05d}.parquet" for k in range(FILES)],
     }
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def parts(folder) -> list[str]:
@@ -101,7 +94,7 @@ def test_uninterrupted_folder_has_one_part_per_file_with_its_record(corpus):
     ]
     (corpus["folder"] / "whole.csv").write_text("\n".join(rows) + "\n")
     assert (
-        cli(
+        run_cli(
             "transform", corpus["model"], corpus["folder"] / "whole.csv", "-o", whole, "--id-column", "id", "-j", 1
         ).exit_code
         == 0
@@ -160,7 +153,7 @@ def test_killed_cli_resumes_to_the_bytes_of_an_uninterrupted_run(corpus, tmp_pat
     before = {n: (out / n).read_bytes() for n in os.listdir(out)}
 
     # without --resume the folder is not touched
-    r = cli(*args)
+    r = run_cli(*args)
     assert r.exit_code == 1 and r.output == (
         f"Error: {out} already holds {len(before):,} files ("
         f"{', '.join(sorted(before)[:3])}, ...): choose an empty folder, or use "
@@ -209,7 +202,7 @@ def test_a_flipped_byte_anywhere_in_a_part_is_found(corpus, tmp_path):
     }
     for name, offset in where.items():
         flip_a_byte(out / name, offset)
-    r = cli("transform", corpus["model"], corpus["glob"], "-o", out, "--id-column", "id", "-j", 1, "--resume")
+    r = run_cli("transform", corpus["model"], corpus["glob"], "-o", out, "--id-column", "id", "-j", 1, "--resume")
     assert r.exit_code == 0, r.output
     again = sorted(line.split(" is written again: ")[0] for line in r.output.splitlines() if "written again" in line)
     assert again == [f"Note: {n}" for n in sorted(where)], r.output
@@ -237,7 +230,7 @@ def test_interrupted_cli_keeps_complete_parts_and_says_how_to_resume(corpus, tmp
         f"complete parts are kept in {out}: the same command with --resume finishes "
         f"the run)"
     )
-    assert cli(*args, "--resume").exit_code == 0
+    assert run_cli(*args, "--resume").exit_code == 0
     assert parts(out) == corpus["names"]
     for p in parts(out):
         assert (
@@ -249,7 +242,7 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     big, model = corpus["big"], corpus["model"]
     ref = tmp_path / "ref"
     args = ["transform", model, big, "--id-column", "id", "-j", 1, "--chunk-size", 150, "--errors", "skip"]
-    r = cli(*args, "-o", ref, "--part-rows", 350)
+    r = run_cli(*args, "-o", ref, "--part-rows", 350)
     assert r.exit_code == 0, r.output
     names = [f"part-{k:05d}.parquet" for k in range(6)]  # 2,001 rows in blocks of 350
     assert sorted(os.listdir(ref)) == names
@@ -258,7 +251,7 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     assert record(ref / names[-1])["written"] == 250 and "row 2001 (B2000)" in r.output
     # the blocks joined are the single-file output (rows, columns; the metadata but for the part records)
     single = tmp_path / "single.parquet"
-    assert cli(*args, "-o", single).exit_code == 0
+    assert run_cli(*args, "-o", single).exit_code == 0
     assert pq.read_table(ref).equals(pq.read_table(single))
 
     out = tmp_path / "fps"
@@ -267,7 +260,7 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
         (out / n).unlink()
     (out / names[1]).write_bytes((ref / names[1]).read_bytes()[:-100])
     (out / f".{names[3]}.x1y2z3.part").write_bytes(b"half a part")  # a killed writer's temporary file
-    r = cli(*args, "-o", out, "--part-rows", 350, "--resume")
+    r = run_cli(*args, "-o", out, "--part-rows", 350, "--resume")
     assert r.exit_code == 0, r.output
     assert [line.split(":")[1].strip() for line in r.output.splitlines() if line.startswith("Note:")] == [
         f"{names[1]} is written again"
@@ -276,13 +269,13 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
     assert_same_folder(out, ref)
 
     # other blocks, another model, other columns: nothing is trusted
-    r = cli(*args, "-o", out, "--part-rows", 300, "--resume")
+    r = run_cli(*args, "-o", out, "--part-rows", 300, "--resume")
     assert r.exit_code == 0, r.output
     notes = [line for line in r.output.splitlines() if line.startswith("Note:")]
     assert notes[0] == f"Note: {names[0]} is written again: it covers 350 input rows; the input has 300 there"
     assert notes[1] == f"Note: {names[1]} is written again: it covers the rows from 351, not from 301"
     assert len(notes) == 6 and sorted(os.listdir(out)) == names + ["part-00006.parquet"]
-    r = cli(
+    r = run_cli(
         "transform",
         corpus["other"],
         big,
@@ -299,7 +292,9 @@ def test_part_rows_blocks_of_one_file_and_their_resume(corpus, tmp_path):
         "--resume",
     )
     assert r.exit_code == 0 and r.output.count("is written again: made with another ECFP parameters") == 7, r.output
-    r = cli("transform", corpus["other"], big, "--id-column", "id", "-j", 1, "-o", out, "--part-rows", 300, "--resume")
+    r = run_cli(
+        "transform", corpus["other"], big, "--id-column", "id", "-j", 1, "-o", out, "--part-rows", 300, "--resume"
+    )
     assert (
         r.exit_code == 0
         and r.output.count("is written again: its columns are id, fingerprint, this run writes id, fingerprint, error")
@@ -339,7 +334,7 @@ def test_folder_usage_errors_are_one_line(corpus, tmp_path, args, message):
     (tmp_path / "mixed" / "notes.txt").write_text("mine")
     shutil.copyfile(corpus["ref"] / "part-00000.parquet", tmp_path / "mixed" / "part-00000.parquet")
     names = {"M": str(corpus["model"]), "GLOB": corpus["glob"]}
-    r = cli(*[names.get(a, a.replace("OUT", str(tmp_path))) for a in args])
+    r = run_cli(*[names.get(a, a.replace("OUT", str(tmp_path))) for a in args])
     assert r.exit_code == 1, r.output
     assert r.output.startswith(f"Error: {message.replace('OUT', str(tmp_path))}"), r.output
     assert len(r.output.splitlines()) == 1 and "Traceback" not in r.output

@@ -16,7 +16,7 @@ import pytest
 import sortslice
 
 from datasets import PAPER, paper_smiles, paper_table
-from test_ecfp_parity import EDGE
+from helpers import EDGE
 
 
 @pytest.fixture(scope="module")

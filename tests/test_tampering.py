@@ -28,13 +28,12 @@ import pickle
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import sortslice
-from sortslice.cli import main
 from sortslice.engine.persist import content_digest, from_document, to_document
 
 from datasets import paper_table
+from helpers import run_cli
 
 U32 = 2**32 - 1
 I64 = 2**63 - 1
@@ -350,7 +349,7 @@ def test_semantic_tamperings_are_refused_everywhere(docs, tmp_path, method, edit
         ["explain", path, "--top", "3"],
         ["explain", path, "-o", tmp_path / "top.svg"],
     ):
-        result = CliRunner().invoke(main, [str(a) for a in args])
+        result = run_cli(*args)
         assert result.exit_code == 1 and result.stderr == f"Error: {message}\n", (args, result.output)
     assert sorted(os.listdir(tmp_path)) == ["in.csv", "model.json"]
 
@@ -365,7 +364,7 @@ def test_cli_refuses_every_mutation_with_one_line(docs, tmp_path):
         path.write_text(file_text)
         message = check_refused(path, label)
         for args in (["info", path], ["explain", path]):
-            result = CliRunner().invoke(main, [str(a) for a in args])
+            result = run_cli(*args)
             assert result.exit_code == 1 and result.stderr == f"Error: {message}\n", (label, result.output)
         checked += 1
     assert checked > 20

@@ -14,14 +14,13 @@ import re
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from click.testing import CliRunner
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.pipeline import Pipeline
 
 import sortslice
-from sortslice.cli import main
 
 from datasets import PAPER, paper_smiles, paper_table
+from helpers import run_cli
 from reference import prevalence_reference, sort_slice_vocabulary_reference
 
 #: (min_df, max_df): counts, fractions, both, and the defaults
@@ -211,7 +210,7 @@ def test_saved_and_shown(tmp_path):
     f.save(tmp_path / "types.json")
     g = sortslice.load(tmp_path / "types.json")
     assert type(g.min_df) is float and type(g.max_df) is int
-    info = CliRunner().invoke(main, ["info", str(tmp_path / "SortSlice.json")])
+    info = run_cli("info", tmp_path / "SortSlice.json")
     assert info.exit_code == 0, info.output
     assert re.search(r"document frequency:\s+min_df 3: at least 3 molecules; max_df 0.75: at most 0.75", info.output)
 
@@ -221,24 +220,20 @@ def test_cli_round_trip(tmp_path):
     data = tmp_path / "train.csv"
     data.write_text("smiles\n" + "\n".join(smiles) + "\n")
     model = tmp_path / "m.json"
-    run = CliRunner().invoke(
-        main, ["fit", str(data), "-o", str(model), "-L", "256", "--min-df", "4", "--max-df", "0.5", "--chunk-size", "7"]
-    )
+    run = run_cli("fit", data, "-o", model, "-L", "256", "--min-df", "4", "--max-df", "0.5", "--chunk-size", "7")
     assert run.exit_code == 0, run.output
     ref = sortslice.SortSlice(length=256, min_df=4, max_df=0.5).fit(smiles)
     got = sortslice.load(model)
     assert (got.min_df, got.max_df) == (4, 0.5)
     np.testing.assert_array_equal(got.vocabulary_, ref.vocabulary_)
     out = tmp_path / "X.npy"
-    run = CliRunner().invoke(main, ["transform", str(model), str(data), "-o", str(out)])
+    run = run_cli("transform", model, data, "-o", out)
     assert run.exit_code == 0, run.output
     np.testing.assert_array_equal(np.load(out), ref.transform(smiles))
     # supervised, and the refusals: one line each
     labelled = tmp_path / "labelled.csv"
     labelled.write_text("smiles,y\n" + "\n".join(f"{s},{i % 2}" for i, s in enumerate(smiles)) + "\n")
-    run = CliRunner().invoke(
-        main, ["fit", str(labelled), "-o", str(model), "--method", "mim", "--label", "y", "--min-df", "0.05"]
-    )
+    run = run_cli("fit", labelled, "-o", model, "--method", "mim", "--label", "y", "--min-df", "0.05")
     assert run.exit_code == 0, run.output
     assert sortslice.load(model).min_df == 0.05
     for args, message in [
@@ -248,7 +243,7 @@ def test_cli_round_trip(tmp_path):
         (["--min-df", "300", "--max-df", "0.5"], "corresponds to < documents than min_df=300"),
         (["--method", "hash-fold", "--min-df", "2"], "they apply to sort-slice, mim and filter"),
     ]:
-        run = CliRunner().invoke(main, ["fit", str(data), "-o", str(tmp_path / "x.json"), *args])
+        run = run_cli("fit", data, "-o", tmp_path / "x.json", *args)
         assert run.exit_code != 0 and message in run.output, (args, run.output)
         assert not (tmp_path / "x.json").exists()
 
