@@ -338,13 +338,17 @@ def count_prevalence(
     jobs: int | None = None,
     threads: int | None = None,
     on_chunk=None,
+    on_ids=None,
 ) -> Prevalence:
     """The prevalence state of ``chunks`` (what a streamed Sort & Slice fit keeps): each chunk's ids computed
-    once, its invalid rows noted in ``tally`` (``errors="strict"`` stops at the first)."""
+    once, its invalid rows noted in ``tally`` (``errors="strict"`` stops at the first); ``on_ids(chunk, fp)``
+    is given each chunk's ids (to record examples from an input that cannot be read again)."""
     state = Prevalence(np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64))
     for chunk in chunks:
         fp = chunk_ids(chunk, kind, ecfp_params, jobs)
         tally.note(chunk, fp.valid, fp.errors, source, errors)
+        if on_ids is not None:
+            on_ids(chunk, fp)
         chunk_ids_, chunk_prev = document_frequency(fp.indptr, fp.ids, threads=threads)
         state.ids, prevalence = merge_prevalence(state.ids, state.prevalence, chunk_ids_, chunk_prev)
         state.prevalence = prevalence.reshape(-1)

@@ -36,20 +36,16 @@ shape: (4, 3)
 from __future__ import annotations
 
 import copy
-import functools
 import warnings
 from functools import partial
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
-# Arrow arrays and scalars without pa.array/pa.scalar, which import pandas (~0.6 s) on a query's first call
-from ._arrow import from_numpy, null_scalar
+from . import polars_batches as batches
 from .engine.config import DEFAULT_CHUNK_SIZE
 from .engine.featurisers import HashFold, InvalidMoleculeWarning, SortSlice, check_is_fitted
-from .engine.fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, ecfp, flatten
-from .engine.parallel import cpu_count, processes, trim_heap
+from .engine.fingerprint import EcfpParams
 
 __all__ = [
     "IDS_DTYPE",
@@ -83,140 +79,8 @@ def _map(molecules: str | pl.Expr, function, return_dtype) -> pl.Expr:
     return _as_expr(molecules).map_batches(function, return_dtype=return_dtype, is_elementwise=True)
 
 
-def _smiles(s: pl.Series) -> pl.Series:
-    """The batch as the engine takes it: a String (or all-null) Series."""
-    if s.dtype in (pl.String, pl.Null):
-        return s
-    if isinstance(s.dtype, (pl.Categorical, pl.Enum)):
-        return s.cast(pl.String)
-    raise TypeError(f"expected a column of SMILES strings, got column {s.name!r} of type {s.dtype}")
-
-
-def _jobs(n_jobs: int | None, n_rows: int) -> int | None:
-    # Polars calls UDFs from several threads at once.  The engine keeps one parsing
-    # pool and replaces it whenever a call asks for another size, which cancels the
-    # work other threads have queued on it; so `None` ("use the pool when the batch
-    # is big enough") always asks for the same size here.
-    if n_jobs is not None or processes(None, n_rows) == 1:
-        return n_jobs
-    return cpu_count()
-
-
-def _polars_dtype(dtype: np.dtype) -> pl.DataType:
-    return pl.Series(np.zeros(0, dtype=dtype)).dtype
-
-
-def _ids_series(name: str, fp: EcfpResult) -> pl.Series:
-    """CSR -> Struct{ids, counts} sharing the engine's buffers; invalid rows null."""
-    null = from_numpy(~fp.valid)
-    offsets = from_numpy(fp.indptr)  # int64: Polars' own list offsets, so no conversion
-    fields = [pa.LargeListArray.from_arrays(offsets, from_numpy(v), mask=null) for v in (fp.ids, fp.counts)]
-    return pl.Series(name, pa.StructArray.from_arrays(fields, names=["ids", "counts"], mask=null))
-
-
-def _array_series(name: str, X: np.ndarray, valid: np.ndarray) -> pl.Series:
-    """Dense ``(n, L)`` -> Array(dtype, L) sharing the buffer; invalid rows null."""
-    X = np.ascontiguousarray(X)
-    values = from_numpy(X.reshape(-1))
-    return pl.Series(name, pa.FixedSizeListArray.from_arrays(values, X.shape[1], mask=from_numpy(~valid)))
-
-
-def _ecfp_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None) -> EcfpResult:
-    return ecfp(_smiles(s), **params.to_dict(), n_jobs=_jobs(n_jobs, s.len()))
-
-
-#: rows of a Polars batch computed at a time (Polars hands the expressions batches of up to ~70k rows)
-PIECE = 5_000
-
-
-def _batched(function):
-    """``function`` (a batch function: Series in, Series out) over pieces of at most :data:`PIECE` rows,
-    joined without a copy, then :func:`trim_heap`.  A piece's parsing and ids are freed before the next
-    starts, and Polars' threads each keep a malloc arena that would otherwise hold every batch's freed
-    blocks.  Figures: perf/README, "One file four ways" (``perf/bench_polars_file.py``)."""
-
-    @functools.wraps(function)
-    def batch(s: pl.Series, *args, **kwargs) -> pl.Series:
-        try:
-            if s.len() <= PIECE:
-                return function(s, *args, **kwargs)
-            parts = [function(s.slice(a, PIECE), *args, **kwargs) for a in range(0, s.len(), PIECE)]
-            return pl.concat(parts, rechunk=False)
-        finally:
-            trim_heap()
-
-    return batch
-
-
-def _with_error(name: str, value: pl.Series, field: str, errors: np.ndarray) -> pl.Series:
-    """``Struct{field: value, error}`` from one parse: the value null where the molecule is not valid, the
-    reason null where it is."""
-    error = pl.Series("error", errors.tolist(), dtype=pl.String)
-    return pl.DataFrame([value.alias(field), error]).to_struct(name)
-
-
 def _value_dtype(dtype: pl.DataType, field: str | None) -> pl.DataType:
     return dtype if field is None else pl.Struct({field: dtype, "error": pl.String})
-
-
-@_batched
-def _ids_batch(s: pl.Series, params: EcfpParams, n_jobs: int | None, field: str | None = None) -> pl.Series:
-    fp = _ecfp_batch(s, params, n_jobs)
-    value = _ids_series(s.name, fp)
-    return value if field is None else _with_error(s.name, value, field, fp.errors)
-
-
-@_batched
-def _transform_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool, field: str | None = None) -> pl.Series:
-    fp = _ecfp_batch(s, params, featuriser.n_jobs)
-    if strict and not fp.valid.all():
-        # a row number would count from the start of this batch, not of the frame: name the molecule
-        i = int(np.flatnonzero(~fp.valid)[0])
-        raise InvalidMoleculeError(f"{s[i]!r}: {fp.errors[i]} (strict featuriser; a non-strict one gives null)")
-    value = _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
-    return value if field is None else _with_error(s.name, value, field, fp.errors)
-
-
-@_batched
-def _pool_batch(s: pl.Series, featuriser, params: EcfpParams, strict: bool) -> pl.Series:
-    import pyarrow.compute as pc
-
-    from .idsfile import ids_from_arrow
-
-    arr = s.rechunk().to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if pa.types.is_struct(arr.type):
-        names = [arr.type.field(i).name for i in range(arr.type.num_fields)]
-        if "ids" not in names:
-            raise TypeError(f"column {s.name!r}: expected a Struct with fields ids and counts, got {s.dtype}")
-        # a null struct is a null row whatever its fields hold
-        null = arr.is_null()
-        ids_a = pc.if_else(null, null_scalar(arr.type.field("ids").type), arr.field("ids"))
-        cnt_a = (
-            pc.if_else(null, null_scalar(arr.type.field("counts").type), arr.field("counts"))
-            if "counts" in names
-            else None
-        )
-    else:
-        ids_a, cnt_a = arr, None
-    if cnt_a is None and featuriser.counts:
-        raise TypeError(
-            f"column {s.name!r} holds ids without counts; a counts featuriser needs both "
-            "(pool(ids, featuriser, counts=...) or a Struct{ids, counts})"
-        )
-    fp = ids_from_arrow(ids_a, cnt_a, params, where=f"column {s.name!r}", null_reason="missing ids")
-    if strict and not fp.valid.all():
-        raise InvalidMoleculeError(f"column {s.name!r}: null ids (strict featuriser; a non-strict one gives null)")
-    return _array_series(s.name, featuriser.featurise(fp).X, fp.valid)
-
-
-@_batched
-def _parse_batch(s: pl.Series, chirality: bool, fcfp: bool, n_jobs: int | None, what: str) -> pl.Series:
-    flat = flatten(_smiles(s), chirality=chirality, fcfp=fcfp, n_jobs=_jobs(n_jobs, s.len()))
-    if what == "valid":
-        return pl.Series(s.name, flat.valid, dtype=pl.Boolean)
-    return pl.Series(s.name, flat.errors.tolist(), dtype=pl.String)
 
 
 def _snapshot(featuriser):
@@ -225,7 +89,7 @@ def _snapshot(featuriser):
         raise TypeError(f"expected a sortslice featuriser, got {type(featuriser).__name__}")
     check_is_fitted(featuriser)
     snap = copy.deepcopy(featuriser)
-    # Array columns are dense anyway; strictness is handled per batch (see _transform_batch)
+    # Array columns are dense anyway; strictness is handled per batch (see batches.transform_batch)
     snap.set_params(sparse=False, strict=False)
     return snap
 
@@ -288,7 +152,7 @@ def ids(
     params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
     field = "ids" if with_error else None
     return _map(
-        molecules, partial(_ids_batch, params=params, n_jobs=n_jobs, field=field), _value_dtype(IDS_DTYPE, field)
+        molecules, partial(batches.ids_batch, params=params, n_jobs=n_jobs, field=field), _value_dtype(IDS_DTYPE, field)
     )
 
 
@@ -353,9 +217,9 @@ def transform(molecules: str | pl.Expr, featuriser, *, with_error: bool = False)
     strict = bool(getattr(featuriser, "strict", False))
     snap = _snapshot(featuriser)
     params = snap.ecfp_params  # validated now rather than at collect time
-    dtype = pl.Array(_polars_dtype(snap.output_dtype), int(snap.length))
+    dtype = pl.Array(batches.polars_dtype(snap.output_dtype), int(snap.length))
     field = "fingerprint" if with_error else None
-    function = partial(_transform_batch, featuriser=snap, params=params, strict=strict, field=field)
+    function = partial(batches.transform_batch, featuriser=snap, params=params, strict=strict, field=field)
     return _map(molecules, function, _value_dtype(dtype, field))
 
 
@@ -404,11 +268,11 @@ def pool(
         got = ecfp if isinstance(ecfp, EcfpParams) else EcfpParams(**ecfp)
         if got != params:
             raise ValueError(params_mismatch(got, params))
-    dtype = pl.Array(_polars_dtype(snap.output_dtype), int(snap.length))
+    dtype = pl.Array(batches.polars_dtype(snap.output_dtype), int(snap.length))
     expr = _as_expr(ids)
     if counts is not None:
         expr = pl.struct(expr.alias("ids"), _as_expr(counts).alias("counts")).alias(expr.meta.output_name())
-    return _map(expr, partial(_pool_batch, featuriser=snap, params=params, strict=strict), dtype)
+    return _map(expr, partial(batches.pool_batch, featuriser=snap, params=params, strict=strict), dtype)
 
 
 def scan_ids(path, *, expect=None) -> pl.LazyFrame:
@@ -598,7 +462,11 @@ def is_valid(
     return _map(
         molecules,
         partial(
-            _parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs, what="valid"
+            batches.parse_batch,
+            chirality=params.chirality,
+            fcfp=params.invariants == "fcfp",
+            n_jobs=n_jobs,
+            what="valid",
         ),
         pl.Boolean,
     )
@@ -643,7 +511,11 @@ def parse_error(
     return _map(
         molecules,
         partial(
-            _parse_batch, chirality=params.chirality, fcfp=params.invariants == "fcfp", n_jobs=n_jobs, what="error"
+            batches.parse_batch,
+            chirality=params.chirality,
+            fcfp=params.invariants == "fcfp",
+            n_jobs=n_jobs,
+            what="error",
         ),
         pl.String,
     )
@@ -695,7 +567,7 @@ def fit_lazy(
     featuriser.fit([])
     rows, invalid, first = 0, 0, None
     for batch in frame.lazy().select(_as_expr(column)).collect_batches(chunk_size=int(batch_size)):
-        s = _smiles(batch.to_series())
+        s = batches.smiles(batch.to_series())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InvalidMoleculeWarning)
             featuriser.partial_fit(s)

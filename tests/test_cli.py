@@ -850,3 +850,21 @@ def test_warmup():
     assert len(lines) - 1 == len(grown)  # in this process most kernels are compiled already
     assert all(line.endswith("signature(s)") for line in lines[:-1])
     assert ok("warmup", "--quiet").stdout == ""
+
+
+def test_a_fit_from_stdin_gives_every_column_an_example(tmp_path):
+    """Standard input is read once: each column still gets an example from the chunk its id first shows up
+    in (as a streamed partial_fit records them), not only from the first chunk."""
+    first = ["CCO"] * 5  # the first chunk: ethanol only
+    rest = datasets.sample("zinc", 60)  # ids the first chunk does not have
+    text = "smiles\n" + "\n".join(first + rest) + "\n"
+    out = tmp_path / "model.json"
+    r = invoke("fit", "-", "-o", out, "--length", "64", "--chunk-size", "5", input=text)
+    assert r.exit_code == 0, r.output
+    rows = sortslice.load(out).explain()
+    assert all(row["example"] is not None for row in rows), [row["id"] for row in rows if row["example"] is None]
+    # the examples are those of the streamed fit of the same chunks
+    streamed = sortslice.SortSlice(length=64)
+    for k in range(0, len(first + rest), 5):
+        streamed.partial_fit((first + rest)[k : k + 5])
+    assert [row["example"] for row in rows] == [row["example"] for row in streamed.explain()]

@@ -15,6 +15,7 @@ from rdkit import Chem
 
 import sortslice
 import sortslice.polars as ssp
+import sortslice.polars_batches as batches
 
 from datasets import paper_table, sample
 
@@ -87,8 +88,8 @@ def test_lazy_schemas_are_exact_without_running_anything(monkeypatch, featuriser
     def boom(*args, **kwargs):
         raise AssertionError("the engine ran while only the schema was asked for")
 
-    monkeypatch.setattr(ssp, "ecfp", boom)
-    monkeypatch.setattr(ssp, "flatten", boom)
+    monkeypatch.setattr(batches, "ecfp", boom)
+    monkeypatch.setattr(batches, "flatten", boom)
     lf = _query(pl.scan_csv(b"smiles\nCCO\n"), featurisers["sort_slice"])
     assert lf.collect_schema() == EXPECTED_SCHEMA
     agg = (
@@ -146,13 +147,13 @@ def test_eager_lazy_streaming_and_parquet_round_trip_agree(tmp_path, smiles, fea
 
 def test_streaming_engine_splits_the_work(monkeypatch, tmp_path, smiles):
     sizes = []
-    real = ssp.ecfp
+    real = batches.ecfp
 
     def counting(molecules, **kwargs):
         sizes.append(len(molecules))
         return real(molecules, **kwargs)
 
-    monkeypatch.setattr(ssp, "ecfp", counting)
+    monkeypatch.setattr(batches, "ecfp", counting)
     pl.DataFrame({"smiles": smiles}).write_parquet(tmp_path / "in.parquet", row_group_size=97)
     out = pl.scan_parquet(tmp_path / "in.parquet").select(ssp.fold("smiles", 8)).collect(engine="streaming")
     assert out.height == len(smiles) and sum(sizes) == len(smiles) and len(sizes) > 1
@@ -373,8 +374,8 @@ def test_default_jobs_ask_every_batch_for_the_same_pool():
     from sortslice.engine.parallel import cpu_count, processes
 
     big = [n for n in (4_000, 9_999, 75_000, 1_000_000) if processes(None, n) > 1]
-    assert {ssp._jobs(None, n) for n in big} <= {cpu_count()}
-    assert ssp._jobs(None, 10) is None and ssp._jobs(3, 10) == 3 and ssp._jobs(1, 10**6) == 1
+    assert {batches.jobs(None, n) for n in big} <= {cpu_count()}
+    assert batches.jobs(None, 10) is None and batches.jobs(3, 10) == 3 and batches.jobs(1, 10**6) == 1
 
 
 def test_concurrent_use_from_several_python_threads(featurisers, monkeypatch):
@@ -448,12 +449,12 @@ def test_fit_lazy_edge_cases():
 # ---------------------------------------------------------------------------- zero copy
 def test_outputs_share_the_engines_buffers():
     X = np.arange(12, dtype=np.uint8).reshape(4, 3)
-    s = ssp._array_series("fp", X, np.array([True, False, True, True]))
+    s = batches.array_series("fp", X, np.array([True, False, True, True]))
     arrow = s.to_arrow()
     assert arrow.values.buffers()[1].address == X.ctypes.data
     assert s.to_list() == [[0, 1, 2], None, [6, 7, 8], [9, 10, 11]]
     fp = sortslice.ecfp(["CCO", "x", "CC"])
-    col = ssp._ids_series("fp", fp)
+    col = batches.ids_series("fp", fp)
     ids_list = col.struct.field("ids").to_arrow()
     assert ids_list.values.buffers()[1].address == fp.ids.ctypes.data
     assert ids_list.buffers()[1].address == fp.indptr.ctypes.data
@@ -499,8 +500,6 @@ def test_with_error_is_the_value_and_the_reason_from_one_parse(function, smiles,
 
 def test_batches_computed_in_pieces_give_the_same_rows(monkeypatch, smiles, featurisers):
     """Large Polars batches are computed a piece at a time (memory): any piece size gives the same column."""
-    import sortslice.polars as module
-
     df = pl.DataFrame({"smiles": smiles})
     query = [
         pl.col("smiles").ecfp.sort_slice(featurisers["sort_slice"], with_error=True).alias("fp"),
@@ -509,7 +508,7 @@ def test_batches_computed_in_pieces_give_the_same_rows(monkeypatch, smiles, feat
         ssp.transform("smiles", featurisers["sort_slice_counts"]).alias("counts"),
     ]
     whole = df.select(query)
-    monkeypatch.setattr(module, "PIECE", 7)
+    monkeypatch.setattr(batches, "PIECE", 7)
     pieces = df.select(query)
     assert_frame_equal(pieces, whole)
     assert whole.height == len(smiles)

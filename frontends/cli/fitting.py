@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import click
 import numpy as np
@@ -172,16 +173,16 @@ def _fit_streamed(model, reader, input_path: str, inputs, run, ecfp: dict, tally
     """Sort & Slice over ``reader``'s chunks: the prevalence state counted chunk by chunk (each chunk's ids
     computed once), ranked as :meth:`SortSlice.fit` does, with each column's example from the data."""
     where = reader.source.name
-    first: list = []  # standard input cannot be read again: its first chunk gives the examples
+    # standard input cannot be read again: its examples are recorded as the chunks pass, as a streamed
+    # partial_fit records them (each column's from the first chunk holding its id while it is a column)
+    streamed = SortSlice(**model.get_params()) if input_path == "-" and reader.kind != "ids" else None
 
-    def chunks():
-        for chunk in reader:
-            if input_path == "-" and not first:
-                first.append(chunk)
-            yield chunk
+    def record_examples(chunk, fp) -> None:
+        if streamed is not None:
+            streamed.partial_fit(replace(fp, smiles=np.asarray(chunk.molecules, dtype=object)))
 
     state = count_prevalence(
-        chunks(),
+        reader,
         reader.kind,
         ecfp,
         source=where,
@@ -189,6 +190,7 @@ def _fit_streamed(model, reader, input_path: str, inputs, run, ecfp: dict, tally
         tally=tally,
         jobs=run.jobs,
         on_chunk=bar.update,
+        on_ids=record_examples,
     )
     if not state.n_molecules:
         return model
@@ -198,10 +200,10 @@ def _fit_streamed(model, reader, input_path: str, inputs, run, ecfp: dict, tally
     except ValueError as exc:
         fail(f"{where}: {exc}")
     model = SortSlice.from_prevalence(state.ids, state.prevalence, state.n_molecules, state.n_invalid, **params)
-    if input_path != "-":
+    if streamed is not None:
+        model.set_examples({i: e for i, e in streamed.examples_.items() if i in set(model.vocabulary_.tolist())})
+    elif input_path != "-":
         _examples_in_data_order(model, input_path, inputs, run, reader)
-    elif reader.kind != "ids":
-        model.find_examples(molecules_for_fit(chunk, reader.kind) for chunk in first)
     return model
 
 

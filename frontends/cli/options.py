@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import click
 
 from ..engine.config import DEFAULT_CHUNK_SIZE
-from ..io.readers import INPUT_FORMATS
 from ..io.sinks import OUTPUT_FORMATS
+from ..io.sniff import INPUT_FORMATS
 
 
 def _apply(fn, options):

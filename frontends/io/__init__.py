@@ -11,8 +11,9 @@ The command line and :mod:`sortslice.dask` both use this layer; the command line
 """
 
 from .errors import FileError, InputError, InputNote
-from .readers import INPUT_FORMATS, Chunk, open_input
+from .readers import Chunk, open_input
 from .sinks import OUTPUT_FORMATS, Fingerprints, Part, open_output
+from .sniff import INPUT_FORMATS
 
 __all__ = [
     "INPUT_FORMATS",

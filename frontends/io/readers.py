@@ -20,23 +20,17 @@ from .._arrow import strings  # carried columns: not pa.array, which imports pan
 from ..engine.config import DEFAULT_CHUNK_SIZE
 from ..engine.parse import ASCII_SPACE
 from .errors import FileError, InputNote, fail
+from .sniff import (
+    PARQUET_MAGIC,
+    check_columns,
+    first_line_is_header,
+    guess_input_format,
+    is_molecule,
+    pick_smiles_column,
+)
 
-INPUT_FORMATS = ("csv", "tsv", "smi", "sdf", "parquet")
 OUTPUT_FORMATS = ("parquet", "csv", "tsv", "npy", "npz")
 
-_INPUT_EXTENSIONS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".smi": "smi",
-    ".smiles": "smi",
-    ".ism": "smi",
-    ".can": "smi",
-    ".sdf": "sdf",
-    ".sd": "sdf",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 _OUTPUT_EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -46,7 +40,6 @@ _OUTPUT_EXTENSIONS = {
     ".npz": "npz",
 }
 _GZIP_MAGIC = b"\x1f\x8b"
-_PARQUET_MAGIC = b"PAR1"
 #: columns every output has of its own; carried columns may not use these names
 RESERVED_COLUMNS = ("fingerprint", "ids", "counts", "error")
 #: bytes Arrow reads from a CSV/TSV at a time
@@ -55,11 +48,6 @@ CSV_BLOCK_SIZE = 1 << 22
 _ASCII_SPACE_RUN = re.compile(f"[{re.escape(ASCII_SPACE)}]+")
 #: errors that mean "the bytes of this file are not what they claim to be"
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError)
-
-
-def _shorten(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 # ============================================================================ inputs
@@ -139,62 +127,6 @@ class Source:
     def close(self) -> None:
         if self.path != "-":
             self.raw.close()
-
-
-def guess_input_format(path: str, head: bytes, requested: str | None) -> str:
-    if requested:
-        return requested
-    if path != "-":
-        base = path[:-3] if path.lower().endswith(".gz") else path
-        ext = os.path.splitext(base)[1].lower()
-        if ext in _INPUT_EXTENSIONS:
-            return _INPUT_EXTENSIONS[ext]
-        fail(f"cannot tell the format of {path} from its extension; use --input-format ({'|'.join(INPUT_FORMATS)})")
-    # stdin has no extension: look at the content
-    if head.startswith(_PARQUET_MAGIC):
-        return "parquet"
-    lines = head.decode("utf-8", errors="replace").splitlines()
-    if any(line.startswith("M  END") or "V2000" in line or "V3000" in line for line in lines[:64]):
-        return "sdf"
-    first = lines[0] if lines else ""
-    token = re.split(r"[\s,]", first.strip(), maxsplit=1)[0]
-    if token and _is_smiles(token):
-        return "smi"  # no header: molecules from the first line on
-    if "\t" in first:
-        return "tsv"
-    if "," in first:
-        return "csv"
-    return "smi"
-
-
-def _is_smiles(text: str) -> bool:
-    from rdkit import Chem, rdBase
-
-    with rdBase.BlockLogs():
-        return Chem.MolFromSmiles(text, sanitize=False) is not None
-
-
-def pick_smiles_column(names: list[str], requested: str | None, where: str) -> str:
-    """The requested column, or the one obvious SMILES column."""
-    if requested is not None:
-        if requested not in names:
-            fail(f"{where}: no column {requested!r} (columns: {_shorten(names)})")
-        return requested
-    exact = [n for n in names if n.strip().lower() == "smiles"]
-    if len(exact) == 1:
-        return exact[0]
-    loose = [n for n in names if "smiles" in n.lower()]
-    if len(loose) == 1:
-        return loose[0]
-    if len(names) == 1:
-        return names[0]
-    fail(f"{where}: cannot tell which column holds the SMILES (columns: {_shorten(names)}); use --smiles-column")
-
-
-def _check_columns(names: list[str], wanted: list[str], where: str) -> None:
-    for c in wanted:
-        if c not in names:
-            fail(f"{where}: no column {c!r} (columns: {_shorten(names)})")
 
 
 class Reader:
@@ -287,22 +219,6 @@ class _ArrowReader(Reader):
             yield chunk
 
 
-#: what a column name looks like: a word or words (letters, digits, ``_ . - /``, spaces), starting with a letter
-_NAME_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .\-/]*$")
-
-
-def _is_molecule(text: str) -> bool:
-    """RDKit reads ``text`` as a SMILES of at least one atom (the size limits measured first, as the engine does)."""
-    from ..engine.parse import parse, quiet_rdkit
-
-    text = text.strip()
-    if not text:
-        return False
-    with quiet_rdkit():
-        mol, _ = parse(text)
-    return mol is not None and mol.GetNumAtoms() > 0
-
-
 class _Prepended(io.RawIOBase):
     """``first`` (bytes already read), then the rest of ``stream``: a first line given back to the CSV reader."""
 
@@ -322,37 +238,6 @@ class _Prepended(io.RawIOBase):
         data = self.stream.read1(len(b)) if hasattr(self.stream, "read1") else self.stream.read(len(b))
         b[: len(data)] = data
         return len(data)
-
-
-def first_line_is_header(cells: list[str], smiles_column: str | None, wanted: list[str]) -> tuple[bool, str | None]:
-    """Whether a CSV/TSV's first line is a header, decided from its cells, and a note when that is a guess.
-
-    A header for certain: it names the SMILES column given (or one called ``smiles``) or the columns asked
-    for.  Otherwise RDKit decides: a line with a cell that parses as a molecule is data (no column is
-    named like that); a line of words that are not molecules is a header; anything else is read as data
-    (an unparsable first molecule stays an invalid row, never silently dropped).  Every decision that is
-    not for certain comes with a note to show the user.
-    """
-    if smiles_column is not None and smiles_column in cells:
-        return True, None
-    if any(c.strip().lower() == "smiles" or "smiles" in c.lower() for c in cells):
-        return True, None
-    if wanted and all(c in cells for c in wanted):
-        return True, None
-    molecules = [c for c in cells if _is_molecule(c)]
-    if molecules:
-        return False, f"no header: reading the first line as data ({_short_cell(molecules[0])} is a molecule)"
-    if all(_NAME_LIKE.match(c.strip()) for c in cells if c.strip()):
-        return True, None
-    return False, (
-        f"no header: reading the first line as data ({_short_cell(cells[0])} is neither a column name "
-        "nor a valid molecule: its row says why)"
-    )
-
-
-def _short_cell(text: str, limit: int = 40) -> str:
-    r = repr(text)
-    return r if len(r) <= limit else r[: limit - 4] + "...'"
 
 
 class DelimitedReader(_ArrowReader):
@@ -377,7 +262,7 @@ class DelimitedReader(_ArrowReader):
         is_header, note = first_line_is_header(names, smiles_column, self.wanted)
         self.has_header = is_header
         if not is_header:
-            molecule = next((i for i, c in enumerate(names) if _is_molecule(c)), 0)
+            molecule = next((i for i, c in enumerate(names) if is_molecule(c)), 0)
             cells = names
             names = [f"column_{i + 1}" for i in range(len(cells))]
             if smiles_column is None:
@@ -393,7 +278,7 @@ class DelimitedReader(_ArrowReader):
         dupes = sorted({n for n in names if names.count(n) > 1})
         self.columns = names
         self.molecule_column = pick_smiles_column(names, smiles_column, source.name)
-        _check_columns(names, self.wanted, source.name)
+        check_columns(names, self.wanted, source.name)
         used = [n for n in dupes if n in {self.molecule_column, *self.wanted}]
         if used:
             fail(f"{source.name}: column name {used[0]!r} appears more than once in the header")
@@ -451,7 +336,7 @@ class ParquetReader(_ArrowReader):
             or getattr(pa.types, "is_string_view", lambda t: False)(mtype)
         ):
             fail(f"{source.name}: column {self.molecule_column!r} holds {mtype}, not SMILES text")
-        _check_columns(self.columns, self.wanted, source.name)
+        check_columns(self.columns, self.wanted, source.name)
         self.schema = schema
         self.total_rows = self.file.metadata.num_rows
 
@@ -499,7 +384,7 @@ class SmiReader(Reader):
                 f"{source.name}: a .smi file has the columns smiles and name; --smiles-column {smiles_column!r} "
                 f"does not apply"
             )
-        _check_columns(self.columns, self.wanted, source.name)
+        check_columns(self.columns, self.wanted, source.name)
 
     def _chunks(self):
         text = io.TextIOWrapper(self.source.stream, encoding="utf-8", newline=None)
@@ -582,7 +467,7 @@ class SdfReader(Reader):
             fail(f"{source.name}: cannot read SDF: {exc}")
         fields = list(self._first[2]) if self._first else []
         self.columns = ["name", *fields]
-        _check_columns(self.columns, self.wanted, source.name)
+        check_columns(self.columns, self.wanted, source.name)
 
     def _iter_records(self):
         text = io.TextIOWrapper(self.source.stream, encoding="utf-8", errors="strict", newline=None)
@@ -642,7 +527,7 @@ class IdsReader(Reader):
         super().__init__(source, fmt, smiles_column, carry, name_column, chunk_size)
         self.columns = list(self.info.carried)
         self.molecule_column = self.info.smiles_column or ""
-        _check_columns(self.columns, self.wanted, source.name)
+        check_columns(self.columns, self.wanted, source.name)
         self.total_rows = self.info.num_rows
 
     def carried_types(self) -> dict:
@@ -672,7 +557,7 @@ def is_ids_file(path: str) -> bool:
         return False
     try:
         with open(path, "rb") as fh:
-            if fh.read(4) != _PARQUET_MAGIC:
+            if fh.read(4) != PARQUET_MAGIC:
                 return False
         meta = pq.read_schema(path).metadata or {}
     except (pa.ArrowException, OSError):
