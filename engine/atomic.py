@@ -52,6 +52,10 @@ def _create_temporary(target: str) -> tuple[int, str]:
         except FileExistsError:
             _LIVE.discard(tmp)
         except BaseException:
+            # an interrupt (a signal handler's exception) may land after os.open created the file and before
+            # the return: the file is ours (O_EXCL), so it goes with the name
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             _LIVE.discard(tmp)
             raise
     raise FileExistsError(f"no free temporary name beside {target}")

@@ -154,6 +154,18 @@ def starter(kind: str, jobs: int | None):
 
 
 # ============================================================================ the chunk loop
+#: interrupts a signal handler raised (the command line's SIGTERM/SIGHUP handler adds its exception here):
+#: Python only prints an exception raised inside a weakref callback or ``__del__``, so a signal landing there
+#: would be lost; the chunk loop raises it again at its next step
+INTERRUPTS: list[BaseException] = []
+
+
+def raise_pending_interrupt() -> None:
+    """Raise an interrupt the signal handler raised but Python swallowed (see :data:`INTERRUPTS`)."""
+    if INTERRUPTS:
+        raise INTERRUPTS[0]
+
+
 class Cancelled(Exception):
     """The run is being stopped (an interrupt or an error elsewhere): a chunk's work ends at its next piece."""
 
@@ -265,6 +277,7 @@ def stream(
 
     try:
         while True:
+            raise_pending_interrupt()
             refill()
             if not pending:
                 break
@@ -277,6 +290,7 @@ def stream(
                 continue
             pending.popleft()
             emit(chunk, part, key)
+        raise_pending_interrupt()
         if finish is not None:
             finish(tally)
         with writing(sink.path):

@@ -224,7 +224,7 @@ def test_interrupted_cli_keeps_complete_parts_and_says_how_to_resume(corpus, tmp
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM, err
     n = len(parts(out))
-    assert sorted(os.listdir(out)) == parts(out)  # the part being written was removed (it was not complete)
+    assert sorted(os.listdir(out)) == parts(out), err  # the part being written was removed (it was not complete)
     assert err.splitlines()[-1] == (
         f"Error: interrupted by SIGTERM (incomplete outputs are not written; {n} "
         f"complete parts are kept in {out}: the same command with --resume finishes "

@@ -237,7 +237,12 @@ def transform_folder(
             finally:
                 reader.source.close()
     except KeyboardInterrupt as exc:
-        done = len(records)
+        # the parts in the folder, not the records: the interrupt may come after a part was renamed into
+        # place and before its record was kept (every part-* name there is complete: written, then renamed)
+        try:
+            done = sum(1 for n in os.listdir(output) if n.startswith("part-") and n.endswith(".parquet"))
+        except OSError:
+            done = len(records)
         if done:
             exc.note = (
                 f"{done:,} complete part{'s are' if done != 1 else ' is'} kept in {output}: "

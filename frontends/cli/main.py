@@ -18,6 +18,7 @@ import click
 
 import sortslice
 
+from .. import jobs
 from ..engine.atomic import remove_temporaries
 from ..engine.featurisers import CLASSES
 from ..engine.fingerprint import InvalidMoleculeError
@@ -54,7 +55,9 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
-    raise Interrupted(signum)
+    exc = Interrupted(signum)
+    jobs.INTERRUPTS.append(exc)  # raised again by the chunk loop if Python swallows it (a weakref callback)
+    raise exc
 
 
 _show_warning = warnings.showwarning
@@ -71,6 +74,7 @@ class _Commands(click.Group):
     """The command group: an interrupted command ends with one line and the shell's status, 128 + signal."""
 
     def invoke(self, ctx):
+        jobs.INTERRUPTS.clear()  # a new command (in-process runs share the module)
         try:
             with warnings.catch_warnings():
                 # the commands count invalid rows and report them in their own words (``run.Tally``)
