@@ -25,15 +25,16 @@ console.log("navigation links:", nav.length);
 // follow the navigation: click the API reference link and check the page
 const ref = nav.find((h) => h.includes("reference/sortslice.html"));
 await Promise.all([page.waitForNavigation({ waitUntil: "networkidle0" }), page.click(`nav.md-nav--primary a[href="${ref}"]`)]);
-console.log("after clicking the nav link:", page.url().split("/site/")[1], "-", await page.title());
+console.log("after clicking the nav link:", page.url().slice(`file://${site}/`.length), "-", await page.title());
 // search: type into the search box and read the results
 await page.goto(`file://${site}/index.html`, { waitUntil: "networkidle0" });
 await page.click('label[for="__search"]').catch(() => {});
 await page.focus("input.md-search__input");
-await page.keyboard.type("transform_one");
+await page.keyboard.type("prevalence");
 await page.waitForSelector(".md-search-result__item", { timeout: 20000 });
+await new Promise((resolve) => setTimeout(resolve, 1500)); // the results of the whole word, not of its first letters
 const results = await page.$$eval(".md-search-result__item", (els) => els.slice(0, 5).map((e) => e.innerText.split("\n")[0]));
 const meta = await page.$eval(".md-search-result__meta", (e) => e.innerText);
-console.log("search 'transform_one':", meta, "|", JSON.stringify(results));
+console.log("search 'prevalence':", meta, "|", JSON.stringify(results));
 await page.screenshot({ path: "./search.png" });
 await browser.close();
