@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import subprocess
 import sys
 
@@ -74,6 +76,14 @@ def test_first_call_route_is_only_for_small_text_batches(before_the_kernels):
     assert len(before_the_kernels) == 0  # strict fails on the parse, before any fingerprint
 
 
+def _cold_run(script: str, tmp_path):
+    """What ``script`` prints (one JSON line), run in a fresh process on an empty cache without helpers."""
+    env = {**os.environ, "SORTSLICE_CACHE_DIR": str(tmp_path / "cache"), "SORTSLICE_COMPILE_JOBS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_a_cold_process_answers_a_first_call_without_compiling(tmp_path):
     """Empty cache, no helpers: the first small ecfp() compiles nothing and equals the warm result."""
     script = (
@@ -82,15 +92,7 @@ def test_a_cold_process_answers_a_first_call_without_compiling(tmp_path):
         "fp = sortslice.ecfp(['CCO', 'c1ccccc1O', 'CC(=O)Nc1ccc(O)cc1', 'nope'])\n"
         "print(json.dumps([compiled_signatures(), fp.indptr.tolist(), fp.ids.tolist(), fp.counts.tolist()]))\n"
     )
-    env = {"SORTSLICE_CACHE_DIR": str(tmp_path / "cache"), "SORTSLICE_COMPILE_JOBS": "1"}
-    import json
-    import os
-
-    out = subprocess.run(
-        [sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0, out.stderr
-    compiled, indptr, ids, counts = json.loads(out.stdout)
+    compiled, indptr, ids, counts = _cold_run(script, tmp_path)
     assert compiled == 0
     warm = sortslice.ecfp(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "nope"], n_jobs=1)
     assert indptr == warm.indptr.tolist() and ids == warm.ids.tolist() and counts == warm.counts.tolist()
@@ -153,15 +155,7 @@ def test_a_cold_fit_and_transform_compiles_no_morgan_kernel(tmp_path):
         "X = sortslice.SortSlice(length=16).fit(M).transform(M)\n"
         "print(json.dumps([[_jit.kernel_name(k) for k in _jit.KERNELS if k.overloads], X.tolist()]))\n"
     )
-    env = {"SORTSLICE_CACHE_DIR": str(tmp_path / "cache"), "SORTSLICE_COMPILE_JOBS": "1"}
-    import json
-    import os
-
-    out = subprocess.run(
-        [sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0, out.stderr
-    compiled, X = json.loads(out.stdout)
+    compiled, X = _cold_run(script, tmp_path)
     assert compiled and not [
         name for name in compiled if not name.startswith(("prevalence.", "pooling.", "sorting."))
     ], compiled

@@ -201,7 +201,8 @@ def _fit_streamed(model, reader, input_path: str, inputs, run, ecfp: dict, tally
         fail(f"{where}: {exc}")
     model = SortSlice.from_prevalence(state.ids, state.prevalence, state.n_molecules, state.n_invalid, **params)
     if streamed is not None:
-        model.set_examples({i: e for i, e in streamed.examples_.items() if i in set(model.vocabulary_.tolist())})
+        columns = set(model.vocabulary_.tolist())
+        model.set_examples({i: e for i, e in streamed.examples_.items() if i in columns})
     elif input_path != "-":
         _examples_in_data_order(model, input_path, inputs, run, reader)
     return model
