@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _jit, checks, parallel, parse
 from .csr import concat_ptr, row_of, select_rows
+from .fastpath import check_parser
 from .flatten import Flattened, flatten, iter_flatten, reasons  # noqa: F401  (re-exported: the stage before ids)
 from .graph import MolGraph
 from .morgan import Environments, morgan_unchecked
@@ -121,6 +122,9 @@ class EcfpResult:
     smiles : numpy.ndarray or None, default None
         The molecules (object array of SMILES, one per row) when read from an ids file that keeps
         them, else ``None``.
+    fast : numpy.ndarray or None, default None
+        One bool per row: True where the certified SMILES fast path parsed the molecule, False where
+        RDKit did (or the row was missing); ``None`` when every row took RDKit.  :attr:`routes` counts them.
     from_engine : bool, default False
         Made by :func:`ecfp`: rows are known to be ascending and unique, so that O(ids) check is skipped
         (the O(rows) checks always run).  Leave it False for results built by hand.
@@ -134,6 +138,7 @@ class EcfpResult:
     params: EcfpParams
     environments: Environments | None = None
     smiles: np.ndarray | None = field(default=None, repr=False, compare=False)
+    fast: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: made by :func:`ecfp` (rows are known to be ascending and unique: the O(ids) check is skipped;
     #: the O(rows) checks that keep the kernels in bounds always run)
     from_engine: bool = field(default=False, repr=False, compare=False)
@@ -164,9 +169,23 @@ class EcfpResult:
         rows = np.where(rows < 0, rows + len(self), rows)
         indptr, idx = select_rows(self.indptr, rows)
         smiles = None if self.smiles is None else self.smiles[rows]
+        fast = None if self.fast is None else self.fast[rows]
         return EcfpResult(
-            indptr, self.ids[idx], self.counts[idx], self.valid[rows], self.errors[rows], self.params, smiles=smiles
+            indptr,
+            self.ids[idx],
+            self.counts[idx],
+            self.valid[rows],
+            self.errors[rows],
+            self.params,
+            smiles=smiles,
+            fast=fast,
         )
+
+    @property
+    def routes(self) -> dict[str, int]:
+        """How many rows each parser took: ``{"fast": ..., "rdkit": ...}`` (missing rows count as RDKit's)."""
+        n_fast = 0 if self.fast is None else int(np.count_nonzero(self.fast))
+        return {"fast": n_fast, "rdkit": len(self) - n_fast}
 
     @property
     def n_invalid(self) -> int:
@@ -222,7 +241,9 @@ def checked_result(fp: EcfpResult) -> EcfpResult:
         )
     ):
         return fp
-    return EcfpResult(indptr, ids, counts, valid, errors, fp.params, fp.environments, smiles, fp.from_engine)
+    return EcfpResult(
+        indptr, ids, counts, valid, errors, fp.params, fp.environments, smiles, fp.from_engine, fast=fp.fast
+    )
 
 
 def ids_from_graph(graph: MolGraph, params: EcfpParams, *, provenance: bool = False, threads: int | None = None):
@@ -271,6 +292,7 @@ def ecfp(
     kind: str = "smiles",
     chunk_size: int | None = None,
     progress=None,
+    parser: str = "auto",
 ) -> EcfpResult:
     """Unfolded ECFP/FCFP ids and counts, bit-identical to RDKit's Morgan generator.
 
@@ -302,6 +324,12 @@ def ecfp(
         Called with the number of molecules just done after each piece of the
         batch (a parsing task, or ``chunk_size`` molecules parsed in this process),
         from the calling thread; an exception it raises stops the call.
+    parser
+        ``"auto"`` (default): SMILES that the certified fast path can show RDKit would read identically
+        are parsed by it (compiled, many times faster), the others by RDKit; ids, counts and validity
+        are identical either way.  It serves achiral ECFP (``invariants="ecfp"``, ``chirality=False``)
+        on the RDKit versions it was verified against.  ``"rdkit"``: every molecule by RDKit.
+        ``result.routes`` says how many rows took each.
 
     Returns
     -------
@@ -323,6 +351,7 @@ def ecfp(
     'missing molecule'
     """
     params = EcfpParams(radius, invariants, chirality, bond_types, ring_membership, redundant_environments)
+    parser = check_parser(parser)
     if not (provenance or params.chirality) and kind == "smiles":
         first = _before_the_kernels(molecules, params, strict, progress)
         if first is not None:
@@ -334,6 +363,7 @@ def ecfp(
         n_jobs=n_jobs,
         kind=kind,
         chunk_size=chunk_size,
+        parser=parser,
     )
 
     def checked(items):
@@ -515,7 +545,7 @@ def _fingerprint_chunk(flat: Flattened, params: EcfpParams, provenance: bool, th
         indptr, ids, counts = _counts_from_envs(env)
     else:
         indptr, ids, counts = ids_from_graph(flat.graph, params, threads=threads)
-    return EcfpResult(indptr, ids, counts, flat.valid, flat.errors, params, env, from_engine=True)
+    return EcfpResult(indptr, ids, counts, flat.valid, flat.errors, params, env, from_engine=True, fast=flat.fast)
 
 
 def concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
@@ -541,6 +571,9 @@ def concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
             np.concatenate([e.radius for e in envs]),
         )
     smiles = None if parts[0].smiles is None else np.concatenate([p.smiles for p in parts])
+    fast = None
+    if any(p.fast is not None for p in parts):
+        fast = np.concatenate([p.fast if p.fast is not None else np.zeros(len(p), dtype=bool) for p in parts])
     return EcfpResult(
         concat_ptr([p.indptr for p in parts]),
         np.concatenate([p.ids for p in parts]),
@@ -551,6 +584,7 @@ def concat_results(parts: list[EcfpResult], params: EcfpParams) -> EcfpResult:
         env,
         smiles,
         from_engine=True,
+        fast=fast,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import molpickle, parallel
+from . import fastpath, molpickle, parallel
 from ._jit import ro
 from .graph import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, take_rows, to_pickles
 from .parse import MAX_ATOMS, MAX_RINGS, chiral_cip_terms, classify, parse_in_process, rdkit_error, size_problem
@@ -24,6 +24,8 @@ class Flattened:
     graph: MolGraph
     valid: np.ndarray
     errors: np.ndarray
+    #: per row, whether the SMILES fast path parsed it (``None``: every row took RDKit)
+    fast: np.ndarray | None = None
 
 
 def iter_flatten(
@@ -34,13 +36,18 @@ def iter_flatten(
     n_jobs: int | None = None,
     kind: str = "smiles",
     chunk_size: int | None = None,
+    parser: str = "auto",
 ):
     """Flatten in chunks: yields ``(first_row, Flattened)`` in input order.
 
     Large all-text batches are parsed by ``n_jobs`` worker processes while the
     caller works on the chunks already returned (the pipeline overlaps parsing and
-    the kernels).  Results never depend on ``n_jobs`` or ``chunk_size``.
+    the kernels).  With ``parser="auto"`` SMILES take the certified fast path where it serves
+    (:mod:`.fastpath`), RDKit the rest.  Results never depend on ``n_jobs``, ``chunk_size`` or ``parser``.
     """
+    if fastpath.serves(parser=fastpath.check_parser(parser), chirality=chirality, fcfp=fcfp, kind=kind):
+        yield from _iter_flatten_fast(molecules, n_jobs, chunk_size)
+        return
     items, errors, mols, text_rows = classify(molecules)
     n = len(items)
     jobs = parallel.processes(n_jobs, len(text_rows))
@@ -150,6 +157,7 @@ def flatten(
     n_jobs: int | None = None,
     kind: str = "smiles",
     chunk_size: int | None = None,
+    parser: str = "auto",
 ) -> Flattened:
     """Turn a batch of molecules into one :class:`MolGraph` plus per-row validity.
 
@@ -159,16 +167,67 @@ def flatten(
     parts = [
         f
         for _, f in iter_flatten(
-            molecules, chirality=chirality, fcfp=fcfp, n_jobs=n_jobs, kind=kind, chunk_size=chunk_size
+            molecules, chirality=chirality, fcfp=fcfp, n_jobs=n_jobs, kind=kind, chunk_size=chunk_size, parser=parser
         )
     ]
     if len(parts) == 1:
         return parts[0]
+    fast = None if all(p.fast is None for p in parts) else np.concatenate([fast_rows(p) for p in parts])
     return Flattened(
         concat_graphs([p.graph for p in parts]),
         np.concatenate([p.valid for p in parts]),
         np.concatenate([p.errors for p in parts]),
+        fast,
     )
+
+
+def fast_rows(flat: Flattened) -> np.ndarray:
+    """The per-row fast-path mask of ``flat`` (all False when every row took RDKit)."""
+    return flat.fast if flat.fast is not None else np.zeros(flat.valid.shape[0], dtype=bool)
+
+
+#: rows a fast-path piece holds when the caller gives no ``chunk_size`` (the kernels of one piece run while
+#: the next is parsed)
+FAST_PIECE = 65_536
+
+
+def _iter_flatten_fast(molecules, n_jobs, chunk_size):
+    """:func:`iter_flatten` with the SMILES fast path: each piece's text rows go through the compiled
+    parser; the rows it defers, ``Mol`` inputs and missing values take the RDKit route (worker processes
+    when there are many), and the two are put back in row order."""
+    items, _errors, _mols, text_rows = classify(molecules)
+    if not fastpath.ready(len(text_rows)):
+        yield from iter_flatten(items, n_jobs=n_jobs, chunk_size=chunk_size, parser="rdkit")
+        return
+    n = len(items)
+    threads = parallel.threads(n_jobs)
+    step = int(chunk_size) if chunk_size is not None and chunk_size > 0 else FAST_PIECE
+    text = np.zeros(n, dtype=bool)
+    text[text_rows] = True
+    for start in range(0, max(n, 1), step):
+        stop = min(n, start + step)
+        m = stop - start
+        rows = np.flatnonzero(text[start:stop])
+        fp = fastpath.parse_smiles([items[start + int(r)] for r in rows], threads=threads)
+        taken = np.zeros(m, dtype=bool)
+        taken[rows[fp.accepted]] = True
+        rest = np.flatnonzero(~taken)
+        if rest.size == 0:
+            yield start, Flattened(fp.graph, np.ones(m, dtype=bool), np.full(m, None, dtype=object), taken)
+            continue
+        other = flatten(
+            [items[start + int(r)] for r in rest], n_jobs=n_jobs, chunk_size=None, parser="rdkit"
+        )
+        # rows of concat([fast graph (one row per text row), RDKit graph (one row per rest row)])
+        order = np.empty(m, dtype=np.int64)
+        order[rows] = np.arange(rows.shape[0])
+        order[rest] = rows.shape[0] + np.arange(rest.shape[0])
+        graph = take_rows(concat_graphs([fp.graph, other.graph]), order)
+        valid = taken.copy()
+        valid[rest] = other.valid
+        errors = np.full(m, None, dtype=object)
+        errors[rest] = other.errors
+        yield start, Flattened(graph, valid, errors, taken)
 
 
 def _assemble(n, lengths, buf, errors, cip_rows, fcfp_by_row, mols, items, chirality, fcfp, kind, threads):

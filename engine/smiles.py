@@ -97,7 +97,7 @@ def _tables():
 DEFAULT_VALENCE, OUTER_ELECTRONS, VALENCE_LIST = _tables()
 
 
-@kernel(inline="always")
+@kernel
 def _more_electronegative(z1, z2, outer):
     """RDKit's ``PeriodicTable::moreElectroNegative``: more outer electrons, then the lower atomic number."""
     n1 = outer[z1]
@@ -107,7 +107,7 @@ def _more_electronegative(z1, z2, outer):
     return n1 == n2 and z1 < z2
 
 
-@kernel(inline="always")
+@kernel
 def _bracket_ok(z, charge, valence, degree):
     """Bracket atoms the fast path takes: (element, charge) with the total valence (bonds + H) it must
     have, so that RDKit neither refuses it nor gives it radical electrons."""
@@ -136,7 +136,7 @@ def _bracket_ok(z, charge, valence, degree):
     return False
 
 
-@kernel(inline="always")
+@kernel
 def _symbol(c0, c1):
     """Element of a bracket symbol: ``(Z, characters used)``; Z = 0 for one the fast path does not take."""
     up = np.uint8(c0)
@@ -248,6 +248,7 @@ def parse_smiles_block(
     ring_atom = np.empty(L, np.bool_)
     comp = np.empty(L, np.int32)
     ring_count = np.empty(L, np.int32)
+    mark = np.empty(L, np.bool_)
     # per-bond scratch
     bb = np.empty(L, np.int32)
     be = np.empty(L, np.int32)
@@ -887,6 +888,33 @@ def parse_smiles_block(
                 ncomp += 1
                 if n_sys_cand < 3:
                     continue
+                # no cycle among the system's candidate atoms: no candidate ring whatever its rings are
+                e_c = 0
+                for b in range(nb):
+                    if ring_bond[b] and comp[bb[b]] == this and cand[bb[b]] and cand[be[b]]:
+                        e_c += 1
+                c_c = 0
+                for a in range(na):
+                    mark[a] = False
+                for a in range(na):
+                    if comp[a] != this or not cand[a] or mark[a]:
+                        continue
+                    c_c += 1
+                    mark[a] = True
+                    top = 0
+                    stack[top] = a
+                    top += 1
+                    while top > 0:
+                        top -= 1
+                        u = stack[top]
+                        for k in range(nptr[u], nptr[u + 1]):
+                            v = nat[k]
+                            if ring_bond[nbd[k]] and cand[v] and not mark[v]:
+                                mark[v] = True
+                                stack[top] = v
+                                top += 1
+                if e_c - n_sys_cand + c_c <= 0:
+                    continue
                 n_sys_bonds = 0
                 for b in range(nb):
                     if ring_bond[b] and comp[bb[b]] == this:
@@ -1210,7 +1238,7 @@ def parse_smiles_block(
         status[i] = ACCEPTED
 
 
-@kernel(inline="always")
+@kernel
 def _reduce(m, basis):
     """``m`` reduced over GF(2) by an XOR basis indexed by highest bit."""
     for bit in range(63, -1, -1):
@@ -1221,7 +1249,7 @@ def _reduce(m, basis):
     return m
 
 
-@kernel(inline="always")
+@kernel
 def _insert(m, basis):
     """Add the reduced, nonzero ``m`` to the XOR basis."""
     for bit in range(63, -1, -1):
@@ -1230,7 +1258,7 @@ def _insert(m, basis):
             return
 
 
-@kernel(inline="always")
+@kernel
 def _shared_bonds(crings_bonds, crings_len, r, q):
     n = 0
     for j in range(crings_len[r]):
@@ -1242,7 +1270,7 @@ def _shared_bonds(crings_bonds, crings_len, r, q):
     return n
 
 
-@kernel(inline="always")
+@kernel
 def _connected(crings_bonds, crings_len, fused_list, comb, size, seen):
     """RDKit's ``checkFused``: the rings of the combination form one system (sharing exactly one bond)."""
     if size == 1:

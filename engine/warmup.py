@@ -119,9 +119,24 @@ def _featurisers():
     MIM(length=8).fit(fp, np.arange(len(smiles)) % 2)
 
 
+def _fast_path_kernels():
+    """The certified SMILES fast path (its parser and the single-molecule kernel of ``transform_one``)."""
+    from . import fastpath
+
+    fastpath.parse_smiles(_MOLECULES, threads=1)
+
+
 #: the warmup's steps, in the order a first call needs them; helper processes take them from the other end
-STEPS = (_graph_kernels, _morgan_kernels, _pooling_kernels, _scoring_kernel, _featurisers)
-_HELPER_ORDER = (_morgan_kernels, _pooling_kernels, _scoring_kernel, _graph_kernels, _featurisers)
+#: (the fast path last: calls take RDKit until it is ready, see :func:`.fastpath.ready`)
+STEPS = (_graph_kernels, _morgan_kernels, _pooling_kernels, _scoring_kernel, _featurisers, _fast_path_kernels)
+_HELPER_ORDER = (
+    _morgan_kernels,
+    _pooling_kernels,
+    _scoring_kernel,
+    _graph_kernels,
+    _featurisers,
+    _fast_path_kernels,
+)
 
 
 def warmup(*, _steps=STEPS) -> WarmupReport:
