@@ -173,8 +173,8 @@ def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None =
     bond_begin = np.empty(size, dtype=np.int32)
     bond_end = np.empty(size, dtype=np.int32)
     bond_type = np.empty(size, dtype=np.int32)
+    blocks = balanced_blocks(offsets, max(1, 8 * t) if n > 4096 else 1)
     if n:
-        blocks = balanced_blocks(offsets, max(1, 8 * t) if n > 4096 else 1)
         parallel.run_blocks(
             smiles.parse_smiles_block,
             blocks,
@@ -201,26 +201,33 @@ def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None =
     bond_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(n_atoms, out=atom_ptr[1:])
     np.cumsum(n_bonds, out=bond_ptr[1:])
-    # each molecule wrote from its byte offset: gather the written runs into place
-    starts = offsets[:-1]
-    aidx = np.repeat(starts - atom_ptr[:-1], n_atoms) + np.arange(int(atom_ptr[-1]), dtype=np.int64)
-    bidx = np.repeat(starts - bond_ptr[:-1], n_bonds) + np.arange(int(bond_ptr[-1]), dtype=np.int64)
-    bond_begin, bond_end = bond_begin[bidx], bond_end[bidx]
+    # block k wrote its molecules one after another from byte offsets[blocks[k]]: join the blocks' runs
+
+    def gather(arr, ptr):
+        if blocks.shape[0] <= 2:
+            return arr[: int(ptr[-1])]
+        runs = []
+        for k in range(blocks.shape[0] - 1):
+            first = int(offsets[blocks[k]])
+            runs.append(arr[first : first + int(ptr[blocks[k + 1]] - ptr[blocks[k]])])
+        return np.concatenate(runs)
+
+    bond_begin, bond_end = gather(bond_begin, bond_ptr), gather(bond_end, bond_ptr)
     nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
     na = int(atom_ptr[-1])
     graph = MolGraph(
         atom_ptr,
         bond_ptr,
-        atomic_num[aidx],
-        total_degree[aidx],
-        total_hs[aidx],
-        charge[aidx],
+        gather(atomic_num, atom_ptr),
+        gather(total_degree, atom_ptr),
+        gather(total_hs, atom_ptr),
+        gather(charge, atom_ptr),
         np.zeros(na, dtype=np.int32),
-        in_ring[aidx],
+        gather(in_ring, atom_ptr),
         np.zeros(na, dtype=np.uint8),
         bond_begin,
         bond_end,
-        bond_type[bidx],
+        gather(bond_type, bond_ptr),
         np.zeros(int(bond_ptr[-1]), dtype=np.int32),
         nbr_ptr,
         nbr_atom,

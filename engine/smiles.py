@@ -218,9 +218,10 @@ def parse_smiles_block(
 ):
     """Parse the SMILES of blocks ``blo..bhi-1`` of ``buf`` (``offsets``: n + 1 byte offsets).
 
-    Molecule ``i`` writes its atoms and bonds from position ``offsets[i]`` of the output arrays (a SMILES
-    has at least as many bytes as atoms and as bonds), its counts in ``n_atoms``/``n_bonds`` and
-    ``status[i]`` (``ACCEPTED``/``DEFERRED``).
+    The accepted molecules of block ``k`` write their atoms and bonds one after another from position
+    ``offsets[blocks[k]]`` of the output arrays (a SMILES has at least as many bytes as atoms and as
+    bonds, so a block never reaches the next one's start), their counts in ``n_atoms``/``n_bonds`` and
+    ``status[i]`` (``ACCEPTED``, or the stage that deferred it).
     """
     lo = blocks[blo]
     hi = blocks[bhi]
@@ -249,6 +250,7 @@ def parse_smiles_block(
     comp = np.empty(L, np.int32)
     ring_count = np.empty(L, np.int32)
     mark = np.empty(L, np.bool_)
+    sys_list = np.empty(L, np.int32)
     # per-bond scratch
     bb = np.empty(L, np.int32)
     be = np.empty(L, np.int32)
@@ -263,7 +265,7 @@ def parse_smiles_block(
     nbd = np.empty(2 * L, np.int32)
     fillp = np.empty(L, np.int32)
     stack = np.empty(L, np.int32)
-    ropen = np.empty(100, np.int32)
+    ropen = np.full(100, -1, np.int32)
     rsym = np.empty(100, np.int32)
     # kekulisation search
     kstack = np.empty(L, np.int32)
@@ -286,12 +288,20 @@ def parse_smiles_block(
     fused_list = np.empty(4 * MAX_RANK, np.int32)
     comb = np.empty(8, np.int32)
     seen_ring = np.empty(4 * MAX_RANK, np.bool_)
+    fused_m = np.empty((4 * MAX_RANK, 4 * MAX_RANK), np.bool_)
     atom_cnt = np.empty(L, np.int32)
     bond_cnt = np.empty(L, np.int32)
     done_bond = np.empty(L, np.bool_)
     sys_bond = np.empty(L, np.bool_)
 
+    cur_a = 0
+    cur_b = 0
+    block = blo - 1
     for i in range(lo, hi):
+        if block < bhi - 1 and i == blocks[block + 1]:
+            block += 1  # a new block writes from its first byte
+            cur_a = offsets[i]
+            cur_b = offsets[i]
         s = offsets[i]
         e = offsets[i + 1]
         status[i] = DEFERRED
@@ -308,8 +318,7 @@ def parse_smiles_block(
         sp = 0
         nfrag = 0
         ok = True
-        for r in range(100):
-            ropen[r] = -1
+        n_open = 0  # ring-closure numbers open now
         pos = s
         opened = False  # just after '(' : an atom or a bond symbol must follow
         while pos < e and ok:
@@ -538,9 +547,11 @@ def parse_smiles_block(
                     ropen[rn] = prev
                     rsym[rn] = pend
                     pend = 0
+                    n_open += 1
                 else:
                     o_atom = ropen[rn]
                     ropen[rn] = -1
+                    n_open -= 1
                     s1 = rsym[rn]
                     s2 = pend
                     pend = 0
@@ -581,12 +592,11 @@ def parse_smiles_block(
             else:
                 ok = False
                 break
-        if not ok or sp != 0 or pend != 0 or na == 0 or na > max_atoms:
+        if n_open != 0:
+            for r in range(100):  # leave the table clean for the next molecule
+                ropen[r] = -1
             continue
-        for r in range(100):
-            if ropen[r] >= 0:
-                ok = False
-        if not ok:
+        if not ok or sp != 0 or pend != 0 or na == 0 or na > max_atoms:
             continue
         if nb - na + nfrag + 1 > max_rings:
             continue
@@ -731,26 +741,22 @@ def parse_smiles_block(
         for b in range(nb):
             if wrote_arom[b]:
                 order[b] = 1
-        # a depth-first search: each level matches the unmatched atom with the fewest free partners to one of
-        # them; a dead end undoes the level above and tries its next partner (bounded: past it, defer)
+        # a depth-first search: each level matches the lowest unmatched atom to one of its free partners; a
+        # dead end undoes the level above and tries its next partner (bounded: past it, defer)
         steps = 0
         level = 0
         found = True
         fresh = True  # the next step starts a new level (else it retries kstack[level] from kchoice[level])
         while True:
             if fresh:
+                # the lowest unmatched atom (every atom below the previous level's is matched)
                 best = -1
-                best_n = 99
-                for a in range(na):
-                    if matched[a]:
-                        continue
-                    nfree = 0
-                    for k in range(nptr[a], nptr[a + 1]):
-                        if wrote_arom[nbd[k]] and not matched[nat[k]]:
-                            nfree += 1
-                    if nfree < best_n:
-                        best_n = nfree
+                a = kstack[level - 1] + 1 if level > 0 else 0
+                while a < na:
+                    if not matched[a]:
                         best = a
+                        break
+                    a += 1
                 if best < 0:
                     break  # every atom that needs a double bond has one
                 kstack[level] = best
@@ -873,59 +879,70 @@ def parse_smiles_block(
                 top += 1
                 n_sys_atoms = 0
                 n_sys_cand = 0
+                deg_sum = 0
                 while top > 0:
                     top -= 1
                     u = stack[top]
+                    sys_list[n_sys_atoms] = u
                     n_sys_atoms += 1
                     if cand[u]:
                         n_sys_cand += 1
                     for k in range(nptr[u], nptr[u + 1]):
-                        if ring_bond[nbd[k]] and comp[nat[k]] < 0:
-                            comp[nat[k]] = ncomp
-                            stack[top] = nat[k]
-                            top += 1
+                        if ring_bond[nbd[k]]:
+                            deg_sum += 1
+                            if comp[nat[k]] < 0:
+                                comp[nat[k]] = ncomp
+                                stack[top] = nat[k]
+                                top += 1
                 this = ncomp
                 ncomp += 1
-                if n_sys_cand < 3:
-                    continue
-                # no cycle among the system's candidate atoms: no candidate ring whatever its rings are
-                e_c = 0
-                for b in range(nb):
-                    if ring_bond[b] and comp[bb[b]] == this and cand[bb[b]] and cand[be[b]]:
-                        e_c += 1
-                c_c = 0
-                for a in range(na):
-                    mark[a] = False
-                for a in range(na):
-                    if comp[a] != this or not cand[a] or mark[a]:
-                        continue
-                    c_c += 1
-                    mark[a] = True
-                    top = 0
-                    stack[top] = a
-                    top += 1
-                    while top > 0:
-                        top -= 1
-                        u = stack[top]
-                        for k in range(nptr[u], nptr[u + 1]):
-                            v = nat[k]
-                            if ring_bond[nbd[k]] and cand[v] and not mark[v]:
-                                mark[v] = True
-                                stack[top] = v
-                                top += 1
-                if e_c - n_sys_cand + c_c <= 0:
-                    continue
-                n_sys_bonds = 0
-                for b in range(nb):
-                    if ring_bond[b] and comp[bb[b]] == this:
-                        comp_bond_local[b] = n_sys_bonds
-                        n_sys_bonds += 1
-                    else:
-                        comp_bond_local[b] = -1
+                n_sys_bonds = deg_sum // 2
                 rank = n_sys_bonds - n_sys_atoms + 1
+                if n_sys_cand < 3 or (rank == 1 and n_sys_cand < n_sys_atoms):
+                    continue  # no ring can be all candidates
                 if rank > MAX_RANK or n_sys_bonds > 64:
                     ok = False
                     break
+                if rank > 1:
+                    # no cycle among the system's candidate atoms: no candidate ring whatever its rings are
+                    e_c = 0
+                    for j in range(n_sys_atoms):
+                        u = sys_list[j]
+                        mark[u] = False
+                        if cand[u]:
+                            for k in range(nptr[u], nptr[u + 1]):
+                                if ring_bond[nbd[k]] and cand[nat[k]]:
+                                    e_c += 1
+                    e_c //= 2
+                    c_c = 0
+                    for j in range(n_sys_atoms):
+                        a = sys_list[j]
+                        if not cand[a] or mark[a]:
+                            continue
+                        c_c += 1
+                        mark[a] = True
+                        top = 0
+                        stack[top] = a
+                        top += 1
+                        while top > 0:
+                            top -= 1
+                            u = stack[top]
+                            for k in range(nptr[u], nptr[u + 1]):
+                                v = nat[k]
+                                if ring_bond[nbd[k]] and cand[v] and not mark[v]:
+                                    mark[v] = True
+                                    stack[top] = v
+                                    top += 1
+                    if e_c - n_sys_cand + c_c <= 0:
+                        continue
+                # the system's bonds, numbered from 0 (bit positions of the cycles' masks)
+                nl = 0
+                for j in range(n_sys_atoms):
+                    u = sys_list[j]
+                    for k in range(nptr[u], nptr[u + 1]):
+                        if ring_bond[nbd[k]] and u < nat[k]:
+                            comp_bond_local[nbd[k]] = nl
+                            nl += 1
                 ncyc = 0
                 if rank == 1:
                     # one ring: walk it
@@ -1105,6 +1122,14 @@ def parse_smiles_block(
             # fused neighbours: rings sharing exactly one bond (both at most 24 bonds)
             for r in range(ncr):
                 fused_of[r] = -1
+                for q in range(r + 1, ncr):
+                    shared = _shared_bonds(crings_bonds, crings_len, r, q)
+                    if shared > 1 and (gates & GATE_BRIDGED):
+                        ok = False
+                    fused_m[r, q] = shared == 1 and crings_len[r] <= 24 and crings_len[q] <= 24
+                    fused_m[q, r] = fused_m[r, q]
+            if not ok:
+                continue
             nsys = 0
             for r0 in range(ncr):
                 if fused_of[r0] >= 0:
@@ -1117,12 +1142,7 @@ def parse_smiles_block(
                     top -= 1
                     r = stack[top]
                     for q in range(ncr):
-                        if q == r:
-                            continue
-                        shared = _shared_bonds(crings_bonds, crings_len, r, q)
-                        if shared > 1 and (gates & GATE_BRIDGED):
-                            ok = False
-                        if shared == 1 and crings_len[r] <= 24 and crings_len[q] <= 24 and fused_of[q] < 0:
+                        if q != r and fused_m[r, q] and fused_of[q] < 0:
                             fused_of[q] = nsys
                             stack[top] = q
                             top += 1
@@ -1138,9 +1158,11 @@ def parse_smiles_block(
                 if nf > MAX_FUSED:
                     ok = False
                     break
-                for b in range(nb):
-                    sys_bond[b] = False
-                    done_bond[b] = False
+                for t in range(nf):
+                    r = fused_list[t]
+                    for j in range(crings_len[r]):
+                        sys_bond[crings_bonds[r, j]] = False
+                        done_bond[crings_bonds[r, j]] = False
                 n_sys_bonds = 0
                 for t in range(nf):
                     r = fused_list[t]
@@ -1158,28 +1180,39 @@ def parse_smiles_block(
                     for j in range(size):
                         comb[j] = j
                     while True:
-                        if _connected(crings_bonds, crings_len, fused_list, comb, size, seen_ring):
+                        if _connected(fused_m, fused_list, comb, size, seen_ring):
                             # atoms in one or two rings of the combination, Hückel on them
-                            for a in range(na):
-                                atom_cnt[a] = 0
+                            for j in range(size):
+                                r = fused_list[comb[j]]
+                                for q in range(crings_len[r]):
+                                    atom_cnt[crings_atoms[r, q]] = 0
+                                    bond_cnt[crings_bonds[r, q]] = 0
                             for j in range(size):
                                 r = fused_list[comb[j]]
                                 for q in range(crings_len[r]):
                                     atom_cnt[crings_atoms[r, q]] += 1
+                                    bond_cnt[crings_bonds[r, q]] += 1
                             rlw = 0
                             rup = 0
-                            for a in range(na):
-                                if atom_cnt[a] == 1 or atom_cnt[a] == 2:
-                                    d = edon[a]
-                                    if d == _ONE:
-                                        rlw += 1
-                                        rup += 1
-                                    elif d == _TWO:
-                                        rlw += 2
-                                        rup += 2
-                                    elif d == _ONE_OR_TWO or d == _ANY:
-                                        rlw += 1
-                                        rup += 2
+                            for j in range(size):
+                                r = fused_list[comb[j]]
+                                for q in range(crings_len[r]):
+                                    a = crings_atoms[r, q]
+                                    c = atom_cnt[a]
+                                    if c < 0:
+                                        continue  # counted already
+                                    atom_cnt[a] = -1
+                                    if c == 1 or c == 2:
+                                        d = edon[a]
+                                        if d == _ONE:
+                                            rlw += 1
+                                            rup += 1
+                                        elif d == _TWO:
+                                            rlw += 2
+                                            rup += 2
+                                        elif d == _ONE_OR_TWO or d == _ANY:
+                                            rlw += 1
+                                            rup += 2
                             aromatic = False
                             if rup >= 6:
                                 for rie in range(rlw, rup + 1):
@@ -1189,19 +1222,16 @@ def parse_smiles_block(
                             elif rup == 2:
                                 aromatic = True
                             if aromatic:
-                                for b in range(nb):
-                                    bond_cnt[b] = 0
                                 for j in range(size):
                                     r = fused_list[comb[j]]
                                     for q in range(crings_len[r]):
-                                        bond_cnt[crings_bonds[r, q]] += 1
-                                for b in range(nb):
-                                    if bond_cnt[b] == 1:
-                                        if order[b] == 1 or order[b] == 2:
-                                            is_arom[b] = True
-                                        if not done_bond[b]:
-                                            done_bond[b] = True
-                                            n_done += 1
+                                        b = crings_bonds[r, q]
+                                        if bond_cnt[b] == 1:
+                                            if order[b] == 1 or order[b] == 2:
+                                                is_arom[b] = True
+                                            if not done_bond[b]:
+                                                done_bond[b] = True
+                                                n_done += 1
                         # next combination (lexicographic)
                         j = size - 1
                         while j >= 0 and comb[j] == nf - size + j:
@@ -1222,17 +1252,18 @@ def parse_smiles_block(
         if not ok:
             continue
         # ------------------------------------------------------------ output
-        o0 = offsets[i]
         for a in range(na):
-            atomic_num[o0 + a] = z[a]
-            total_degree[o0 + a] = deg[a] + hs[a]
-            total_hs[o0 + a] = hs[a]
-            charge_out[o0 + a] = chg[a]
-            in_ring_out[o0 + a] = ring_atom[a]
+            atomic_num[cur_a + a] = z[a]
+            total_degree[cur_a + a] = deg[a] + hs[a]
+            total_hs[cur_a + a] = hs[a]
+            charge_out[cur_a + a] = chg[a]
+            in_ring_out[cur_a + a] = ring_atom[a]
         for b in range(nb):
-            bond_begin[o0 + b] = bb[b]
-            bond_end[o0 + b] = be[b]
-            bond_type[o0 + b] = 12 if is_arom[b] else order[b]
+            bond_begin[cur_b + b] = bb[b]
+            bond_end[cur_b + b] = be[b]
+            bond_type[cur_b + b] = 12 if is_arom[b] else order[b]
+        cur_a += na
+        cur_b += nb
         n_atoms[i] = na
         n_bonds[i] = nb
         status[i] = ACCEPTED
@@ -1271,8 +1302,8 @@ def _shared_bonds(crings_bonds, crings_len, r, q):
 
 
 @kernel
-def _connected(crings_bonds, crings_len, fused_list, comb, size, seen):
-    """RDKit's ``checkFused``: the rings of the combination form one system (sharing exactly one bond)."""
+def _connected(fused_m, fused_list, comb, size, seen):
+    """RDKit's ``checkFused``: the rings of the combination form one system (neighbours in ``fused_m``)."""
     if size == 1:
         return True
     for j in range(size):
@@ -1288,15 +1319,7 @@ def _connected(crings_bonds, crings_len, fused_list, comb, size, seen):
                 continue
             for q in range(size):
                 u = comb[q]
-                if seen[u]:
-                    continue
-                r1 = fused_list[t]
-                r2 = fused_list[u]
-                if (
-                    crings_len[r1] <= 24
-                    and crings_len[r2] <= 24
-                    and _shared_bonds(crings_bonds, crings_len, r1, r2) == 1
-                ):
+                if not seen[u] and fused_m[fused_list[t], fused_list[u]]:
                     seen[u] = True
                     reached += 1
                     changed = True
