@@ -103,6 +103,26 @@ def ready(n_smiles: int) -> bool:
     return False
 
 
+_single_ready = False
+
+
+def ready_single() -> bool:
+    """Whether ``transform_one`` should take the fast path: verified RDKit and its fused kernel compiled
+    (else the compile helpers are started and this call takes RDKit)."""
+    global _single_ready
+    if _single_ready:
+        return True
+    if not available():
+        return False
+    from . import _jit, single  # noqa: F401  (registers the fused kernel)
+
+    if _jit.ready(("single.fingerprint_smiles_one",)):
+        _single_ready = True
+        return True
+    _jit.ensure_helpers()
+    return False
+
+
 def encode(texts: list) -> tuple[np.ndarray, np.ndarray]:
     """SMILES strings -> ``(buf, offsets)``: their UTF-8 bytes back to back (a string that cannot be encoded
     becomes empty: the parser defers it)."""

@@ -19,6 +19,7 @@ from .hashing import bond_invariants, ecfp_invariants
 from .molpickle import OK, parse_one, pickle_header
 from .morgan import RANK_SORT_MAX, morgan_one, sort_unique_counts
 from .pooling import column_of
+from .smiles import ACCEPTED, parse_smiles_block
 
 NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table
 
@@ -103,6 +104,13 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
             if cip_atoms[k] >= n:
                 return NEEDS_BATCH_PATH
             chiral[cip_atoms[k]] = cip_terms[k]
+    return ids_pool_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, cfg, keys, cols, out)
+
+
+@kernel
+def ids_pool_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv, cfg, keys, cols, out):
+    """The Morgan iteration and the column lookup of one molecule's graph into ``out``; returns ``OK``."""
+    radius = cfg[0]
     size = n * (radius + 1)
     ids = np.empty(size, dtype=np.uint32)
     counts = np.empty(size, dtype=np.uint32)
@@ -137,6 +145,54 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
             else:
                 out[c] = 1
     return OK
+
+
+@kernel
+def fingerprint_smiles_one(buf, gates, max_atoms, max_rings, cfg, keys, cols, out):
+    """:func:`fingerprint_one` from SMILES bytes through the certified fast path's parser (achiral ECFP only);
+    returns ``OK``, or ``NEEDS_BATCH_PATH`` when the parser defers the molecule (RDKit then reads it)."""
+    m = buf.shape[0]
+    blocks = np.zeros(2, dtype=np.int64)
+    blocks[1] = 1
+    offsets = np.zeros(2, dtype=np.int64)
+    offsets[1] = m
+    status = np.ones(1, dtype=np.int8)
+    n_atoms = np.zeros(1, dtype=np.int64)
+    n_bonds = np.zeros(1, dtype=np.int64)
+    atomic_num = np.empty(m, dtype=np.int32)
+    total_degree = np.empty(m, dtype=np.int32)
+    total_hs = np.empty(m, dtype=np.int32)
+    charge = np.empty(m, dtype=np.int32)
+    in_ring = np.empty(m, dtype=np.bool_)
+    bond_begin = np.empty(m, dtype=np.int32)
+    bond_end = np.empty(m, dtype=np.int32)
+    bond_type = np.empty(m, dtype=np.int32)
+    parse_smiles_block(
+        blocks, 0, 1, buf, offsets, gates, max_atoms, max_rings, status, n_atoms, n_bonds, atomic_num,
+        total_degree, total_hs, charge, in_ring, bond_begin, bond_end, bond_type,
+    )  # fmt: skip
+    if status[0] != ACCEPTED:
+        return NEEDS_BATCH_PATH
+    n = n_atoms[0]
+    nb = n_bonds[0]
+    if nb > 64:
+        return NEEDS_BATCH_PATH
+    zero = np.int64(0)
+    nbr_ptr = np.zeros(n + 1, dtype=np.int64)
+    nbr_atom = np.zeros(2 * nb, dtype=np.int32)
+    nbr_bond = np.zeros(2 * nb, dtype=np.int32)
+    neighbours_one(
+        zero, n, zero, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64)
+    )
+    nbr_ptr[n] = 2 * nb
+    atom_inv = ecfp_invariants(
+        atomic_num[:n], total_degree[:n], total_hs[:n], charge[:n], np.zeros(n, dtype=np.int32), in_ring[:n],
+        cfg[4] != 0,
+    )  # fmt: skip
+    bond_inv = bond_invariants(bond_type[:nb], np.zeros(nb, dtype=np.int32), cfg[3] != 0, False)
+    return ids_pool_one(
+        n, nb, atom_inv, np.zeros(n, dtype=np.uint8), nbr_ptr, nbr_atom, nbr_bond, bond_inv, cfg, keys, cols, out
+    )
 
 
 def config(params, length: int, fold: bool, use_counts: bool, dtype: np.dtype) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import KERNELS, cache_dir, compiled_signatures, helper_lock, kernel_name
+from ._jit import KERNELS, cache_dir, compiled_signatures, helper_lock, kernel_name, ro
 from ._jit import compiling as compiling  # re-exported: the CLI shows compiling under its bar
 from ._jit import notices_to as notices_to
 from .featurisers import MIM, HashFold, SortSlice
@@ -124,6 +124,15 @@ def _fast_path_kernels():
     from . import fastpath
 
     fastpath.parse_smiles(_MOLECULES, threads=1)
+    from .single import config, fingerprint_smiles_one
+    from .smiles import GATES_ALL
+
+    keys, cols = lookup_table(np.array([5, 1, 400], dtype=np.uint32))
+    cfg = config(HashFold().ecfp_params, 16, False, True, np.dtype(np.uint32))
+    fingerprint_smiles_one(
+        np.frombuffer(b"c1ccccc1C[C@H](N)C(=O)O", dtype=np.uint8), GATES_ALL, 100, 100, cfg, ro(keys), ro(cols),
+        np.zeros(16, dtype=np.int64),
+    )  # fmt: skip
 
 
 #: the warmup's steps, in the order a first call needs them; helper processes take them from the other end

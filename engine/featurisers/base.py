@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fastpath import check_parser
 from ..fingerprint import EcfpParams, EcfpResult, InvalidMoleculeError, checked_result, ecfp
 from .inputs import NotFittedError, Rows, check_is_fitted, molecule_list, warn_invalid
 from .scoring import Scoring
@@ -209,6 +210,7 @@ class Featuriser(Scoring, EstimatorBase):
         sparse=False,
         n_jobs=None,
         strict=False,
+        parser="auto",
     ):
         self.length = length
         self.radius = radius
@@ -222,6 +224,7 @@ class Featuriser(Scoring, EstimatorBase):
         self.sparse = sparse
         self.n_jobs = n_jobs
         self.strict = strict
+        self.parser = parser
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -239,6 +242,7 @@ class Featuriser(Scoring, EstimatorBase):
         for name in ("chirality", "bond_types", "ring_membership", "redundant_environments", "counts", "sparse"):
             _check_bool(name, getattr(self, name))
         _check_bool("strict", self.strict)
+        check_parser(self.parser)
         self._out_dtype_checked()
         n = self.n_jobs
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))):
@@ -292,7 +296,9 @@ class Featuriser(Scoring, EstimatorBase):
                 i = int(np.flatnonzero(~X.valid)[0])
                 raise InvalidMoleculeError(f"row {i}: {X.errors[i]}")
             return X
-        return ecfp(X, **params.to_dict(), n_jobs=self.n_jobs, strict=self.strict, provenance=provenance)
+        return ecfp(
+            X, **params.to_dict(), n_jobs=self.n_jobs, strict=self.strict, provenance=provenance, parser=self.parser
+        )
 
     def _pool(self, fp: EcfpResult):
         raise NotImplementedError

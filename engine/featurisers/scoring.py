@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from .. import fastpath
 from .._jit import ro
 from ..fingerprint import EcfpParams, InvalidMoleculeError
 from ..parse import chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
@@ -123,6 +124,8 @@ class Scoring:
         if isinstance(molecule, bytes):  # read as the batch path reads them
             molecule = molecule.decode("utf-8", errors="replace")
         mol, stereo = None, False
+        if isinstance(molecule, str) and self._fast_one(molecule, c, out):
+            return out, None
         if isinstance(molecule, str):
             with quiet_rdkit():
                 mol, reason = parse(molecule)
@@ -159,6 +162,27 @@ class Scoring:
         else:
             out[:] = values
         return out, None
+
+    def _fast_one(self, smiles: str, c: ScoringConstants, out: np.ndarray) -> bool:
+        """One SMILES through the certified fast path's fused kernel into ``out``; False (``out`` untouched)
+        when it does not serve these parameters, is not compiled yet, or defers the molecule."""
+        if c.chirality or c.fcfp or getattr(self, "parser", "auto") != "auto" or not fastpath.ready_single():
+            return False
+        from ..parse import MAX_ATOMS, MAX_RINGS
+        from ..single import fingerprint_smiles_one
+        from ..smiles import GATES_ALL
+
+        try:
+            buf = np.frombuffer(smiles.encode("utf-8"), dtype=np.uint8)
+        except UnicodeEncodeError:
+            return False
+        if buf.shape[0] == 0:
+            return False
+        values = np.zeros(int(self.length), dtype=np.int64)  # one kernel signature for every output dtype
+        if fingerprint_smiles_one(buf, GATES_ALL, MAX_ATOMS, MAX_RINGS, c.config, c.keys, c.cols, values) != 0:
+            return False
+        out[:] = values
+        return True
 
     def transform_many(self, molecules, out: np.ndarray | None = None) -> np.ndarray:
         """A micro-batch through :meth:`transform_one` (dense ``(n, length)``); for a few molecules.

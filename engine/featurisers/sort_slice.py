@@ -54,6 +54,9 @@ class SortSlice(Vocabulary):
     strict : bool, default False
         Raise :class:`InvalidMoleculeError` at the first invalid molecule instead of leaving it out of
         a fit or giving it an all-zero row (with one warning per call).
+    parser : {"auto", "rdkit"}, default "auto"
+        How SMILES are parsed, as in :func:`sortslice.ecfp`: ``"auto"`` takes the certified fast path for the
+        molecules it serves (identical results, many times faster), ``"rdkit"`` RDKit for every molecule.
 
     Examples
     --------
@@ -85,6 +88,7 @@ class SortSlice(Vocabulary):
         max_df=1.0,
         n_jobs=None,
         strict=False,
+        parser="auto",
     ):
         super().__init__(
             length=length,
@@ -99,6 +103,7 @@ class SortSlice(Vocabulary):
             sparse=sparse,
             n_jobs=n_jobs,
             strict=strict,
+            parser=parser,
         )
         self.tie_break = tie_break
         self.min_df = min_df

@@ -119,6 +119,7 @@ class _Supervised(Vocabulary):
         max_df=1.0,
         n_jobs=None,
         strict=False,
+        parser="auto",
     ):
         super().__init__(
             length=length,
@@ -133,6 +134,7 @@ class _Supervised(Vocabulary):
             sparse=sparse,
             n_jobs=n_jobs,
             strict=strict,
+            parser=parser,
         )
         self.task = task
         self.min_df = min_df
@@ -227,6 +229,9 @@ class MIM(_Supervised):
     strict : bool, default False
         Raise :class:`InvalidMoleculeError` at the first invalid molecule instead of leaving it out of
         a fit or giving it an all-zero row (with one warning per call).
+    parser : {"auto", "rdkit"}, default "auto"
+        How SMILES are parsed, as in :func:`sortslice.ecfp`: ``"auto"`` takes the certified fast path for the
+        molecules it serves (identical results, many times faster), ``"rdkit"`` RDKit for every molecule.
     """
 
     method = "mim"
@@ -295,6 +300,9 @@ class Filtering(_Supervised):
     strict : bool, default False
         Raise :class:`InvalidMoleculeError` at the first invalid molecule instead of leaving it out of
         a fit or giving it an all-zero row (with one warning per call).
+    parser : {"auto", "rdkit"}, default "auto"
+        How SMILES are parsed, as in :func:`sortslice.ecfp`: ``"auto"`` takes the certified fast path for the
+        molecules it serves (identical results, many times faster), ``"rdkit"`` RDKit for every molecule.
     """
 
     method = "filter"

@@ -273,7 +273,7 @@ class Vocabulary(Featuriser):
             start = 0
             while start < len(batch) and len(self._examples) < len(self.vocabulary_):
                 part = batch[start : start + size]
-                fp = ecfp(part, **self.ecfp_params.to_dict(), n_jobs=self.n_jobs)
+                fp = ecfp(part, **self.ecfp_params.to_dict(), n_jobs=self.n_jobs, parser=self.parser)
                 self._record_examples(fp, part)
                 start += len(part)
                 size = min(2 * size, 1 << 16)
