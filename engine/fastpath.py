@@ -31,6 +31,14 @@ VERIFIED_RDKIT = ("2026.09.1",)
 PARSERS = ("auto", "rdkit")
 
 _noted = False
+#: the command line's ``--parser`` (set for each command; ``"rdkit"`` turns the fast path off for it)
+_session_parser = "auto"
+
+
+def set_session_parser(parser: str) -> None:
+    """Set the parser for everything this process runs until set again (the CLI's ``--parser``)."""
+    global _session_parser
+    _session_parser = check_parser(parser)
 
 
 class FastPathWarning(UserWarning):
@@ -56,7 +64,7 @@ def available() -> bool:
     On an unverified RDKit the first call says so once (:class:`FastPathWarning`).
     """
     global _noted
-    if os.environ.get("SORTSLICE_PARSER", "auto") == "rdkit":
+    if _session_parser == "rdkit" or os.environ.get("SORTSLICE_PARSER", "auto") == "rdkit":
         return False
     version = rdkit_version()
     if version in VERIFIED_RDKIT:
@@ -150,8 +158,8 @@ def encode(texts: list) -> tuple[np.ndarray, np.ndarray]:
     parts = []
     for t in texts:  # a string holding a newline or a lone surrogate: one at a time
         try:
-            b = t.encode("utf-8") if "\n" not in t else b""
-        except (UnicodeEncodeError, AttributeError):
+            b = t.encode("utf-8") if isinstance(t, str) and "\n" not in t else b""
+        except UnicodeEncodeError:
             b = b""
         parts.append(b)
     lengths = np.fromiter((len(b) for b in parts), dtype=np.int64, count=n)

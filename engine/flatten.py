@@ -215,9 +215,7 @@ def _iter_flatten_fast(molecules, n_jobs, chunk_size):
         if rest.size == 0:
             yield start, Flattened(fp.graph, np.ones(m, dtype=bool), np.full(m, None, dtype=object), taken)
             continue
-        other = flatten(
-            [items[start + int(r)] for r in rest], n_jobs=n_jobs, chunk_size=None, parser="rdkit"
-        )
+        other = flatten([items[start + int(r)] for r in rest], n_jobs=n_jobs, chunk_size=None, parser="rdkit")
         # rows of concat([fast graph (one row per text row), RDKit graph (one row per rest row)])
         order = np.empty(m, dtype=np.int64)
         order[rows] = np.arange(rows.shape[0])

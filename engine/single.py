@@ -40,7 +40,6 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
         return st
     if nb > 64:
         return NEEDS_BATCH_PATH
-    radius = cfg[0]
     atomic_num = np.zeros(n, dtype=np.int32)
     no_implicit = np.zeros(n, dtype=np.bool_)
     charge = np.zeros(n, dtype=np.int32)

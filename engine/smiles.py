@@ -86,7 +86,17 @@ def _tables():
         outer[z] = ne
     # organic subset valence lists (GetValenceList), up to three entries, -1 padded
     valences = np.full((64, 3), -1, dtype=np.int32)
-    for z, vs in ((5, (3,)), (6, (4,)), (7, (3,)), (8, (2,)), (9, (1,)), (15, (3, 5)), (16, (2, 4, 6)), (17, (1,)), (35, (1,))):
+    for z, vs in (
+        (5, (3,)),
+        (6, (4,)),
+        (7, (3,)),
+        (8, (2,)),
+        (9, (1,)),
+        (15, (3, 5)),
+        (16, (2, 4, 6)),
+        (17, (1,)),
+        (35, (1,)),
+    ):
         valences[z, : len(vs)] = vs
     default_valence[53] = 1
     outer[53] = 7
@@ -583,7 +593,7 @@ def parse_smiles_block(
                     closure[nb] = True
                     nb += 1
             elif c == 46:  # .
-                if pend != 0 or sp != 0:
+                if pend != 0 or sp != 0 or prev < 0:
                     ok = False
                     break
                 prev = -1
@@ -596,8 +606,8 @@ def parse_smiles_block(
             for r in range(100):  # leave the table clean for the next molecule
                 ropen[r] = -1
             continue
-        if not ok or sp != 0 or pend != 0 or na == 0 or na > max_atoms:
-            continue
+        if not ok or sp != 0 or pend != 0 or na == 0 or na > max_atoms or prev < 0:
+            continue  # (prev < 0 at the end: a trailing '.')
         if nb - na + nfrag + 1 > max_rings:
             continue
         # ------------------------------------------------------------ rings (bridges are the non-ring bonds)
@@ -693,8 +703,11 @@ def parse_smiles_block(
                 elif z[a] == 7:  # [nH] [n+] [nH+]
                     if chg[a] == 0 and hx[a] == 1 and n_ar == 2 and n_other == 0:
                         hs[a] = 1
-                    elif chg[a] == 1 and hx[a] == 0 and n_dbl_out == 0 and (
-                        (n_ar == 2 and n_other == 1) or (n_ar == 3 and n_other == 0)
+                    elif (
+                        chg[a] == 1
+                        and hx[a] == 0
+                        and n_dbl_out == 0
+                        and ((n_ar == 2 and n_other == 1) or (n_ar == 3 and n_other == 0))
                     ):
                         hs[a] = 0
                         need_d[a] = True
