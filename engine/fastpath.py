@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import parallel
+from . import _jit, parallel, single, smiles  # noqa: F401  (single: registers transform_one's kernel)
 from ._jit import ro
 from .csr import balanced_blocks
 from .graph import MolGraph, build_neighbours
+from .parse import MAX_ATOMS, MAX_RINGS
 
 #: RDKit releases the fast path was verified against (ids, counts and validity identical to the RDKit route
 #: on every molecule of the parity suite's data sets): extend it by running that suite on a new release
@@ -100,8 +101,6 @@ def ready(n_smiles: int) -> bool:
     global _ready
     if _ready:
         return True
-    from . import _jit, smiles  # noqa: F401  (registers the parser's kernel)
-
     if _jit.ready(KERNELS):
         _ready = True
         return True
@@ -115,16 +114,14 @@ _single_ready = False
 
 
 def ready_single() -> bool:
-    """Whether ``transform_one`` should take the fast path: verified RDKit and its fused kernel compiled
+    """Whether ``transform_one`` should take the fast path: verified RDKit and its two kernels compiled
     (else the compile helpers are started and this call takes RDKit)."""
     global _single_ready
     if _single_ready:
         return True
     if not available():
         return False
-    from . import _jit, single  # noqa: F401  (registers the fused kernel)
-
-    if _jit.ready(("single.fingerprint_smiles_one",)):
+    if _jit.ready(("smiles.parse_smiles_block", "single.fingerprint_graph_one")):
         _single_ready = True
         return True
     _jit.ensure_helpers()
@@ -183,9 +180,6 @@ def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None =
 
     ``gates`` (bits of ``smiles.GATE_*``, default all) is for the parity suite's runs that measure a gate.
     """
-    from . import smiles
-    from .parse import MAX_ATOMS, MAX_RINGS
-
     buf, offsets = encode(texts)
     n = offsets.shape[0] - 1
     t = parallel.threads(threads)
@@ -208,7 +202,7 @@ def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None =
             blocks,
             t,
             ro(buf),
-            ro(offsets),
+            offsets,  # writable, as transform_one's fused kernel passes it: one compiled signature
             smiles.GATES_ALL if gates is None else int(gates),
             MAX_ATOMS,
             MAX_RINGS,
@@ -262,3 +256,42 @@ def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None =
         nbr_bond,
     )
     return FastParse(graph, accepted, status)
+
+
+_ONE_BLOCK = np.array([0, 1], dtype=np.int64)
+
+
+def parse_one(text: str):
+    """One SMILES through the parser, for ``transform_one``: ``(n_atoms, n_bonds, atomic_num, total_degree,
+    total_hs, charge, in_ring, bond_begin, bond_end, bond_type)``, or ``None`` when it defers the molecule."""
+    try:
+        buf = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return None
+    m = buf.shape[0]
+    if m == 0:
+        return None
+    offsets = np.array([0, m], dtype=np.int64)
+    status = np.ones(1, dtype=np.int8)
+    counts = np.zeros(2, dtype=np.int64)
+    ints = np.empty((7, m), dtype=np.int32)
+    in_ring = np.empty(m, dtype=np.bool_)
+    atomic_num, total_degree, total_hs, charge, bond_begin, bond_end, bond_type = ints
+    smiles.parse_smiles_block(
+        _ONE_BLOCK, 0, 1, buf, offsets, smiles.GATES_ALL, MAX_ATOMS, MAX_RINGS, status, counts[:1], counts[1:],
+        atomic_num, total_degree, total_hs, charge, in_ring, bond_begin, bond_end, bond_type,
+    )  # fmt: skip
+    if status[0] != smiles.ACCEPTED:
+        return None
+    return (
+        int(counts[0]),
+        int(counts[1]),
+        atomic_num,
+        total_degree,
+        total_hs,
+        charge,
+        in_ring,
+        bond_begin,
+        bond_end,
+        bond_type,
+    )

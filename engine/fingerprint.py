@@ -122,12 +122,12 @@ class EcfpResult:
     smiles : numpy.ndarray or None, default None
         The molecules (object array of SMILES, one per row) when read from an ids file that keeps
         them, else ``None``.
-    fast : numpy.ndarray or None, default None
-        One bool per row: True where the certified SMILES fast path parsed the molecule, False where
-        RDKit did (or the row was missing); ``None`` when every row took RDKit.  :attr:`routes` counts them.
     from_engine : bool, default False
         Made by :func:`ecfp`: rows are known to be ascending and unique, so that O(ids) check is skipped
         (the O(rows) checks always run).  Leave it False for results built by hand.
+    fast : numpy.ndarray or None, default None
+        One bool per row: True where the certified SMILES fast path parsed the molecule, False where
+        RDKit did (or the row was missing); ``None`` when every row took RDKit.  :attr:`routes` counts them.
     """
 
     indptr: np.ndarray
@@ -138,10 +138,10 @@ class EcfpResult:
     params: EcfpParams
     environments: Environments | None = None
     smiles: np.ndarray | None = field(default=None, repr=False, compare=False)
-    fast: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: made by :func:`ecfp` (rows are known to be ascending and unique: the O(ids) check is skipped;
     #: the O(rows) checks that keep the kernels in bounds always run)
     from_engine: bool = field(default=False, repr=False, compare=False)
+    fast: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.indptr.shape[0] - 1

@@ -220,7 +220,7 @@ def _iter_flatten_fast(molecules, n_jobs, chunk_size):
         order = np.empty(m, dtype=np.int64)
         order[rows] = np.arange(rows.shape[0])
         order[rest] = rows.shape[0] + np.arange(rest.shape[0])
-        graph = take_rows(concat_graphs([fp.graph, other.graph]), order)
+        graph = take_rows(concat_graphs([fp.graph, other.graph]), order, threads=threads)
         valid = taken.copy()
         valid[rest] = other.valid
         errors = np.full(m, None, dtype=object)

@@ -521,8 +521,9 @@ def build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, *, threads: int |
     return nbr_ptr, nbr_atom, nbr_bond
 
 
-def take_rows(g: MolGraph, rows: np.ndarray) -> MolGraph:
-    """A new graph made of molecules ``rows`` of ``g`` (in that order)."""
+def take_rows(g: MolGraph, rows: np.ndarray, *, threads: int | None = None) -> MolGraph:
+    """A new graph made of molecules ``rows`` of ``g`` (in that order); its neighbour lists are built on
+    ``threads`` threads."""
     atom_ptr, aidx = select_rows(g.atom_ptr, rows)
     bond_ptr, bidx = select_rows(g.bond_ptr, rows)
 
@@ -530,7 +531,7 @@ def take_rows(g: MolGraph, rows: np.ndarray) -> MolGraph:
         return None if a is None else a[idx]
 
     bond_begin, bond_end = g.bond_begin[bidx], g.bond_end[bidx]
-    nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end)
+    nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=threads)
     return MolGraph(
         atom_ptr,
         bond_ptr,

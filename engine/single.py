@@ -19,7 +19,6 @@ from .hashing import bond_invariants, ecfp_invariants
 from .molpickle import OK, parse_one, pickle_header
 from .morgan import RANK_SORT_MAX, morgan_one, sort_unique_counts
 from .pooling import column_of
-from .smiles import ACCEPTED, parse_smiles_block
 
 NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table
 
@@ -147,33 +146,11 @@ def ids_pool_one(n, nb, atom_inv, chiral, nbr_ptr, nbr_atom, nbr_bond, bond_inv,
 
 
 @kernel
-def fingerprint_smiles_one(buf, gates, max_atoms, max_rings, cfg, keys, cols, out):
-    """:func:`fingerprint_one` from SMILES bytes through the certified fast path's parser (achiral ECFP only);
-    returns ``OK``, or ``NEEDS_BATCH_PATH`` when the parser defers the molecule (RDKit then reads it)."""
-    m = buf.shape[0]
-    blocks = np.zeros(2, dtype=np.int64)
-    blocks[1] = 1
-    offsets = np.zeros(2, dtype=np.int64)
-    offsets[1] = m
-    status = np.ones(1, dtype=np.int8)
-    n_atoms = np.zeros(1, dtype=np.int64)
-    n_bonds = np.zeros(1, dtype=np.int64)
-    atomic_num = np.empty(m, dtype=np.int32)
-    total_degree = np.empty(m, dtype=np.int32)
-    total_hs = np.empty(m, dtype=np.int32)
-    charge = np.empty(m, dtype=np.int32)
-    in_ring = np.empty(m, dtype=np.bool_)
-    bond_begin = np.empty(m, dtype=np.int32)
-    bond_end = np.empty(m, dtype=np.int32)
-    bond_type = np.empty(m, dtype=np.int32)
-    parse_smiles_block(
-        blocks, 0, 1, buf, offsets, gates, max_atoms, max_rings, status, n_atoms, n_bonds, atomic_num,
-        total_degree, total_hs, charge, in_ring, bond_begin, bond_end, bond_type,
-    )  # fmt: skip
-    if status[0] != ACCEPTED:
-        return NEEDS_BATCH_PATH
-    n = n_atoms[0]
-    nb = n_bonds[0]
+def fingerprint_graph_one(
+    n, nb, atomic_num, total_degree, total_hs, charge, in_ring, bond_begin, bond_end, bond_type, cfg, keys, cols, out
+):
+    """:func:`fingerprint_one` from one molecule's arrays as the fast path's parser wrote them (achiral ECFP);
+    returns ``OK``, or ``NEEDS_BATCH_PATH`` for more than 64 bonds."""
     if nb > 64:
         return NEEDS_BATCH_PATH
     zero = np.int64(0)

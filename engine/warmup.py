@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import KERNELS, cache_dir, compiled_signatures, helper_lock, kernel_name, ro
+from . import fastpath, single  # noqa: F401  (single: registers its kernels)
+from ._jit import KERNELS, cache_dir, compiled_signatures, helper_lock, kernel_name
 from ._jit import compiling as compiling  # re-exported: the CLI shows compiling under its bar
 from ._jit import notices_to as notices_to
 from .featurisers import MIM, HashFold, SortSlice
@@ -18,6 +19,7 @@ from .graph import graph_from_pickles, to_pickles
 from .morgan import morgan_from_bonds
 from .pooling import lookup_table, pool
 from .prevalence import document_frequency
+from .single import fingerprint_graph_one
 
 _MOLECULES = [
     "CCO",
@@ -121,18 +123,9 @@ def _featurisers():
 
 def _fast_path_kernels():
     """The certified SMILES fast path (its parser and the single-molecule kernel of ``transform_one``)."""
-    from . import fastpath
-
     fastpath.parse_smiles(_MOLECULES, threads=1)
-    from .single import config, fingerprint_smiles_one
-    from .smiles import GATES_ALL
-
-    keys, cols = lookup_table(np.array([5, 1, 400], dtype=np.uint32))
-    cfg = config(HashFold().ecfp_params, 16, False, True, np.dtype(np.uint32))
-    fingerprint_smiles_one(
-        np.frombuffer(b"c1ccccc1C[C@H](N)C(=O)O", dtype=np.uint8), GATES_ALL, 100, 100, cfg, ro(keys), ro(cols),
-        np.zeros(16, dtype=np.int64),
-    )  # fmt: skip
+    c = HashFold(length=16).fit()._single()
+    fingerprint_graph_one(*fastpath.parse_one(_MOLECULES[1]), c.config, c.keys, c.cols, np.zeros(16, dtype=np.int64))
 
 
 #: the warmup's steps, in the order a first call needs them; helper processes take them from the other end
@@ -157,8 +150,6 @@ def warmup(*, _steps=STEPS) -> WarmupReport:
     an empty one it compiles them (on several processes, see :func:`._jit.compile_jobs`), so later
     processes start fast.  Returns what was done.
     """
-    from . import single  # noqa: F401  (registers its kernel)
-
     before = {id(k): len(k.signatures) for k in KERNELS}
     new_before = compiled_signatures()
     t0 = time.perf_counter()

@@ -79,12 +79,12 @@ def both_routes(texts, **options):
 SETS = {
     "moses": lambda: sample("moses"),
     "zinc": lambda: sample("zinc"),
-    "chembl": lambda: sample("chembl_chiral"),
+    "chembl_chiral": lambda: sample("chembl_chiral"),
     "nci": rdkit_nci,
     "wehi": rdkit_wehi,
 }
 #: the share each in-repository set must reach (the issue's targets are >= 98 % drug-like, >= 93 % diverse)
-SHARE = {"moses": 0.99, "zinc": 0.97, "chembl": 0.95, "nci": 0.80, "wehi": 0.80}
+SHARE = {"moses": 0.99, "zinc": 0.98, "chembl_chiral": 0.98, "nci": 0.80, "wehi": 0.80}
 
 
 @pytest.mark.parametrize("name", sorted(SETS))
@@ -274,7 +274,7 @@ def test_large_sets_identical_through_both_routes(name):
     got = both_routes(texts)
     share = got.routes["fast"] / len(texts)
     print(f"{name}: {len(texts)} molecules, fast path {100 * share:.2f} %")
-    assert share >= (0.98 if name != "chembl20_chiral_10k.smi.gz" else 0.96)
+    assert share >= 0.98
 
 
 @pytest.mark.data
@@ -288,13 +288,21 @@ def test_large_sets_graphs_equal_rdkits_with_every_option(name):
 
 @pytest.mark.data
 @pytest.mark.parametrize("name", ["zinc_50k.smi.gz", "chembl20_chiral_10k.smi.gz", "moses_test.csv.gz"])
-def test_gates_measured(name):
-    """With the fused-ring gates lifted the port still equals RDKit on these sets (the evidence a gate needs
-    before it may go, see smiles.GATE_*)."""
+def test_the_lifted_gates_take_only_molecules_rdkit_agrees_on(name):
+    """The study's fused-ring gates are off by default: every molecule they would defer is taken, and taken
+    with RDKit's graph (the evidence that let them go; run again on each RDKit release)."""
     texts = _large(name)
-    fp = fastpath.parse_smiles(texts, gates=0)
-    gated = fastpath.parse_smiles(texts)
-    assert fp.accepted.sum() >= gated.accepted.sum()
-    lifted = [texts[i] for i in np.flatnonzero(fp.accepted & ~gated.accepted)]
-    check_graphs(lifted)
-    assert smiles.GATES_ALL == smiles.GATE_PERI | smiles.GATE_BRIDGED
+    lifted = fastpath.parse_smiles(texts)
+    gated = fastpath.parse_smiles(texts, gates=smiles.GATE_PERI | smiles.GATE_BRIDGED)
+    assert not (gated.accepted & ~lifted.accepted).any()
+    extra = [texts[i] for i in np.flatnonzero(lifted.accepted & ~gated.accepted)]
+    if name != "chembl20_chiral_10k.smi.gz":
+        assert extra  # the sets hold peri-fused systems: the gates would defer some
+    check_graphs(extra)
+
+
+def test_gates_defer_peri_fused_and_bridged_systems_when_asked():
+    peri = "O=C1Nc2cccc3cccc1c23"  # naphthalimide-like: an atom in three candidate rings
+    assert fastpath.parse_smiles([peri]).accepted.all()
+    assert not fastpath.parse_smiles([peri], gates=smiles.GATE_PERI).accepted.any()
+    check_graphs([peri])

@@ -475,6 +475,14 @@ def test_with_error_is_the_value_and_the_reason_from_one_parse(function, smiles,
         return real(kind, items, rows)
 
     monkeypatch.setattr(flatten, "parse_in_process", counting)
+    real_fast = flatten.fastpath.parse_smiles
+
+    def counting_fast(texts, **kwargs):  # rows the fast path takes are parsed there, not by RDKit
+        out = real_fast(texts, **kwargs)
+        parsed.append(int(out.accepted.sum()))
+        return out
+
+    monkeypatch.setattr(flatten.fastpath, "parse_smiles", counting_fast)
     ss = featurisers["sort_slice"]
     build = {
         "sort_slice": lambda **kw: pl.col("smiles").ecfp.sort_slice(ss, **kw),

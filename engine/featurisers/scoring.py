@@ -10,6 +10,7 @@ from .. import fastpath
 from .._jit import ro
 from ..fingerprint import EcfpParams, InvalidMoleculeError
 from ..parse import chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
+from ..single import config, fingerprint_graph_one, fingerprint_one
 from .inputs import InvalidMoleculeWarning, Rows, check_is_fitted, molecule_list, warn_invalid
 
 
@@ -52,8 +53,6 @@ class Scoring:
         """Per-featuriser constants for :meth:`transform_one`, built once (reset by set_params/fit)."""
         state = self.__dict__.get("_single_state")
         if state is None:
-            from ..single import config
-
             check_is_fitted(self)
             self._check_fitted_ecfp()
             fold = not hasattr(self, "vocabulary_")
@@ -110,8 +109,6 @@ class Scoring:
         """:meth:`transform_one`'s work: the vector and, for an invalid molecule, why (or raise if strict)."""
         from rdkit import Chem
 
-        from ..single import fingerprint_one
-
         c = self._single()
         cfg, keys, cols, dtype, chirality, fcfp = c.config, c.keys, c.cols, c.dtype, c.chirality, c.fcfp
         no_atoms, no_terms, no_feat = c.no_atoms, c.no_terms, c.no_features
@@ -164,22 +161,15 @@ class Scoring:
         return out, None
 
     def _fast_one(self, smiles: str, c: ScoringConstants, out: np.ndarray) -> bool:
-        """One SMILES through the certified fast path's fused kernel into ``out``; False (``out`` untouched)
-        when it does not serve these parameters, is not compiled yet, or defers the molecule."""
+        """One SMILES through the certified fast path into ``out``; False (``out`` untouched) when it does not
+        serve these parameters, is not compiled yet, or defers the molecule."""
         if c.chirality or c.fcfp or getattr(self, "parser", "auto") != "auto" or not fastpath.ready_single():
             return False
-        from ..parse import MAX_ATOMS, MAX_RINGS
-        from ..single import fingerprint_smiles_one
-        from ..smiles import GATES_ALL
-
-        try:
-            buf = np.frombuffer(smiles.encode("utf-8"), dtype=np.uint8)
-        except UnicodeEncodeError:
-            return False
-        if buf.shape[0] == 0:
+        parsed = fastpath.parse_one(smiles)
+        if parsed is None:
             return False
         values = np.zeros(int(self.length), dtype=np.int64)  # one kernel signature for every output dtype
-        if fingerprint_smiles_one(buf, GATES_ALL, MAX_ATOMS, MAX_RINGS, c.config, c.keys, c.cols, values) != 0:
+        if fingerprint_graph_one(*parsed, c.config, c.keys, c.cols, values) != 0:
             return False
         out[:] = values
         return True

@@ -98,6 +98,8 @@ class _Commands(click.Group):
             )
             error.exit_code = 128 + signum
             raise error from None
+        finally:
+            set_session_parser("auto")  # --parser is the command's: not left on for the process
 
 
 def _notes_once() -> None:
