@@ -114,14 +114,14 @@ _single_ready = False
 
 
 def ready_single() -> bool:
-    """Whether ``transform_one`` should take the fast path: verified RDKit and its two kernels compiled
+    """Whether ``transform_one`` should take the fast path: verified RDKit and its fused kernel compiled
     (else the compile helpers are started and this call takes RDKit)."""
     global _single_ready
     if _single_ready:
         return True
     if not available():
         return False
-    if _jit.ready(("smiles.parse_smiles_block", "single.fingerprint_graph_one")):
+    if _jit.ready(("single.fingerprint_smiles_one",)):
         _single_ready = True
         return True
     _jit.ensure_helpers()
@@ -175,10 +175,14 @@ class FastParse:
     status: np.ndarray
 
 
-def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None = None) -> FastParse:
+def parse_smiles(
+    texts: list, *, threads: int | None = None, gates: int | None = None, neighbours: bool = True
+) -> FastParse:
     """Parse SMILES with the compiled parser (its blocks on ``threads`` threads; the kernel releases the GIL).
 
-    ``gates`` (bits of ``smiles.GATE_*``, default all) is for the parity suite's runs that measure a gate.
+    ``gates`` (bits of ``smiles.GATE_*``; default :data:`.smiles.GATES_ALL`) puts the fused-ring gates back, for
+    the parity suite.  ``neighbours=False`` leaves the graph's neighbour lists empty, for a caller that
+    rebuilds them anyway (after splicing in RDKit's rows).
     """
     buf, offsets = encode(texts)
     n = offsets.shape[0] - 1
@@ -235,7 +239,11 @@ def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None =
         return np.concatenate(runs)
 
     bond_begin, bond_end = gather(bond_begin, bond_ptr), gather(bond_end, bond_ptr)
-    nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
+    if neighbours:
+        nbr_ptr, nbr_atom, nbr_bond = build_neighbours(atom_ptr, bond_ptr, bond_begin, bond_end, threads=t)
+    else:
+        nbr_ptr = np.zeros(int(atom_ptr[-1]) + 1, dtype=np.int64)
+        nbr_atom = nbr_bond = np.zeros(0, dtype=np.int32)
     na = int(atom_ptr[-1])
     graph = MolGraph(
         atom_ptr,
@@ -256,42 +264,3 @@ def parse_smiles(texts: list, *, threads: int | None = None, gates: int | None =
         nbr_bond,
     )
     return FastParse(graph, accepted, status)
-
-
-_ONE_BLOCK = np.array([0, 1], dtype=np.int64)
-
-
-def parse_one(text: str):
-    """One SMILES through the parser, for ``transform_one``: ``(n_atoms, n_bonds, atomic_num, total_degree,
-    total_hs, charge, in_ring, bond_begin, bond_end, bond_type)``, or ``None`` when it defers the molecule."""
-    try:
-        buf = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    except UnicodeEncodeError:
-        return None
-    m = buf.shape[0]
-    if m == 0:
-        return None
-    offsets = np.array([0, m], dtype=np.int64)
-    status = np.ones(1, dtype=np.int8)
-    counts = np.zeros(2, dtype=np.int64)
-    ints = np.empty((7, m), dtype=np.int32)
-    in_ring = np.empty(m, dtype=np.bool_)
-    atomic_num, total_degree, total_hs, charge, bond_begin, bond_end, bond_type = ints
-    smiles.parse_smiles_block(
-        _ONE_BLOCK, 0, 1, buf, offsets, smiles.GATES_ALL, MAX_ATOMS, MAX_RINGS, status, counts[:1], counts[1:],
-        atomic_num, total_degree, total_hs, charge, in_ring, bond_begin, bond_end, bond_type,
-    )  # fmt: skip
-    if status[0] != smiles.ACCEPTED:
-        return None
-    return (
-        int(counts[0]),
-        int(counts[1]),
-        atomic_num,
-        total_degree,
-        total_hs,
-        charge,
-        in_ring,
-        bond_begin,
-        bond_end,
-        bond_type,
-    )

@@ -14,7 +14,15 @@ import numpy as np
 
 from . import fastpath, molpickle, parallel
 from ._jit import ro
-from .graph import MolGraph, concat_graphs, graph_from_mols_exact, graph_from_pickles, take_rows, to_pickles
+from .graph import (
+    MolGraph,
+    build_neighbours,
+    concat_graphs,
+    graph_from_mols_exact,
+    graph_from_pickles,
+    take_rows,
+    to_pickles,
+)
 from .parse import MAX_ATOMS, MAX_RINGS, chiral_cip_terms, classify, parse_in_process, rdkit_error, size_problem
 from .processes import iter_parse_parallel
 
@@ -208,12 +216,18 @@ def _iter_flatten_fast(molecules, n_jobs, chunk_size):
         stop = min(n, start + step)
         m = stop - start
         rows = np.flatnonzero(text[start:stop])
-        fp = fastpath.parse_smiles([items[start + int(r)] for r in rows], threads=threads)
+        texts = items[start:stop] if rows.shape[0] == m else [items[start + int(r)] for r in rows]
+        # neighbour lists are built once, after RDKit's rows are spliced in
+        fp = fastpath.parse_smiles(texts, threads=threads, neighbours=False)
         taken = np.zeros(m, dtype=bool)
         taken[rows[fp.accepted]] = True
         rest = np.flatnonzero(~taken)
         if rest.size == 0:
-            yield start, Flattened(fp.graph, np.ones(m, dtype=bool), np.full(m, None, dtype=object), taken)
+            g = fp.graph
+            g.nbr_ptr, g.nbr_atom, g.nbr_bond = build_neighbours(
+                g.atom_ptr, g.bond_ptr, g.bond_begin, g.bond_end, threads=threads
+            )
+            yield start, Flattened(g, np.ones(m, dtype=bool), np.full(m, None, dtype=object), taken)
             continue
         other = flatten([items[start + int(r)] for r in rest], n_jobs=n_jobs, chunk_size=None, parser="rdkit")
         # rows of concat([fast graph (one row per text row), RDKit graph (one row per rest row)])

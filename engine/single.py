@@ -19,6 +19,7 @@ from .hashing import bond_invariants, ecfp_invariants
 from .molpickle import OK, parse_one, pickle_header
 from .morgan import RANK_SORT_MAX, morgan_one, sort_unique_counts
 from .pooling import column_of
+from .smiles import ACCEPTED, DEFERRED, parse_smiles_block
 
 NEEDS_BATCH_PATH = 100  # status: an isotope needs RDKit's mass table
 
@@ -169,6 +170,33 @@ def fingerprint_graph_one(
     return ids_pool_one(
         n, nb, atom_inv, np.zeros(n, dtype=np.uint8), nbr_ptr, nbr_atom, nbr_bond, bond_inv, cfg, keys, cols, out
     )
+
+
+@kernel
+def fingerprint_smiles_one(buf, gates, max_atoms, max_rings, cfg, keys, cols, out):
+    """:func:`fingerprint_graph_one` straight from SMILES bytes through the fast path's parser (one call from
+    Python); returns ``OK``, ``NEEDS_BATCH_PATH``, or ``DEFERRED`` when the parser defers the molecule."""
+    m = buf.shape[0]
+    blocks = np.zeros(2, dtype=np.int64)
+    blocks[1] = 1
+    offsets = np.zeros(2, dtype=np.int64)
+    offsets[1] = m
+    status = np.ones(1, dtype=np.int8)
+    n_atoms = np.zeros(1, dtype=np.int64)
+    n_bonds = np.zeros(1, dtype=np.int64)
+    ints = np.empty((7, m), dtype=np.int32)
+    in_ring = np.empty(m, dtype=np.bool_)
+    first = np.int64(0)  # not literal constants: the batch's compiled signature serves this call too
+    parse_smiles_block(
+        blocks, first, first + 1, buf, offsets, gates, max_atoms, max_rings, status, n_atoms, n_bonds, ints[0], ints[1],
+        ints[2], ints[3], in_ring, ints[4], ints[5], ints[6],
+    )  # fmt: skip
+    if status[0] != ACCEPTED:
+        return DEFERRED
+    return fingerprint_graph_one(
+        n_atoms[0], n_bonds[0], ints[0], ints[1], ints[2], ints[3], in_ring, ints[4], ints[5], ints[6], cfg, keys,
+        cols, out,
+    )  # fmt: skip
 
 
 def config(params, length: int, fold: bool, use_counts: bool, dtype: np.dtype) -> np.ndarray:

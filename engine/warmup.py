@@ -19,7 +19,8 @@ from .graph import graph_from_pickles, to_pickles
 from .morgan import morgan_from_bonds
 from .pooling import lookup_table, pool
 from .prevalence import document_frequency
-from .single import fingerprint_graph_one
+from .single import fingerprint_smiles_one
+from .smiles import GATES_ALL
 
 _MOLECULES = [
     "CCO",
@@ -125,19 +126,21 @@ def _fast_path_kernels():
     """The certified SMILES fast path (its parser and the single-molecule kernel of ``transform_one``)."""
     fastpath.parse_smiles(_MOLECULES, threads=1)
     c = HashFold(length=16).fit()._single()
-    fingerprint_graph_one(*fastpath.parse_one(_MOLECULES[1]), c.config, c.keys, c.cols, np.zeros(16, dtype=np.int64))
+    buf = np.frombuffer(_MOLECULES[1].encode(), dtype=np.uint8)
+    fingerprint_smiles_one(buf, GATES_ALL, 100, 100, c.config, c.keys, c.cols, np.zeros(16, dtype=np.int64))
 
 
-#: the warmup's steps, in the order a first call needs them; helper processes take them from the other end
-#: (the fast path last: calls take RDKit until it is ready, see :func:`.fastpath.ready`)
+#: the warmup's steps, in the order a first call needs them (the fast path last: calls take RDKit until it
+#: is ready, see :func:`.fastpath.ready`); helper processes take them in another order, the fast path early
+#: so that it compiles while the caller compiles the rest
 STEPS = (_graph_kernels, _morgan_kernels, _pooling_kernels, _scoring_kernel, _featurisers, _fast_path_kernels)
 _HELPER_ORDER = (
     _morgan_kernels,
+    _fast_path_kernels,
     _pooling_kernels,
     _scoring_kernel,
     _graph_kernels,
     _featurisers,
-    _fast_path_kernels,
 )
 
 

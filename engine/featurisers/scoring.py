@@ -9,8 +9,9 @@ import numpy as np
 from .. import fastpath
 from .._jit import ro
 from ..fingerprint import EcfpParams, InvalidMoleculeError
-from ..parse import chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
-from ..single import config, fingerprint_graph_one, fingerprint_one
+from ..parse import MAX_ATOMS, MAX_RINGS, chiral_cip_terms, is_missing, parse, quiet_rdkit, size_problem
+from ..single import config, fingerprint_one, fingerprint_smiles_one
+from ..smiles import GATES_ALL
 from .inputs import InvalidMoleculeWarning, Rows, check_is_fitted, molecule_list, warn_invalid
 
 
@@ -161,15 +162,18 @@ class Scoring:
         return out, None
 
     def _fast_one(self, smiles: str, c: ScoringConstants, out: np.ndarray) -> bool:
-        """One SMILES through the certified fast path into ``out``; False (``out`` untouched) when it does not
-        serve these parameters, is not compiled yet, or defers the molecule."""
+        """One SMILES through the certified fast path's fused kernel into ``out``; False (``out`` untouched)
+        when it does not serve these parameters, is not compiled yet, or defers the molecule."""
         if c.chirality or c.fcfp or getattr(self, "parser", "auto") != "auto" or not fastpath.ready_single():
             return False
-        parsed = fastpath.parse_one(smiles)
-        if parsed is None:
+        try:
+            buf = np.frombuffer(smiles.encode("utf-8"), dtype=np.uint8)
+        except UnicodeEncodeError:
             return False
         values = np.zeros(int(self.length), dtype=np.int64)  # one kernel signature for every output dtype
-        if fingerprint_graph_one(*parsed, c.config, c.keys, c.cols, values) != 0:
+        if buf.shape[0] == 0 or fingerprint_smiles_one(
+            buf, GATES_ALL, MAX_ATOMS, MAX_RINGS, c.config, c.keys, c.cols, values
+        ):
             return False
         out[:] = values
         return True
