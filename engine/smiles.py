@@ -9,8 +9,9 @@ What is ported, from RDKit's own sources (the pinned release's ``Aromaticity.cpp
 ``SmilesParseOps.cpp``, ``PeriodicTable``):
 
 * SMILES syntax: organic-subset atoms (``B C N O P S F Cl Br I``, aromatic ``c n o s``), bracket atoms of
-  a whitelist (:func:`_bracket_ok`) with ``H`` counts, charges, ``@``/``@@`` (read and ignored: the fast
-  path serves achiral ECFP only) and atom classes; bonds ``- = # / \\``; branches; ring closures
+  a whitelist (the organic elements, ``Si``, alkali and Mg/Ca/Zn ions: :func:`_bracket_ok`) with ``H``
+  counts, charges, ``@``/``@@`` (read and ignored: the fast path serves achiral ECFP only) and atom classes;
+  bonds ``- = # / \\``; branches; ring closures
   ``0-9`` and ``%nn``; ``.``.  An implicit bond between two aromatic atoms is aromatic in a ring and
   single outside one.
 * Hydrogens of organic-subset atoms from RDKit's valence lists (the first allowed valence at or above the
@@ -143,6 +144,8 @@ def _bracket_ok(z, charge, valence, degree):
         return (charge == 0 and (valence == 3 or valence == 5)) or (charge == 1 and valence == 4)
     if z == 5:
         return (charge == 0 and valence == 3) or (charge == -1 and valence == 4)
+    if z == 14:
+        return charge == 0 and valence == 4
     if z == 9 or z == 17 or z == 35 or z == 53:
         return (charge == 0 and valence == 1) or (charge == -1 and valence == 0 and degree == 0)
     if z == 3 or z == 11 or z == 19:
@@ -176,6 +179,8 @@ def _symbol(c0, c1):
             return 0, 0
         return 8, 1
     if up == 83:  # S
+        if lo == 105:  # i
+            return 14, 2
         if 97 <= lo <= 122:
             return 0, 0
         return 16, 1

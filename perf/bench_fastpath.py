@@ -15,7 +15,7 @@ and the share of molecules the fast path takes.  Outputs of the two routes are c
 
 Sets: ``moses_test`` (176k MOSES test, from ``../shared/data/large``), ``zinc``, ``chembl``, ``nci`` (RDKit's
 ``Data/NCI/first_5K.smi``: charges, metals, a diverse set), ``pubchem`` (the PubChem examples RDKit ships
-in ``Contrib/NIBRSubstructureFilters``).
+in ``Contrib/NIBRSubstructureFilters``, written by PubChem in Kekulé form: charges, metals, salts).
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ def load(name: str) -> list[str]:
         path = Path(
             RDConfig.RDContribDir, "NIBRSubstructureFilters", "SubstructureFilter_HitTriaging_wPubChemExamples.csv"
         )
-        with open(path, newline="") as fh:
+        with open(path, newline="") as fh:  # EX1..EX5: PubChem's SMILES (Kekulé form) of each pattern's hits
             rows = list(csv.DictReader(fh))
-        col = next(c for c in rows[0] if "smiles" in c.lower())
-        return [r[col] for r in rows if r[col]]
+        return [r[f"EX{k}"] for r in rows for k in range(1, 6) if r.get(f"EX{k}")]
     file = {"moses_test": "moses_test.csv.gz", "zinc": "zinc_50k.smi.gz", "chembl": "chembl20_chiral_10k.smi.gz"}[name]
     with gzip.open(large_path(file), "rt") as fh:
         lines = [line.strip() for line in fh if line.strip()]

@@ -76,7 +76,21 @@ def both_routes(texts, **options):
     return auto
 
 
+def pubchem_examples() -> list[str]:
+    """PubChem's SMILES (Kekulé form: every aromatic ring is perceived, none is written) of the hit-triaging
+    patterns' examples that RDKit ships."""
+    import csv
+    from pathlib import Path
+
+    from rdkit import RDConfig
+
+    name = "SubstructureFilter_HitTriaging_wPubChemExamples.csv"
+    with open(Path(RDConfig.RDContribDir, "NIBRSubstructureFilters", name), newline="") as fh:
+        return [r[f"EX{k}"] for r in csv.DictReader(fh) for k in range(1, 6) if r.get(f"EX{k}")]
+
+
 SETS = {
+    "pubchem_kekule": pubchem_examples,
     "moses": lambda: sample("moses"),
     "zinc": lambda: sample("zinc"),
     "chembl_chiral": lambda: sample("chembl_chiral"),
@@ -84,7 +98,7 @@ SETS = {
     "wehi": rdkit_wehi,
 }
 #: the share each in-repository set must reach (the issue's targets are >= 98 % drug-like, >= 93 % diverse)
-SHARE = {"moses": 0.99, "zinc": 0.98, "chembl_chiral": 0.98, "nci": 0.80, "wehi": 0.80}
+SHARE = {"pubchem_kekule": 0.85, "moses": 0.99, "zinc": 0.98, "chembl_chiral": 0.98, "nci": 0.80, "wehi": 0.80}
 
 
 @pytest.mark.parametrize("name", sorted(SETS))
