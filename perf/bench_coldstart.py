@@ -10,7 +10,7 @@ tiny fit/transform with a warm cache) and what ``import sortslice`` imports.
 
     python perf/bench_coldstart.py [--runs 3] [--quick] [--peer-python VENV/bin/python]
 
-Writes ``perf/results/coldstart.md`` and ``.json``.
+Writes ``perf/results/coldstart.md`` (or ``--out``) and the ``.json`` beside it.
 """
 
 from __future__ import annotations
@@ -158,6 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="the main paths only")
+    ap.add_argument("--out", default=str(HERE / "results" / "coldstart.md"), help="the Markdown table (JSON beside it)")
     ap.add_argument(
         "--peer-python",
         help="a Python with scikit-fingerprints installed (e.g. a venv of its own), for the peer row",
@@ -252,7 +253,9 @@ def main() -> None:
     lines = [
         "## Cold start: a fresh process with an empty kernel cache",
         "",
-        f"`python perf/bench_coldstart.py --runs {args.runs}{' --quick' if args.quick else ''}` — {started}; "
+        f"`python perf/bench_coldstart.py --runs {args.runs}{' --quick' if args.quick else ''}"
+        f"{' --out ' + os.path.relpath(args.out, HERE.parent) if Path(args.out).name != 'coldstart.md' else ''}` "
+        f"— {started}; "
         f"{head}. Wall seconds from outside the process (interpreter start included), median of "
         f"{args.runs}, each run with a new empty `SORTSLICE_CACHE_DIR`.",
         "",
@@ -284,9 +287,10 @@ def main() -> None:
         lines.append(f"| {k} | {len(ts)} | {sum(ts):.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "coldstart.md").write_text(text)
-    (HERE / "results" / "coldstart.json").write_text(
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(
         json.dumps({"paths": rows, "peers": peers, "warm": warm, "kernels": kernels, "machine": head}, indent=1)
     )
 
