@@ -125,6 +125,15 @@ def test_paper_sets_identical():
     both_routes(texts)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lipophilicity", "aqsoldb", "mpro", "ames", "lit_pcba_esr_ant"])
+def test_every_paper_set_identical(name):
+    texts = paper_smiles(name)
+    check_graphs(texts)
+    for options in OPTIONS:
+        both_routes(texts, **options)
+
+
 def test_rows_keep_their_order_whatever_the_pieces_and_threads():
     texts = sample("zinc", 2000) + [None, "not a smiles"] + sample("chembl_chiral", 500)
     ref = sortslice.ecfp(texts, parser="rdkit")

@@ -208,11 +208,20 @@ class Vocabulary(Featuriser):
         parsed: dict[int, Any] = {}
         too_big: list[int] = []
         while True:
-            # the first molecule holding each id, among those small enough to write out
+            # the first molecule holding each id, among those small enough to write out: rows ascend, so the
+            # first occurrences are read from growing windows of the hits until every id has one (the most
+            # prevalent ids all appear among the first molecules: a loop over every hit took seconds)
             first: dict[int, int] = {}
             usable = hit & ~np.isin(rows, too_big) if too_big else hit
-            for r, i in zip(rows[usable].tolist(), fp.ids[usable].tolist()):
-                first.setdefault(i, r)
+            idx = np.flatnonzero(usable)
+            start, window = 0, 4096
+            while start < idx.shape[0] and len(first) < len(missing):
+                part = idx[start : start + window]
+                ids_here, at = np.unique(fp.ids[part], return_index=True)
+                for i, r in zip(ids_here.tolist(), rows[part[at]].tolist()):
+                    first.setdefault(i, r)
+                start += window
+                window *= 2
             for r in set(first.values()) - set(parsed):
                 mol = items[r] if isinstance(items[r], Chem.Mol) else _example_mol(items[r])
                 if mol is None or mol.GetNumAtoms() > MAX_EXAMPLE_ATOMS:
