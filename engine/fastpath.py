@@ -201,27 +201,12 @@ def parse_smiles(
     bond_type = np.empty(size, dtype=np.int32)
     blocks = balanced_blocks(offsets, max(1, 8 * t) if n > 4096 else 1)
     if n:
+        gate_bits = smiles.GATES_ALL if gates is None else int(gates)
+        # offsets writable, as transform_one's fused kernel passes them: one compiled signature
         parallel.run_blocks(
-            smiles.parse_smiles_block,
-            blocks,
-            t,
-            ro(buf),
-            offsets,  # writable, as transform_one's fused kernel passes it: one compiled signature
-            smiles.GATES_ALL if gates is None else int(gates),
-            MAX_ATOMS,
-            MAX_RINGS,
-            status,
-            n_atoms,
-            n_bonds,
-            atomic_num,
-            total_degree,
-            total_hs,
-            charge,
-            in_ring,
-            bond_begin,
-            bond_end,
-            bond_type,
-        )
+            smiles.parse_smiles_block, blocks, t, ro(buf), offsets, gate_bits, MAX_ATOMS, MAX_RINGS, status,
+            n_atoms, n_bonds, atomic_num, total_degree, total_hs, charge, in_ring, bond_begin, bond_end, bond_type,
+        )  # fmt: skip
     accepted = status == smiles.ACCEPTED
     atom_ptr = np.zeros(n + 1, dtype=np.int64)
     bond_ptr = np.zeros(n + 1, dtype=np.int64)

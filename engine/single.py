@@ -29,6 +29,20 @@ CFG_SIZE = 10
 
 
 @kernel
+def neighbour_lists_one(n, nb, bond_begin, bond_end):
+    """One molecule's neighbour lists ``(nbr_ptr, nbr_atom, nbr_bond)`` from its bond list."""
+    zero = np.int64(0)
+    nbr_ptr = np.zeros(n + 1, dtype=np.int64)
+    nbr_atom = np.zeros(2 * nb, dtype=np.int32)
+    nbr_bond = np.zeros(2 * nb, dtype=np.int32)
+    neighbours_one(
+        zero, n, zero, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64)
+    )
+    nbr_ptr[n] = 2 * nb
+    return nbr_ptr, nbr_atom, nbr_bond
+
+
+@kernel
 def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out):
     """Fill ``out`` (int64, zeroed by the caller; one compiled signature for every output dtype) with one
     molecule's pooled fingerprint; returns a status. Molecules of more than 64 bonds take the batch path,
@@ -76,13 +90,7 @@ def fingerprint_one(buf, cfg, cip_atoms, cip_terms, feature_inv, keys, cols, out
     for a in range(n):
         if isotope[a] != 0:
             return NEEDS_BATCH_PATH
-    nbr_ptr = np.zeros(n + 1, dtype=np.int64)
-    nbr_atom = np.zeros(2 * nb, dtype=np.int32)
-    nbr_bond = np.zeros(2 * nb, dtype=np.int32)
-    neighbours_one(
-        zero, n, zero, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64)
-    )
-    nbr_ptr[n] = 2 * nb
+    nbr_ptr, nbr_atom, nbr_bond = neighbour_lists_one(n, nb, bond_begin, bond_end)
     if cfg[1]:
         if feature_inv.shape[0] != n:
             return NEEDS_BATCH_PATH
@@ -154,14 +162,7 @@ def fingerprint_graph_one(
     returns ``OK``, or ``NEEDS_BATCH_PATH`` for more than 64 bonds."""
     if nb > 64:
         return NEEDS_BATCH_PATH
-    zero = np.int64(0)
-    nbr_ptr = np.zeros(n + 1, dtype=np.int64)
-    nbr_atom = np.zeros(2 * nb, dtype=np.int32)
-    nbr_bond = np.zeros(2 * nb, dtype=np.int32)
-    neighbours_one(
-        zero, n, zero, nb, bond_begin, bond_end, nbr_ptr, nbr_atom, nbr_bond, np.empty(2 * n + 1, dtype=np.int64)
-    )
-    nbr_ptr[n] = 2 * nb
+    nbr_ptr, nbr_atom, nbr_bond = neighbour_lists_one(n, nb, bond_begin, bond_end)
     atom_inv = ecfp_invariants(
         atomic_num[:n], total_degree[:n], total_hs[:n], charge[:n], np.zeros(n, dtype=np.int32), in_ring[:n],
         cfg[4] != 0,

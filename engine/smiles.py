@@ -217,26 +217,9 @@ def _symbol(c0, c1):
 
 @kernel
 def parse_smiles_block(
-    blocks,
-    blo,
-    bhi,
-    buf,
-    offsets,
-    gates,
-    max_atoms,
-    max_rings,
-    status,
-    n_atoms,
-    n_bonds,
-    atomic_num,
-    total_degree,
-    total_hs,
-    charge_out,
-    in_ring_out,
-    bond_begin,
-    bond_end,
-    bond_type,
-):
+    blocks, blo, bhi, buf, offsets, gates, max_atoms, max_rings, status, n_atoms, n_bonds, atomic_num, total_degree,
+    total_hs, charge_out, in_ring_out, bond_begin, bond_end, bond_type,
+):  # fmt: skip
     """Parse the SMILES of blocks ``blo..bhi-1`` of ``buf`` (``offsets``: n + 1 byte offsets).
 
     The accepted molecules of block ``k`` write their atoms and bonds one after another from position
@@ -334,28 +317,9 @@ def parse_smiles_block(
         # ------------------------------------------------------------ tokenising
         status[i] = 2
         took, na, nb = _tokenise(
-            buf,
-            s,
-            e,
-            max_atoms,
-            max_rings,
-            z,
-            arom,
-            brk,
-            hx,
-            chg,
-            frag,
-            bb,
-            be,
-            order,
-            closure,
-            parent,
-            pbond,
-            depth,
-            stack,
-            ropen,
-            rsym,
-        )
+            buf, s, e, max_atoms, max_rings, z, arom, brk, hx, chg, frag, bb, be, order, closure, parent,
+            pbond, depth, stack, ropen, rsym,
+        )  # fmt: skip
         if not took:
             continue
         # ------------------------------------------------------------ rings (bridges are the non-ring bonds)
@@ -428,64 +392,19 @@ def parse_smiles_block(
         # ------------------------------------------------------------ ring systems and their unique small basis
         status[i] = 6
         ncr = _candidate_rings(
-            na,
-            nb,
-            is_arom,
-            comp,
-            ring_atom,
-            stack,
-            nptr,
-            nat,
-            nbd,
-            ring_bond,
-            cand,
-            sys_list,
-            mark,
-            comp_bond_local,
-            cyc_atoms,
-            cyc_len,
-            path,
-            pit,
-            cyc_mask,
-            basis,
-            cyc_red,
-            keep,
-            edon,
-            z,
-            deg,
-            chg,
-            order,
-            crings_atoms,
-            crings_bonds,
-            crings_len,
-        )
+            na, nb, is_arom, comp, ring_atom, stack, nptr, nat, nbd, ring_bond, cand, sys_list, mark,
+            comp_bond_local, cyc_atoms, cyc_len, path, pit, cyc_mask, basis, cyc_red, keep, edon, z, deg,
+            chg, order, crings_atoms, crings_bonds, crings_len,
+        )  # fmt: skip
         if ncr < 0:
             continue
         # ------------------------------------------------------------ Hückel over fused systems
         status[i] = 7
         if not _huckel(
-            ncr,
-            na,
-            nb,
-            gates,
-            ring_count,
-            crings_len,
-            crings_atoms,
-            crings_bonds,
-            fused_of,
-            fused_m,
-            stack,
-            fused_list,
-            sys_bond,
-            done_bond,
-            comb,
-            seen_ring,
-            atom_cnt,
-            bond_cnt,
-            edon,
-            order,
+            ncr, na, nb, gates, ring_count, crings_len, crings_atoms, crings_bonds, fused_of, fused_m,
+            stack, fused_list, sys_bond, done_bond, comb, seen_ring, atom_cnt, bond_cnt, edon, order,
             is_arom,
-        ):
+        ):  # fmt: skip
             continue
         # a written-aromatic bond RDKit does not perceive as aromatic keeps its Kekulé order, which is RDKit's
         # choice among the Kekulé structures: taken only when every structure gives it the same order
@@ -682,28 +601,9 @@ def _donors(na, z, chg, brk, hx, hs, deg, ev, ring_atom, ring_bond, order, nptr,
 
 @kernel
 def _tokenise(
-    buf,
-    s,
-    e,
-    max_atoms,
-    max_rings,
-    z,
-    arom,
-    brk,
-    hx,
-    chg,
-    frag,
-    bb,
-    be,
-    order,
-    closure,
-    parent,
-    pbond,
-    depth,
-    stack,
-    ropen,
-    rsym,
-):
+    buf, s, e, max_atoms, max_rings, z, arom, brk, hx, chg, frag, bb, be, order, closure, parent, pbond, depth,
+    stack, ropen, rsym,
+):  # fmt: skip
     """Read SMILES ``buf[s:e]`` into atoms and bonds: ``(1, atoms, bonds)``, or ``(0, 0, 0)`` to defer."""
     ok = True
     na = 0
@@ -1000,37 +900,10 @@ def _tokenise(
 
 @kernel
 def _candidate_rings(
-    na,
-    nb,
-    is_arom,
-    comp,
-    ring_atom,
-    stack,
-    nptr,
-    nat,
-    nbd,
-    ring_bond,
-    cand,
-    sys_list,
-    mark,
-    comp_bond_local,
-    cyc_atoms,
-    cyc_len,
-    path,
-    pit,
-    cyc_mask,
-    basis,
-    cyc_red,
-    keep,
-    edon,
-    z,
-    deg,
-    chg,
-    order,
-    crings_atoms,
-    crings_bonds,
-    crings_len,
-):
+    na, nb, is_arom, comp, ring_atom, stack, nptr, nat, nbd, ring_bond, cand, sys_list, mark, comp_bond_local,
+    cyc_atoms, cyc_len, path, pit, cyc_mask, basis, cyc_red, keep, edon, z, deg, chg, order, crings_atoms,
+    crings_bonds, crings_len,
+):  # fmt: skip
     """The candidate rings of every ring system (RDKit's SSSR rings whose atoms are all candidates), written to
     ``crings_*``: their number, or -1 to defer (a system without a unique small ring basis)."""
     ok = True
@@ -1287,28 +1160,9 @@ def _candidate_rings(
 
 @kernel
 def _huckel(
-    ncr,
-    na,
-    nb,
-    gates,
-    ring_count,
-    crings_len,
-    crings_atoms,
-    crings_bonds,
-    fused_of,
-    fused_m,
-    stack,
-    fused_list,
-    sys_bond,
-    done_bond,
-    comb,
-    seen_ring,
-    atom_cnt,
-    bond_cnt,
-    edon,
-    order,
-    is_arom,
-):
+    ncr, na, nb, gates, ring_count, crings_len, crings_atoms, crings_bonds, fused_of, fused_m, stack, fused_list,
+    sys_bond, done_bond, comb, seen_ring, atom_cnt, bond_cnt, edon, order, is_arom,
+):  # fmt: skip
     """RDKit's ``applyHuckelToFused`` over each fused system of candidate rings: marks ``is_arom``; False to defer."""
     ok = True
     if ncr > 0:
