@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import parallel
 from ..config import FIRST_EXAMPLES_BATCH
-from ..csr import row_of
 from ..fingerprint import EcfpResult, ecfp, smallest_environments
 from ..fragments import Example, draw_environments, environment_smiles
 from ..pooling import lookup_table, pool
@@ -34,6 +33,34 @@ def _example_mol(smiles):
 
 #: the default bounds: every id qualifies (nothing is filtered, as before the bounds existed)
 NO_DF_BOUNDS = (1, 1.0)
+
+
+def _first_rows(fp: EcfpResult, want: np.ndarray, too_big: list[int]) -> dict[int, int]:
+    """For each id of ``want`` (sorted), the first row of ``fp`` holding it, rows ``too_big`` left out.
+
+    Rows are read in windows that double in size, stopping once every id has its row: the ids a vocabulary
+    keeps are the most prevalent, so they all turn up among the first molecules (a loop over every
+    occurrence took seconds on a large fit).
+    """
+    first: dict[int, int] = {}
+    n = len(fp)
+    skip = np.asarray(sorted(too_big), dtype=np.int64)
+    r0, step = 0, 256
+    while r0 < n and len(first) < want.shape[0]:
+        r1 = min(n, r0 + step)
+        a, b = int(fp.indptr[r0]), int(fp.indptr[r1])
+        ids = fp.ids[a:b]
+        pos = np.minimum(np.searchsorted(want, ids), want.shape[0] - 1)
+        sel = np.flatnonzero(want[pos] == ids)
+        rows = np.searchsorted(fp.indptr, a + sel, side="right") - 1
+        if skip.size:
+            keep = ~np.isin(rows, skip)
+            sel, rows = sel[keep], rows[keep]
+        ids_here, at = np.unique(ids[sel], return_index=True)
+        for i, r in zip(ids_here.tolist(), rows[at].tolist()):
+            first.setdefault(i, r)
+        r0, step = r1, 2 * step
+    return first
 
 
 class Vocabulary(Featuriser):
@@ -202,26 +229,11 @@ class Vocabulary(Featuriser):
 
         items = molecule_list(molecules)
         items = list(items.to_list() if hasattr(items, "to_list") else items)
-        want = np.asarray(missing, dtype=np.uint32)
-        rows = row_of(fp.indptr)
-        hit = np.isin(fp.ids, want)
+        want = np.sort(np.asarray(missing, dtype=np.uint32))
         parsed: dict[int, Any] = {}
         too_big: list[int] = []
         while True:
-            # the first molecule holding each id, among those small enough to write out: rows ascend, so the
-            # first occurrences are read from growing windows of the hits until every id has one (the most
-            # prevalent ids all appear among the first molecules: a loop over every hit took seconds)
-            first: dict[int, int] = {}
-            usable = hit & ~np.isin(rows, too_big) if too_big else hit
-            idx = np.flatnonzero(usable)
-            start, window = 0, 4096
-            while start < idx.shape[0] and len(first) < len(missing):
-                part = idx[start : start + window]
-                ids_here, at = np.unique(fp.ids[part], return_index=True)
-                for i, r in zip(ids_here.tolist(), rows[part[at]].tolist()):
-                    first.setdefault(i, r)
-                start += window
-                window *= 2
+            first = _first_rows(fp, want, too_big)
             for r in set(first.values()) - set(parsed):
                 mol = items[r] if isinstance(items[r], Chem.Mol) else _example_mol(items[r])
                 if mol is None or mol.GetNumAtoms() > MAX_EXAMPLE_ATOMS:
