@@ -91,41 +91,31 @@ KERNELS = ("smiles.parse_smiles_block", "graph._build_neighbours")
 #: a call with at least this many SMILES compiles the parser when it is not compiled yet (it pays back);
 #: a smaller one takes RDKit meanwhile while the compile helpers build it in the background
 COMPILE_INLINE_FROM = 400_000
-_ready = False
+SINGLE_KERNELS = ("single.fingerprint_smiles_one",)
+_compiled: set = set()  # the kernel sets found compiled (in this process or the disk cache)
+
+
+def _compiled_now(kernels: tuple) -> bool:
+    """Whether ``kernels`` are compiled; if not, the compile helpers are started so that a later call finds
+    them ready.  Remembered once true."""
+    if kernels in _compiled:
+        return True
+    if _jit.ready(kernels):
+        _compiled.add(kernels)
+        return True
+    _jit.ensure_helpers()
+    return False
 
 
 def ready(n_smiles: int) -> bool:
-    """Whether a call with ``n_smiles`` SMILES should take the fast path now: its kernel is compiled (in this
-    process or the disk cache), or the call is large enough to pay for compiling it (about 15 s once per
-    install).  Otherwise the compile helpers are started so that a later call finds it ready."""
-    global _ready
-    if _ready:
-        return True
-    if _jit.ready(KERNELS):
-        _ready = True
-        return True
-    if n_smiles >= COMPILE_INLINE_FROM:
-        return True
-    _jit.ensure_helpers()
-    return False
-
-
-_single_ready = False
+    """Whether a call with ``n_smiles`` SMILES should take the fast path now: its kernels are compiled, or the
+    call is large enough to pay for compiling them (about 12 s once per install)."""
+    return n_smiles >= COMPILE_INLINE_FROM or _compiled_now(KERNELS)
 
 
 def ready_single() -> bool:
-    """Whether ``transform_one`` should take the fast path: verified RDKit and its fused kernel compiled
-    (else the compile helpers are started and this call takes RDKit)."""
-    global _single_ready
-    if _single_ready:
-        return True
-    if not available():
-        return False
-    if _jit.ready(("single.fingerprint_smiles_one",)):
-        _single_ready = True
-        return True
-    _jit.ensure_helpers()
-    return False
+    """Whether ``transform_one`` should take the fast path: verified RDKit and its fused kernel compiled."""
+    return available() and _compiled_now(SINGLE_KERNELS)
 
 
 def encode(texts: list) -> tuple[np.ndarray, np.ndarray]:
@@ -170,9 +160,12 @@ class FastParse:
     ``accepted`` says which rows it certified."""
 
     graph: MolGraph
-    accepted: np.ndarray
     #: per row: 0 accepted, else the stage that deferred it (see :data:`.smiles.STAGES`)
     status: np.ndarray
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return self.status == smiles.ACCEPTED
 
 
 def parse_smiles(
@@ -207,7 +200,6 @@ def parse_smiles(
             smiles.parse_smiles_block, blocks, t, ro(buf), offsets, gate_bits, MAX_ATOMS, MAX_RINGS, status,
             n_atoms, n_bonds, atomic_num, total_degree, total_hs, charge, in_ring, bond_begin, bond_end, bond_type,
         )  # fmt: skip
-    accepted = status == smiles.ACCEPTED
     atom_ptr = np.zeros(n + 1, dtype=np.int64)
     bond_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(n_atoms, out=atom_ptr[1:])
@@ -248,4 +240,4 @@ def parse_smiles(
         nbr_atom,
         nbr_bond,
     )
-    return FastParse(graph, accepted, status)
+    return FastParse(graph, status)
